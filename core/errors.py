@@ -1,0 +1,52 @@
+"""The one exception hierarchy of wangge.
+
+Every error a user can cause derives from `WanggeError`. Subclasses also
+inherit the matching built-in where one fits (as attrs does with
+``FrozenError(AttributeError)``), so callers may catch either. Messages say
+what went wrong, where, what was expected and what came, so the command line
+can print ``str(error)`` as one line and exit with ``exit_code``.
+"""
+from __future__ import annotations
+
+
+class WanggeError(Exception):
+    """Base of every error wangge raises on purpose."""
+
+    #: Exit code the command line uses for this error.
+    exit_code = 1
+
+
+class UsageError(WanggeError, ValueError):
+    """A bad argument, path or URL given by the user."""
+
+    exit_code = 2
+
+
+class StoreError(WanggeError):
+    """The store cannot be opened, migrated or written."""
+
+    exit_code = 2
+
+
+class StoreRoleError(StoreError):
+    """A store was opened in a role it was not created for."""
+
+
+class ClockDriftError(WanggeError, ValueError):
+    """A remote clock reading lies beyond the allowed drift."""
+
+
+class RuleError(WanggeError):
+    """A rule file is broken; carries every problem found in it."""
+
+
+class ValidationFailed(WanggeError, ValueError):
+    """A record does not satisfy the ruleset's validators."""
+
+
+class TransitionError(WanggeError):
+    """A lifecycle move that is not allowed from this state for this role."""
+
+
+class SyncError(WanggeError):
+    """A bundle or a sync exchange was refused."""

@@ -1,0 +1,381 @@
+"""The compiled ruleset: plain, frozen data that every engine executes.
+
+`dsl` compiles a rule file into a `Ruleset`; `core` executes it; `sync`
+carries its canonical JSON to tablets. The SHA-256 of the canonical JSON is
+the ruleset's version, recorded on every case it routes.
+
+Everything here is data: no behaviour beyond lookups and (de)serialisation.
+Codes are the rule file's identifiers (Chinese allowed); every item shown to
+people carries a bilingual `Label`.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import date
+from enum import Enum
+from functools import cached_property
+from typing import Optional
+
+from pydantic import BaseModel, ConfigDict
+
+
+class Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Label(Frozen):
+    zh: str = ""
+    en: str = ""
+
+    def text(self, lang: str = "zh") -> str:
+        """The label in ``lang``, falling back to the other language."""
+        return (self.en or self.zh) if lang == "en" else (self.zh or self.en)
+
+
+class TimeUnit(str, Enum):
+    minutes = "minutes"
+    hours = "hours"
+    days = "days"
+    working_hours = "working_hours"
+    working_days = "working_days"
+
+
+class Duration(Frozen):
+    amount: float
+    unit: TimeUnit
+
+
+class Calendar(Frozen):
+    """A working calendar: weekends, public holidays and make-up workdays."""
+
+    code: str = "cn2026"
+    weekend: tuple[int, ...] = (5, 6)  # Monday is 0
+    holidays: tuple[date, ...] = ()
+    workdays: tuple[date, ...] = ()  # weekend days worked to make up a holiday
+    day_start: str = "09:00"
+    day_end: str = "17:00"
+
+
+class Settings(Frozen):
+    timezone: str = "Asia/Shanghai"
+    calendar: Calendar = Calendar()
+    duplicate_window_hours: float = 72
+    lease_days: int = 14
+    clock_drift_minutes: int = 5
+
+
+class Role(Frozen):
+    code: str
+    label: Label = Label()
+    level: Optional[str] = None  # the grid level the role works at, if any
+    office: bool = False  # an office role: its moves made on a tablet are proposals
+
+
+class Target(Frozen):
+    code: str
+    label: Label = Label()
+    value: float
+    unit: str = ""
+
+
+class GridClass(Frozen):
+    """A class or grade of grids at one level (甲/乙/丙, A/B/C) and its targets."""
+
+    code: str
+    label: Label = Label()
+    targets: tuple[Target, ...] = ()
+
+
+class Sizing(Frozen):
+    households_per_grid: Optional[int] = None
+    merge_below: Optional[int] = None  # a unit under this many households merges with a neighbour
+    buildings_per_grid: Optional[tuple[int, int]] = None
+    storefronts_per_grid: Optional[tuple[int, int]] = None
+    grids_per_upper: Optional[int] = None
+
+
+class GridLevel(Frozen):
+    code: str
+    label: Label = Label()
+    rank: int  # 0 is the top level; deeper levels count up
+    sizing: Sizing = Sizing()
+    classes: tuple[GridClass, ...] = ()
+
+
+class Department(Frozen):
+    code: str
+    label: Label = Label()
+
+
+class Channel(Frozen):
+    code: str
+    label: Label = Label()
+    callback: bool = False  # every request on this channel needs a callback (回访) before closure
+    hours: str = ""  # e.g. "24h"
+
+
+class Severity(Frozen):
+    code: str
+    label: Label = Label()
+    rank: int = 0  # higher is more serious
+    ceiling: Optional[str] = None  # the highest grid level a case of this severity may reach
+
+
+class SlaStage(Frozen):
+    state: str  # the lifecycle state the clock runs in
+    within: Duration
+
+
+class CaseItem(Frozen):
+    code: str  # full code, class code + item code
+    label: Label = Label()
+    severity: Optional[str] = None
+    sla: tuple[SlaStage, ...] = ()
+    evidence: tuple[str, ...] = ()  # "photo", "onsite_confirmation", "callback"
+    steps: tuple[Label, ...] = ()
+    channels: tuple[str, ...] = ()  # empty means any
+    difficulty: float = 1.0
+    escalation: Optional[str] = None  # escalation path code; the class's if empty
+
+
+class CaseClass(Frozen):
+    code: str
+    label: Label = Label()
+    kind: str = "event"  # "component" (部件) or "event" (事件) or "service"
+    items: tuple[CaseItem, ...] = ()
+    escalation: Optional[str] = None
+
+
+class State(Frozen):
+    code: str
+    label: Label = Label()
+    initial: bool = False
+    final: bool = False
+    flags: tuple[str, ...] = ()  # "void" 作废, "suspended" 缓办, "rework" 返工, "closed"
+
+
+class Transition(Frozen):
+    code: str
+    label: Label = Label()
+    sources: tuple[str, ...]
+    target: str
+    roles: tuple[str, ...]
+    office: bool = False  # reserved to the office: a tablet's move is a proposal
+    requires: tuple[str, ...] = ()  # evidence needed: "onsite_confirmation", "callback", "photo"
+
+
+class Lifecycle(Frozen):
+    states: tuple[State, ...]
+    transitions: tuple[Transition, ...]
+
+
+class RouteRule(Frozen):
+    """Who owns matching cases: a role at a grid level, or a department."""
+
+    match_class: Optional[str] = None
+    match_item: Optional[str] = None
+    match_channel: Optional[str] = None
+    match_severity: Optional[str] = None
+    level: Optional[str] = None
+    role: Optional[str] = None
+    department: Optional[str] = None
+
+
+class EscalationStep(Frozen):
+    level: str
+    role: Optional[str] = None
+    department: Optional[str] = None
+    after: Duration  # overdue time at the previous step before moving here
+
+
+class EscalationPath(Frozen):
+    code: str
+    label: Label = Label()
+    steps: tuple[EscalationStep, ...]
+    ceiling: Optional[str] = None
+
+
+class FieldType(str, Enum):
+    text = "text"
+    integer = "integer"
+    decimal = "decimal"
+    boolean = "boolean"
+    date = "date"
+    choice = "choice"
+    choices = "choices"
+    phone = "phone"
+    id_number = "id_number"
+
+
+class FieldSpec(Frozen):
+    code: str
+    label: Label = Label()
+    type: FieldType
+    required: bool = False
+    choices: tuple[str, ...] = ()
+    min: Optional[float] = None
+    max: Optional[float] = None
+    pattern: Optional[str] = None
+    critical: bool = False  # a conflicting edit is queued for review, not dropped
+
+
+class Register(Frozen):
+    """Custom fields of one entity: household, resident, visit or case."""
+
+    entity: str
+    fields: tuple[FieldSpec, ...]
+
+
+class Indicator(Frozen):
+    """One scored indicator: a metric (or a ratio of two) with its weight.
+
+    Metrics are named by the runtime (e.g. ``closed``, ``registered``,
+    ``closed_on_time``, ``reworked``, ``satisfaction``, ``visits``).
+    """
+
+    code: str
+    label: Label = Label()
+    numerator: str
+    denominator: Optional[str] = None
+    weight: float
+    target: Optional[float] = None  # value that earns the full weight
+    lower_is_better: bool = False
+
+
+class Tier(Frozen):
+    code: str
+    label: Label = Label()
+    min: float
+    max: float  # inclusive lower bound, exclusive upper bound except for the top tier
+
+
+class Veto(Frozen):
+    """A rule that bars tiers: e.g. three tier drops in a year bars "excellent"."""
+
+    code: str
+    label: Label = Label()
+    metric: str  # "tier_drops_year", "verified_complaints", ...
+    at_least: float
+    bars: tuple[str, ...]  # tier codes it bars
+
+
+class Formula(Frozen):
+    code: str
+    label: Label = Label()
+    subject: str = "worker"  # "worker" or "grid"
+    role: Optional[str] = None
+    level: Optional[str] = None
+    grade: Optional[str] = None
+    period: str = "month"
+    total: float = 100
+    indicators: tuple[Indicator, ...]
+    tiers: tuple[Tier, ...] = ()
+    vetoes: tuple[Veto, ...] = ()
+
+
+class EarnRule(Frozen):
+    code: str
+    label: Label = Label()
+    points: int
+
+
+class Reward(Frozen):
+    code: str
+    label: Label = Label()
+    cost: int
+
+
+class Points(Frozen):
+    earn: tuple[EarnRule, ...] = ()
+    rewards: tuple[Reward, ...] = ()
+
+
+class Service(Frozen):
+    """An item on the volunteer service menu (点单式)."""
+
+    code: str
+    label: Label = Label()
+    points: int = 0
+
+
+class ProjectStage(Frozen):
+    code: str
+    label: Label = Label()
+    share: float  # share of the contract paid at this stage, 0..1
+    evaluator: str = "third_party"
+    min_score: Optional[float] = None
+
+
+class ProjectTemplate(Frozen):
+    code: str
+    label: Label = Label()
+    hours: Optional[float] = None
+    budget: Optional[float] = None
+    min_activities: Optional[int] = None
+    stages: tuple[ProjectStage, ...] = ()
+
+
+class Meeting(Frozen):
+    code: str
+    label: Label = Label()
+    every: Duration
+    roles: tuple[str, ...] = ()
+
+
+class Ruleset(Frozen):
+    name: str
+    label: Label = Label()
+    base: Optional[str] = None  # the ruleset this one extends, if any
+    settings: Settings = Settings()
+    roles: tuple[Role, ...] = ()
+    levels: tuple[GridLevel, ...] = ()
+    departments: tuple[Department, ...] = ()
+    channels: tuple[Channel, ...] = ()
+    severities: tuple[Severity, ...] = ()
+    catalogue: tuple[CaseClass, ...] = ()
+    lifecycle: Optional[Lifecycle] = None
+    routes: tuple[RouteRule, ...] = ()
+    escalations: tuple[EscalationPath, ...] = ()
+    registers: tuple[Register, ...] = ()
+    formulas: tuple[Formula, ...] = ()
+    points: Points = Points()
+    services: tuple[Service, ...] = ()
+    projects: tuple[ProjectTemplate, ...] = ()
+    meetings: tuple[Meeting, ...] = ()
+
+    def canonical_json(self) -> str:
+        """JSON with sorted keys and no insignificant whitespace: equal rulesets, equal bytes."""
+        return json.dumps(
+            self.model_dump(mode="json"), ensure_ascii=False, sort_keys=True, separators=(",", ":")
+        )
+
+    @cached_property
+    def version(self) -> str:
+        """The content hash of the canonical JSON: the ruleset's version."""
+        return hashlib.sha256(self.canonical_json().encode("utf-8")).hexdigest()
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> "Ruleset":
+        return cls.model_validate_json(text)
+
+    @cached_property
+    def items(self) -> dict[str, CaseItem]:
+        """Every catalogue item by its full code."""
+        return {item.code: item for cls in self.catalogue for item in cls.items}
+
+    @cached_property
+    def item_class(self) -> dict[str, CaseClass]:
+        """The class of every catalogue item, by item code."""
+        return {item.code: cls for cls in self.catalogue for item in cls.items}
+
+    @cached_property
+    def level_rank(self) -> dict[str, int]:
+        return {level.code: level.rank for level in self.levels}
+
+    def register(self, entity: str) -> tuple[FieldSpec, ...]:
+        """The custom fields the ruleset defines for ``entity`` (may be empty)."""
+        for reg in self.registers:
+            if reg.entity == entity:
+                return reg.fields
+        return ()

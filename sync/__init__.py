@@ -1,0 +1,1 @@
+"""The sync protocol: ops, merge, bundles, keys and transports."""
