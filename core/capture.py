@@ -1,0 +1,230 @@
+"""Change capture: every change to a synced entity and its op, in one transaction.
+
+A `Recorder` writes through the caller's connection, so the change and its
+op commit or roll back together; there is no path that writes one without
+the other. Each insert stamps the row once (``hlc``, ``origin``); each update
+stamps only the fields it touches (``stamps``), which is what per-field
+last-writer-wins merging needs.
+
+Fields a district's rule file defines are not columns: they live in the
+row's JSON ``fields`` column, and ops carry them flat next to the columns.
+"""
+from __future__ import annotations
+
+import json
+from datetime import date, datetime
+from typing import Any, Callable, Iterable, Mapping
+
+from pydantic_core import PydanticUndefined
+from sqlalchemy import bindparam, select
+from sqlalchemy.engine import Connection
+
+from wangge.core.errors import StoreError
+from wangge.core.ids import uuid7
+from wangge.core.models import APPEND_ONLY, ENTITIES, Op
+
+REPLICATION_COLUMNS = frozenset({"hlc", "origin", "stamps", "deleted"})
+_op = Op.__table__
+#: Rows fetched per SELECT when updating many entities at once.
+_CHUNK = 500
+
+
+def json_value(value: Any) -> Any:
+    """A value as it travels in an op's JSON."""
+    if isinstance(value, (datetime, date)):
+        return value.isoformat()
+    return value
+
+
+def columns_of(entity: str) -> frozenset[str]:
+    """The typed columns of ``entity`` that changes may set."""
+    return frozenset(c.name for c in table_of(entity).columns) - REPLICATION_COLUMNS
+
+
+def table_of(entity: str):
+    try:
+        return ENTITIES[entity].__table__
+    except KeyError:
+        raise StoreError(
+            f"unknown entity {entity!r}: expected one of {', '.join(sorted(ENTITIES))}"
+        ) from None
+
+
+class Recorder:
+    """Writes changes and their ops through one connection (one transaction).
+
+    ``stamp`` issues a fresh HLC stamp per change; ``device`` and ``actor``
+    are recorded on every op.
+    """
+
+    def __init__(self, conn: Connection, *, stamp: Callable[[], int], device: str, actor: str = ""):
+        self.conn = conn
+        self.stamp = stamp
+        self.device = device
+        self.actor = actor
+        self.ops = 0
+
+    def insert(self, entity: str, values: Mapping[str, Any]) -> str:
+        """Insert a new row and record an ``insert`` (or ``append``) op; return its id."""
+        return self.insert_many(entity, [values])[0]
+
+    def insert_many(self, entity: str, rows: Iterable[Mapping[str, Any]]) -> list[str]:
+        """Insert rows, one op each, with two statements in all."""
+        table = table_of(entity)
+        columns = columns_of(entity)
+        kind = "append" if entity in APPEND_ONLY else "insert"
+        records, ops = [], []
+        for values in rows:
+            row, custom = _split(entity, values, columns)
+            row = _with_defaults(entity, {"id": uuid7(), **row})
+            if custom:
+                row["fields"] = {**row.get("fields", {}), **custom}
+            stamp = self.stamp()
+            records.append({**row, "hlc": stamp, "origin": self.device, "stamps": {}, "deleted": None})
+            ops.append(self._op(entity, row["id"], stamp, kind, _op_fields(row)))
+        if records:
+            self.conn.execute(table.insert(), records)
+            self._write_ops(ops)
+        return [r["id"] for r in records]
+
+    def update(self, entity: str, entity_id: str, values: Mapping[str, Any]) -> None:
+        """Change some fields of one row and record one ``update`` op."""
+        self.update_many(entity, [(entity_id, values)])
+
+    def update_many(self, entity: str, changes: Iterable[tuple[str, Mapping[str, Any]]]) -> None:
+        """Apply many changes, one op per change, reading and writing each row once.
+
+        Raises `StoreError` for an append-only entity, a missing or deleted
+        row, or an attempt to set a replication column; nothing is written.
+        """
+        if entity in APPEND_ONLY:
+            raise StoreError(f"{entity} is append-only: its rows cannot be updated")
+        changes = list(changes)
+        columns = columns_of(entity)
+        rows = self._load(entity, {entity_id for entity_id, _ in changes})
+        ops = []
+        for entity_id, values in changes:
+            row = rows.get(entity_id)
+            if row is None:
+                raise StoreError(f"cannot update {entity} {entity_id}: no such row")
+            if row["deleted"] is not None:
+                raise StoreError(f"cannot update {entity} {entity_id}: it was deleted")
+            plain, custom = _split(entity, values, columns)
+            if "id" in plain:
+                raise StoreError(f"cannot update {entity} {entity_id}: ids never change")
+            stamp = self.stamp()
+            for name in (*plain, *custom):
+                row["stamps"][name] = [stamp, self.device]
+            row["fields"].update(custom)
+            row["set"].update(plain)
+            ops.append(self._op(entity, entity_id, stamp, "update", _op_fields({**plain, **custom})))
+        self._save(entity, rows.values())
+        self._write_ops(ops)
+
+    def delete(self, entity: str, entity_id: str) -> None:
+        """Tombstone a row: it stays, marked deleted, so no older edit revives it."""
+        if entity in APPEND_ONLY:
+            raise StoreError(f"{entity} is append-only: its rows cannot be deleted")
+        table = table_of(entity)
+        stamp = self.stamp()
+        done = self.conn.execute(
+            table.update()
+            .where(table.c.id == entity_id, table.c.deleted.is_(None))
+            .values(deleted=stamp)
+        ).rowcount
+        if not done:
+            raise StoreError(f"cannot delete {entity} {entity_id}: no such row, or already deleted")
+        self._write_ops([self._op(entity, entity_id, stamp, "delete", {})])
+
+    def _op(self, entity: str, entity_id: str, stamp: int, kind: str, fields: dict) -> dict:
+        return {
+            "op_id": uuid7(),
+            "entity": entity,
+            "entity_id": entity_id,
+            "hlc": stamp,
+            "actor": self.actor,
+            "device": self.device,
+            "kind": kind,
+            "fields": fields,
+        }
+
+    def _write_ops(self, ops: list[dict]) -> None:
+        if ops:
+            self.conn.execute(_op.insert(), ops)
+            self.ops += len(ops)
+
+    def _load(self, entity: str, ids: set[str]) -> dict[str, dict]:
+        table = table_of(entity)
+        has_fields = "fields" in table.c
+        wanted = [table.c.id, table.c.stamps, table.c.deleted] + ([table.c.fields] if has_fields else [])
+        rows: dict[str, dict] = {}
+        id_list = sorted(ids)
+        for start in range(0, len(id_list), _CHUNK):
+            chunk = id_list[start : start + _CHUNK]
+            for found in self.conn.execute(select(*wanted).where(table.c.id.in_(chunk))):
+                rows[found.id] = {
+                    "id": found.id,
+                    "stamps": dict(found.stamps or {}),
+                    "deleted": found.deleted,
+                    "fields": dict(found.fields or {}) if has_fields else {},
+                    "has_fields": has_fields,
+                    "set": {},
+                }
+        return rows
+
+    def _save(self, entity: str, rows: Iterable[dict]) -> None:
+        table = table_of(entity)
+        # One executemany per shape of change (which columns it sets).
+        shapes: dict[tuple[str, ...], list[dict]] = {}
+        for row in rows:
+            params = {"_id": row["id"], "stamps": row["stamps"], **row["set"]}
+            if row["has_fields"]:
+                params["fields"] = row["fields"]
+            shapes.setdefault(tuple(sorted(params)), []).append(params)
+        for shape, params in shapes.items():
+            values = {name: bindparam(name) for name in shape if name != "_id"}
+            statement = table.update().where(table.c.id == bindparam("_id")).values(values)
+            self.conn.execute(statement, params)
+
+
+def _split(entity: str, values: Mapping[str, Any], columns: frozenset[str]) -> tuple[dict, dict]:
+    """Separate typed columns from the district's custom fields."""
+    plain, custom = {}, {}
+    for name, value in values.items():
+        if name in REPLICATION_COLUMNS:
+            raise StoreError(f"cannot set {entity}.{name}: it is kept by change capture")
+        if name in columns and name != "fields":
+            plain[name] = value
+        elif name == "fields":
+            plain["fields"] = dict(value)
+        else:
+            if "fields" not in columns:
+                raise StoreError(f"{entity} has no field {name!r}: expected one of {', '.join(sorted(columns))}")
+            custom[name] = value
+    return plain, custom
+
+
+def _op_fields(values: Mapping[str, Any]) -> dict:
+    """An op's fields: typed columns and custom fields flattened into one mapping."""
+    flat = {k: json_value(v) for k, v in values.items() if k != "fields" and k not in REPLICATION_COLUMNS}
+    for name, value in (values.get("fields") or {}).items():
+        flat[name] = json_value(value)
+    return flat
+
+
+def _with_defaults(entity: str, row: dict) -> dict:
+    """The row with the model's defaults filled in, so every row has every column."""
+    full = {}
+    for name, field in ENTITIES[entity].model_fields.items():
+        if name in row:
+            full[name] = row[name]
+        elif field.default_factory is not None:
+            full[name] = field.default_factory()
+        elif field.default is not PydanticUndefined:
+            full[name] = field.default
+    return full
+
+
+def dumps(value: Any) -> str:
+    """Canonical JSON for op fields on the wire."""
+    return json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"), default=json_value)

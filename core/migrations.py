@@ -1,0 +1,93 @@
+"""Named schema migrations, each applied once, in order, inside a transaction.
+
+A migration's name is recorded in ``schema_migration`` in the same transaction
+as its DDL (SQLite and PostgreSQL both have transactional DDL), so a failed
+migration leaves nothing half-applied and applying the list twice is a no-op.
+New schema changes are appended as new migrations; an applied migration is
+never edited.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Callable, Iterable
+
+from sqlalchemy import Column, DateTime, MetaData, String, Table
+from sqlalchemy.engine import Connection
+
+from wangge.core import models
+
+_meta = MetaData()
+schema_migration = Table(
+    "schema_migration",
+    _meta,
+    Column("name", String, primary_key=True),
+    Column("applied_at", DateTime(timezone=True), nullable=False),
+)
+
+
+@dataclass(frozen=True)
+class Migration:
+    name: str
+    apply: Callable[[Connection], None]
+
+
+def create_tables(*tables: type) -> Callable[[Connection], None]:
+    """A migration step that creates the given SQLModel tables (and their indexes)."""
+
+    def step(conn: Connection) -> None:
+        for table in tables:
+            table.__table__.create(conn)
+
+    return step
+
+
+#: The core schema. Append, never edit: stores in the field have applied these.
+CORE: tuple[Migration, ...] = (
+    Migration(
+        "0001_domain",
+        create_tables(
+            models.StoreMeta,
+            models.GridCell,
+            models.Building,
+            models.Household,
+            models.Resident,
+            models.Worker,
+            models.Assignment,
+            models.Device,
+            models.Case,
+            models.CaseEvent,
+            models.Visit,
+            models.Attachment,
+            models.PointEntry,
+            models.Op,
+        ),
+    ),
+)
+
+
+def applied(conn: Connection) -> set[str]:
+    """Names of the migrations already applied to the database behind ``conn``."""
+    schema_migration.create(conn, checkfirst=True)
+    return {row[0] for row in conn.execute(schema_migration.select())}
+
+
+def apply(conn: Connection, migrations: Iterable[Migration]) -> list[str]:
+    """Apply the migrations not yet applied, in order; return their names.
+
+    The caller owns the transaction: if any step raises, rolling it back
+    leaves the schema and the record of applied migrations as they were.
+    """
+    done = applied(conn)
+    names = []
+    for migration in migrations:
+        if migration.name in done:
+            continue
+        migration.apply(conn)
+        conn.execute(
+            schema_migration.insert().values(
+                name=migration.name, applied_at=datetime.now(timezone.utc)
+            )
+        )
+        names.append(migration.name)
+    return names

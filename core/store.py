@@ -1,0 +1,252 @@
+"""Opening, creating and migrating a store, on SQLite or PostgreSQL.
+
+A store is a database plus what it knows about itself (``store_meta``): its
+role (``master`` or ``device``), its device id and its clock. SQLite is the
+embedded default; every SQLite connection gets WAL, ``synchronous=FULL`` and
+foreign keys, and every transaction starts with ``BEGIN IMMEDIATE`` so two
+writers queue instead of failing half-way. A ``postgresql://`` URL selects
+PostgreSQL; the same code runs on both.
+"""
+from __future__ import annotations
+
+import json
+import os
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Callable, Iterable, Iterator, Optional
+
+from sqlalchemy import create_engine, event, select
+from sqlalchemy.engine import Connection, Engine, make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlchemyError
+
+from wangge.core import migrations
+from wangge.core.capture import Recorder
+from wangge.core.errors import StoreError, StoreRoleError, UsageError
+from wangge.core.hlc import Clock
+from wangge.core.ids import uuid7
+from wangge.core.models import StoreMeta
+
+ROLES = ("master", "device")
+_meta = StoreMeta.__table__
+
+
+def database_url(target: str) -> str:
+    """Turn a path or URL given by a user into an SQLAlchemy URL.
+
+    A plain path means an SQLite file. Raises `UsageError` for a URL of
+    another scheme or one SQLAlchemy cannot parse.
+    """
+    if "://" not in target:
+        return "sqlite:///" + str(Path(target).expanduser().resolve())
+    try:
+        url = make_url(target)
+    except ArgumentError as exc:
+        raise UsageError(f"bad database URL {target!r}: {exc}") from None
+    if url.drivername in ("postgresql", "postgres"):
+        url = url.set(drivername="postgresql+psycopg")
+    elif not url.drivername.startswith(("sqlite", "postgresql")):
+        raise UsageError(
+            f"unsupported database URL {target!r}: expected a file path, "
+            f"sqlite:///PATH or postgresql://HOST/DB, got scheme {url.drivername!r}"
+        )
+    return url.render_as_string(hide_password=False)
+
+
+def connect(target: str, *, must_exist: bool = False) -> Engine:
+    """An engine for ``target`` with wangge's connection settings.
+
+    Raises `UsageError` if an SQLite file's folder is missing or unwritable,
+    or if ``must_exist`` and the file is missing; nothing is created then.
+    """
+    url = make_url(database_url(target))
+    if url.get_backend_name() == "sqlite":
+        _check_sqlite_path(url.database or "", must_exist)
+    try:
+        engine = create_engine(
+            url,
+            pool_pre_ping=url.get_backend_name() != "sqlite",
+            # Chinese text stays readable and a third smaller than \u escapes.
+            json_serializer=lambda value: json.dumps(value, ensure_ascii=False),
+        )
+    except (NoSuchModuleError, ArgumentError, ImportError) as exc:
+        raise UsageError(f"cannot use database URL {target!r}: {exc}") from None
+    if engine.dialect.name == "sqlite":
+        event.listen(engine, "connect", _sqlite_on_connect)
+        event.listen(engine, "begin", _sqlite_on_begin)
+    return engine
+
+
+def _check_sqlite_path(path: str, must_exist: bool) -> None:
+    if path in ("", ":memory:"):
+        raise UsageError("an in-memory SQLite database cannot hold a store: give a file path")
+    file = Path(path)
+    if must_exist and not file.exists():
+        raise UsageError(f"no store at {file}: create one with `wangge init {file}`")
+    folder = file.parent
+    if not folder.is_dir():
+        raise UsageError(f"cannot create a store at {file}: folder {folder} does not exist")
+    if not os.access(folder, os.W_OK) or (file.exists() and not os.access(file, os.W_OK)):
+        raise UsageError(f"cannot write the store at {file}: permission denied; choose a writable path")
+
+
+def _sqlite_on_connect(dbapi_connection, _record) -> None:
+    # Take transaction control from pysqlite, which would otherwise begin
+    # transactions lazily and not at all around DDL.
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    for pragma in ("journal_mode=WAL", "synchronous=FULL", "foreign_keys=ON", "busy_timeout=30000"):
+        cursor.execute(f"PRAGMA {pragma}")
+    cursor.close()
+
+
+def _sqlite_on_begin(conn: Connection) -> None:
+    conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+class Store:
+    """An open store. Use `init` or `open` to get one; `close` when done."""
+
+    def __init__(self, engine: Engine, role: str, device_id: str, now_ms: Callable[[], int]):
+        self.engine = engine
+        self.role = role
+        self.device_id = device_id
+        self.now_ms = now_ms
+
+    @property
+    def url(self) -> str:
+        return self.engine.url.render_as_string(hide_password=True)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def __enter__(self) -> "Store":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    @contextmanager
+    def write(self, actor: str = "", device: Optional[str] = None) -> Iterator[Recorder]:
+        """One transaction whose changes are recorded as ops.
+
+        Yields a `Recorder`; on leaving the block the changes, their ops and
+        the advanced clock commit together, or on an exception none of them.
+        """
+        with self._transaction() as conn:
+            clock = Clock(last=int(get_meta(conn, "hlc") or 0))
+            physical = self.now_ms()
+            recorder = Recorder(
+                conn, stamp=lambda: clock.now(physical), device=device or self.device_id, actor=actor
+            )
+            yield recorder
+            set_meta(conn, "hlc", str(clock.last))
+
+    @contextmanager
+    def read(self) -> Iterator[Connection]:
+        """A connection for reading, in its own transaction."""
+        with self._transaction() as conn:
+            yield conn
+
+    @contextmanager
+    def _transaction(self) -> Iterator[Connection]:
+        try:
+            with self.engine.begin() as conn:
+                yield conn
+        except DBAPIError as exc:
+            raise StoreError(f"store {self.url}: {_first_line(exc)}") from exc
+
+
+def init(
+    target: str,
+    role: str,
+    *,
+    device_id: Optional[str] = None,
+    extra_migrations: Iterable[migrations.Migration] = (),
+    now_ms: Callable[[], int] = lambda: int(time.time() * 1000),
+) -> Store:
+    """Create a new store of ``role`` at ``target`` and return it open.
+
+    Raises `UsageError` for a bad role, path or URL and `StoreError` if a
+    store already exists there; in both cases nothing is written.
+    """
+    if role not in ROLES:
+        raise UsageError(f"unknown store role {role!r}: expected one of {', '.join(ROLES)}")
+    engine = connect(target)
+    try:
+        with engine.begin() as conn:
+            if _existing_role(conn) is not None:
+                raise StoreError(f"a store already exists at {_where(engine)}; open it instead of creating it")
+            migrations.apply(conn, (*migrations.CORE, *extra_migrations))
+            device_id = device_id or uuid7()
+            set_meta(conn, "role", role)
+            set_meta(conn, "device_id", device_id)
+            set_meta(conn, "hlc", "0")
+    except StoreError:
+        engine.dispose()
+        raise
+    except SQLAlchemyError as exc:
+        engine.dispose()
+        raise StoreError(f"cannot create a store at {_where(engine)}: {_first_line(exc)}") from None
+    return Store(engine, role, device_id, now_ms)
+
+
+def open(  # noqa: A001 - the store's verb
+    target: str,
+    role: Optional[str] = None,
+    *,
+    extra_migrations: Iterable[migrations.Migration] = (),
+    now_ms: Callable[[], int] = lambda: int(time.time() * 1000),
+) -> Store:
+    """Open an existing store, applying pending migrations.
+
+    If ``role`` is given, the store must have been created in that role.
+    Raises `UsageError` if there is no store, `StoreRoleError` on a role
+    mismatch; nothing is written in either case.
+    """
+    engine = connect(target, must_exist=True)
+    try:
+        with engine.begin() as conn:
+            found = _existing_role(conn)
+            if found is None:
+                raise UsageError(f"{_where(engine)} is not a wangge store: create one with `wangge init`")
+            if role is not None and found != role:
+                raise StoreRoleError(
+                    f"{_where(engine)} is a {found} store, not a {role} store: "
+                    f"open it as a {found}, or create a {role} store with `wangge init --role {role}`"
+                )
+            migrations.apply(conn, (*migrations.CORE, *extra_migrations))
+            device_id = get_meta(conn, "device_id")
+    except (UsageError, StoreError):
+        engine.dispose()
+        raise
+    except SQLAlchemyError as exc:
+        engine.dispose()
+        raise StoreError(f"cannot open the store at {_where(engine)}: {_first_line(exc)}") from None
+    return Store(engine, found, device_id, now_ms)
+
+
+def _existing_role(conn: Connection) -> Optional[str]:
+    if not conn.dialect.has_table(conn, _meta.name):
+        return None
+    return get_meta(conn, "role")
+
+
+def get_meta(conn: Connection, key: str) -> Optional[str]:
+    return conn.execute(select(_meta.c.value).where(_meta.c.key == key)).scalar()
+
+
+def set_meta(conn: Connection, key: str, value: str) -> None:
+    updated = conn.execute(_meta.update().where(_meta.c.key == key).values(value=value)).rowcount
+    if not updated:
+        conn.execute(_meta.insert().values(key=key, value=value))
+
+
+def _where(engine: Engine) -> str:
+    url = engine.url
+    return url.database if url.get_backend_name() == "sqlite" else url.render_as_string(hide_password=True)
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(getattr(exc, "orig", None) or exc)
+    return text.strip().splitlines()[0] if text.strip() else type(exc).__name__
