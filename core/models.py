@@ -13,11 +13,16 @@ District-defined fields (TEDA keeps 77 per household) live in the JSON column
 """
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any, Optional
 
-from sqlalchemy import JSON, BigInteger, Index, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, DateTime, Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
+
+
+def _now() -> datetime:
+    # Stored times are timezone-aware: tablets and masters may not share a zone.
+    return datetime.now(timezone.utc)
 
 
 class Replicated(SQLModel):
@@ -106,7 +111,7 @@ class Device(Replicated, table=True):
     sign_key: str = ""
     box_key: str = ""
     status: str = "pending"
-    enrolled_at: Optional[datetime] = None
+    enrolled_at: Optional[datetime] = Field(default=None, sa_type=DateTime(timezone=True))
 
 
 class Case(Replicated, table=True):
@@ -126,8 +131,8 @@ class Case(Replicated, table=True):
     reporter_id: Optional[str] = Field(default=None, foreign_key="worker.id")
     owner: str = ""
     ruleset_version: str = ""
-    reported_at: datetime = Field(default_factory=datetime.now)
-    deadline: Optional[datetime] = None
+    reported_at: datetime = Field(default_factory=_now, sa_type=DateTime(timezone=True))
+    deadline: Optional[datetime] = Field(default=None, sa_type=DateTime(timezone=True))
     escalation_level: str = ""
     fields: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
 
@@ -144,7 +149,7 @@ class CaseEvent(Replicated, table=True):
     actor_id: Optional[str] = Field(default=None, foreign_key="worker.id")
     role: str = ""
     device_id: str = ""
-    at: datetime = Field(default_factory=datetime.now)
+    at: datetime = Field(default_factory=_now, sa_type=DateTime(timezone=True))
     place: str = ""
     note: str = ""
     stale: bool = False
@@ -158,7 +163,7 @@ class Visit(Replicated, table=True):
     household_id: str = Field(foreign_key="household.id", index=True)
     grid_id: str = Field(foreign_key="grid_cell.id", index=True)
     worker_id: str = Field(foreign_key="worker.id", index=True)
-    at: datetime = Field(default_factory=datetime.now)
+    at: datetime = Field(default_factory=_now, sa_type=DateTime(timezone=True))
     minutes: int = 0
     purpose: str = ""
     notes: str = ""
@@ -189,7 +194,7 @@ class PointEntry(Replicated, table=True):
     delta: int
     reason: str
     rule: str = ""
-    at: datetime = Field(default_factory=datetime.now)
+    at: datetime = Field(default_factory=_now, sa_type=DateTime(timezone=True))
 
 
 class Op(SQLModel, table=True):
