@@ -40,6 +40,27 @@ class RuleError(WanggeError):
     """A rule file is broken; carries every problem found in it."""
 
 
+class RuleFileError(RuleError):
+    """Every diagnostic found in one run over rule files, reported together.
+
+    ``diagnostics`` holds `wangge.dsl.diagnostics.Diagnostic` objects, each
+    with file, line, column, message and hint; ``str()`` renders them all.
+    """
+
+    def __init__(self, diagnostics):
+        self.diagnostics = tuple(diagnostics)
+        text = "\n\n".join(d.format() for d in self.diagnostics)
+        count = len(self.diagnostics)
+        super().__init__(f"{text}\n\n{count} error{'s' if count != 1 else ''}")
+
+    @property
+    def summary(self) -> str:
+        """One line for a command line: the first problem and how many there are."""
+        first = self.diagnostics[0].format().splitlines()[0] if self.diagnostics else "rule error"
+        more = len(self.diagnostics) - 1
+        return first + (f" (and {more} more)" if more > 0 else "")
+
+
 class ValidationFailed(WanggeError, ValueError):
     """A record does not satisfy the ruleset's validators."""
 

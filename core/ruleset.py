@@ -187,6 +187,7 @@ class EscalationStep(Frozen):
     role: Optional[str] = None
     department: Optional[str] = None
     after: Duration  # overdue time at the previous step before moving here
+    within: Optional[Duration] = None  # the time this level has before the case moves up (its SLA)
 
 
 class EscalationPath(Frozen):
@@ -194,6 +195,7 @@ class EscalationPath(Frozen):
     label: Label = Label()
     steps: tuple[EscalationStep, ...]
     ceiling: Optional[str] = None
+    next: Optional[str] = None  # the path that takes over above the ceiling ("大事" after "小事")
 
 
 class FieldType(str, Enum):
@@ -225,6 +227,32 @@ class Register(Frozen):
 
     entity: str
     fields: tuple[FieldSpec, ...]
+
+
+#: The metrics an indicator or a veto may name; the scoring engine computes
+#: each per subject and period. Counts unless said otherwise.
+METRICS: dict[str, str] = {
+    "reported": "cases reported (发现上报)",
+    "registered": "cases registered (立案)",
+    "dispatched": "cases dispatched (派遣)",
+    "closed": "cases closed (结案)",
+    "closed_on_time": "cases closed within their SLA (按期结案)",
+    "reworked": "cases sent back for rework (返工)",
+    "overdue": "cases past their SLA",
+    "escalated": "cases escalated",
+    "callbacks": "callbacks (回访) made",
+    "satisfaction": "share of satisfied residents, 0..1 (满意度)",
+    "visits": "household visits logged",
+    "visit_minutes": "minutes of household visits",
+    "households_visited": "distinct households visited",
+    "duty_score": "duty tasks done, weighted by difficulty (难度系数)",
+    "spot_check": "third-party spot-check score (第三方考核抽查), 0..100",
+    "complaints": "complaints received",
+    "verified_complaints": "complaints verified as justified (有效投诉)",
+    "tier_drops_year": "drops to a lower tier within the year",
+    "volunteer_points": "volunteer points earned",
+    "activities": "activities held",
+}
 
 
 class Indicator(Frozen):

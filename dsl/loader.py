@@ -1,0 +1,144 @@
+"""The loader: the only module of the language that reads files.
+
+It reads a rule file, resolves its imports, parses every file once, merges
+the definitions and runs the checks. Imports resolve relative to the
+importing file first, then, for a bare name (``import national``), to the
+rule files shipped in the ``wangge.rulesets`` package.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Optional
+
+from wangge.core.errors import RuleFileError
+from wangge.dsl import checks
+from wangge.dsl.definitions import Definitions, build
+from wangge.dsl.diagnostics import Diagnostic, at, raise_if_any
+from wangge.dsl.language import parse
+
+__all__ = ["SUFFIX", "Source", "load_definitions", "load_text_definitions"]
+
+SUFFIX = ".wg"
+PACKAGE = "wangge.rulesets"
+
+
+@dataclass(frozen=True)
+class Source:
+    """A rule file to load: a key that identifies it, a name to show, a folder for imports."""
+
+    key: str
+    display: str
+    folder: Optional[Path]  # None for package resources
+    text: Optional[str] = None  # given directly instead of read
+
+
+def _read(source: Source) -> str:
+    if source.text is not None:
+        return source.text
+    try:
+        if source.folder is None:
+            data = resources.files(PACKAGE).joinpath(Path(source.key).name).read_bytes()
+        else:
+            data = Path(source.key).read_bytes()
+    except FileNotFoundError:
+        raise RuleFileError([Diagnostic(source.display, 0, 0, "rule file not found",
+                                        "check the path; rule files end in .wg")]) from None
+    except OSError as error:
+        raise RuleFileError([Diagnostic(source.display, 0, 0,
+                                        f"cannot read rule file: {error.strerror}")]) from None
+    return _decode(data, source.display)
+
+
+def _decode(data: bytes, display: str) -> str:
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = data[: error.start].count(b"\n") + 1
+        col = error.start - (data.rfind(b"\n", 0, error.start) + 1) + 1
+        raise RuleFileError([Diagnostic(display, line, col, "the file is not valid UTF-8",
+                                        "save the rule file as UTF-8")]) from None
+    if "\x00" in text:
+        line = text[: text.index("\x00")].count("\n") + 1
+        raise RuleFileError([Diagnostic(display, line, 1, "the file contains a NUL character",
+                                        "is this a binary file? rule files are UTF-8 text")])
+    return text.removeprefix("\ufeff")
+
+
+def _file_source(path: Path, display: str) -> Source:
+    return Source(str(path.resolve()), display, path.resolve().parent)
+
+
+def _resolve(statement, importer: Source) -> Source | Diagnostic:
+    """The file an `import` statement names, or a diagnostic saying why there is none."""
+    if statement.path:
+        name = statement.path
+    else:
+        name = statement.module + SUFFIX
+    if importer.folder is not None:
+        candidate = importer.folder / name
+        if candidate.is_file():
+            return _file_source(candidate, _display_near(importer.display, name))
+    if statement.module and resources.files(PACKAGE).joinpath(name).is_file():
+        return Source(f"{PACKAGE}:{name}", f"{PACKAGE}:{name}", None)
+    searched = f"{importer.folder}" if importer.folder is not None else "nowhere (no folder)"
+    where = f"{searched} and the package {PACKAGE}" if statement.module else searched
+    return at(statement, f"cannot find the imported rule file '{name}'", f"looked in {where}")
+
+
+def _display_near(importer_display: str, name: str) -> str:
+    if ":" in importer_display and not os.path.exists(importer_display):
+        return name
+    return os.path.normpath(os.path.join(os.path.dirname(importer_display), name))
+
+
+class _Run:
+    """One load: every file parsed once, import cycles detected."""
+
+    def __init__(self):
+        self.done: dict[str, Definitions] = {}
+
+    def load(self, source: Source, stack: tuple[str, ...] = ()) -> Definitions:
+        if source.key in self.done:
+            return self.done[source.key]
+        model = parse(_read(source), source.display)
+        out: list[Diagnostic] = []
+        imported = []
+        for statement in model.imports:
+            target = _resolve(statement, source)
+            if isinstance(target, Diagnostic):
+                out.append(target)
+            elif target.key in stack + (source.key,):
+                chain = " -> ".join(Path(k).name for k in stack + (source.key, target.key))
+                out.append(at(statement, f"import cycle: {chain}", "remove one of these imports"))
+            else:
+                try:
+                    imported.append((statement, self.load(target, stack + (source.key,))))
+                except RuleFileError as error:
+                    out.extend(error.diagnostics)
+        defs, problems = build(model, imported)
+        raise_if_any(out + problems)
+        self.done[source.key] = defs
+        return defs
+
+
+def load_definitions(path: str | os.PathLike) -> Definitions:
+    """Load, merge and check the rule file at ``path``.
+
+    Raises `RuleFileError` with every problem found in the file and its imports.
+    """
+    source = _file_source(Path(path), str(path))
+    defs = _Run().load(source)
+    raise_if_any(checks.run(defs))
+    return defs
+
+
+def load_text_definitions(text: str, filename: str = "<string>",
+                          folder: str | os.PathLike | None = None) -> Definitions:
+    """Like `load_definitions` for text in memory; imports resolve against ``folder``."""
+    source = Source(f"<text>:{filename}", filename, Path(folder).resolve() if folder else None, text)
+    defs = _Run().load(source)
+    raise_if_any(checks.run(defs))
+    return defs
