@@ -1,0 +1,306 @@
+"""Encryption at rest for a tablet's database, and the sync lease.
+
+A tablet's SQLite file is encrypted with SQLCipher under a random 256-bit
+*database key*. That key never touches the disk in the clear: it is wrapped
+(AES-256-GCM) by a *key-encryption key* derived from the worker's passphrase
+with scrypt, tuned on the tablet so one derivation costs about half a second
+(slow enough to make guessing expensive, fast enough to unlock at the gate).
+The wrapped key lives in a small JSON *key file* next to the database
+(``tablet.db.key``); losing the tablet loses neither the passphrase nor the
+key, so its data stays unreadable.
+
+Changing the passphrase rewraps the same database key, so the database is
+never re-encrypted.
+
+The lease: a tablet that has not synced for ``lease_days`` (a ruleset
+setting) refuses to open for work until it syncs again; a sync is always
+allowed, since it is the way to renew the lease. The last sync time is kept
+inside the encrypted database (``store_meta``), where it cannot be edited
+without the key.
+
+Everything here except `KeyFile.read`/`write` is pure: clocks, paths and
+passphrases are passed in.
+"""
+from __future__ import annotations
+
+import base64
+import json
+import os
+import secrets
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Optional
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
+
+from wangge.core.errors import StoreError, UsageError, WanggeError
+
+FORMAT = "wangge-keyfile/1"
+KEY_BYTES = 32
+#: Bound into the AEAD so a wrapped key cannot be reused as anything else.
+_AAD = b"wangge tablet database key v1"
+#: scrypt's block size and parallelism (RFC 7914's interactive defaults); only N is tuned.
+SCRYPT_R, SCRYPT_P = 8, 1
+#: Never accept a work factor below this, even from a key file (2^14 ~ 16 MiB).
+MIN_SCRYPT_N = 2**10
+MAX_SCRYPT_N = 2**20  # 1 GiB of memory: beyond any tablet
+DAY_MS = 86_400_000
+
+META_LAST_SYNC = "last_sync_ms"
+META_LEASE_DAYS = "lease_days"
+
+
+class WrongPassphrase(WanggeError, PermissionError):
+    """The passphrase does not unwrap the key file's database key."""
+
+    exit_code = 3
+
+
+class LeaseExpired(WanggeError, PermissionError):
+    """The tablet has not synced within its lease and is locked until it syncs."""
+
+    exit_code = 3
+
+
+def tune_scrypt_n(target_seconds: float = 0.5, *, measure: Optional[Callable[[int], float]] = None) -> int:
+    """The power-of-two scrypt N whose derivation takes about ``target_seconds`` here.
+
+    Doubles N from 2^14 until one derivation takes at least half the target,
+    then keeps N or its double, whichever is nearer (cost is linear in N).
+    ``measure(n)`` returns the seconds one derivation takes; by default it
+    times a real one.
+    """
+    measure = measure or _time_derivation
+    n = 2**14
+    while n < MAX_SCRYPT_N:
+        seconds = measure(n)
+        if seconds >= target_seconds / 2:
+            return n if abs(seconds - target_seconds) <= abs(2 * seconds - target_seconds) else n * 2
+        n *= 2
+    return n
+
+
+def _time_derivation(n: int) -> float:
+    start = time.perf_counter()
+    _derive(b"tuning", secrets.token_bytes(16), n)
+    return time.perf_counter() - start
+
+
+def _derive(passphrase: bytes, salt: bytes, n: int) -> bytes:
+    return Scrypt(salt=salt, length=KEY_BYTES, n=n, r=SCRYPT_R, p=SCRYPT_P).derive(passphrase)
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+@dataclass(frozen=True)
+class KeyFile:
+    """A database key wrapped under a passphrase: what ``tablet.db.key`` holds."""
+
+    salt: bytes
+    n: int
+    nonce: bytes
+    wrapped: bytes
+
+    @classmethod
+    def create(cls, passphrase: str, key: Optional[bytes] = None, *, n: Optional[int] = None) -> tuple["KeyFile", bytes]:
+        """A new key file and the database key it wraps (random unless given).
+
+        ``n`` is the scrypt work factor; by default it is tuned to ~0.5 s on
+        this machine. Raises `UsageError` for an empty passphrase or a bad N.
+        """
+        if not passphrase:
+            raise UsageError("an empty passphrase cannot protect a tablet: choose one of at least 8 characters")
+        n = n or tune_scrypt_n()
+        _check_n(n, "requested")
+        key = key or secrets.token_bytes(KEY_BYTES)
+        salt, nonce = secrets.token_bytes(16), secrets.token_bytes(12)
+        kek = _derive(passphrase.encode("utf-8"), salt, n)
+        return cls(salt, n, nonce, AESGCM(kek).encrypt(nonce, key, _AAD)), key
+
+    def unwrap(self, passphrase: str, where: str = "the key file") -> bytes:
+        """The database key. Raises `WrongPassphrase` if the passphrase does not fit."""
+        kek = _derive(passphrase.encode("utf-8"), self.salt, self.n)
+        try:
+            return AESGCM(kek).decrypt(self.nonce, self.wrapped, _AAD)
+        except InvalidTag:
+            raise WrongPassphrase(
+                f"wrong passphrase for {where}: it does not unlock this tablet's database; "
+                "check the keyboard layout and try again"
+            ) from None
+
+    def rewrap(self, old: str, new: str, *, n: Optional[int] = None) -> "KeyFile":
+        """The same database key under a new passphrase. Raises `WrongPassphrase`."""
+        return KeyFile.create(new, self.unwrap(old), n=n or self.n)[0]
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {"format": FORMAT, "kdf": "scrypt", "n": self.n, "r": SCRYPT_R, "p": SCRYPT_P,
+             "salt": _b64(self.salt), "nonce": _b64(self.nonce), "wrapped": _b64(self.wrapped)},
+            indent=2,
+        )
+
+    @classmethod
+    def from_json(cls, text: str, where: str = "key file") -> "KeyFile":
+        """Parse a key file. Raises `StoreError` naming what is wrong with it."""
+        try:
+            data = json.loads(text)
+            if data.get("format") != FORMAT or data.get("kdf") != "scrypt":
+                raise ValueError(f"expected format {FORMAT!r} with kdf 'scrypt', got {data.get('format')!r}")
+            if (data.get("r"), data.get("p")) != (SCRYPT_R, SCRYPT_P):
+                raise ValueError(f"expected scrypt r={SCRYPT_R} p={SCRYPT_P}, got r={data.get('r')} p={data.get('p')}")
+            keyfile = cls(base64.b64decode(data["salt"]), int(data["n"]),
+                          base64.b64decode(data["nonce"]), base64.b64decode(data["wrapped"]))
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise StoreError(f"{where} is not a wangge key file: {exc}") from None
+        _check_n(keyfile.n, f"{where} asks for")
+        return keyfile
+
+    def write(self, path: Path) -> None:
+        """Write atomically (temp file, fsync, rename), readable by the owner only."""
+        tmp = path.with_name(path.name + ".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            out.write(self.to_json())
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, path)
+
+    @classmethod
+    def read(cls, path: Path) -> "KeyFile":
+        """Raises `StoreError` if the file is missing or malformed."""
+        try:
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise StoreError(f"no key file at {path}: this tablet database cannot be unlocked without it") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise StoreError(f"cannot read key file {path}: {exc}") from None
+        return cls.from_json(text, str(path))
+
+
+def _check_n(n: int, what: str) -> None:
+    # A power of two (scrypt's rule) within bounds: a tampered key file must not
+    # downgrade the work factor nor make unlocking exhaust memory.
+    if n < MIN_SCRYPT_N or n > MAX_SCRYPT_N or n & (n - 1):
+        raise StoreError(f"{what} scrypt N={n}: expected a power of two from {MIN_SCRYPT_N} to {MAX_SCRYPT_N}")
+
+
+def keyfile_path(database: str | Path) -> Path:
+    """Where the key file of the database at ``database`` lives."""
+    return Path(str(database) + ".key")
+
+
+def create_key(database: str | Path, passphrase: str, *, n: Optional[int] = None) -> bytes:
+    """Make a database key for a new tablet database, write its key file, return the key.
+
+    Raises `StoreError` if a key file already exists (it would orphan a database).
+    """
+    path = keyfile_path(database)
+    if path.exists():
+        raise StoreError(f"a key file already exists at {path}: unlock it instead of creating a new one")
+    keyfile, key = KeyFile.create(passphrase, n=n)
+    keyfile.write(path)
+    return key
+
+
+def unlock(database: str | Path, passphrase: str) -> bytes:
+    """The database key of the tablet database at ``database``.
+
+    Raises `StoreError` for a missing or malformed key file, `WrongPassphrase`
+    for a passphrase that does not fit.
+    """
+    path = keyfile_path(database)
+    return KeyFile.read(path).unwrap(passphrase, where=str(path))
+
+
+def change_passphrase(database: str | Path, old: str, new: str) -> None:
+    """Rewrap the database key under ``new``. Raises `WrongPassphrase` for a wrong ``old``."""
+    path = keyfile_path(database)
+    KeyFile.read(path).rewrap(old, new).write(path)
+
+
+# -- the lease ---------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Lease:
+    """When a tablet last synced and how long it may work without syncing."""
+
+    last_sync_ms: Optional[int]
+    lease_days: int
+
+    def expires_ms(self) -> Optional[int]:
+        return None if self.last_sync_ms is None else self.last_sync_ms + self.lease_days * DAY_MS
+
+    def check(self, now_ms: int) -> None:
+        """Raises `LeaseExpired` if the lease ran out before ``now_ms``.
+
+        A tablet that never synced has no lease yet (it is being provisioned).
+        """
+        expires = self.expires_ms()
+        if expires is not None and now_ms > expires:
+            days = (now_ms - self.last_sync_ms) / DAY_MS
+            raise LeaseExpired(
+                f"this tablet last synced {days:.1f} days ago and its lease is {self.lease_days} days: "
+                "it is locked until it syncs with the office (`wangge sync --master URL`)"
+            )
+
+
+def read_lease(conn, default_days: int = 14) -> Lease:
+    """The lease recorded in a store (through a connection in a transaction)."""
+    from wangge.core.store import get_meta
+
+    last = get_meta(conn, META_LAST_SYNC)
+    days = get_meta(conn, META_LEASE_DAYS)
+    return Lease(int(last) if last else None, int(days) if days else default_days)
+
+
+def renew_lease(conn, now_ms: int, lease_days: Optional[int] = None) -> None:
+    """Record a successful sync at ``now_ms`` (and the ruleset's lease, if given)."""
+    from wangge.core.store import set_meta
+
+    set_meta(conn, META_LAST_SYNC, str(now_ms))
+    if lease_days is not None:
+        set_meta(conn, META_LEASE_DAYS, str(int(lease_days)))
+
+
+# -- opening a tablet --------------------------------------------------------
+
+def init_tablet(database: str | Path, passphrase: str, *, n: Optional[int] = None, **store_options):
+    """Create an encrypted device store at ``database`` and its key file; return it open.
+
+    Raises what `wangge.core.store.init` raises; on failure the key file is
+    removed again so a retry starts clean.
+    """
+    from wangge.core import store
+
+    key = create_key(database, passphrase, n=n)
+    try:
+        return store.init(str(database), "device", key=key, **store_options)
+    except Exception:
+        keyfile_path(database).unlink(missing_ok=True)
+        raise
+
+
+def open_tablet(database: str | Path, passphrase: str, *, now_ms: Optional[int] = None,
+                for_sync: bool = False, **store_options):
+    """Unlock and open the encrypted device store at ``database``.
+
+    Unless ``for_sync``, the lease is checked at ``now_ms`` (default: now).
+    Raises `WrongPassphrase`, `LeaseExpired` (the store is closed again), or
+    what `wangge.core.store.open` raises.
+    """
+    from wangge.core import store
+
+    opened = store.open(str(database), "device", key=unlock(database, passphrase), **store_options)
+    if not for_sync:
+        try:
+            with opened.read() as conn:
+                read_lease(conn).check(now_ms if now_ms is not None else int(time.time() * 1000))
+        except LeaseExpired:
+            opened.close()
+            raise
+    return opened
