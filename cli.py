@@ -99,6 +99,78 @@ def _workdir(workdir: Path | None) -> Path:
     return workdir
 
 
+@cli.group()
+def rules() -> None:
+    """Check, compile and summarise rule files (*.wg).
+
+    \b
+    Example:
+      wangge rules check district.wg
+      wangge rules show district.wg
+    """
+
+
+def _load_rules(path: str):
+    """The compiled ruleset, or every problem on stderr and exit 1."""
+    from wangge import dsl
+    from wangge.core.errors import RuleFileError
+
+    try:
+        return dsl.load(path)
+    except RuleFileError as exc:
+        click.echo(str(exc), err=True)
+        sys.exit(exc.exit_code)
+
+
+@rules.command("check")
+@click.argument("files", nargs=-1, required=True)
+def rules_check(files: tuple[str, ...]) -> None:
+    """Report every problem in FILES; exit 0 if there are none, 1 otherwise.
+
+    \b
+    Example:
+      wangge rules check rulesets/national.wg district.wg
+    """
+    from wangge import dsl
+    from wangge.dsl.diagnostics import format_all
+
+    found = dsl.check(files)
+    if found:
+        click.echo(format_all(found), err=True)
+        sys.exit(1)
+    click.echo(f"ok: {len(files)} file{'s' if len(files) != 1 else ''}, no problems")
+
+
+@rules.command("compile")
+@click.argument("file")
+@click.option("--json", "as_json", is_flag=True, help="Print the compiled ruleset as canonical JSON.")
+def rules_compile(file: str, as_json: bool) -> None:
+    """Compile FILE; print its version, or with --json the canonical JSON.
+
+    \b
+    Example:
+      wangge rules compile district.wg --json > district.json
+    """
+    ruleset = _load_rules(file)
+    click.echo(ruleset.canonical_json() if as_json else f"{ruleset.name} {ruleset.version}")
+
+
+@rules.command("show")
+@click.argument("file")
+@click.option("--lang", type=click.Choice(["zh", "en"]), default="zh", show_default=True,
+              help="Language of the labels shown.")
+def rules_show(file: str, lang: str) -> None:
+    """Summarise FILE: levels, catalogue, lifecycle, escalation, scoring.
+
+    \b
+    Example:
+      wangge rules show district.wg --lang en
+    """
+    from wangge import dsl
+
+    click.echo(dsl.summary(_load_rules(file), lang))
+
+
 def main() -> None:
     """Entry point of the console script and of `python -m wangge`."""
     try:

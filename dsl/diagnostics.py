@@ -84,7 +84,9 @@ def did_you_mean(word: str, candidates: Iterable[str], what: str = "") -> str:
     ``what`` names the kind in the fallback ("defined roles: …").
     """
     candidates = sorted(set(candidates))
-    close = difflib.get_close_matches(word, candidates, n=1, cutoff=0.5)
+    # Numeric codes (national style 0101) that differ in a digit are different
+    # things, not typos: list the defined ones instead of guessing.
+    close = [] if word.isdigit() else difflib.get_close_matches(word, candidates, n=1, cutoff=0.5)
     if close:
         return f"did you mean {close[0]}?"
     if not candidates:

@@ -56,15 +56,20 @@ def parse(text: str, filename: str):
     """
     mm = metamodel()  # outside the try: a broken grammar is our bug, not the user's
     try:
-        model = mm.model_from_str(text, file_name=filename)
-        # textX makes the name absolute; messages show the path as the user gave it.
-        model._tx_filename = filename
-        return model
+        # textX reads `file_name` from disk when the text is empty: never give it "".
+        model = mm.model_from_str(text + "\n", file_name=filename)
     except TextXSyntaxError as first:
         diagnostics = _chunk_errors(text, filename) or [_syntax_diagnostic(first, text, filename)]
         raise_if_any(diagnostics)
     except TextXError as error:  # a grammar-level semantic error: still a located message
         raise_if_any([_syntax_diagnostic(error, text, filename)])
+    if isinstance(model, str):  # nothing but blanks and comments: textX returns a string
+        raise_if_any([Diagnostic(filename, 1, 1, "the rule file is empty",
+                                 'start it with a line such as: ruleset 泰达 "泰达社区" / "TEDA"',
+                                 source_line(text, 1))])
+    # textX makes the name absolute; messages show the path as the user gave it.
+    model._tx_filename = filename
+    return model
 
 
 def _starts_statement(line: str) -> bool:
@@ -92,7 +97,7 @@ def _chunk_errors(text: str, filename: str) -> list[Diagnostic]:
     found = []
     for begin, chunk in _chunks(text):
         try:
-            metamodel().model_from_str("\n" * begin + chunk, file_name=filename)
+            metamodel().model_from_str("\n" * begin + chunk + "\n", file_name=filename)
         except TextXSyntaxError as error:
             found.append(_syntax_diagnostic(error, text, filename))
     return found

@@ -119,8 +119,19 @@ class _Run:
                 except RuleFileError as error:
                     out.extend(error.diagnostics)
         defs, problems = build(model, imported)
-        raise_if_any(out + problems)
+        # A broken import would flood the checks with unknown references: stop.
+        # Otherwise the top file's merge problems wait to be reported with the checks'.
+        raise_if_any(out + (problems if stack else []))
+        if not stack:
+            self.problems = problems
         self.done[source.key] = defs
+        return defs
+
+    def checked(self, source: Source) -> Definitions:
+        """Load ``source`` and run every check; raise with all problems together."""
+        self.problems: list[Diagnostic] = []
+        defs = self.load(source)
+        raise_if_any(self.problems + checks.run(defs))
         return defs
 
 
@@ -129,16 +140,11 @@ def load_definitions(path: str | os.PathLike) -> Definitions:
 
     Raises `RuleFileError` with every problem found in the file and its imports.
     """
-    source = _file_source(Path(path), str(path))
-    defs = _Run().load(source)
-    raise_if_any(checks.run(defs))
-    return defs
+    return _Run().checked(_file_source(Path(path), str(path)))
 
 
 def load_text_definitions(text: str, filename: str = "<string>",
                           folder: str | os.PathLike | None = None) -> Definitions:
     """Like `load_definitions` for text in memory; imports resolve against ``folder``."""
-    source = Source(f"<text>:{filename}", filename, Path(folder).resolve() if folder else None, text)
-    defs = _Run().load(source)
-    raise_if_any(checks.run(defs))
-    return defs
+    folder_path = Path(folder).resolve() if folder else None
+    return _Run().checked(Source(f"<text>:{filename}", filename, folder_path, text))
