@@ -41,8 +41,10 @@ def database_url(target: str) -> str:
         return "sqlite:///" + str(Path(target).expanduser().resolve())
     try:
         url = make_url(target)
-    except ArgumentError as exc:
-        raise UsageError(f"bad database URL {target!r}: {exc}") from None
+    except (ArgumentError, ValueError) as exc:
+        raise UsageError(
+            f"bad database URL {target!r}: {exc}; expected e.g. postgresql://127.0.0.1:5432/test"
+        ) from None
     if url.drivername in ("postgresql", "postgres"):
         url = url.set(drivername="postgresql+psycopg")
     elif not url.drivername.startswith(("sqlite", "postgresql")):
