@@ -1,0 +1,193 @@
+"""Photos and documents: a content-addressed blob store with resumable, chunked transfer.
+
+A blob is named by the SHA-256 of its bytes, so the same photo attached to
+two cases is stored and sent once (deduplication), and a receiver can check
+every blob it gets. The `attachment` rows that point at blobs travel as
+ordinary append-only ops; the bytes travel separately, in chunks, because a
+photo taken on patrol may be several megabytes and a tablet's link may drop.
+
+A transfer is resumable: the receiver keeps what arrived in a partial file
+and tells the sender its length (`BlobStore.received`); the sender resumes
+from there. A blob becomes visible only once complete and verified, and it
+is written atomically (fsync, rename), so a cut transfer never leaves a
+corrupt photo behind. Blobs are size-capped on both sides.
+
+Scope: a device may fetch a blob only if an `attachment` row in its grids
+names it (`blobs_in_scope`, `may_fetch`); the master enforces this.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from pathlib import Path
+from typing import Iterable, Iterator
+
+from sqlalchemy import select
+from sqlalchemy.engine import Connection
+
+from wangge.core.errors import SyncError
+from wangge.core.models import Attachment
+
+#: A photo from a tablet camera is 2-6 MB; a scanned PDF may be larger.
+DEFAULT_MAX_BYTES = 20 * 1024 * 1024
+#: Small enough to resume cheaply on a bad 3G link, large enough to keep requests few.
+CHUNK_BYTES = 256 * 1024
+_SHA = re.compile(r"^[0-9a-f]{64}$")
+_table = Attachment.__table__
+
+
+class AttachmentError(SyncError, ValueError):
+    """A blob was refused: bad name, too large, out of order, or corrupt."""
+
+
+def check_sha(sha: str) -> str:
+    """``sha`` if it is a lowercase hex SHA-256; raises `AttachmentError` otherwise."""
+    if not isinstance(sha, str) or not _SHA.match(sha):
+        raise AttachmentError(f"bad blob name {sha!r}: expected 64 lowercase hex digits (a SHA-256)")
+    return sha
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+class BlobStore:
+    """Blobs under ``root``: ``root/ab/abcdef…`` for complete ones, ``root/partial/`` for transfers."""
+
+    def __init__(self, root: str | Path, *, max_bytes: int = DEFAULT_MAX_BYTES):
+        self.root = Path(root)
+        self.max_bytes = max_bytes
+        self.partial = self.root / "partial"
+        self.partial.mkdir(parents=True, exist_ok=True)
+
+    def path(self, sha: str) -> Path:
+        check_sha(sha)
+        return self.root / sha[:2] / sha
+
+    def has(self, sha: str) -> bool:
+        return self.path(sha).is_file()
+
+    def missing(self, shas: Iterable[str]) -> list[str]:
+        """Those of ``shas`` not stored here, in order, without repeats."""
+        seen, out = set(), []
+        for sha in shas:
+            if sha not in seen and not self.has(sha):
+                out.append(sha)
+            seen.add(sha)
+        return out
+
+    def size(self, sha: str) -> int:
+        """Raises `AttachmentError` if the blob is not stored."""
+        try:
+            return self.path(sha).stat().st_size
+        except FileNotFoundError:
+            raise AttachmentError(f"no blob {sha} in {self.root}") from None
+
+    def put(self, data: bytes) -> str:
+        """Store ``data`` (once, however often it is put) and return its SHA-256.
+
+        Raises `AttachmentError` if it exceeds the size cap.
+        """
+        self._check_size(len(data))
+        sha = sha256(data)
+        if not self.has(sha):
+            self._publish(sha, data)
+        return sha
+
+    def read(self, sha: str) -> bytes:
+        if not self.has(sha):
+            raise AttachmentError(f"no blob {sha} in {self.root}")
+        return self.path(sha).read_bytes()
+
+    def chunks(self, sha: str, start: int = 0, chunk: int = CHUNK_BYTES) -> Iterator[tuple[int, bytes]]:
+        """``(offset, bytes)`` of the blob from ``start`` on, for sending."""
+        with self.path(sha).open("rb") as blob:
+            blob.seek(start)
+            while data := blob.read(chunk):
+                yield start, data
+                start += len(data)
+
+    # -- receiving ----------------------------------------------------------
+
+    def received(self, sha: str) -> int:
+        """How many bytes of ``sha`` arrived so far: its size if complete, else the partial length."""
+        if self.has(sha):
+            return self.size(sha)
+        part = self.partial / check_sha(sha)
+        return part.stat().st_size if part.exists() else 0
+
+    def write_chunk(self, sha: str, offset: int, data: bytes, total: int) -> int:
+        """Accept bytes ``offset…offset+len(data)`` of a blob of ``total`` bytes.
+
+        Idempotent: a chunk already received is ignored. Returns the number of
+        bytes now held. When the last chunk arrives the blob is verified
+        against its name and published. Raises `AttachmentError` for a blob
+        over the cap, a gap (``offset`` beyond what arrived), a chunk past
+        ``total``, or content whose hash is not ``sha`` (the partial is
+        discarded then, so a retry starts clean).
+        """
+        self._check_size(total)
+        if self.has(sha):
+            return total
+        have = self.received(sha)
+        if offset > have:
+            raise AttachmentError(f"blob {sha}: chunk at byte {offset} but only {have} bytes arrived; resume from {have}")
+        if offset + len(data) > total:
+            raise AttachmentError(f"blob {sha}: chunk ends at byte {offset + len(data)}, past its size {total}")
+        fresh = data[have - offset:]
+        if fresh:
+            with (self.partial / sha).open("ab") as part:
+                part.write(fresh)
+        have += len(fresh)
+        if have == total:
+            self._finish(sha)
+        return have
+
+    def _finish(self, sha: str) -> None:
+        part = self.partial / sha
+        data = part.read_bytes()
+        if sha256(data) != sha:
+            part.unlink()
+            raise AttachmentError(f"blob {sha}: content hashes to {sha256(data)}; discarded, send it again")
+        self._publish(sha, data)
+        part.unlink()
+
+    def _publish(self, sha: str, data: bytes) -> None:
+        target = self.path(sha)
+        target.parent.mkdir(exist_ok=True)
+        tmp = target.with_name(target.name + f".{os.getpid()}.tmp")
+        with tmp.open("wb") as out:
+            out.write(data)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, target)
+
+    def _check_size(self, size: int) -> None:
+        if size < 0 or size > self.max_bytes:
+            raise AttachmentError(
+                f"a blob of {size} bytes is over the cap of {self.max_bytes} bytes: "
+                "resize the photo or split the document"
+            )
+
+
+# -- scope ---------------------------------------------------------------------
+
+def blobs_in_scope(conn: Connection, grid_ids: Iterable[str]) -> set[str]:
+    """The SHA-256 of every live attachment in ``grid_ids``: what a device there may hold."""
+    grids = list(grid_ids)
+    if not grids:
+        return set()
+    query = select(_table.c.sha256).where(_table.c.grid_id.in_(grids), _table.c.deleted.is_(None))
+    return set(conn.execute(query).scalars())
+
+
+def may_fetch(conn: Connection, sha: str, grid_ids: Iterable[str]) -> bool:
+    """Whether some live attachment in ``grid_ids`` names blob ``sha``."""
+    grids = list(grid_ids)
+    if not grids:
+        return False
+    query = select(_table.c.id).where(
+        _table.c.sha256 == check_sha(sha), _table.c.grid_id.in_(grids), _table.c.deleted.is_(None)
+    ).limit(1)
+    return conn.execute(query).first() is not None
