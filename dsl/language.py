@@ -135,6 +135,9 @@ def _found(text: str, line: int, col: int) -> str:
 
 def _syntax_diagnostic(error: TextXError, text: str, filename: str) -> Diagnostic:
     line, col = error.line or 1, error.col or 1
+    lines = text.splitlines() or [""]
+    if line > len(lines):  # past the newline parse() appends: point at the real end
+        line, col = len(lines), len(lines[-1]) + 1
     expected = _expected(error) if isinstance(error, TextXSyntaxError) else []
     found = _found(text, line, col)
     shown = f"'{found}'" if found else "end of file"

@@ -40,7 +40,8 @@ def _read(source: Source) -> str:
         return source.text
     try:
         if source.folder is None:
-            data = resources.files(PACKAGE).joinpath(Path(source.key).name).read_bytes()
+            package, name = source.key.split(":", 1)
+            data = resources.files(package).joinpath(name).read_bytes()
         else:
             data = Path(source.key).read_bytes()
     except FileNotFoundError:
