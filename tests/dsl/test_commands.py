@@ -22,7 +22,7 @@ def test_check_ok():
 
 def test_check_reports_every_error_and_exits_1(tmp_path):
     bad = tmp_path / "bad.wg"
-    bad.write_text("ruleset b\nlevel 社区\nrole a at 街区\nrole b at 社 区\n", encoding="utf-8")
+    bad.write_text("ruleset b\nlevel 社区\nrole a at 街区\nrole b at 网格\n", encoding="utf-8")
     result = run("check", str(bad), str(tmp_path / "missing.wg"))
     assert result.exit_code == 1
     assert "bad.wg:3:11: unknown level '街区'" in result.output
