@@ -1,0 +1,224 @@
+"""Validators generated from a compiled `Ruleset`: case reports, household records, visit logs.
+
+The same validators run on the tablet before saving and on the master before
+merging. Each is a pydantic model built from the ruleset's register fields
+(plus the fields every record of that kind has); pydantic gathers every
+failure, and `RecordValidator.validate` raises one `ValidationFailed` naming
+each field, what was expected and what came, in the rule file's language.
+"""
+from __future__ import annotations
+
+import re
+from datetime import date
+from typing import Any, Annotated, Callable, Optional
+
+from pydantic import BeforeValidator, ConfigDict, ValidationError, create_model
+from pydantic_core import PydanticCustomError
+
+from wangge.core.errors import ValidationFailed
+from wangge.core.ruleset import FieldSpec, FieldType, Label, Ruleset
+
+__all__ = ["RecordValidator", "validators"]
+
+_TEXT = {
+    "zh": {"expected": "{field}:应为{want},实际为 {got}", "missing": "必填", "unknown": "未定义的字段",
+           "integer": "整数", "decimal": "数字", "boolean": "是/否", "date": "日期(YYYY-MM-DD)",
+           "text": "文本", "one of": "以下之一:{values}", "some of": "以下若干:{values}",
+           "phone": "11位手机号或带区号的电话", "id_number": "18位身份证号", "at least": "不小于 {n}",
+           "at most": "不大于 {n}", "pattern": "匹配 {p}", "item": "事项目录中的编码",
+           "channel": "该事项允许的渠道:{values}", "photo": "至少一张照片", "minutes": "正整数分钟"},
+    "en": {"expected": "{field}: expected {want}, got {got}", "missing": "a value", "unknown": "no such field",
+           "integer": "a whole number", "decimal": "a number", "boolean": "yes/no", "date": "a date (YYYY-MM-DD)",
+           "text": "text", "one of": "one of: {values}", "some of": "some of: {values}",
+           "phone": "an 11-digit mobile or a landline with area code", "id_number": "an 18-character ID number",
+           "at least": "at least {n}", "at most": "at most {n}", "pattern": "text matching {p}",
+           "item": "a code from the case catalogue", "channel": "a channel allowed for the item: {values}",
+           "photo": "at least one photo", "minutes": "a positive number of minutes"},
+}
+_PHONE = re.compile(r"^(1\d{10}|0\d{2,3}-?\d{7,8})$")
+_ID = re.compile(r"^\d{17}[\dXx]$")
+
+
+class _Fail(Exception):
+    """What a field wanted, raised by a check and turned into a message."""
+
+    def __init__(self, want: str):
+        self.want = want
+
+
+def _field_name(code: str, label: Label, lang: str) -> str:
+    shown = label.text(lang)
+    return f"{shown}({code})" if lang == "zh" and shown and shown != code else \
+        f"{shown} ({code})" if shown and shown != code else code
+
+
+def _as_number(value, integer: bool, words: dict):
+    if isinstance(value, bool):
+        raise _Fail(words["integer" if integer else "decimal"])
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise _Fail(words["integer" if integer else "decimal"]) from None
+    if integer and not number.is_integer():
+        raise _Fail(words["integer"])
+    return int(number) if integer else number
+
+
+def _check_for(spec: FieldSpec, words: dict) -> Callable[[Any], Any]:
+    """The function that checks and normalises one value of ``spec``."""
+
+    def check(value):
+        if spec.type in (FieldType.integer, FieldType.decimal):
+            value = _as_number(value, spec.type is FieldType.integer, words)
+            if spec.min is not None and value < spec.min:
+                raise _Fail(words["at least"].format(n=f"{spec.min:g}"))
+            if spec.max is not None and value > spec.max:
+                raise _Fail(words["at most"].format(n=f"{spec.max:g}"))
+        elif spec.type is FieldType.boolean:
+            if not isinstance(value, bool):
+                raise _Fail(words["boolean"])
+        elif spec.type is FieldType.date:
+            try:
+                value = value if isinstance(value, date) else date.fromisoformat(str(value))
+            except ValueError:
+                raise _Fail(words["date"]) from None
+        elif spec.type is FieldType.choice:
+            if value not in spec.choices:
+                raise _Fail(words["one of"].format(values=", ".join(spec.choices)))
+        elif spec.type is FieldType.choices:
+            if not isinstance(value, (list, tuple)) or any(v not in spec.choices for v in value):
+                raise _Fail(words["some of"].format(values=", ".join(spec.choices)))
+            value = list(value)
+        else:
+            value = _check_text(spec, value, words)
+        return value
+
+    return check
+
+
+def _check_text(spec: FieldSpec, value, words: dict) -> str:
+    if not isinstance(value, str):
+        raise _Fail(words["text"])
+    if spec.type is FieldType.phone and not _PHONE.match(value):
+        raise _Fail(words["phone"])
+    if spec.type is FieldType.id_number and not _ID.match(value):
+        raise _Fail(words["id_number"])
+    if spec.pattern and not re.search(spec.pattern, value):
+        raise _Fail(words["pattern"].format(p=spec.pattern))
+    return value
+
+
+def _wrap(name: str, check: Callable, words: dict) -> BeforeValidator:
+    def run(value):
+        if value is None:
+            return None
+        try:
+            return check(value)
+        except _Fail as fail:
+            message = words["expected"].format(field=name, want=fail.want, got=repr(value))
+            raise PydanticCustomError("wangge", "{message}", {"message": message}) from None
+
+    return BeforeValidator(run)
+
+
+class RecordValidator:
+    """Validates one kind of record (``case``, ``household``, ``visit``) against a ruleset."""
+
+    def __init__(self, ruleset: Ruleset, entity: str, specs: tuple[FieldSpec, ...], lang: str,
+                 record_check: Optional[Callable[[dict], list[str]]] = None,
+                 passthrough: tuple[str, ...] = ()):
+        self.entity, self.lang, self.words = entity, lang, _TEXT[lang]
+        self.names = {s.code: _field_name(s.code, s.label, lang) for s in specs}
+        fields = {}
+        for spec in specs:
+            annotated = Annotated[Any, _wrap(self.names[spec.code], _check_for(spec, self.words), self.words)]
+            fields[spec.code] = (annotated, ... if spec.required else None)
+        self.model = create_model(f"{entity.title()}Record", __config__=ConfigDict(extra="forbid"), **fields)
+        self.record_check = record_check
+        self.passthrough = passthrough  # kept as given; checked by record_check (e.g. photos)
+
+    def validate(self, data: dict) -> dict:
+        """The record, normalised. Raises `ValidationFailed` with ``.problems``, one line per field."""
+        problems: list[str] = []
+        fields = {k: v for k, v in data.items() if k not in self.passthrough}
+        try:
+            record = self.model.model_validate(fields).model_dump(exclude_none=True)
+        except ValidationError as error:
+            problems = [self._message(e) for e in error.errors()]
+            record = {}
+        if self.record_check is not None:
+            problems += self.record_check(data)
+        if problems:
+            failed = ValidationFailed(f"{self.entity}: " + "; ".join(problems))
+            failed.problems = problems
+            raise failed
+        return record | {k: data[k] for k in self.passthrough if k in data}
+
+    def _message(self, error: dict) -> str:
+        code = str(error["loc"][0]) if error["loc"] else ""
+        name = self.names.get(code, code)
+        if error["type"] == "missing":
+            return self.words["expected"].format(field=name, want=self.words["missing"], got="None")
+        if error["type"] == "extra_forbidden":
+            return f"{code}: {self.words['unknown']}"
+        return error["msg"]
+
+
+def _standard(ruleset: Ruleset, entity: str) -> tuple[FieldSpec, ...]:
+    """Fields every record of ``entity`` has, whatever the district adds."""
+    if entity == "case":
+        return (FieldSpec(code="item", label=Label(zh="事项", en="Item"), type=FieldType.choice,
+                          required=True, choices=tuple(ruleset.items)),
+                FieldSpec(code="channel", label=Label(zh="渠道", en="Channel"), type=FieldType.text),
+                FieldSpec(code="description", label=Label(zh="描述", en="Description"), type=FieldType.text),
+                FieldSpec(code="photos", label=Label(zh="照片", en="Photos"), type=FieldType.text))
+    if entity == "visit":
+        return (FieldSpec(code="household", label=Label(zh="住户", en="Household"), type=FieldType.text,
+                          required=True),
+                FieldSpec(code="minutes", label=Label(zh="时长(分钟)", en="Minutes"), type=FieldType.integer,
+                          min=1))
+    return ()
+
+
+def _case_check(ruleset: Ruleset, lang: str) -> Callable[[dict], list[str]]:
+    words = _TEXT[lang]
+
+    def check(data: dict) -> list[str]:
+        item = ruleset.items.get(data.get("item"))
+        if item is None:
+            return []
+        found = []
+        channel = data.get("channel")
+        if channel is not None and item.channels and channel not in item.channels:
+            want = words["channel"].format(values=", ".join(item.channels))
+            found.append(words["expected"].format(field=_field_name("channel", Label(zh="渠道", en="Channel"),
+                                                                   lang), want=want, got=repr(channel)))
+        if "photo" in item.evidence and not data.get("photos"):
+            found.append(words["expected"].format(field=_field_name("photos", Label(zh="照片", en="Photos"), lang),
+                                                  want=words["photo"], got=repr(data.get("photos"))))
+        return found
+
+    return check
+
+
+def _photos_spec(specs):
+    # Photos are a list of references, not text: check the list in the record check instead.
+    return tuple(s for s in specs if s.code != "photos")
+
+
+def validators(ruleset: Ruleset, lang: Optional[str] = None) -> dict[str, RecordValidator]:
+    """Validators for ``case``, ``household`` and ``visit`` records of ``ruleset``.
+
+    ``lang`` defaults to the rule file's label language: Chinese if its labels
+    have Chinese text, else English.
+    """
+    lang = lang or ("zh" if ruleset.label.zh or not ruleset.label.en else "en")
+    result = {}
+    for entity in ("case", "household", "visit"):
+        specs = _photos_spec(_standard(ruleset, entity)) + ruleset.register(entity)
+        if entity == "case":
+            result[entity] = RecordValidator(ruleset, entity, specs, lang, _case_check(ruleset, lang),
+                                             passthrough=("photos",))
+        else:
+            result[entity] = RecordValidator(ruleset, entity, specs, lang)
+    return result
