@@ -13,17 +13,20 @@ from __future__ import annotations
 
 import json
 from datetime import date, datetime
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any, Iterable, Mapping
 
 from pydantic_core import PydanticUndefined
 from sqlalchemy import bindparam, select
 from sqlalchemy.engine import Connection
 
 from wangge.core.errors import StoreError
-from wangge.core.ids import uuid7
+from wangge.core.hlc import Clock
+from wangge.core.ids import uuid7, uuid7_many
 from wangge.core.models import APPEND_ONLY, ENTITIES, Op
 
 REPLICATION_COLUMNS = frozenset({"hlc", "origin", "stamps", "deleted"})
+#: Columns of an op row, in the order `Recorder` writes them.
+OP_COLUMNS = ("op_id", "entity", "entity_id", "hlc", "actor", "device", "kind", "fields")
 _op = Op.__table__
 #: Rows fetched per SELECT when updating many entities at once.
 _CHUNK = 500
@@ -53,16 +56,24 @@ def table_of(entity: str):
 class Recorder:
     """Writes changes and their ops through one connection (one transaction).
 
-    ``stamp`` issues a fresh HLC stamp per change; ``device`` and ``actor``
-    are recorded on every op.
+    Every change gets a fresh stamp from ``clock`` at physical time
+    ``physical_ms``; ``device`` and ``actor`` are recorded on every op.
     """
 
-    def __init__(self, conn: Connection, *, stamp: Callable[[], int], device: str, actor: str = ""):
+    def __init__(self, conn: Connection, *, clock: Clock, physical_ms: int, device: str, actor: str = ""):
         self.conn = conn
-        self.stamp = stamp
+        self.clock = clock
+        self.physical_ms = physical_ms
         self.device = device
         self.actor = actor
         self.ops = 0
+
+    def stamp(self) -> int:
+        """A fresh HLC stamp for one change."""
+        return self.clock.now(self.physical_ms)
+
+    def _stamps(self, count: int) -> range:
+        return self.clock.now_many(self.physical_ms, count)
 
     def insert(self, entity: str, values: Mapping[str, Any]) -> str:
         """Insert a new row and record an ``insert`` (or ``append``) op; return its id."""
@@ -73,15 +84,15 @@ class Recorder:
         table = table_of(entity)
         columns = columns_of(entity)
         kind = "append" if entity in APPEND_ONLY else "insert"
+        rows = list(rows)
         records, ops = [], []
-        for values in rows:
+        for values, stamp, op_id in zip(rows, self._stamps(len(rows)), uuid7_many(len(rows))):
             row, custom = _split(entity, values, columns)
             row = _with_defaults(entity, {"id": uuid7(), **row})
             if custom:
                 row["fields"] = {**row.get("fields", {}), **custom}
-            stamp = self.stamp()
             records.append({**row, "hlc": stamp, "origin": self.device, "stamps": {}, "deleted": None})
-            ops.append(self._op(entity, row["id"], stamp, kind, _op_fields(row)))
+            ops.append((op_id, entity, row["id"], stamp, self.actor, self.device, kind, dumps(_op_fields(row))))
         if records:
             self.conn.execute(table.insert(), records)
             self._write_ops(ops)
@@ -103,7 +114,8 @@ class Recorder:
         columns = columns_of(entity)
         rows = self._load(entity, {entity_id for entity_id, _ in changes})
         ops = []
-        for entity_id, values in changes:
+        device, actor = self.device, self.actor
+        for (entity_id, values), stamp, op_id in zip(changes, self._stamps(len(changes)), uuid7_many(len(changes))):
             row = rows.get(entity_id)
             if row is None:
                 raise StoreError(f"cannot update {entity} {entity_id}: no such row")
@@ -112,12 +124,15 @@ class Recorder:
             plain, custom = _split(entity, values, columns)
             if "id" in plain:
                 raise StoreError(f"cannot update {entity} {entity_id}: ids never change")
-            stamp = self.stamp()
-            for name in (*plain, *custom):
-                row["stamps"][name] = [stamp, self.device]
-            row["fields"].update(custom)
-            row["set"].update(plain)
-            ops.append(self._op(entity, entity_id, stamp, "update", _op_fields({**plain, **custom})))
+            pair = [stamp, device]
+            row_stamps = row["stamps"]
+            for name in values:
+                row_stamps[name] = pair
+            if custom:
+                row["fields"].update(custom)
+            if plain:
+                row["set"].update(plain)
+            ops.append((op_id, entity, entity_id, stamp, actor, device, "update", dumps(_op_fields(values))))
         self._save(entity, rows.values())
         self._write_ops(ops)
 
@@ -134,24 +149,18 @@ class Recorder:
         ).rowcount
         if not done:
             raise StoreError(f"cannot delete {entity} {entity_id}: no such row, or already deleted")
-        self._write_ops([self._op(entity, entity_id, stamp, "delete", {})])
+        self._write_ops([(uuid7(), entity, entity_id, stamp, self.actor, self.device, "delete", "{}")])
 
-    def _op(self, entity: str, entity_id: str, stamp: int, kind: str, fields: dict) -> dict:
-        return {
-            "op_id": uuid7(),
-            "entity": entity,
-            "entity_id": entity_id,
-            "hlc": stamp,
-            "actor": self.actor,
-            "device": self.device,
-            "kind": kind,
-            "fields": fields,
-        }
-
-    def _write_ops(self, ops: list[dict]) -> None:
-        if ops:
-            self.conn.execute(_op.insert(), ops)
-            self.ops += len(ops)
+    def _write_ops(self, ops: list[tuple]) -> None:
+        """Insert op rows, given as tuples in `OP_COLUMNS` order with JSON fields."""
+        if not ops:
+            return
+        # Straight to the driver: the op log is the hot path of every write,
+        # and SQLAlchemy's per-row type processing would triple its cost.
+        mark = "?" if self.conn.dialect.paramstyle == "qmark" else "%s"
+        statement = f"INSERT INTO op ({', '.join(OP_COLUMNS)}) VALUES ({', '.join([mark] * len(OP_COLUMNS))})"
+        self.conn.exec_driver_sql(statement, ops)
+        self.ops += len(ops)
 
     def _load(self, entity: str, ids: set[str]) -> dict[str, dict]:
         table = table_of(entity)
@@ -206,9 +215,8 @@ def _split(entity: str, values: Mapping[str, Any], columns: frozenset[str]) -> t
 
 def _op_fields(values: Mapping[str, Any]) -> dict:
     """An op's fields: typed columns and custom fields flattened into one mapping."""
-    flat = {k: json_value(v) for k, v in values.items() if k != "fields" and k not in REPLICATION_COLUMNS}
-    for name, value in (values.get("fields") or {}).items():
-        flat[name] = json_value(value)
+    flat = {k: v for k, v in values.items() if k != "fields" and k not in REPLICATION_COLUMNS}
+    flat.update(values.get("fields") or {})
     return flat
 
 
@@ -225,6 +233,9 @@ def _with_defaults(entity: str, row: dict) -> dict:
     return full
 
 
+_encoder = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",", ":"), default=json_value)
+
+
 def dumps(value: Any) -> str:
-    """Canonical JSON for op fields on the wire."""
-    return json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"), default=json_value)
+    """Canonical JSON for op fields, in the log and on the wire."""
+    return _encoder.encode(value)

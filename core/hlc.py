@@ -56,6 +56,16 @@ class Clock:
         self.last = _advance(self.last, physical_ms)
         return self.last
 
+    def now_many(self, physical_ms: int, count: int) -> range:
+        """Issue ``count`` consecutive stamps at once, for a batch of local events.
+
+        Stamps are integers, so consecutive ones simply carry from the counter
+        into the next millisecond, exactly as ``count`` calls of `now` would.
+        """
+        first = _advance(self.last, physical_ms)
+        self.last = first + max(count, 1) - 1
+        return range(first, first + count)
+
     def check(self, remote: int, physical_ms: int) -> None:
         """Raise `ClockDriftError` if ``remote`` runs too far ahead of us."""
         ahead = wall_of(remote) - physical_ms

@@ -6,6 +6,7 @@ bulk inserts on tablets and masters cheap.
 from __future__ import annotations
 
 import os
+import random
 import threading
 import time
 import uuid
@@ -13,6 +14,10 @@ import uuid
 _lock = threading.Lock()
 _last_ms = 0
 _seq = 0
+# The random bits make ids from different devices distinct, not secret, so a
+# PRNG seeded from the OS is enough; os.urandom per id would cost a syscall.
+_random = random.Random(os.urandom(16))
+os.register_at_fork(after_in_child=lambda: _random.seed(os.urandom(16)))
 
 
 def uuid7(now_ms: int | None = None) -> str:
@@ -32,16 +37,30 @@ def uuid7(now_ms: int | None = None) -> str:
                 ms += 1
                 _seq = 0
         else:
-            _seq = int.from_bytes(os.urandom(2), "big") & 0x3FF
+            _seq = _random.getrandbits(10)
         _last_ms = ms
-        seq = _seq
-    rand_b = int.from_bytes(os.urandom(8), "big") & ((1 << 62) - 1)
-    value = (ms & ((1 << 48) - 1)) << 80
-    value |= 0x7 << 76
-    value |= seq << 64
-    value |= 0b10 << 62
-    value |= rand_b
-    return str(uuid.UUID(int=value))
+        value = (ms & 0xFFFFFFFFFFFF) << 80 | 0x7 << 76 | _seq << 64 | 0b10 << 62 | _random.getrandbits(62)
+    h = f"{value:032x}"
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+def uuid7_many(count: int) -> list[str]:
+    """``count`` new UUIDv7s in increasing order (one clock read for the batch)."""
+    global _last_ms, _seq
+    ids = []
+    with _lock:
+        ms = max(int(time.time() * 1000), _last_ms)
+        seq = _seq if ms == _last_ms else _random.getrandbits(10) - 1
+        bits = _random.getrandbits
+        for _ in range(count):
+            seq += 1
+            if seq > 0xFFF:
+                ms += 1
+                seq = 0
+            h = f"{(ms & 0xFFFFFFFFFFFF) << 80 | 0x7 << 76 | seq << 64 | 0b10 << 62 | bits(62):032x}"
+            ids.append(f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}")
+        _last_ms, _seq = ms, max(seq, 0)
+    return ids
 
 
 def uuid7_time_ms(value: str) -> int:

@@ -16,7 +16,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any, Optional
 
-from sqlalchemy import JSON, BigInteger, DateTime, Index, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, DateTime, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 
@@ -205,7 +205,6 @@ class Op(SQLModel, table=True):
     """
 
     __tablename__ = "op"
-    __table_args__ = (Index("ix_op_entity", "entity", "entity_id"),)
     seq: Optional[int] = Field(default=None, primary_key=True)
     op_id: str = Field(unique=True)
     entity: str

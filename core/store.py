@@ -168,7 +168,7 @@ class Store:
             clock = Clock(last=int(get_meta(conn, "hlc") or 0))
             physical = self.now_ms()
             recorder = Recorder(
-                conn, stamp=lambda: clock.now(physical), device=device or self.device_id, actor=actor
+                conn, clock=clock, physical_ms=physical, device=device or self.device_id, actor=actor
             )
             yield recorder
             set_meta(conn, "hlc", str(clock.last))
