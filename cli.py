@@ -171,6 +171,34 @@ def rules_show(file: str, lang: str) -> None:
     click.echo(dsl.summary(_load_rules(file), lang))
 
 
+@cli.command()
+@click.argument("names", nargs=-1)
+def bench(names: tuple[str, ...]) -> None:
+    """Run benchmarks; each prints ratios against a baseline measured in the same run.
+
+    With no NAME, runs them all. Names are the modules in bench/ without the
+    `bench_` prefix.
+
+    \b
+    Example:
+      wangge bench capture
+      wangge bench
+    """
+    import importlib
+    import pkgutil
+
+    import wangge.bench
+
+    available = sorted(
+        m.name.removeprefix("bench_") for m in pkgutil.iter_modules(wangge.bench.__path__) if m.name.startswith("bench_")
+    )
+    for name in names:
+        if name not in available:
+            raise UsageError(f"no benchmark {name!r}: expected one of {', '.join(available)}")
+    for name in names or available:
+        importlib.import_module(f"wangge.bench.bench_{name}").main()
+
+
 def main() -> None:
     """Entry point of the console script and of `python -m wangge`."""
     try:

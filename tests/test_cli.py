@@ -1,0 +1,62 @@
+"""The command line: help with examples everywhere, one-line errors, no tracebacks."""
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import click
+import pytest
+from click.testing import CliRunner
+
+from wangge.cli import cli
+
+
+def _commands(group: click.Group, prefix=()):
+    for name, command in group.commands.items():
+        yield (*prefix, name), command
+        if isinstance(command, click.Group):
+            yield from _commands(command, (*prefix, name))
+
+
+@pytest.mark.parametrize("path", [p for p, _ in _commands(cli)], ids=" ".join)
+def test_every_command_has_help_with_an_example(path):
+    result = CliRunner().invoke(cli, [*path, "--help"])
+    assert result.exit_code == 0
+    assert "Example" in result.output, f"`wangge {' '.join(path)} --help` shows no example"
+
+
+def _run(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "wangge", *args], capture_output=True, text=True, cwd=cwd)
+
+
+def test_init_creates_a_store_and_refuses_to_create_it_twice(tmp_path):
+    target = str(tmp_path / "office.db")
+    first = _run("init", target, "--role", "master")
+    assert first.returncode == 0 and "created a master store" in first.stdout
+    again = _run("init", target)
+    assert again.returncode == 2
+    assert again.stderr.strip().splitlines() == [f"Error: a store already exists at {target}; open it instead of creating it"]
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["init", "/no/such/dir/x.db"], "folder /no/such/dir does not exist"),
+        (["init", "mysql://h/db"], "unsupported database URL"),
+        (["init", "x.db", "--role", "boss"], "Invalid value for '--role'"),
+        (["bench", "nosuch"], "no benchmark 'nosuch'"),
+    ],
+)
+def test_bad_arguments_get_one_line_and_exit_2(tmp_path, args, message):
+    result = _run(*args, cwd=tmp_path)
+    assert result.returncode == 2
+    assert message in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "x.db").exists()
+
+
+def test_the_demo_prints_the_street_its_cases_and_the_ops(tmp_path):
+    result = _run("demo", "--dir", str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    assert "泰丰家园" in result.stdout and "电信交接箱门损坏" in result.stdout
+    assert "ops, one per change" in result.stdout
+    assert (tmp_path / "street-master.db").exists()
