@@ -78,7 +78,7 @@ class Table:
     def values(self) -> list:
         return [e.obj for e in self.entries.values()]
 
-    def inherit(self, other: "Table", overridable: bool, origin: str, out: list[Diagnostic]) -> None:
+    def inherit(self, other: "Table", overridable: bool, out: list[Diagnostic]) -> None:
         """Copy ``other``'s entries; a code two imports disagree on is reported at the second."""
         for code, entry in other.entries.items():
             mine = self.entries.get(code)
@@ -99,7 +99,7 @@ class Table:
         elif mine.overridable:
             self.entries[code] = Entry(obj, local=True)
         else:
-            how = f"to replace it, write `extends` with the ruleset that defines it" if base is None \
+            how = "to replace it, write `extends` with the ruleset that defines it" if base is None \
                 else f"only definitions from '{base}' (the extended ruleset) can be overridden"
             out.append(at(obj, f"{self.kind} '{code}' is already defined at {where(mine.obj)}", how))
 
@@ -190,11 +190,10 @@ def _import_hint(code: str, imports: dict) -> str:
 
 
 def _inherit(defs: Definitions, other: Definitions, overridable: bool, out: list[Diagnostic]) -> None:
-    origin = other.code
     for attr, table in other.tables.items():
-        defs.tables[attr].inherit(table, overridable, origin, out)
+        defs.tables[attr].inherit(table, overridable, out)
     for entity, table in other.fields.items():
-        defs.register_fields(entity).inherit(table, overridable, origin, out)
+        defs.register_fields(entity).inherit(table, overridable, out)
     for code, cls in other.item_class.items():
         defs.item_class.setdefault(code, cls)
     defs.settings.extend(s for s in other.settings if s not in defs.settings)

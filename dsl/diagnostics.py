@@ -15,7 +15,7 @@ from __future__ import annotations
 import difflib
 import unicodedata
 from dataclasses import dataclass
-from typing import Iterable, Optional
+from typing import Iterable
 
 from wangge.core.errors import RuleFileError
 
@@ -107,7 +107,7 @@ def sort_key(d: Diagnostic) -> tuple:
     return (d.file, d.line, d.col, d.message)
 
 
-def raise_if_any(diagnostics: Iterable[Diagnostic], first: Optional[str] = None) -> None:
+def raise_if_any(diagnostics: Iterable[Diagnostic]) -> None:
     """Raise `RuleFileError` carrying ``diagnostics`` (sorted, deduplicated) if there are any."""
     unique = sorted(set(diagnostics), key=sort_key)
     if unique:
