@@ -1,0 +1,220 @@
+"""Enrolling tablets at the office: request, approve (bind to a worker), revoke, list.
+
+A tablet generates its own key pairs (the private keys never leave it) and
+produces an *enrollment request*: its device id, a name, its Ed25519 signing
+key and X25519 encryption key, signed with the signing key to prove it holds
+it. The request travels as JSON over HTTP, or as one line of text ready for
+a QR code (``wangge-enroll:1:<base64url>``) when the office has no network
+to the tablet. The office checks the short fingerprint the tablet shows,
+then approves it, binding the device to a worker; from then on its bundles
+are accepted with that worker's role and grids. Revoking marks the device
+revoked; its next bundle is refused.
+
+The registry is the master's ``device`` table, written through change
+capture, so every approval and revocation is an op like any other.
+Everything here is pure except the functions that take a `Recorder` or a
+connection from the caller.
+"""
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+from typing import Callable, Optional
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from sqlalchemy import select
+from sqlalchemy.engine import Connection
+
+from wangge.core.capture import Recorder
+from wangge.core.errors import SyncError, UsageError
+from wangge.core.models import Device, Worker
+
+TEXT_PREFIX = "wangge-enroll:1:"
+STATUSES = ("pending", "active", "revoked")
+_devices = Device.__table__
+_workers = Worker.__table__
+
+
+class EnrollmentError(SyncError, ValueError):
+    """An enrollment request is malformed, forged, or cannot be approved."""
+
+
+@dataclass(frozen=True)
+class EnrollmentRequest:
+    """What a tablet asks the office to register. Keys are base64 of the raw public keys."""
+
+    device_id: str
+    name: str
+    sign_key: str
+    box_key: str
+    signature: str = ""
+
+    def payload(self) -> bytes:
+        """The canonical bytes the signature covers."""
+        fields = {"device_id": self.device_id, "name": self.name, "sign_key": self.sign_key, "box_key": self.box_key}
+        return json.dumps(fields, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+    @property
+    def fingerprint(self) -> str:
+        """Eight groups of four hex digits of the keys' hash: read aloud at the office to compare."""
+        digest = hashlib.sha256(f"{self.sign_key}|{self.box_key}".encode()).hexdigest()[:32]
+        return " ".join(digest[i:i + 4] for i in range(0, 32, 4))
+
+    def to_text(self) -> str:
+        """One line for a QR code: URL-safe base64 of the JSON, no padding."""
+        raw = json.dumps(asdict(self), ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        return TEXT_PREFIX + base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=")
+
+    @classmethod
+    def from_text(cls, text: str) -> "EnrollmentRequest":
+        """Parse `to_text` output. Raises `EnrollmentError` naming what is wrong."""
+        text = text.strip()
+        if not text.startswith(TEXT_PREFIX):
+            raise EnrollmentError(f"not an enrollment request: expected text starting {TEXT_PREFIX!r}, got {text[:24]!r}")
+        body = text[len(TEXT_PREFIX):]
+        try:
+            data = json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
+        except (ValueError, binascii.Error) as exc:
+            raise EnrollmentError(f"enrollment request text is damaged (was it scanned whole?): {exc}") from None
+        return cls.from_dict(data)
+
+    @classmethod
+    def from_dict(cls, data) -> "EnrollmentRequest":
+        """Raises `EnrollmentError` for missing or extra fields."""
+        names = {"device_id", "name", "sign_key", "box_key", "signature"}
+        if not isinstance(data, dict) or set(data) != names:
+            got = sorted(data) if isinstance(data, dict) else type(data).__name__
+            raise EnrollmentError(f"enrollment request needs exactly the fields {sorted(names)}, got {got}")
+        if not all(isinstance(v, str) for v in data.values()):
+            raise EnrollmentError("enrollment request fields must all be strings")
+        return cls(**data)
+
+    def verify(self) -> None:
+        """Check the keys' shapes and that the request is signed by its own signing key.
+
+        Raises `EnrollmentError` otherwise.
+        """
+        sign_key = _raw_key(self.sign_key, "sign_key")
+        _raw_key(self.box_key, "box_key")
+        if not self.device_id or len(self.device_id) > 64:
+            raise EnrollmentError(f"bad device id {self.device_id!r}: expected 1-64 characters")
+        try:
+            Ed25519PublicKey.from_public_bytes(sign_key).verify(_b64(self.signature, "signature"), self.payload())
+        except InvalidSignature:
+            raise EnrollmentError(
+                f"enrollment request of device {self.device_id} is not signed by its own key: refused"
+            ) from None
+
+
+def make_request(device_id: str, name: str, sign_public: bytes, box_public: bytes,
+                 sign: Callable[[bytes], bytes]) -> EnrollmentRequest:
+    """A signed request for the device's public keys; ``sign`` uses its Ed25519 private key."""
+    unsigned = EnrollmentRequest(device_id, name, _enc(sign_public), _enc(box_public))
+    return EnrollmentRequest(**{**asdict(unsigned), "signature": _enc(sign(unsigned.payload()))})
+
+
+def _enc(raw: bytes) -> str:
+    return base64.b64encode(raw).decode("ascii")
+
+
+def _b64(text: str, what: str) -> bytes:
+    try:
+        return base64.b64decode(text, validate=True)
+    except (ValueError, binascii.Error):
+        raise EnrollmentError(f"enrollment request {what} is not base64") from None
+
+
+def _raw_key(text: str, what: str) -> bytes:
+    raw = _b64(text, what)
+    if len(raw) != 32:
+        raise EnrollmentError(f"enrollment request {what} must be a 32-byte public key, got {len(raw)} bytes")
+    return raw
+
+
+# -- the office side: writes through the caller's recorder ---------------------
+
+def submit(rec: Recorder, request: EnrollmentRequest) -> str:
+    """Record a verified request as a pending device; return its status.
+
+    Idempotent for the same keys. Raises `EnrollmentError` if the request does
+    not verify, or if the device id is already registered with other keys
+    (a cloned tablet, or a typo).
+    """
+    request.verify()
+    row = _device(rec.conn, request.device_id)
+    if row is not None:
+        if (row.sign_key, row.box_key) != (request.sign_key, request.box_key):
+            raise EnrollmentError(f"device {request.device_id} is already registered with other keys: refused")
+        return row.status
+    rec.insert("device", {"id": request.device_id, "name": request.name, "sign_key": request.sign_key,
+                          "box_key": request.box_key, "status": "pending"})
+    return "pending"
+
+
+def approve(rec: Recorder, device_id: str, worker: str, *, now: Optional[datetime] = None) -> None:
+    """Activate a pending device and bind it to ``worker`` (an id or a unique name).
+
+    Raises `UsageError` for an unknown device or worker, `EnrollmentError`
+    for a revoked device (enroll it anew with new keys).
+    """
+    row = _require(rec.conn, device_id)
+    if row.status == "revoked":
+        raise EnrollmentError(f"device {device_id} was revoked; a revoked tablet must enroll again with new keys")
+    worker_id = resolve_worker(rec.conn, worker)
+    rec.update("device", device_id, {"status": "active", "worker_id": worker_id,
+                                     "enrolled_at": now or datetime.now(timezone.utc)})
+
+
+def revoke(rec: Recorder, device_id: str) -> None:
+    """Revoke a device: its next bundle is refused. Raises `UsageError` if unknown."""
+    row = _require(rec.conn, device_id)
+    if row.status != "revoked":
+        rec.update("device", device_id, {"status": "revoked"})
+
+
+def list_devices(conn: Connection) -> list[dict]:
+    """Every registered device with its worker's name, newest first."""
+    query = (select(_devices.c.id, _devices.c.name, _devices.c.status, _workers.c.name.label("worker"),
+                    _devices.c.enrolled_at, _devices.c.sign_key, _devices.c.box_key)
+             .select_from(_devices.outerjoin(_workers, _workers.c.id == _devices.c.worker_id))
+             .where(_devices.c.deleted.is_(None)).order_by(_devices.c.hlc.desc()))
+    out = []
+    for row in conn.execute(query).mappings():
+        fingerprint = EnrollmentRequest(row["id"], row["name"], row["sign_key"], row["box_key"]).fingerprint
+        out.append({"device_id": row["id"], "name": row["name"], "status": row["status"],
+                    "worker": row["worker"] or "", "enrolled_at": row["enrolled_at"], "fingerprint": fingerprint})
+    return out
+
+
+def status(conn: Connection, device_id: str) -> dict:
+    """``{"device_id", "status", "worker_id"}``. Raises `UsageError` if unknown."""
+    row = _require(conn, device_id)
+    return {"device_id": device_id, "status": row.status, "worker_id": row.worker_id}
+
+
+def resolve_worker(conn: Connection, worker: str) -> str:
+    """A worker's id from its id or its unique name. Raises `UsageError`."""
+    rows = conn.execute(select(_workers.c.id, _workers.c.name).where(
+        (_workers.c.id == worker) | (_workers.c.name == worker), _workers.c.deleted.is_(None))).all()
+    if len(rows) == 1:
+        return rows[0].id
+    if not rows:
+        names = conn.execute(select(_workers.c.name).limit(8)).scalars().all()
+        raise UsageError(f"no worker {worker!r}: expected a worker id or name such as {', '.join(names) or '(none yet)'}")
+    raise UsageError(f"{len(rows)} workers are named {worker!r}: give the worker id instead")
+
+
+def _device(conn: Connection, device_id: str):
+    return conn.execute(select(_devices).where(_devices.c.id == device_id)).first()
+
+
+def _require(conn: Connection, device_id: str):
+    row = _device(conn, device_id)
+    if row is None:
+        raise UsageError(f"no device {device_id!r} has asked to enroll here: see `wangge device list`")
+    return row
