@@ -286,12 +286,15 @@ class MasterApp:
         return store.write_chunk(sha, offset, data, total)
 
     def _download(self, store: BlobStore, sha: str, offset: int):
+        # At most MAX_CHUNK_BYTES per response: a dropped link loses one chunk,
+        # and the master never holds a whole provisioning reply per request.
         if not store.has(check_sha(sha)):
             raise HttpError(404, f"no bundle or blob {sha[:12]} here")
-        data = store.read(sha)
-        if offset > len(data):
-            raise HttpError(416, f"offset {offset} is past the end ({len(data)} bytes)")
-        return 200, data[offset:], "application/octet-stream"
+        size = store.size(sha)
+        if offset > size:
+            raise HttpError(416, f"offset {offset} is past the end ({size} bytes)")
+        data = next((chunk for _, chunk in store.chunks(sha, offset, MAX_CHUNK_BYTES)), b"")
+        return 200, data, "application/octet-stream"
 
     async def _signed(self, req: Request) -> list[str]:
         device, stamp, signature = (req.headers.get(h) for h in (HEADER_DEVICE, HEADER_TIME, HEADER_SIGNATURE))
