@@ -6,7 +6,7 @@ import json
 from click.testing import CliRunner
 
 from wangge.cli import cli
-from wangge.tests.dsl.helpers import FIXTURES
+from support.rules import FIXTURES
 
 DISTRICT = str(FIXTURES / "district.wg")
 

@@ -7,7 +7,7 @@ import pytest
 
 from wangge import dsl
 from wangge.core.ruleset import Duration, Ruleset, TimeUnit
-from wangge.tests.dsl.helpers import FIXTURES
+from support.rules import FIXTURES
 
 
 @pytest.fixture(scope="module")

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from wangge.tests.dsl.helpers import BASIC, diagnostics, lines_of, only
+from support.rules import BASIC, diagnostics, lines_of, only
 
 BASE_LINES = lines_of(BASIC)
 

@@ -8,7 +8,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from wangge import dsl
 from wangge.core import ruleset as rs
 from wangge.core.errors import RuleError
-from wangge.tests.dsl.helpers import FIXTURES
+from support.rules import FIXTURES
 
 DISTRICT = (FIXTURES / "district.wg").read_text(encoding="utf-8")
 

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from wangge import dsl
-from wangge.tests.dsl.helpers import diagnostics, only
+from support.rules import diagnostics, only
 
 
 def test_syntax_error_points_at_the_word_and_suggests_the_keyword():

@@ -8,7 +8,7 @@ import pytest
 from wangge import dsl
 from wangge.core.errors import RuleFileError
 
-FIXTURES = Path(__file__).parent / "fixtures"
+FIXTURES = Path(__file__).parents[1] / "dsl" / "fixtures"
 BASIC = (FIXTURES / "basic.wg").read_text(encoding="utf-8")
 
 
