@@ -199,6 +199,125 @@ def bench(names: tuple[str, ...]) -> None:
         importlib.import_module(f"wangge.bench.bench_{name}").main()
 
 
+# -- transport: the master's server, the tablet's sync, device enrollment -----
+
+
+@cli.command()
+@click.argument("master_store")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8470, show_default=True, type=click.IntRange(0, 65535), help="TCP port.")
+@click.option("--rules", "rules_file", type=click.Path(dir_okay=False), help="Rule file to run and hot-reload.")
+@click.option("--inbox", type=click.Path(file_okay=False), help="Folder of bundles dropped from USB sticks.")
+@click.option("--cert", type=click.Path(exists=True, dir_okay=False), help="TLS certificate file (PEM).")
+@click.option("--key", "keyfile", type=click.Path(exists=True, dir_okay=False), help="TLS private key file (PEM).")
+def serve(master_store, host, port, rules_file, inbox, cert, keyfile) -> None:
+    """Serve the master store at MASTER_STORE to tablets over HTTP.
+
+    \b
+    Example:
+      wangge serve office.db --rules street.wg --inbox ./usb-inbox
+      wangge serve office.db --host 0.0.0.0 --cert office.pem --key office.key
+    """
+    from wangge.sync import fieldwork
+
+    fieldwork.serve_master(master_store, host=host, port=port, rules_file=rules_file, inbox=inbox,
+                           certfile=cert, keyfile=keyfile, echo=click.echo)
+
+
+@cli.command("sync")
+@click.argument("tablet_store")
+@click.option("--master", "master_url", required=True, help="The master's URL, e.g. http://10.0.0.2:8470")
+@click.option("--passphrase", prompt=True, hide_input=True, envvar="WANGGE_PASSPHRASE",
+              help="The worker's passphrase (prompted if not given).")
+def sync_command(tablet_store, master_url, passphrase) -> None:
+    """Sync the tablet store at TABLET_STORE with a master over HTTP.
+
+    Shows ops and bytes each way; on failure exits non-zero with one line,
+    and nothing is lost: run it again.
+
+    \b
+    Example:
+      wangge sync tablet.db --master http://10.0.0.2:8470
+    """
+    from wangge.sync import fieldwork
+
+    click.echo(fieldwork.sync_tablet(tablet_store, master_url, passphrase, progress=True))
+
+
+@cli.group()
+def device() -> None:
+    """Enroll, approve, revoke and list tablets.
+
+    \b
+    Example:
+      wangge device enroll tablet.db --name 王芳的平板 --master http://10.0.0.2:8470
+      wangge device approve office.db DEVICE_ID --worker 王芳
+    """
+
+
+@device.command("enroll")
+@click.argument("tablet_store")
+@click.option("--name", required=True, help="A name the office will recognise, e.g. 王芳的平板.")
+@click.option("--master", "master_url", default=None, help="Send the request to this master now.")
+@click.option("--passphrase", prompt=True, hide_input=True, envvar="WANGGE_PASSPHRASE",
+              help="The worker's passphrase (prompted if not given).")
+def device_enroll(tablet_store, name, master_url, passphrase) -> None:
+    """Make this tablet's enrollment request (also as text for a QR code).
+
+    \b
+    Example:
+      wangge device enroll tablet.db --name 王芳的平板
+    """
+    from wangge.sync import fieldwork
+
+    click.echo(fieldwork.enroll_tablet(tablet_store, passphrase, name, master_url))
+
+
+@device.command("approve")
+@click.argument("master_store")
+@click.argument("request")
+@click.option("--worker", required=True, help="The worker (id or name) the tablet belongs to.")
+def device_approve(master_store, request, worker) -> None:
+    """Approve a tablet: REQUEST is its device id or its wangge-enroll:1: text.
+
+    \b
+    Example:
+      wangge device approve office.db wangge-enroll:1:eyJ... --worker 王芳
+    """
+    from wangge.sync import fieldwork
+
+    click.echo(fieldwork.approve_device(master_store, request, worker))
+
+
+@device.command("revoke")
+@click.argument("master_store")
+@click.argument("device_id")
+def device_revoke(master_store, device_id) -> None:
+    """Revoke a tablet; its next sync is refused.
+
+    \b
+    Example:
+      wangge device revoke office.db 01a2030f-d16f-7125-af37-257c82a4bb26
+    """
+    from wangge.sync import fieldwork
+
+    click.echo(fieldwork.revoke_device(master_store, device_id))
+
+
+@device.command("list")
+@click.argument("master_store")
+def device_list(master_store) -> None:
+    """List the tablets registered at a master.
+
+    \b
+    Example:
+      wangge device list office.db
+    """
+    from wangge.sync import fieldwork
+
+    click.echo(fieldwork.device_table(master_store))
+
+
 def main() -> None:
     """Entry point of the console script and of `python -m wangge`."""
     try:
