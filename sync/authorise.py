@@ -1,0 +1,113 @@
+"""The master's check of every op a device pushes, before anything is applied.
+
+A device may only push ops it recorded itself, on the entities a device may
+write, for rows in the grids its worker is assigned to; a case move must be
+a transition of the ruleset open to the worker's role. One failing op
+refuses the whole bundle (`Unauthorised`), so the master's store is left
+exactly as it was. An op stamped beyond the clock drift bound is not a
+refusal: it is set aside for quarantine and the rest of the bundle applies.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+from sqlalchemy.engine import Connection
+
+from wangge.core.errors import SyncError
+from wangge.core.hlc import describe, wall_of
+from wangge.core.models import APPEND_ONLY
+from wangge.core.ruleset import Ruleset
+from wangge.sync import scope
+from wangge.sync.ops import WireOp
+
+
+class Unauthorised(SyncError, PermissionError):
+    """An op in a bundle is not allowed; the whole bundle is refused."""
+
+
+@dataclass(frozen=True)
+class Sender:
+    device_id: str
+    worker_id: Optional[str]
+    role: Optional[str]
+    grids: frozenset[str]
+
+
+def authorise(conn: Connection, ops: list[WireOp], sender: Sender, ruleset: Optional[Ruleset], *,
+              now_ms: int, max_drift_ms: int) -> tuple[list[WireOp], list[tuple[WireOp, str]]]:
+    """Split fresh ``ops`` into (to apply, to quarantine with a reason).
+
+    Raises `Unauthorised` naming the first op that is not allowed and why.
+    """
+    grids = _known_grids(conn, ops)
+    ok, drifted = [], []
+    for op in ops:
+        ahead = wall_of(op.hlc) - now_ms
+        if ahead > max_drift_ms:
+            drifted.append((op, f"stamp {describe(op.hlc)} is {ahead} ms ahead of the master's clock "
+                                f"(bound {max_drift_ms} ms)"))
+            continue
+        _check(op, sender, ruleset, grids)
+        if op.kind in ("insert", "append"):
+            grids.setdefault(op.entity, {})[op.entity_id] = _grid_of_new(op, grids)
+        ok.append(op)
+    return ok, drifted
+
+
+def _refuse(op: WireOp, sender: Sender, why: str) -> Unauthorised:
+    return Unauthorised(f"bundle refused: op {op.op_id} ({op.kind} {op.entity} {op.entity_id}) "
+                        f"from device {sender.device_id}: {why}")
+
+
+def _check(op: WireOp, sender: Sender, ruleset: Optional[Ruleset], grids: dict) -> None:
+    if op.device != sender.device_id:
+        raise _refuse(op, sender, f"recorded on device {op.device}; a device may only push its own ops")
+    if op.entity not in scope.DEVICE_WRITABLE:
+        raise _refuse(op, sender, f"{op.entity} is written at the office only")
+    expected = ("append",) if op.entity in APPEND_ONLY else ("insert", "update", "delete")
+    if op.kind not in expected:
+        raise _refuse(op, sender, f"{op.entity} takes {'/'.join(expected)} ops only")
+    if op.kind in ("insert", "append"):
+        grid = _grid_of_new(op, grids)
+    else:
+        grid = grids.get(op.entity, {}).get(op.entity_id)
+        if grid is None:
+            raise _refuse(op, sender, "no such row at the master")
+        if "grid_id" in op.fields and op.fields["grid_id"] not in sender.grids:
+            raise _refuse(op, sender, f"moves the row to grid {op.fields['grid_id']}, outside the worker's grids")
+    if grid not in sender.grids:
+        raise _refuse(op, sender, f"grid {grid} is not among the worker's grids")
+    if op.entity == "case_event":
+        _check_move(op, sender, ruleset)
+
+
+def _grid_of_new(op: WireOp, grids: dict) -> Optional[str]:
+    if op.entity == "case_event":
+        return grids.get("case", {}).get(op.fields.get("case_id"))
+    return op.fields.get("grid_id")
+
+
+def _check_move(op: WireOp, sender: Sender, ruleset: Optional[Ruleset]) -> None:
+    role = op.fields.get("role") or sender.role
+    if role != sender.role:
+        raise _refuse(op, sender, f"claims role {role!r} but the device's worker is {sender.role!r}")
+    if ruleset is None or ruleset.lifecycle is None:
+        return
+    rule = next((t for t in ruleset.lifecycle.transitions if t.code == op.fields.get("move")), None)
+    if rule is None:
+        codes = ", ".join(t.code for t in ruleset.lifecycle.transitions)
+        raise _refuse(op, sender, f"unknown move {op.fields.get('move')!r}: expected one of {codes}")
+    if sender.role not in rule.roles:
+        raise _refuse(op, sender, f"move {rule.code} is for {', '.join(rule.roles)}, not {sender.role}")
+
+
+def _known_grids(conn: Connection, ops: list[WireOp]) -> dict[str, dict[str, str]]:
+    """Grids of the rows the ops touch that exist already (and of the cases their moves name)."""
+    wanted: dict[str, set[str]] = {}
+    for op in ops:
+        if op.entity in scope.SCOPED:
+            wanted.setdefault(op.entity, set()).add(op.entity_id)
+        if op.entity == "case_event" and isinstance(op.fields.get("case_id"), str):
+            wanted.setdefault("case", set()).add(op.fields["case_id"])
+    return {entity: scope.grids_of(conn, entity, ids) for entity, ids in wanted.items()}

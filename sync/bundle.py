@@ -1,0 +1,157 @@
+"""The bundle: one signed, encrypted, length-prefixed message between two devices.
+
+Layout (all integers big-endian; see docs/sync-protocol.md)::
+
+    magic    4 bytes   b"WGB\\x01"
+    hlen     4 bytes   header length, 1..MAX_HEADER
+    header   hlen      canonical UTF-8 JSON object (HEADER_FIELDS, exactly)
+    plen     4 bytes   payload length, 16..MAX_PAYLOAD
+    payload  plen      ChaCha20-Poly1305(zlib(JSON body)), AAD = the header bytes
+    sig      64 bytes  Ed25519 over every byte before it, by the sender
+
+`parse` checks caps, layout and header schema and returns an `Envelope`
+without touching keys; the caller then looks the sender up, checks
+revocation and replay, and only then calls `Envelope.verify` and
+`Envelope.open`. Nothing is decrypted before the signature verifies.
+"""
+from __future__ import annotations
+
+import base64
+import json
+import struct
+import zlib
+from dataclasses import dataclass
+from typing import Any
+
+from wangge.core.errors import SyncError
+from wangge.sync.keys import DeviceKeys, PublicKeys, begin_seal
+
+MAGIC = b"WGB\x01"
+VERSION = 1
+MAX_HEADER = 4096
+MAX_PAYLOAD = 64 * 1024 * 1024
+#: Cap on the decompressed body: a small payload must not inflate without bound.
+MAX_BODY = 512 * 1024 * 1024
+SIGNATURE_BYTES = 64
+KINDS = ("push", "reply")
+HEADER_FIELDS = {"v": int, "kind": str, "id": str, "from": str, "to": str, "seq": int, "eph": str, "body": int}
+
+
+class BundleError(SyncError, ValueError):
+    """A bundle is malformed, over a cap, or fails a check; the message says which."""
+
+
+@dataclass(frozen=True)
+class Header:
+    kind: str
+    id: str
+    sender: str
+    recipient: str
+    seq: int
+    eph: bytes
+    body: int  # decompressed body size, checked against MAX_BODY before inflating
+
+    def to_bytes(self) -> bytes:
+        data = {"v": VERSION, "kind": self.kind, "id": self.id, "from": self.sender, "to": self.recipient,
+                "seq": self.seq, "eph": base64.b64encode(self.eph).decode(), "body": self.body}
+        return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+@dataclass(frozen=True)
+class Envelope:
+    """A parsed bundle whose signature is not checked yet."""
+
+    header: Header
+    header_bytes: bytes
+    payload: bytes
+    signed: bytes  # every byte the signature covers
+    signature: bytes
+
+    def verify(self, sender: PublicKeys) -> None:
+        """Raise `SignatureInvalid` unless the sender's key signed this bundle."""
+        sender.verify(self.signature, self.signed, f"bundle {self.header.id} from device {self.header.sender}")
+
+    def open(self, keys: DeviceKeys) -> dict:
+        """Decrypt and decode the body (call after `verify`). Raises `BundleError` or `SealBroken`."""
+        packed = keys.open(self.header.eph, self.payload, self.header_bytes)
+        inflater = zlib.decompressobj()
+        try:
+            raw = inflater.decompress(packed, self.header.body + 1)
+        except zlib.error as exc:
+            raise BundleError(f"bundle {self.header.id}: body does not decompress: {exc}") from None
+        if len(raw) != self.header.body or inflater.unconsumed_tail:
+            raise BundleError(f"bundle {self.header.id}: body is not the {self.header.body} bytes its header declares")
+        try:
+            body = json.loads(raw)
+        except ValueError as exc:
+            raise BundleError(f"bundle {self.header.id}: body is not JSON: {exc}") from None
+        if not isinstance(body, dict):
+            raise BundleError(f"bundle {self.header.id}: body must be a JSON object, got {type(body).__name__}")
+        return body
+
+
+def build(kind: str, bundle_id: str, sender: str, recipient: str, seq: int, body: dict[str, Any],
+          keys: DeviceKeys, recipient_keys: PublicKeys) -> bytes:
+    """Encode, compress, seal to the recipient and sign ``body``. Raises `BundleError` over a cap."""
+    raw = json.dumps(body, separators=(",", ":"), ensure_ascii=False, default=str).encode("utf-8")
+    if len(raw) > MAX_BODY:
+        raise BundleError(f"bundle body of {len(raw)} bytes is over the cap of {MAX_BODY}: sync in smaller steps")
+    eph, encrypt = begin_seal(recipient_keys.box)
+    header = Header(kind, bundle_id, sender, recipient, seq, eph, len(raw)).to_bytes()
+    payload = encrypt(zlib.compress(raw, 6), header)
+    if len(payload) > MAX_PAYLOAD:
+        raise BundleError(f"bundle payload of {len(payload)} bytes is over the cap of {MAX_PAYLOAD}")
+    signed = MAGIC + struct.pack(">I", len(header)) + header + struct.pack(">I", len(payload)) + payload
+    return signed + keys.sign(signed)
+
+
+def parse(data: bytes) -> Envelope:
+    """Check layout, caps and header schema. Raises `BundleError` naming the first problem."""
+    if len(data) < 12 + SIGNATURE_BYTES or data[:4] != MAGIC:
+        got = data[:4].hex() if len(data) >= 4 else f"{len(data)} bytes"
+        raise BundleError(f"not a wangge bundle: expected magic {MAGIC.hex()} and at least "
+                          f"{12 + SIGNATURE_BYTES} bytes, got {got} in {len(data)} bytes")
+    (hlen,) = struct.unpack_from(">I", data, 4)
+    if not 1 <= hlen <= MAX_HEADER:
+        raise BundleError(f"bundle header of {hlen} bytes is outside 1..{MAX_HEADER}")
+    if len(data) < 12 + hlen:
+        raise BundleError(f"bundle is truncated: {len(data)} bytes cannot hold its {hlen}-byte header")
+    (plen,) = struct.unpack_from(">I", data, 8 + hlen)
+    if plen > MAX_PAYLOAD:
+        raise BundleError(f"bundle payload of {plen} bytes is over the cap of {MAX_PAYLOAD}")
+    expected = 12 + hlen + plen + SIGNATURE_BYTES
+    if len(data) != expected:
+        what = "truncated" if len(data) < expected else "too long"
+        raise BundleError(f"bundle is {what}: its lengths add up to {expected} bytes, got {len(data)}")
+    header_bytes = data[8 : 8 + hlen]
+    header = _header(header_bytes)
+    signed = data[: expected - SIGNATURE_BYTES]
+    return Envelope(header, header_bytes, data[12 + hlen : 12 + hlen + plen], signed, data[-SIGNATURE_BYTES:])
+
+
+def _header(raw: bytes) -> Header:
+    try:
+        data = json.loads(raw)
+    except ValueError as exc:
+        raise BundleError(f"bundle header is not JSON: {exc}") from None
+    if not isinstance(data, dict) or set(data) != set(HEADER_FIELDS):
+        got = sorted(data) if isinstance(data, dict) else type(data).__name__
+        raise BundleError(f"bundle header needs exactly the fields {sorted(HEADER_FIELDS)}, got {got}")
+    for name, kind in HEADER_FIELDS.items():
+        if type(data[name]) is not kind:
+            raise BundleError(f"bundle header field {name!r} must be {kind.__name__}, got {data[name]!r}")
+    if data["v"] != VERSION:
+        raise BundleError(f"bundle format version {data['v']} is not supported: expected {VERSION}")
+    if data["kind"] not in KINDS:
+        raise BundleError(f"bundle kind {data['kind']!r} is unknown: expected one of {', '.join(KINDS)}")
+    if not (0 < len(data["id"]) <= 64 and 0 < len(data["from"]) <= 64 and 0 < len(data["to"]) <= 64):
+        raise BundleError("bundle header id, from and to must be 1-64 characters")
+    if data["seq"] < 1 or not 0 <= data["body"] <= MAX_BODY:
+        raise BundleError(f"bundle header seq must be ≥ 1 and body within 0..{MAX_BODY}, got {data['seq']}, {data['body']}")
+    try:
+        eph = base64.b64decode(data["eph"], validate=True)
+    except ValueError:
+        eph = b""
+    if len(eph) != 32:
+        raise BundleError("bundle header eph must be a base64 32-byte X25519 key")
+    return Header(data["kind"], data["id"], data["from"], data["to"], data["seq"], eph, data["body"])

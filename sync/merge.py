@@ -1,0 +1,123 @@
+"""Merge semantics, as pure functions over plain data.
+
+* Ordinary fields: last writer wins, by the stamp ``(hlc, device)``. A row
+  carries one insert stamp; a field updated later carries its own stamp in
+  ``stamps``. Comparing whole pairs breaks HLC ties by device id.
+* Critical fields: an update also carries the stamp of the value the worker
+  saw. If the replica's value has moved on meanwhile (its stamp is not the
+  one seen) and the values differ, the value that did not win is returned as
+  a `FieldConflict` for review instead of vanishing silently.
+* Tombstones: the greater delete stamp stays; a row is never revived.
+* Case status: never written by ops; derived by `replay` over the case's
+  transitions in ``(hlc, device)`` order against the ruleset's lifecycle.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Iterable, Mapping, Optional
+
+from wangge.core.ruleset import Lifecycle, Ruleset
+
+Stamp = tuple[int, str]
+
+#: Typed columns that count as critical whatever the ruleset says.
+CRITICAL_COLUMNS: dict[str, frozenset[str]] = {
+    "household": frozenset({"address", "head_name"}),
+    "resident": frozenset({"name", "id_number"}),
+}
+
+
+@dataclass(frozen=True)
+class FieldConflict:
+    field: str
+    kept: Any
+    lost: Any
+    note: str
+
+
+def critical_fields(ruleset: Optional[Ruleset], entity: str) -> frozenset[str]:
+    """Fields of ``entity`` whose concurrent edits are queued for review."""
+    marked = {spec.code for spec in ruleset.register(entity) if spec.critical} if ruleset else set()
+    return CRITICAL_COLUMNS.get(entity, frozenset()) | marked
+
+
+def field_stamp(stamps: Mapping[str, Any], insert: Stamp, name: str) -> Stamp:
+    """The stamp of the value a row holds in field ``name``."""
+    pair = stamps.get(name)
+    return (int(pair[0]), str(pair[1])) if pair else insert
+
+
+def merge_update(current: Mapping[str, Any], stamps: Mapping[str, Any], insert: Stamp, stamp: Stamp,
+                 changes: Mapping[str, Any], seen: Optional[Mapping[str, Any]],
+                 critical: frozenset[str]) -> tuple[dict[str, Any], list[FieldConflict]]:
+    """Merge one update into a row.
+
+    ``current`` holds the row's values, ``stamps`` its per-field stamps and
+    ``insert`` its insert stamp. Returns the fields the update wins (to be
+    written with ``stamp``) and the conflicts on critical fields.
+    """
+    wins: dict[str, Any] = {}
+    conflicts: list[FieldConflict] = []
+    for name, value in changes.items():
+        held = field_stamp(stamps, insert, name)
+        won = stamp > held
+        if won:
+            wins[name] = value
+        if name in critical and seen and name in seen and value != current.get(name):
+            saw = (int(seen[name][0]), str(seen[name][1]))
+            if saw < held:  # the value moved on after the worker saw it
+                kept, lost = (value, current.get(name)) if won else (current.get(name), value)
+                conflicts.append(FieldConflict(name, kept, lost, f"edited concurrently; value seen was stamped {saw[0]}"))
+    return wins, conflicts
+
+
+def tombstone(existing: Optional[int], stamp: int) -> int:
+    """The delete stamp a row keeps: the greater, so deletes commute."""
+    return stamp if existing is None else max(existing, stamp)
+
+
+@dataclass(frozen=True)
+class Move:
+    """One recorded transition of a case, as replay needs it."""
+
+    id: str
+    hlc: int
+    origin: str
+    move: str
+    to_status: str = ""
+
+
+@dataclass(frozen=True)
+class Replay:
+    status: str
+    flags: dict[str, str]  # event id -> "stale" | "proposal" for moves not applied
+
+
+def initial_state(lifecycle: Optional[Lifecycle]) -> str:
+    if lifecycle is None or not lifecycle.states:
+        return ""
+    return next((s.code for s in lifecycle.states if s.initial), lifecycle.states[0].code)
+
+
+def replay(moves: Iterable[Move], lifecycle: Optional[Lifecycle], masters: frozenset[str]) -> Replay:
+    """Derive a case's status from its moves, in ``(hlc, origin)`` order.
+
+    A move that is not legal from the status reached so far is *stale* (kept,
+    not applied). A move the ruleset reserves to the office, recorded on a
+    device that is not a master, is a *proposal* until the office records it.
+    Without a lifecycle the last move's target wins.
+    """
+    status, flags = initial_state(lifecycle), {}
+    transitions = {t.code: t for t in lifecycle.transitions} if lifecycle else {}
+    for move in sorted(moves, key=lambda m: (m.hlc, m.origin)):
+        if lifecycle is None:
+            status = move.to_status or status
+            continue
+        rule = transitions.get(move.move)
+        if rule is None or status not in rule.sources:
+            flags[move.id] = "stale"
+        elif rule.office and move.origin not in masters:
+            flags[move.id] = "proposal"
+        else:
+            status = rule.target
+    return Replay(status, flags)

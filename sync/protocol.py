@@ -1,0 +1,432 @@
+"""The sync session, sans-IO: bundle bytes in, reply bytes out.
+
+A transport (HTTP, a USB stick) only moves bytes::
+
+    push = device.make_push()                 # on the tablet
+    reply, summary = master.exchange(push)    # on the master
+    result = device.accept_reply(reply)       # on the tablet
+    # repeat while result.again (a scope repair was asked for)
+
+The master checks, in this order and before decrypting anything: caps and
+layout, header schema, addressee, sender registration and revocation, the
+Ed25519 signature, replay (seen bundle ids and the per-device sequence).
+Then it decrypts, detects clones, authorises every op and applies the
+whole bundle in one transaction, and replies (signed, sealed to the device)
+with the ack, the ops the device lacks within its scope, evictions, and a
+checksum per entity of the device's scope. The device clears its outbox
+only after verifying that signed ack. Re-sending the latest bundle returns
+the same reply without applying anything twice.
+
+Keys, clocks (through the `Store`'s ``now_ms``) and the ruleset are passed in.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Optional
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.engine import Connection
+
+from wangge.core.errors import SyncError
+from wangge.core.hlc import DEFAULT_MAX_DRIFT_MS
+from wangge.core.ids import uuid7
+from wangge.core.models import Device, Op
+from wangge.core.ruleset import Ruleset
+from wangge.core.store import Store, get_meta, set_meta
+from wangge.sync import apply, bundle, merge, scope, tables
+from wangge.sync.authorise import Sender, authorise
+from wangge.sync.keys import DeviceKeys, PublicKeys
+from wangge.sync.ops import OpError, WireOp, from_wire
+
+_devices, _op = Device.__table__, Op.__table__
+
+
+class NotEnrolled(SyncError, PermissionError):
+    """The sender is unknown, not yet approved, or revoked."""
+
+
+class Replayed(SyncError):
+    """A bundle was seen before, or its sequence number is not new."""
+
+
+class CloneDetected(SyncError):
+    """Two tablets (or a restored backup) use one device id."""
+
+
+@dataclass(frozen=True)
+class Peer:
+    """Who is at the other end: id and public keys."""
+
+    device_id: str
+    keys: PublicKeys
+
+
+def _body_ops(body: dict, where: str) -> list[WireOp]:
+    items = body.get("ops")
+    if not isinstance(items, list):
+        raise bundle.BundleError(f"{where}: body needs a list of ops")
+    try:
+        return [from_wire(item, f"{where} op {n}") for n, item in enumerate(items)]
+    except OpError as exc:
+        raise bundle.BundleError(str(exc)) from None
+
+
+def _int(body: dict, name: str, where: str) -> int:
+    value = body.get(name)
+    if type(value) is not int or value < 0:
+        raise bundle.BundleError(f"{where}: body field {name!r} must be a non-negative integer, got {value!r}")
+    return value
+
+
+# -- the master ----------------------------------------------------------------------------------
+
+
+@dataclass
+class MasterSync:
+    """The master's side. ``exchange`` is what `wangge.sync.server.Master` and file imports call."""
+
+    store: Store
+    keys: DeviceKeys
+    ruleset: Optional[Ruleset] = None
+    max_drift_ms: int = DEFAULT_MAX_DRIFT_MS
+
+    @property
+    def device_id(self) -> str:
+        return self.store.device_id
+
+    def exchange(self, data: bytes) -> tuple[bytes, str]:
+        """Verify, authorise and apply a device's push; return the signed reply and a one-line summary.
+
+        Raises `BundleError` (malformed, over a cap), `NotEnrolled`, `SignatureInvalid`,
+        `Replayed`, `SealBroken`, `CloneDetected` or `Unauthorised`; the store is unchanged then.
+        """
+        env = bundle.parse(data)
+        head = env.header
+        if head.kind != "push" or head.recipient != self.device_id:
+            raise bundle.BundleError(f"bundle {head.id} is a {head.kind} for {head.recipient}, "
+                                     f"expected a push for this master {self.device_id}")
+        with self.store.write(actor="sync") as rec:
+            conn = rec.conn
+            device = self._enrolled(conn, head.sender)
+            env.verify(PublicKeys.from_b64(device.sign_key, device.box_key))
+            peer = conn.execute(select(tables.peer).where(tables.peer.c.device_id == head.sender)).mappings().first()
+            if peer and head.id == peer["bundle_id"] and peer["reply"]:
+                return bytes(peer["reply"]), f"bundle {head.id} from {head.sender} was imported before: same reply, nothing applied"
+            self._check_replay(conn, head, peer)
+            body = env.open(self.keys)
+            return self._apply_push(rec, conn, head, body, device, peer)
+
+    def _enrolled(self, conn: Connection, device_id: str):
+        row = conn.execute(select(_devices).where(_devices.c.id == device_id, _devices.c.deleted.is_(None))).first()
+        if row is None:
+            raise NotEnrolled(f"bundle refused: device {device_id} is not enrolled at this master")
+        if row.status != "active":
+            raise NotEnrolled(f"bundle refused: device {device_id} is {row.status}, not active; "
+                              f"{'enroll it again with new keys' if row.status == 'revoked' else 'approve it first'}")
+        return row
+
+    @staticmethod
+    def _check_replay(conn: Connection, head: bundle.Header, peer) -> None:
+        if conn.execute(select(tables.seen.c.bundle_id).where(tables.seen.c.bundle_id == head.id)).first():
+            raise Replayed(f"bundle refused: {head.id} from {head.sender} was already imported (replay)")
+        if peer and head.seq <= peer["bundle_seq"]:
+            raise Replayed(f"bundle refused: sequence {head.seq} from {head.sender} is not above the last "
+                           f"accepted {peer['bundle_seq']} (replay or a cloned tablet)")
+
+    def _apply_push(self, rec, conn: Connection, head: bundle.Header, body: dict, device, peer) -> tuple[bytes, str]:
+        where = f"bundle {head.id} from {head.sender}"
+        ops = _body_ops(body, where)
+        cursor = _int(body, "cursor", where)
+        if peer and cursor < peer["cursor"]:
+            raise CloneDetected(f"bundle refused: device {head.sender} reports cursor {cursor}, below the "
+                                f"{peer['cursor']} it acknowledged before: a cloned tablet or a restored backup; "
+                                f"enroll it again as a new device")
+        known = apply.known_op_ids(conn, (op.op_id for op in ops))
+        through = peer["through"] if peer else 0
+        forked = [op for op in ops if op.seq <= through and op.op_id not in known]
+        if forked:
+            raise CloneDetected(f"bundle refused: device {head.sender} sends a new op {forked[0].op_id} at position "
+                                f"{forked[0].seq}, already acknowledged with other ops: a cloned tablet or a restored backup")
+        grids = scope.worker_grids(conn, device.worker_id)
+        sender = Sender(head.sender, device.worker_id, scope.worker_role(conn, device.worker_id), frozenset(grids))
+        fresh = [op for op in ops if op.op_id not in known]
+        ok, drifted = authorise(conn, fresh, sender, self.ruleset, now_ms=rec.physical_ms, max_drift_ms=self.max_drift_ms)
+        done = apply.apply_ops(conn, ok, ruleset=self.ruleset, masters=frozenset({self.device_id}), record_conflicts=True)
+        if done.orphans:
+            raise SyncError(f"{where}: op {done.orphans[0].op_id} updates a row the master does not have")
+        for op, reason in drifted:
+            if not conn.execute(select(tables.quarantine.c.op_id).where(tables.quarantine.c.op_id == op.op_id)).first():
+                conn.execute(tables.quarantine.insert().values(op_id=op.op_id, device=op.device, op=op.to_wire(),
+                                                               reason=reason, at=rec.physical_ms))
+        if done.max_hlc:
+            rec.clock.observe(done.max_hlc, rec.physical_ms)
+        acked = max([through] + [op.seq for op in ops])
+        reply_body = self._reply_body(conn, head, body, cursor, grids, peer, acked, done, drifted)
+        reply = bundle.build("reply", uuid7(), self.device_id, head.sender, head.seq, reply_body, self.keys,
+                             PublicKeys.from_b64(device.sign_key, device.box_key))
+        self._remember(conn, head, peer, acked, cursor, grids, reply, rec.physical_ms)
+        summary = (f"{len(done.applied)} ops applied from {head.sender} ({done.duplicates} already known, "
+                   f"{len(drifted)} quarantined, {len(done.conflicts)} conflicts); {len(reply_body['ops'])} ops sent back")
+        return reply, summary
+
+    def _reply_body(self, conn, head, body, cursor, grids, peer, acked, done, drifted) -> dict:
+        horizon = int(get_meta(conn, "sync.gc_horizon") or 0)
+        reset = bool(body.get("repair")) or (cursor < horizon)
+        upto = conn.execute(select(func.coalesce(func.max(_op.c.seq), 0))).scalar()
+        evict: dict[str, list[str]] = {}
+        if reset:
+            ops = _ops_of_scope(conn, grids)
+        else:
+            ops = _ops_since(conn, cursor, head.sender, grids)
+            old = set(peer["scope"]) if peer else set()
+            if peer and old != set(grids):
+                evict = _rows_only_in(conn, sorted(old - set(grids)), grids)
+                ops = _merge_ops(ops, _ops_of_scope(conn, sorted(set(grids) - old)))
+        version = self.ruleset.version if self.ruleset else ""
+        return {
+            "ack": {"bundle": head.id, "through": acked, "applied": len(done.applied),
+                    "quarantined": [[op.op_id, reason] for op, reason in drifted]},
+            "master": self.device_id, "reset": reset, "upto": upto, "ops": [op.to_wire() for op in ops],
+            "evict": evict, "checksums": scope.checksums(conn, grids),
+            "ruleset": self.ruleset.canonical_json() if self.ruleset and body.get("ruleset") != version else None,
+        }
+
+    @staticmethod
+    def _remember(conn, head, peer, acked, cursor, grids, reply, now_ms) -> None:
+        values = {"bundle_seq": head.seq, "bundle_id": head.id, "through": acked, "cursor": cursor,
+                  "scope": list(grids), "reply": reply, "seen_at": now_ms}
+        if peer:
+            conn.execute(tables.peer.update().where(tables.peer.c.device_id == head.sender).values(**values))
+        else:
+            conn.execute(tables.peer.insert().values(device_id=head.sender, **values))
+        conn.execute(tables.seen.insert().values(bundle_id=head.id, device_id=head.sender, seq=head.seq))
+
+
+def _wire(row) -> WireOp:
+    fields = row.fields if isinstance(row.fields, dict) else json.loads(row.fields)
+    return WireOp(row.op_id, row.entity, row.entity_id, row.hlc, row.actor, row.device, row.kind, fields, None, row.seq)
+
+
+def _ops_since(conn: Connection, cursor: int, device_id: str, grids: list[str]) -> list[WireOp]:
+    """Master ops after ``cursor`` that the device lacks and may hold."""
+    rows = conn.execute(select(_op).where(_op.c.seq > cursor, _op.c.device != device_id).order_by(_op.c.seq)).all()
+    ops = [_wire(r) for r in rows if r.entity not in scope.PRIVATE]
+    allowed = set(grids)
+    wanted: dict[str, set[str]] = {}
+    for op in ops:
+        if op.entity not in scope.SHARED:
+            wanted.setdefault(op.entity, set()).add(op.entity_id)
+    where = {entity: scope.grids_of(conn, entity, ids) for entity, ids in wanted.items()}
+    return [op for op in ops if op.entity in scope.SHARED or where[op.entity].get(op.entity_id) in allowed]
+
+
+def _ops_of_scope(conn: Connection, grids: list[str]) -> list[WireOp]:
+    """Every op of every row in the scope of ``grids`` (shared rows included), in log order."""
+    out: list[WireOp] = []
+    for entity in scope.synced_entities():
+        if entity in scope.SHARED and not grids:
+            continue
+        ids = scope.rows_in_scope(conn, entity, grids).subquery()
+        rows = conn.execute(select(_op).where(_op.c.entity == entity, _op.c.entity_id.in_(select(ids.c.id)))).all()
+        out.extend(_wire(r) for r in rows)
+    return sorted(out, key=lambda op: op.seq)
+
+
+def _merge_ops(first: list[WireOp], second: list[WireOp]) -> list[WireOp]:
+    seen, out = set(), []
+    for op in sorted(first + second, key=lambda op: op.seq):
+        if op.op_id not in seen:
+            seen.add(op.op_id)
+            out.append(op)
+    return out
+
+
+def _rows_only_in(conn: Connection, old: list[str], new: list[str]) -> dict[str, list[str]]:
+    """Ids per entity of rows in the grids ``old`` and not in ``new``: explicit evictions."""
+    out = {}
+    for entity in scope.SCOPED:
+        ids = set(conn.execute(scope.rows_in_scope(conn, entity, old)).scalars())
+        ids -= set(conn.execute(scope.rows_in_scope(conn, entity, new)).scalars())
+        if ids:
+            out[entity] = sorted(ids)
+    return out
+
+
+def collect_tombstones(store: Store) -> int:
+    """Remove tombstoned rows, and their ops, below the lowest cursor every active device acknowledged.
+
+    A device that comes back with a cursor below that horizon gets a full
+    download (after its own ops are applied). Returns the number of rows removed.
+    """
+    with store.write(actor="sync") as rec:
+        conn = rec.conn
+        active = select(_devices.c.id).where(_devices.c.status == "active")
+        horizon = conn.execute(select(func.min(tables.peer.c.cursor)).where(tables.peer.c.device_id.in_(active))).scalar()
+        if horizon is None:
+            horizon = conn.execute(select(func.coalesce(func.max(_op.c.seq), 0))).scalar()
+        removed = 0
+        for entity in reversed(apply.ENTITY_ORDER):
+            table = apply.table_of(entity)
+            if "deleted" not in table.c:
+                continue
+            late = select(_op.c.entity_id).where(_op.c.entity == entity, _op.c.seq > horizon)
+            ids = conn.execute(select(table.c.id).where(table.c.deleted.is_not(None), table.c.id.not_in(late))).scalars().all()
+            for entity_id in ids:
+                try:
+                    with conn.begin_nested():
+                        conn.execute(delete(table).where(table.c.id == entity_id))
+                        conn.execute(delete(_op).where(_op.c.entity == entity, _op.c.entity_id == entity_id))
+                    removed += 1
+                except Exception:  # still referenced by a live child row: keep the tombstone
+                    continue
+        set_meta(conn, "sync.gc_horizon", str(horizon))
+    return removed
+
+
+# -- the device ------------------------------------------------------------------------------------
+
+
+@dataclass
+class DeviceResult:
+    applied: int = 0
+    acked: int = 0
+    evicted: int = 0
+    quarantined: list = field(default_factory=list)
+    reset: bool = False
+    again: bool = False  # checksums differed: sync once more to repair
+
+    def summary(self) -> str:
+        text = f"{self.acked} ops acknowledged, {self.applied} received, {self.evicted} evicted"
+        if self.quarantined:
+            text += f", {len(self.quarantined)} quarantined at the master"
+        return text + ("; scope checksum differs: sync again to repair" if self.again else "")
+
+
+@dataclass
+class DeviceSync:
+    """The tablet's side: ``make_push() -> bytes`` and ``accept_reply(bytes)``."""
+
+    store: Store
+    keys: DeviceKeys
+    master: Peer
+    ruleset: Optional[Ruleset] = None
+
+    @property
+    def device_id(self) -> str:
+        return self.store.device_id
+
+    def _meta(self, conn: Connection, name: str, default: str = "0") -> str:
+        return get_meta(conn, "sync." + name) or default
+
+    def make_push(self) -> bytes:
+        """A bundle of every own op not yet acknowledged, to the master. Safe to call again after a lost reply."""
+        with self.store.write(actor="sync") as rec:
+            conn = rec.conn
+            through = int(self._meta(conn, "through"))
+            rows = conn.execute(select(_op).where(_op.c.device == self.device_id, _op.c.seq > through)
+                                .order_by(_op.c.seq)).all()
+            ops = [_with_seen(conn, _wire(r), self._ruleset(conn)) for r in rows]
+            seq = int(self._meta(conn, "seq")) + 1
+            bundle_id = uuid7()
+            ruleset = self._ruleset(conn)
+            body = {"ops": [op.to_wire() for op in ops], "cursor": int(self._meta(conn, "cursor")),
+                    "repair": self._meta(conn, "repair") == "1", "ruleset": ruleset.version if ruleset else ""}
+            data = bundle.build("push", bundle_id, self.device_id, self.master.device_id, seq, body, self.keys,
+                                self.master.keys)
+            set_meta(conn, "sync.seq", str(seq))
+            set_meta(conn, "sync.pending", json.dumps({"id": bundle_id, "seq": seq}))
+        return data
+
+    def _ruleset(self, conn: Connection) -> Optional[Ruleset]:
+        if self.ruleset is None:
+            stored = get_meta(conn, "sync.ruleset")
+            self.ruleset = Ruleset.from_json(stored) if stored else None
+        return self.ruleset
+
+    def accept_reply(self, data: bytes) -> DeviceResult:
+        """Verify the master's signed reply and apply it in one transaction.
+
+        Raises `BundleError`, `SignatureInvalid`, `SealBroken` or `Replayed` (a
+        reply to another push); the store is unchanged then and the outbox kept.
+        """
+        env = bundle.parse(data)
+        head = env.header
+        if head.kind != "reply" or head.sender != self.master.device_id or head.recipient != self.device_id:
+            raise bundle.BundleError(f"bundle {head.id} is a {head.kind} from {head.sender} to {head.recipient}, "
+                                     f"expected a reply from master {self.master.device_id} to {self.device_id}")
+        env.verify(self.master.keys)
+        with self.store.write(actor="sync") as rec:
+            conn = rec.conn
+            pending = json.loads(self._meta(conn, "pending", "{}"))
+            if head.seq != pending.get("seq"):
+                raise Replayed(f"reply {head.id} answers push {head.seq}, expected a reply to push {pending.get('seq')}")
+            body = env.open(self.keys)
+            ack = body.get("ack") or {}
+            if ack.get("bundle") != pending.get("id"):
+                raise Replayed(f"reply {head.id} acknowledges bundle {ack.get('bundle')}, not {pending.get('id')}")
+            return self._apply_reply(rec, conn, head, body, ack)
+
+    def _apply_reply(self, rec, conn: Connection, head, body: dict, ack: dict) -> DeviceResult:
+        where = f"reply {head.id}"
+        ops = _body_ops(body, where)
+        result = DeviceResult(acked=_int(ack, "through", where) - int(self._meta(conn, "through")),
+                              quarantined=list(ack.get("quarantined") or []), reset=bool(body.get("reset")))
+        if body.get("ruleset"):
+            self.ruleset = Ruleset.from_json(body["ruleset"])
+            set_meta(conn, "sync.ruleset", body["ruleset"])
+        if result.reset:
+            _wipe(conn)
+        result.evicted = _evict(conn, body.get("evict") or {})
+        done = apply.apply_ops(conn, ops, ruleset=self._ruleset(conn), masters=frozenset({self.master.device_id}))
+        result.applied = len(done.applied)
+        if done.max_hlc:
+            rec.clock.last = max(rec.clock.last, done.max_hlc)
+        set_meta(conn, "sync.through", str(ack["through"]))
+        set_meta(conn, "sync.cursor", str(_int(body, "upto", where)))
+        set_meta(conn, "sync.pending", "{}")
+        mine = scope.checksums(conn, None)
+        result.again = mine != body.get("checksums")
+        set_meta(conn, "sync.repair", "1" if result.again else "0")
+        return result
+
+
+def _with_seen(conn: Connection, op: WireOp, ruleset: Optional[Ruleset]) -> WireOp:
+    """Attach to an update the stamps of the critical values the worker saw (from the local log)."""
+    if op.kind != "update":
+        return op
+    critical = merge.critical_fields(ruleset, op.entity) & op.fields.keys()
+    if not critical:
+        return op
+    earlier = conn.execute(select(_op.c.hlc, _op.c.device, _op.c.fields).where(
+        _op.c.entity == op.entity, _op.c.entity_id == op.entity_id, _op.c.seq < op.seq,
+        _op.c.kind.in_(("insert", "update")))).all()
+    seen = {}
+    for name in critical:
+        stamps = [(r.hlc, r.device) for r in earlier if name in (r.fields if isinstance(r.fields, dict) else json.loads(r.fields))]
+        if stamps:
+            seen[name] = list(max(stamps))
+    return WireOp(**{**op.__dict__, "seen": seen or None})
+
+
+def _wipe(conn: Connection) -> None:
+    """Drop every replicated row and the op log before a full download (all own ops are acknowledged)."""
+    for entity in reversed(apply.ENTITY_ORDER):
+        if entity not in scope.PRIVATE:
+            conn.execute(delete(apply.table_of(entity)))
+    conn.execute(delete(_op).where(_op.c.entity != "device"))
+
+
+def _evict(conn: Connection, evict: dict) -> int:
+    """Remove rows that left the device's scope, children first, with their ops (not replicated)."""
+    count = 0
+    for entity in reversed(apply.ENTITY_ORDER):
+        ids = evict.get(entity) or []
+        if entity not in scope.SCOPED or not isinstance(ids, list):
+            continue
+        table = apply.table_of(entity)
+        for start in range(0, len(ids), apply.CHUNK):
+            chunk = [i for i in ids[start : start + apply.CHUNK] if isinstance(i, str)]
+            count += conn.execute(delete(table).where(table.c.id.in_(chunk))).rowcount
+            conn.execute(delete(_op).where(_op.c.entity == entity, _op.c.entity_id.in_(chunk)))
+    return count

@@ -1,0 +1,78 @@
+"""The sync protocol's own tables, added to a store by named migrations.
+
+Pass `MIGRATIONS` as ``extra_migrations`` to `wangge.core.store.init`/`open`.
+None of these tables is replicated: they are each replica's bookkeeping.
+
+* ``sync_peer`` (master): per device, the last bundle sequence and id, the
+  device's own ops acknowledged so far (``through``, its local op seq), the
+  master cursor it has acknowledged, its scope, and the last reply (so a
+  re-sent bundle gets the same reply without being applied twice).
+* ``sync_seen`` (master): every bundle id accepted, for replay protection.
+* ``sync_conflict``: critical-field conflicts, stale transitions and office
+  proposals for review (`wangge conflicts`).
+* ``sync_quarantine``: ops not applied (clock drift), kept, never lost.
+"""
+from __future__ import annotations
+
+from sqlalchemy import JSON, BigInteger, Boolean, Column, Integer, LargeBinary, MetaData, String, Table, text
+from sqlalchemy.engine import Connection
+
+from wangge.core.migrations import Migration
+
+metadata = MetaData()
+
+peer = Table(
+    "sync_peer", metadata,
+    Column("device_id", String, primary_key=True),
+    Column("bundle_seq", BigInteger, nullable=False, default=0),
+    Column("bundle_id", String, nullable=False, default=""),
+    Column("through", BigInteger, nullable=False, default=0),
+    Column("cursor", BigInteger, nullable=False, default=0),
+    Column("scope", JSON, nullable=False, default=list),
+    Column("reply_id", String, nullable=False, default=""),
+    Column("reply", LargeBinary, nullable=True),
+    Column("seen_at", BigInteger, nullable=False, default=0),
+)
+
+seen = Table(
+    "sync_seen", metadata,
+    Column("bundle_id", String, primary_key=True),
+    Column("device_id", String, nullable=False, index=True),
+    Column("seq", BigInteger, nullable=False),
+)
+
+conflict = Table(
+    "sync_conflict", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("kind", String, nullable=False),  # critical | stale | proposal
+    Column("entity", String, nullable=False),
+    Column("entity_id", String, nullable=False),
+    Column("field", String, nullable=False, default=""),
+    Column("op_id", String, nullable=False),
+    Column("device", String, nullable=False, default=""),
+    Column("kept", JSON, nullable=True),  # the value the replica holds
+    Column("lost", JSON, nullable=True),  # the value that did not win
+    Column("hlc", BigInteger, nullable=False, default=0),
+    Column("note", String, nullable=False, default=""),
+    Column("resolved", Boolean, nullable=False, default=False),
+)
+
+quarantine = Table(
+    "sync_quarantine", metadata,
+    Column("op_id", String, primary_key=True),
+    Column("device", String, nullable=False),
+    Column("op", JSON, nullable=False),
+    Column("reason", String, nullable=False),
+    Column("at", BigInteger, nullable=False),
+)
+
+
+def _create(conn: Connection) -> None:
+    metadata.create_all(conn)
+    # One conflict per (kind, op, field): replays re-derive stale moves without duplicating them.
+    conn.execute(text("CREATE UNIQUE INDEX ix_sync_conflict_op ON sync_conflict (kind, op_id, field)"))
+    # Pulls, repairs and evictions look ops up by entity.
+    conn.execute(text("CREATE INDEX ix_op_entity ON op (entity, entity_id)"))
+
+
+MIGRATIONS: tuple[Migration, ...] = (Migration("sync_0001_bookkeeping", _create),)
