@@ -1,0 +1,136 @@
+"""Every hostile or broken bundle is refused with a clear reason, and the master's database is unchanged."""
+from __future__ import annotations
+
+import sqlite3
+
+import pytest
+
+from wangge.core.errors import SyncError
+from wangge.sync import bundle
+from wangge.sync.keys import DeviceKeys
+
+from .test_session import rows
+
+
+def dump(net) -> list[str]:
+    path = net.master_store.engine.url.database
+    with sqlite3.connect(path) as conn:
+        return list(conn.iterdump())
+
+
+@pytest.fixture
+def ready(net):
+    a = net.add_tablet("a", grids=("g1",))
+    net.sync(a)
+    with a.store.write(actor=a.worker) as rec:
+        rec.insert("household", {"grid_id": "g1", "address": "1-101"})
+    return net, a
+
+
+def refused(net, data: bytes, reason: str) -> None:
+    before = dump(net)
+    with pytest.raises(SyncError, match=reason):
+        net.master.exchange(data)
+    assert dump(net) == before
+
+
+def test_a_flipped_byte_fails_the_signature(ready):
+    net, a = ready
+    data = bytearray(a.sync.make_push())
+    data[-100] ^= 0x01
+    refused(net, bytes(data), "signature of bundle .* does not verify")
+
+
+def test_a_truncated_bundle_is_refused_before_anything_else(ready):
+    net, a = ready
+    data = a.sync.make_push()
+    refused(net, data[:-10], "truncated")
+    refused(net, data[:7], "not a wangge bundle")
+
+
+def test_a_bundle_re_signed_by_another_device_is_refused(ready):
+    net, a = ready
+    other = DeviceKeys.generate()
+    forged = bundle.build("push", "forged-1", a.store.device_id, "master", 99,
+                          {"ops": [], "cursor": 0, "repair": False, "ruleset": ""}, other, net.master_keys.public)
+    refused(net, forged, "signed by another key")
+
+
+def test_a_replayed_bundle_is_refused(ready):
+    net, a = ready
+    old = a.sync.make_push()
+    net.master.exchange(old)
+    newer = a.sync.make_push()
+    net.master.exchange(newer)
+    refused(net, old, "replay")
+
+
+def test_re_importing_the_latest_bundle_returns_the_same_reply_and_applies_nothing(ready):
+    net, a = ready
+    data = a.sync.make_push()
+    reply, _ = net.master.exchange(data)
+    before = dump(net)
+    again, summary = net.master.exchange(data)
+    assert again == reply and "imported before" in summary and dump(net) == before
+
+
+def test_a_revoked_device_is_refused(ready):
+    net, a = ready
+    from wangge.sync import enrollment
+
+    with net.master_store.write(actor="office") as rec:
+        enrollment.revoke(rec, a.store.device_id)
+    refused(net, a.sync.make_push(), "revoked")
+
+
+def test_an_op_for_another_grid_is_refused(ready):
+    net, a = ready
+    with a.store.write(actor=a.worker) as rec:
+        rec.insert("household", {"grid_id": "g2", "address": "2-202"})
+    refused(net, a.sync.make_push(), "grid g2 is not among the worker's grids")
+    assert rows(net.master_store, "household") == []
+
+
+def test_a_closure_forged_by_the_wrong_role_is_refused(ready):
+    net, a = ready
+    with a.store.write(actor=a.worker) as rec:
+        case = rec.insert("case", {"item_code": "x", "grid_id": "g1"})
+        rec.insert("case_event", {"case_id": case, "move": "结案", "role": "网格员"})
+    refused(net, a.sync.make_push(), "move 结案 is for 主任, not 网格员")
+
+
+def test_a_bundle_addressed_to_another_master_is_refused(ready):
+    net, a = ready
+    stray = bundle.build("push", "stray-1", a.store.device_id, "other-master", 5,
+                         {"ops": [], "cursor": 0}, a.keys, net.master_keys.public)
+    refused(net, stray, "expected a push for this master")
+
+
+def test_a_cloned_tablet_is_detected(ready, tmp_path):
+    net, a = ready
+    path = a.store.engine.url.database
+    net.sync(a)
+    with sqlite3.connect(path) as source, sqlite3.connect(tmp_path / "backup.db") as target:
+        source.backup(target)
+    with a.store.write(actor=a.worker) as rec:
+        rec.insert("household", {"grid_id": "g1", "address": "1-102"})
+    net.sync(a)
+    # The backup, restored on another tablet, makes its own edit under the same device id.
+    from wangge.core import store
+    from wangge.sync import tables
+    from wangge.sync.protocol import DeviceSync, Peer
+
+    clone_store = store.open(str(tmp_path / "backup.db"), extra_migrations=tables.MIGRATIONS, now_ms=net.clock)
+    try:
+        with clone_store.write(actor=a.worker) as rec:
+            rec.insert("household", {"grid_id": "g1", "address": "1-103"})
+        clone = DeviceSync(clone_store, a.keys, Peer("master", net.master_keys.public))
+        refused(net, clone.make_push(), "cloned tablet")
+        # Even with a sequence number that looks new, its history forks from the acknowledged one.
+        from wangge.core.store import set_meta
+
+        with clone_store.write() as rec:
+            set_meta(rec.conn, "sync.seq", "100")
+        refused(net, clone.make_push(), "cloned tablet or a restored backup")
+    finally:
+        clone_store.close()
