@@ -227,6 +227,27 @@ def rederive_status(conn: Connection, case_ids: set[str], ruleset: Optional[Rule
                     _record_move_conflict(conn, case_id, r, flag)
 
 
+def rederive_since_last(conn: Connection, ruleset: Optional[Ruleset], masters: frozenset[str],
+                        record_conflicts: bool) -> None:
+    """Re-derive the status of every case whose moves entered the log since the last call.
+
+    Change capture records local moves without replaying them, so each
+    exchange catches up from the ``sync.derived`` log position.
+    """
+    from wangge.core.store import get_meta, set_meta
+
+    since = int(get_meta(conn, "sync.derived") or 0)
+    rows = conn.exec_driver_sql(
+        "SELECT seq, entity, entity_id, fields FROM op WHERE seq > ? AND entity IN ('case', 'case_event')"
+        if conn.dialect.paramstyle == "qmark" else
+        "SELECT seq, entity, entity_id, fields FROM op WHERE seq > %s AND entity IN ('case', 'case_event')",
+        (since,)).all()
+    cases = {r[2] if r[1] == "case" else json.loads(r[3]).get("case_id") for r in rows}
+    rederive_status(conn, cases - {None}, ruleset, masters, record_conflicts)
+    top = conn.exec_driver_sql("SELECT COALESCE(MAX(seq), 0) FROM op").scalar()
+    set_meta(conn, "sync.derived", str(top))
+
+
 def _record_move_conflict(conn: Connection, case_id: str, row, flag: str) -> None:
     exists = conn.execute(select(tables.conflict.c.id).where(
         tables.conflict.c.kind == flag, tables.conflict.c.op_id == row.id)).first()

@@ -153,6 +153,8 @@ class MasterSync:
         fresh = [op for op in ops if op.op_id not in known]
         ok, drifted = authorise(conn, fresh, sender, self.ruleset, now_ms=rec.physical_ms, max_drift_ms=self.max_drift_ms)
         done = apply.apply_ops(conn, ok, ruleset=self.ruleset, masters=frozenset({self.device_id}), record_conflicts=True)
+        # Moves the office recorded here since the last exchange are replayed with the rest.
+        apply.rederive_since_last(conn, self.ruleset, frozenset({self.device_id}), True)
         if done.orphans:
             raise SyncError(f"{where}: op {done.orphans[0].op_id} updates a row the master does not have")
         for op, reason in drifted:
@@ -203,8 +205,12 @@ class MasterSync:
         conn.execute(tables.seen.insert().values(bundle_id=head.id, device_id=head.sender, seq=head.seq))
 
 
+def _fields(value) -> dict:
+    return value if isinstance(value, dict) else json.loads(value)
+
+
 def _wire(row) -> WireOp:
-    fields = row.fields if isinstance(row.fields, dict) else json.loads(row.fields)
+    fields = _fields(row.fields)
     return WireOp(row.op_id, row.entity, row.entity_id, row.hlc, row.actor, row.device, row.kind, fields, None, row.seq)
 
 
@@ -380,6 +386,7 @@ class DeviceSync:
         result.evicted = _evict(conn, body.get("evict") or {})
         done = apply.apply_ops(conn, ops, ruleset=self._ruleset(conn), masters=frozenset({self.master.device_id}))
         result.applied = len(done.applied)
+        apply.rederive_since_last(conn, self._ruleset(conn), frozenset({self.master.device_id}), False)
         if done.max_hlc:
             rec.clock.last = max(rec.clock.last, done.max_hlc)
         set_meta(conn, "sync.through", str(ack["through"]))

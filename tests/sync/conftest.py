@@ -83,7 +83,14 @@ class Net:
             result = tablet.sync.accept_reply(reply)
             if not result.again:
                 return result
-        raise AssertionError(f"{tablet.name} still differs from the master after {rounds} rounds")
+        from wangge.sync import scope
+
+        with tablet.store.read() as conn:
+            mine = scope.checksums(conn, None)
+        with self.master_store.read() as conn:
+            theirs = scope.checksums(conn, scope.worker_grids(conn, tablet.worker))
+        differ = sorted(e for e in mine if mine[e] != theirs[e])
+        raise AssertionError(f"{tablet.name} still differs from the master after {rounds} rounds in {differ}")
 
     def close(self):
         for t in self.tablets.values():
