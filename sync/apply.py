@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Iterable, Optional
 
-from sqlalchemy import DateTime, select
+from sqlalchemy import JSON, DateTime, select
 from sqlalchemy.engine import Connection
 
 from wangge.core.capture import REPLICATION_COLUMNS, _split, _with_defaults, columns_of, dumps, table_of
@@ -111,8 +111,22 @@ def _insert(conn: Connection, entity: str, ops: list[WireOp]) -> None:
         for name in dates & row.keys():
             row[name] = _as_datetime(row[name])
         records.append({**row, "hlc": op.hlc, "origin": op.device, "stamps": {}, "deleted": None})
-    if records:
+    if not records:
+        return
+    if conn.dialect.name == "sqlite" and not dates:
+        _insert_raw(conn, table, records)
+    else:
         conn.execute(table.insert(), records)
+
+
+def _insert_raw(conn: Connection, table, records: list[dict]) -> None:
+    """Rows straight to the driver: SQLAlchemy's per-row processing would dominate a large import."""
+    names = [c.name for c in table.columns]
+    encoded = {c.name for c in table.columns if isinstance(c.type, JSON)}
+    encode = json.JSONEncoder(ensure_ascii=False).encode  # as the engine's json_serializer writes it
+    params = [tuple(encode(r[n]) if n in encoded and r[n] is not None else r[n] for n in names) for r in records]
+    conn.exec_driver_sql(f"INSERT INTO {table.name} ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})",
+                         params)
 
 
 def _update(conn: Connection, entity: str, ops: list[WireOp], critical: frozenset[str], done: Applied) -> list[WireOp]:
