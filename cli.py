@@ -318,6 +318,98 @@ def device_list(master_store) -> None:
     click.echo(fieldwork.device_table(master_store))
 
 
+@cli.group()
+def bundle() -> None:
+    """Sync bundles as files, for sites with no network (a USB stick).
+
+    \b
+    Example:
+      wangge bundle export tablet.db --keys tablet.keys --out /media/usb/push.wgb
+      wangge bundle import office.db /media/usb/push.wgb --keys office.keys
+      wangge bundle import tablet.db /media/usb/push.wgb.reply --keys tablet.keys
+    """
+
+
+def _sync_parts(store_path: str, keys_path: str):
+    from wangge.core import store
+    from wangge.sync import tables
+    from wangge.sync.keys import DeviceKeys
+
+    try:
+        keys = DeviceKeys.from_bytes(Path(keys_path).read_bytes())
+    except OSError as exc:
+        raise UsageError(f"cannot read key file {keys_path}: {exc.strerror}") from None
+    return store.open(store_path, extra_migrations=tables.MIGRATIONS), keys
+
+
+@bundle.command("export")
+@click.argument("store_path", metavar="TABLET_STORE")
+@click.option("--keys", "keys_path", required=True, help="The tablet's private key file.")
+@click.option("--out", "out", required=True, type=click.Path(dir_okay=False), help="Bundle file to write.")
+def bundle_export(store_path: str, keys_path: str, out: str) -> None:
+    """Write the tablet's unsent changes to a bundle file (atomically).
+
+    \b
+    Example:
+      wangge bundle export tablet.db --keys tablet.keys --out /media/usb/push.wgb
+    """
+    from wangge.sync import files, protocol
+
+    opened, keys = _sync_parts(store_path, keys_path)
+    with opened:
+        data = protocol.DeviceSync(opened, keys, protocol.trusted_master(opened)).make_push()
+        files.write_atomic(out, data)
+    click.echo(f"wrote {len(data):,} bytes to {out}")
+
+
+@bundle.command("import")
+@click.argument("store_path", metavar="STORE")
+@click.argument("bundle_file")
+@click.option("--keys", "keys_path", required=True, help="This store's private key file.")
+@click.option("--reply", "reply_out", type=click.Path(dir_okay=False),
+              help="Where the master writes its reply (default: BUNDLE_FILE.reply).")
+def bundle_import(store_path: str, bundle_file: str, keys_path: str, reply_out: str | None) -> None:
+    """Import a bundle: on a master a tablet's push (writing the reply), on a tablet the master's reply.
+
+    \b
+    Example:
+      wangge bundle import office.db /media/usb/push.wgb --keys office.keys
+    """
+    from wangge.sync import files, protocol
+
+    data = files.read_bundle(bundle_file)
+    opened, keys = _sync_parts(store_path, keys_path)
+    with opened:
+        if opened.role == "master":
+            reply, summary = protocol.MasterSync(opened, keys).exchange(data)
+            target = files.write_atomic(reply_out or bundle_file + ".reply", reply)
+            click.echo(f"{summary}; reply written to {target}")
+        else:
+            result = protocol.DeviceSync(opened, keys, protocol.trusted_master(opened)).accept_reply(data)
+            click.echo(result.summary())
+
+
+@cli.command("conflicts")
+@click.argument("store_path", metavar="MASTER_STORE")
+def conflicts_command(store_path: str) -> None:
+    """List conflicts for the office to review: critical fields, stale moves, proposals, quarantined ops.
+
+    \b
+    Example:
+      wangge conflicts office.db
+    """
+    from wangge.core import store
+    from wangge.sync import protocol, tables
+
+    with store.open(store_path, extra_migrations=tables.MIGRATIONS) as opened:
+        rows = protocol.conflicts(opened)
+    if not rows:
+        click.echo("no conflicts")
+    for r in rows:
+        click.echo(f"{r['kind']:<10} {r['entity']} {r['entity_id']} {r['field']} from {r['device']}: "
+                   f"kept {r['kept']!r}, other {r['lost']!r} — {r['note']}")
+
+
 def main() -> None:
     """Entry point of the console script and of `python -m wangge`."""
     try:

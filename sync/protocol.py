@@ -437,3 +437,34 @@ def _evict(conn: Connection, evict: dict) -> int:
             count += conn.execute(delete(table).where(table.c.id.in_(chunk))).rowcount
             conn.execute(delete(_op).where(_op.c.entity == entity, _op.c.entity_id.in_(chunk)))
     return count
+
+
+def trust_master(store: Store, master: Peer) -> None:
+    """Record on a device which master it syncs with (from enrollment), for file transports."""
+    sign, box = master.keys.b64()
+    with store.write(actor="sync") as rec:
+        set_meta(rec.conn, "sync.master", json.dumps({"id": master.device_id, "sign": sign, "box": box}))
+
+
+def trusted_master(store: Store) -> Peer:
+    """The master recorded by `trust_master`. Raises `SyncError` if there is none."""
+    with store.read() as conn:
+        raw = get_meta(conn, "sync.master")
+    if not raw:
+        raise SyncError("this tablet knows no master yet: enroll it at the office first")
+    data = json.loads(raw)
+    return Peer(data["id"], PublicKeys.from_b64(data["sign"], data["box"]))
+
+
+def conflicts(store: Store, include_resolved: bool = False) -> list[dict]:
+    """Conflicts for review (critical fields, stale moves, proposals) and quarantined ops, oldest first."""
+    with store.read() as conn:
+        query = select(tables.conflict).order_by(tables.conflict.c.hlc)
+        if not include_resolved:
+            query = query.where(tables.conflict.c.resolved.is_(False))
+        out = [dict(r) for r in conn.execute(query).mappings()]
+        for r in conn.execute(select(tables.quarantine).order_by(tables.quarantine.c.at)).mappings():
+            op = r["op"]
+            out.append({"kind": "quarantine", "entity": op[1], "entity_id": op[2], "field": "", "op_id": r["op_id"],
+                        "device": r["device"], "kept": None, "lost": op[7], "hlc": op[3], "note": r["reason"]})
+    return out

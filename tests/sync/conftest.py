@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import itertools
+import time
 from dataclasses import dataclass
 
 import pytest
@@ -29,8 +30,9 @@ def small_ruleset() -> Ruleset:
 class Clock:
     """A test clock the stores read through ``now_ms``: advances 1 ms per reading."""
 
-    def __init__(self, start: int = 1_800_000_000_000):
-        self.ticks = itertools.count(start)
+    def __init__(self, start: int | None = None):
+        # Near the real time, so stores opened by the command line (real clock) agree within the drift bound.
+        self.ticks = itertools.count(start or int(time.time() * 1000))
 
     def __call__(self) -> int:
         return next(self.ticks)
