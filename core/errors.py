@@ -71,3 +71,11 @@ class TransitionError(WanggeError):
 
 class SyncError(WanggeError):
     """A bundle or a sync exchange was refused."""
+
+
+class RoutingError(WanggeError, LookupError):
+    """A case names an item, grid level or route the ruleset does not have."""
+
+
+class PointsError(WanggeError, ValueError):
+    """A point ledger entry that would break the ledger (e.g. a negative balance)."""

@@ -1,0 +1,148 @@
+"""The case lifecycle as one table-driven state machine with role guards.
+
+Everything that decides whether a case may move lives here, in the spirit of
+h11's ``_state.py``: the table is built once from the ruleset's lifecycle,
+and `Lifecycle.move` either returns the event of a legal move or raises
+`TransitionError` naming the state, the move and the role, changing nothing.
+
+Evidence a transition requires (TEDA's on-site confirmation by the reporter,
+Jiading's callback, a photo) cannot be skipped: a move without it is refused.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Iterable, Optional
+
+from wangge.core.errors import TransitionError
+from wangge.core.ruleset import Lifecycle as LifecycleRules
+from wangge.core.ruleset import Ruleset, Transition
+
+EVIDENCE_NAMES = {
+    "photo": "a photo",
+    "onsite_confirmation": "the reporter's on-site confirmation",
+    "callback": "a callback to the resident",
+}
+
+
+@dataclass(frozen=True)
+class Event:
+    """One lifecycle move, as recorded on the case (a `CaseEvent` row)."""
+
+    move: str
+    from_status: str
+    to_status: str
+    role: str
+    actor: str = ""
+    at: Optional[datetime] = None
+    evidence: frozenset[str] = frozenset()
+    proposal: bool = False  # an office move made on a tablet: awaits the office
+
+
+@dataclass(frozen=True)
+class Moves:
+    """What a role may do from a state: the moves and where they lead."""
+
+    state: str
+    role: str
+    allowed: dict[str, str] = field(default_factory=dict)
+
+
+class Lifecycle:
+    """The compiled state machine of one ruleset."""
+
+    def __init__(self, rules: LifecycleRules):
+        self.rules = rules
+        self.states = {s.code: s for s in rules.states}
+        self.initial = next((s.code for s in rules.states if s.initial), rules.states[0].code)
+        self.final = frozenset(s.code for s in rules.states if s.final)
+        self.closed = frozenset(s.code for s in rules.states if "closed" in s.flags) or self.final
+        # (state, move) -> transition: the whole table, one lookup per move.
+        self.table: dict[tuple[str, str], Transition] = {
+            (source, t.code): t for t in rules.transitions for source in t.sources
+        }
+        self.moves = {t.code: t for t in rules.transitions}
+
+    @classmethod
+    def of(cls, ruleset: Ruleset) -> "Lifecycle":
+        if ruleset.lifecycle is None:
+            raise TransitionError(f"ruleset {ruleset.name} has no lifecycle: add a `lifecycle {{ ... }}` block")
+        return cls(ruleset.lifecycle)
+
+    def allowed(self, state: str, role: str) -> dict[str, str]:
+        """Moves ``role`` may make from ``state``, each with its target state."""
+        return {
+            move: t.target for (source, move), t in self.table.items() if source == state and role in t.roles
+        }
+
+    def move(
+        self,
+        state: str,
+        move: str,
+        role: str,
+        *,
+        evidence: Iterable[str] = (),
+        on_device: bool = False,
+        actor: str = "",
+        at: Optional[datetime] = None,
+    ) -> Event:
+        """The event of making ``move`` from ``state`` as ``role``.
+
+        ``evidence`` names what the actor brings ("photo",
+        "onsite_confirmation", "callback"). ``on_device``: the move is made
+        on a tablet, so a move reserved to the office becomes a proposal.
+        Raises `TransitionError` if the state or move is unknown, the move is
+        not legal from the state, the role may not make it, or required
+        evidence is missing.
+        """
+        if state not in self.states:
+            raise TransitionError(f"unknown state {state!r}: expected one of {', '.join(self.states)}")
+        rule = self.moves.get(move)
+        if rule is None:
+            raise TransitionError(
+                f"unknown move {move!r} in state {state}: expected one of {', '.join(self.moves)}"
+            )
+        if (state, move) not in self.table:
+            legal = ", ".join(m for (s, m) in self.table if s == state) or "none (it is final)"
+            raise TransitionError(f"move {move} is not allowed from state {state}; moves from {state}: {legal}")
+        if role not in rule.roles:
+            raise TransitionError(
+                f"role {role} may not make move {move} from state {state}; expected one of {', '.join(rule.roles)}"
+            )
+        missing = [need for need in rule.requires if need not in set(evidence)]
+        if missing:
+            needs = ", ".join(EVIDENCE_NAMES.get(m, m) for m in missing)
+            raise TransitionError(f"move {move} from state {state} by {role} needs {needs}; it was not given")
+        return Event(
+            move=move,
+            from_status=state,
+            to_status=rule.target,
+            role=role,
+            actor=actor,
+            at=at,
+            evidence=frozenset(evidence),
+            proposal=on_device and rule.office,
+        )
+
+    def status_after(self, events: Iterable[Event]) -> str:
+        """Replay events in order from the initial state; illegal ones are skipped (stale)."""
+        status = self.initial
+        for event in events:
+            rule = self.table.get((status, event.move))
+            if rule is not None and not event.proposal:
+                status = rule.target
+        return status
+
+    def is_closed(self, state: str) -> bool:
+        return state in self.closed
+
+    def reachable(self) -> set[str]:
+        """States reachable from the initial state."""
+        seen, todo = {self.initial}, [self.initial]
+        while todo:
+            state = todo.pop()
+            for (source, _), t in self.table.items():
+                if source == state and t.target not in seen:
+                    seen.add(t.target)
+                    todo.append(t.target)
+        return seen

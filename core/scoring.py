@@ -1,0 +1,149 @@
+"""Assessment: monthly scores from the ruleset's formulas.
+
+Two pure steps. `case_metrics` counts what happened to a subject's cases in
+a period (结案率's numerator and denominator, on-time closures, rework, ...);
+`score` turns metrics into points per indicator, a total, a tier, and the
+vetoes that bar tiers ("three drops to a lower tier in a year, or one
+verified complaint, bars excellent"). Each result keeps its trace.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Iterable, Mapping, Optional
+
+from wangge.core.ruleset import Formula, Indicator, Ruleset
+
+
+@dataclass(frozen=True)
+class CaseRecord:
+    """One case as scoring sees it."""
+
+    reported_at: datetime
+    closed_at: Optional[datetime] = None
+    deadline: Optional[datetime] = None
+    void: bool = False
+    reworks: int = 0
+    escalations: int = 0
+    callback: bool = False
+    satisfied: Optional[bool] = None  # the resident's verdict at the callback or evaluation
+
+
+def case_metrics(cases: Iterable[CaseRecord], start: datetime, end: datetime) -> dict[str, float]:
+    """Counts over cases reported or closed in ``[start, end)``."""
+    m = dict.fromkeys(
+        ("reported", "registered", "closed", "closed_on_time", "reworked", "overdue", "escalated", "callbacks"), 0.0
+    )
+    verdicts = []
+    for case in cases:
+        if start <= case.reported_at < end:
+            m["reported"] += 1
+            if not case.void:
+                m["registered"] += 1
+        if case.closed_at is not None and start <= case.closed_at < end:
+            m["closed"] += 1
+            on_time = case.deadline is None or case.closed_at <= case.deadline
+            m["closed_on_time"] += on_time
+            m["reworked"] += case.reworks > 0
+            m["escalated"] += case.escalations > 0
+            m["callbacks"] += case.callback
+            if case.satisfied is not None:
+                verdicts.append(case.satisfied)
+        elif case.closed_at is None and case.deadline is not None and case.deadline < end and not case.void:
+            m["overdue"] += 1
+    if verdicts:
+        m["satisfaction"] = sum(verdicts) / len(verdicts)
+    return m
+
+
+@dataclass(frozen=True)
+class Part:
+    indicator: str
+    value: Optional[float]
+    points: float
+    weight: float
+    why: str
+
+
+@dataclass(frozen=True)
+class Score:
+    subject: str
+    formula: str
+    total: float
+    tier: Optional[str]
+    parts: tuple[Part, ...]
+    barred: tuple[str, ...] = ()
+    trace: tuple[str, ...] = field(default_factory=tuple)
+
+
+def indicator_value(ind: Indicator, metrics: Mapping[str, float]) -> Optional[float]:
+    """The indicator's value, or None when its denominator is zero (nothing to judge)."""
+    top = metrics.get(ind.numerator)
+    if ind.denominator is None:
+        return top
+    bottom = metrics.get(ind.denominator, 0)
+    if not bottom or top is None:
+        return None
+    return top / bottom
+
+
+def indicator_points(ind: Indicator, value: Optional[float]) -> tuple[float, str]:
+    """Points earned: a share of the weight by the value's attainment."""
+    if value is None:
+        return ind.weight, "nothing to judge this period: full weight"
+    if ind.lower_is_better:
+        attained = max(0.0, 1 - value / ind.target) if ind.target else max(0.0, 1 - value)
+    elif ind.target:
+        attained = min(1.0, value / ind.target)
+    else:
+        attained = max(0.0, min(1.0, value))
+    return ind.weight * attained, f"{value:.4g} → {attained:.1%} of {ind.weight:g}"
+
+
+def score(formula: Formula, subject: str, metrics: Mapping[str, float]) -> Score:
+    """Score ``subject`` by ``formula`` from its metrics (a pure function)."""
+    parts, trace = [], []
+    for ind in formula.indicators:
+        value = indicator_value(ind, metrics)
+        points, why = indicator_points(ind, value)
+        parts.append(Part(ind.code, value, round(points, 2), ind.weight, why))
+        trace.append(f"{ind.code}: {why} = {points:.2f}")
+    total = round(sum(p.points for p in parts), 2)
+    barred = tuple(
+        tier for veto in formula.vetoes if metrics.get(veto.metric, 0) >= veto.at_least for tier in veto.bars
+    )
+    for veto in formula.vetoes:
+        if metrics.get(veto.metric, 0) >= veto.at_least:
+            trace.append(f"veto {veto.code}: {veto.metric} = {metrics.get(veto.metric, 0):g} ≥ {veto.at_least:g} bars {', '.join(veto.bars)}")
+    tier = tier_of(formula, total, barred)
+    trace.append(f"total {total:g} of {formula.total:g} → tier {tier}")
+    return Score(subject, formula.code, total, tier, tuple(parts), barred, tuple(trace))
+
+
+def tier_of(formula: Formula, total: float, barred: tuple[str, ...] = ()) -> Optional[str]:
+    """The tier ``total`` falls in; a barred tier gives way to the best lower one."""
+    ordered = sorted(formula.tiers, key=lambda t: t.min, reverse=True)
+    top = ordered[0].max if ordered else None
+    for index, tier in enumerate(ordered):
+        if tier.min <= total < tier.max or (total == top and tier.max == top):
+            for lower in ordered[index:]:
+                if lower.code not in barred:
+                    return lower.code
+            return None
+    return None
+
+
+def tier_drops(history: Iterable[Optional[str]], formula: Formula) -> int:
+    """How many times a subject's tier fell from one month to the next (for the yearly veto)."""
+    rank = {t.code: t.min for t in formula.tiers}
+    months = [rank.get(t) for t in history if t in rank]
+    return sum(1 for before, after in zip(months, months[1:]) if after < before)
+
+
+def formulas_for(ruleset: Ruleset, subject: str, role: Optional[str] = None, grade: Optional[str] = None) -> list[Formula]:
+    """Formulas that apply: matching subject kind, role and grade; a specific grade beats a general one."""
+    found = [
+        f for f in ruleset.formulas
+        if f.subject == subject and (f.role is None or f.role == role) and (f.grade is None or f.grade == grade)
+    ]
+    return sorted(found, key=lambda f: (f.grade is None, f.role is None))
