@@ -1,0 +1,66 @@
+"""The lifecycle, exhaustively: every state by every move by every role."""
+from __future__ import annotations
+
+import itertools
+
+import pytest
+
+from wangge.core.errors import TransitionError
+from wangge.core.lifecycle import Lifecycle
+from support.district import district
+
+RULES = district()
+MACHINE = Lifecycle.of(RULES)
+ROLES = [r.code for r in RULES.roles] + ["陌生人"]
+EVERYTHING = ("photo", "onsite_confirmation", "callback")
+
+
+@pytest.mark.parametrize(
+    "state, move, role",
+    list(itertools.product(MACHINE.states, MACHINE.moves, ROLES)),
+)
+def test_every_state_move_and_role(state, move, role):
+    rule = MACHINE.moves[move]
+    legal = state in rule.sources and role in rule.roles
+    if legal:
+        event = MACHINE.move(state, move, role, evidence=EVERYTHING)
+        assert (event.from_status, event.to_status, event.role) == (state, rule.target, role)
+    else:
+        with pytest.raises(TransitionError) as raised:
+            MACHINE.move(state, move, role, evidence=EVERYTHING)
+        message = str(raised.value)
+        assert state in message and move in message
+        if state in rule.sources:
+            assert role in message
+
+
+def test_a_closure_needing_on_site_confirmation_cannot_skip_it():
+    with pytest.raises(TransitionError) as raised:
+        MACHINE.move("审核", "办结", "网格员", evidence=["callback"])
+    assert str(raised.value) == (
+        "move 办结 from state 审核 by 网格员 needs the reporter's on-site confirmation; it was not given"
+    )
+    assert MACHINE.move("审核", "办结", "网格员", evidence=["callback", "onsite_confirmation"]).to_status == "结案"
+
+
+def test_an_office_move_made_on_a_tablet_is_a_proposal():
+    assert MACHINE.move("立案", "派遣", "指挥中心", on_device=True).proposal
+    assert not MACHINE.move("立案", "派遣", "指挥中心").proposal
+
+
+def test_a_final_state_offers_no_moves():
+    with pytest.raises(TransitionError, match="moves from 评估: none"):
+        MACHINE.move("评估", "上报", "网格员")
+    assert MACHINE.allowed("评估", "网格员") == {}
+
+
+def test_replay_skips_stale_and_proposed_moves():
+    report = MACHINE.move("发现", "上报", "网格员", evidence=["photo"])
+    dispatch_proposal = MACHINE.move("立案", "派遣", "指挥中心", on_device=True)
+    assert MACHINE.status_after([report, dispatch_proposal]) == "立案"
+    assert MACHINE.status_after([report, MACHINE.move("立案", "派遣", "指挥中心")]) == "派遣"
+    assert MACHINE.status_after([report, report]) == "立案"  # the second is stale
+
+
+def test_every_state_is_reachable_in_the_sample_district():
+    assert MACHINE.reachable() == set(MACHINE.states)
