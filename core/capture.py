@@ -12,7 +12,7 @@ row's JSON ``fields`` column, and ops carry them flat next to the columns.
 from __future__ import annotations
 
 import json
-from datetime import date, datetime
+from datetime import date, datetime, timezone
 from typing import Any, Iterable, Mapping
 
 from pydantic_core import PydanticUndefined
@@ -203,6 +203,9 @@ def _split(entity: str, values: Mapping[str, Any], columns: frozenset[str]) -> t
         if name in REPLICATION_COLUMNS:
             raise StoreError(f"cannot set {entity}.{name}: it is kept by change capture")
         if name in columns and name != "fields":
+            if isinstance(value, datetime) and value.tzinfo is not None:
+                # SQLite keeps no zone: store every moment in UTC so it reads back right.
+                value = value.astimezone(timezone.utc)
             plain[name] = value
         elif name == "fields":
             plain["fields"] = dict(value)

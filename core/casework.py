@@ -1,0 +1,312 @@
+"""Casework on a store: the glue between the store's rows and the pure engines.
+
+Every function here takes a `Recorder` (a write transaction whose changes are
+ops) or a connection, reads rows, asks an engine, and writes what it
+decided. The engines never see the database; this module never decides.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Iterable, Optional
+
+from sqlalchemy import select
+from sqlalchemy.engine import Connection
+
+from wangge.core import duplicates, scoring
+from wangge.core.capture import Recorder
+from wangge.core.errors import RoutingError, ValidationFailed, WanggeError
+from wangge.core.escalation import Escalation, escalate
+from wangge.core.lifecycle import Lifecycle
+from wangge.core.models import Assignment, Case, CaseEvent, GridCell, Visit, Worker
+from wangge.core.routing import CaseView, Decision, Router
+from wangge.core.ruleset import Ruleset
+from wangge.core.store import get_meta, set_meta
+from wangge.core.validators import validators
+
+_cases, _events, _grids = Case.__table__, CaseEvent.__table__, GridCell.__table__
+
+
+def install_ruleset(conn: Connection, ruleset: Ruleset) -> None:
+    """Make ``ruleset`` the one this store runs (kept as canonical JSON in the store)."""
+    set_meta(conn, "ruleset", ruleset.canonical_json())
+
+
+def installed_ruleset(conn: Connection) -> Ruleset:
+    """The ruleset installed on this store, or the one sync delivered to a tablet.
+
+    Raises `WanggeError` if there is none.
+    """
+    text = get_meta(conn, "ruleset") or get_meta(conn, "sync.ruleset")
+    if not text:
+        raise WanggeError("this store has no ruleset: give one with --rules FILE.wg")
+    return Ruleset.from_json(text)
+
+
+def grid_path(conn: Connection, grid_id: str) -> tuple[tuple[str, str], ...]:
+    """(level, code) of the grid and every grid above it, top first."""
+    path, seen = [], set()
+    current: Optional[str] = grid_id
+    while current is not None and current not in seen:
+        seen.add(current)
+        row = conn.execute(select(_grids.c.level, _grids.c.code, _grids.c.upper_id).where(_grids.c.id == current)).first()
+        if row is None:
+            raise RoutingError(f"no grid cell {current}: the case names a grid this store does not hold")
+        path.append((row.level, row.code))
+        current = row.upper_id
+    return tuple(reversed(path))
+
+
+@dataclass(frozen=True)
+class Reported:
+    case_id: str
+    number: str
+    decision: Decision
+    duplicates: tuple[tuple[str, str], ...]  # (case number, why)
+
+
+def report_case(
+    rec: Recorder,
+    ruleset: Ruleset,
+    *,
+    item: str,
+    grid_id: str,
+    channel: str,
+    reporter_id: str,
+    at: datetime,
+    description: str = "",
+    photos: Iterable[str] = (),
+    severity: Optional[str] = None,
+    building_id: Optional[str] = None,
+    household_id: Optional[str] = None,
+    fields: Optional[dict] = None,
+) -> Reported:
+    """Validate, route and record a new case; list its likely duplicates.
+
+    Raises `ValidationFailed` (every problem at once) or `RoutingError`;
+    nothing is written then.
+    """
+    photos = list(photos)
+    validators(ruleset)["case"].validate(
+        {"item": item, "channel": channel, "description": description, "photos": photos, **(fields or {})}
+    )
+    router = Router(ruleset)
+    view = CaseView(id="new", item=item, grids=grid_path(rec.conn, grid_id), channel=channel, opened_at=at, severity=severity)
+    decision = router.route(view)
+    lifecycle = Lifecycle.of(ruleset)
+    number = _next_number(rec.conn, at)
+    case_id = rec.insert(
+        "case",
+        {
+            "number": number, "item_code": item, "grid_id": grid_id, "building_id": building_id,
+            "household_id": household_id, "channel": channel, "severity": severity or ruleset.items[item].severity or "",
+            "status": lifecycle.initial, "description": description, "reporter_id": reporter_id,
+            "owner": decision.owner, "ruleset_version": ruleset.version, "reported_at": at,
+            "deadline": decision.deadline, "escalation_level": decision.chain[0].level if decision.chain else "",
+            "fields": {**(fields or {}), "photos": photos, "escalation_step": 0},
+        },
+    )
+    found = duplicates.likely_duplicates(
+        duplicates.Report(case_id, item, grid_id, at, building_id, household_id),
+        _recent_reports(rec.conn, item, at, ruleset.settings.duplicate_window_hours),
+        ruleset.settings.duplicate_window_hours,
+    )
+    numbers = {row.id: row.number for row in _numbers(rec.conn, [r.id for r, _ in found])}
+    return Reported(case_id, number, decision, tuple((numbers[r.id], why) for r, why in found))
+
+
+def move_case(
+    rec: Recorder,
+    ruleset: Ruleset,
+    case_id: str,
+    move: str,
+    *,
+    role: str,
+    actor_id: str,
+    at: datetime,
+    evidence: Iterable[str] = (),
+    on_device: bool = False,
+    note: str = "",
+    satisfied: Optional[bool] = None,
+) -> str:
+    """Make a lifecycle move on a case: append its event and return the new status.
+
+    The status column is derived from events (sync replays them in order),
+    so it is written here without an op. A move reserved to the office made
+    on a tablet is recorded as a proposal and leaves the status as it is.
+    Raises `TransitionError` and writes nothing if the move is not allowed.
+    """
+    status = rec.conn.execute(select(_cases.c.status).where(_cases.c.id == case_id)).scalar()
+    if status is None:
+        raise RoutingError(f"no case {case_id} in this store")
+    event = Lifecycle.of(ruleset).move(status, move, role, evidence=evidence, on_device=on_device, actor=actor_id, at=at)
+    evidence_note = f"evidence={','.join(sorted(event.evidence))}" if event.evidence else ""
+    rec.insert(
+        "case_event",
+        {
+            "case_id": case_id, "move": move, "from_status": event.from_status, "to_status": event.to_status,
+            "actor_id": actor_id, "role": role, "device_id": rec.device, "at": at,
+            "note": "; ".join(x for x in (evidence_note, note, "proposal" if event.proposal else "") if x),
+        },
+    )
+    if satisfied is not None:
+        rec.update("case", case_id, {"satisfied": satisfied})
+    if event.proposal:
+        return status
+    rec.conn.execute(_cases.update().where(_cases.c.id == case_id).values(status=event.to_status))
+    return event.to_status
+
+
+def sweep(rec: Recorder, ruleset: Ruleset, now: datetime) -> tuple[list[Escalation], list[str]]:
+    """Escalate every overdue open case in the store; return what moved and what sits at its ceiling."""
+    lifecycle = Lifecycle.of(ruleset)
+    router = Router(ruleset)
+    rows = rec.conn.execute(select(_cases).where(_cases.c.deleted.is_(None), _cases.c.status.not_in(lifecycle.final))).all()
+    paths: dict[str, tuple] = {}
+    views = []
+    for row in rows:
+        if row.grid_id not in paths:
+            paths[row.grid_id] = grid_path(rec.conn, row.grid_id)
+        since = (row.fields or {}).get("step_since")
+        views.append(
+            CaseView(
+                id=row.id, item=row.item_code, grids=paths[row.grid_id], channel=row.channel,
+                opened_at=_aware(row.reported_at), status=row.status, severity=row.severity or None,
+                step=int((row.fields or {}).get("escalation_step", 0)),
+                step_since=datetime.fromisoformat(since) if since else None,
+            )
+        )
+    result = escalate(router, views, now, closed=lifecycle.final)
+    for view in result.cases:
+        moved = [e for e in result.escalations if e.case == view.id]
+        if moved:
+            last = moved[-1]
+            rec.update(
+                "case",
+                view.id,
+                {
+                    "escalation_level": last.level, "owner": last.owner, "escalation_step": view.step,
+                    "step_since": view.step_since.isoformat(), "escalation_reason": last.reason,
+                },
+            )
+    return list(result.escalations), list(result.at_ceiling)
+
+
+def explain(conn: Connection, ruleset: Ruleset, case_ref: str) -> str:
+    """Why a case is where it is: routing trace, escalation, and its events."""
+    row = conn.execute(select(_cases).where((_cases.c.id == case_ref) | (_cases.c.number == case_ref))).first()
+    if row is None:
+        raise RoutingError(f"no case {case_ref!r}: give a case number (e.g. C20261012001) or id")
+    view = CaseView(row.id, row.item_code, grid_path(conn, row.grid_id), row.channel, _aware(row.reported_at),
+                    row.status, row.severity or None)
+    decision = Router(ruleset).route(view)
+    lines = [f"case {row.number} ({row.id}): {row.description}",
+             f"status {row.status}; owner {row.owner}; ruleset {row.ruleset_version[:12]}", "routing:"]
+    lines += [f"  - {line}" for line in decision.trace]
+    if (row.fields or {}).get("escalation_reason"):
+        lines.append(f"escalated to {row.escalation_level}: {row.fields['escalation_reason']}")
+    events = conn.execute(select(_events).where(_events.c.case_id == row.id).order_by(_events.c.hlc)).all()
+    lines.append("events:")
+    lines += [f"  - {e.at:%Y-%m-%d %H:%M} {e.move}: {e.from_status} → {e.to_status} by {e.role}"
+              + (f" ({e.note})" if e.note else "") + (" [stale]" if e.stale else "") for e in events] or ["  (none)"]
+    return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class MonthScore:
+    worker: str
+    role: str
+    grids: int
+    metrics: dict
+    score: scoring.Score
+
+
+def month_scores(conn: Connection, ruleset: Ruleset, year: int, month: int) -> list[MonthScore]:
+    """Every worker's score for a month, by the formula for their role (and grid grade)."""
+    start = datetime(year, month, 1).astimezone()
+    end = datetime(year + (month == 12), month % 12 + 1, 1).astimezone()
+    workers = conn.execute(select(Worker.__table__).where(Worker.deleted.is_(None))).all()
+    results = []
+    for worker in workers:
+        grids = [g for (g,) in conn.execute(select(Assignment.grid_id).where(Assignment.worker_id == worker.id, Assignment.active))]
+        grade = conn.execute(select(GridCell.grade).where(GridCell.id.in_(grids))).scalar() if grids else None
+        formulas = scoring.formulas_for(ruleset, "worker", worker.role, grade)
+        if not formulas:
+            continue
+        formula = formulas[0]
+        metrics = worker_metrics(conn, ruleset, grids, worker.id, start, end)
+        history = [scoring.score(formula, worker.name, worker_metrics(conn, ruleset, grids, worker.id, s, e)).tier
+                   for s, e in _months_of_year(start)]
+        metrics["tier_drops_year"] = scoring.tier_drops(history, formula)
+        results.append(MonthScore(worker.name, worker.role, len(grids), metrics, scoring.score(formula, worker.name, metrics)))
+    return results
+
+
+def worker_metrics(conn: Connection, ruleset: Ruleset, grids: list[str], worker_id: str,
+                   start: datetime, end: datetime) -> dict[str, float]:
+    """Metrics of the cases in a worker's grids and of the worker's visits."""
+    closed = Lifecycle.of(ruleset).closed
+    rows = conn.execute(select(_cases).where(_cases.c.grid_id.in_(grids), _cases.c.deleted.is_(None))).all() if grids else []
+    events: dict[str, list] = {}
+    if rows:
+        for e in conn.execute(select(_events).where(_events.c.case_id.in_([r.id for r in rows])).order_by(_events.c.hlc)):
+            events.setdefault(e.case_id, []).append(e)
+    records = [_record(row, events.get(row.id, []), closed, ruleset) for row in rows]
+    metrics = scoring.case_metrics(records, start, end)
+    metrics["verified_complaints"] = sum(
+        1 for row in rows if (row.fields or {}).get("verified_complaint") and start <= _aware(row.reported_at) < end
+    )
+    visits = conn.execute(select(Visit.minutes, Visit.household_id, Visit.at).where(Visit.worker_id == worker_id)).all()
+    in_month = [v for v in visits if start <= _aware(v.at) < end]
+    metrics.update(visits=len(in_month), visit_minutes=sum(v.minutes for v in in_month),
+                   households_visited=len({v.household_id for v in in_month}))
+    return metrics
+
+
+def _record(row, events, closed: frozenset[str], ruleset: Ruleset) -> scoring.CaseRecord:
+    visited, reworks, closed_at, callback = set(), 0, None, False
+    void_states = {s.code for s in ruleset.lifecycle.states if "void" in s.flags} if ruleset.lifecycle else set()
+    for e in events:
+        if e.stale or "proposal" in (e.note or ""):
+            continue
+        if e.to_status in visited:
+            reworks += 1  # back to a state the case had already left: a rework
+        visited.add(e.from_status)
+        if e.to_status in closed and closed_at is None:
+            closed_at = _aware(e.at)
+        callback = callback or "callback" in (e.note or "")
+    return scoring.CaseRecord(
+        reported_at=_aware(row.reported_at), closed_at=closed_at,
+        deadline=_aware(row.deadline) if row.deadline else None, void=row.status in void_states,
+        reworks=reworks, callback=callback, satisfied=(row.fields or {}).get("satisfied"),
+    )
+
+
+def _months_of_year(until: datetime):
+    for m in range(1, until.month + 1):
+        s = until.replace(month=m, day=1)
+        yield s, (s.replace(year=s.year + 1, month=1) if m == 12 else s.replace(month=m + 1))
+
+
+def _aware(moment: datetime) -> datetime:
+    # SQLite hands times back without their zone; change capture wrote them in UTC.
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
+def _next_number(conn: Connection, at: datetime) -> str:
+    prefix = f"C{at:%Y%m%d}"
+    count = conn.execute(select(_cases.c.number).where(_cases.c.number.like(prefix + "%"))).all()
+    return f"{prefix}{len(count) + 1:03d}"
+
+
+def _recent_reports(conn: Connection, item: str, at: datetime, hours: float):
+    rows = conn.execute(select(_cases).where(_cases.c.item_code == item, _cases.c.deleted.is_(None))).all()
+    window = timedelta(hours=hours)
+    return [duplicates.Report(r.id, r.item_code, r.grid_id, _aware(r.reported_at), r.building_id, r.household_id)
+            for r in rows if abs(_aware(r.reported_at) - at) <= window]
+
+
+def _numbers(conn: Connection, ids: list[str]):
+    if not ids:
+        return []
+    return conn.execute(select(_cases.c.id, _cases.c.number).where(_cases.c.id.in_(ids))).all()
