@@ -52,18 +52,25 @@ def cli() -> None:
     show_default=True,
     help="A street-office master, or a field worker's tablet.",
 )
-def init(target: str, role: str) -> None:
+@click.option("--rules", "rules_file", type=click.Path(dir_okay=False), help="Install this rule file's ruleset.")
+def init(target: str, role: str, rules_file: str | None) -> None:
     """Create a store at TARGET: a file path (SQLite) or a postgresql:// URL.
 
     \b
     Example:
-      wangge init office.db --role master
+      wangge init office.db --role master --rules rulesets/teda.wg
       wangge init postgresql://127.0.0.1/district --role master
     """
-    from wangge.core import store
+    from wangge.core import casework, store
 
+    ruleset = _load_rules(rules_file) if rules_file else None
     with store.init(target, role) as created:
+        if ruleset is not None:
+            with created.write() as rec:
+                casework.install_ruleset(rec.conn, ruleset)
         click.echo(f"created a {role} store at {created.url} (device {created.device_id})")
+        if ruleset is not None:
+            click.echo(f"installed ruleset {ruleset.name} version {ruleset.version[:12]}")
 
 
 @cli.command()
@@ -408,6 +415,104 @@ def conflicts_command(store_path: str) -> None:
     for r in rows:
         click.echo(f"{r['kind']:<10} {r['entity']} {r['entity_id']} {r['field']} from {r['device']}: "
                    f"kept {r['kept']!r}, other {r['lost']!r} — {r['note']}")
+
+
+@cli.command("escalate")
+@click.argument("store_path", metavar="STORE")
+@click.option("--rules", "rules_file", type=click.Path(dir_okay=False), help="Rule file (default: the store's own).")
+@click.option("--now", type=click.DateTime(["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M"]), default=None,
+              help="Sweep as of this local time (default: now).")
+def escalate_command(store_path: str, rules_file: str | None, now: datetime | None) -> None:
+    """Move overdue open cases up their escalation chain, never past the ceiling.
+
+    Running it twice at the same time changes nothing the second time.
+
+    \b
+    Example:
+      wangge escalate office.db
+      wangge escalate office.db --rules rulesets/shushan.wg --now "2026-10-20 09:00"
+    """
+    from wangge.core import casework
+    from wangge.core.report import table
+
+    with _casework_store(store_path) as s, s.write(actor="escalation") as rec:
+        ruleset = _ruleset_for(rec.conn, rules_file)
+        moved, stuck = casework.sweep(rec, ruleset, _moment(now))
+    rows = [[m.case[:8], f"{m.from_step}→{m.to_step}", m.level, m.owner, m.reason] for m in moved]
+    click.echo(table(["case", "step", "level", "owner", "why"], rows, title=f"Escalated: {len(moved)}"))
+    if stuck:
+        click.echo(f"{len(stuck)} overdue case(s) already at their ceiling")
+
+
+@cli.command("explain")
+@click.argument("store_path", metavar="STORE")
+@click.argument("case")
+@click.option("--rules", "rules_file", type=click.Path(dir_okay=False), help="Rule file (default: the store's own).")
+def explain_command(store_path: str, case: str, rules_file: str | None) -> None:
+    """Explain a case: which rule routed it, its deadline, escalation and events.
+
+    \b
+    Example:
+      wangge explain office.db C20261012001
+    """
+    from wangge.core import casework
+
+    with _casework_store(store_path) as s, s.read() as conn:
+        click.echo(casework.explain(conn, _ruleset_for(conn, rules_file), case))
+
+
+@cli.command("score")
+@click.argument("store_path", metavar="STORE")
+@click.option("--month", required=True, type=click.DateTime(["%Y-%m"]), help="The month to score, e.g. 2026-10.")
+@click.option("--rules", "rules_file", type=click.Path(dir_okay=False), help="Rule file (default: the store's own).")
+@click.option("--csv", "csv_path", type=click.Path(dir_okay=False, writable=True), help="Also write the scores as CSV.")
+def score_command(store_path: str, month: datetime, rules_file: str | None, csv_path: str | None) -> None:
+    """Score every worker for a month by the ruleset's formulas.
+
+    \b
+    Example:
+      wangge score office.db --month 2026-10
+      wangge score office.db --month 2026-10 --csv scores-2026-10.csv
+    """
+    import csv
+
+    from wangge.core import casework
+    from wangge.core.report import table
+
+    with _casework_store(store_path) as s, s.read() as conn:
+        results = casework.month_scores(conn, _ruleset_for(conn, rules_file), month.year, month.month)
+    header = ["worker", "role", "grids", "closed/registered", "total", "tier"]
+    rows = [[r.worker, r.role, r.grids, f"{r.metrics['closed']:g}/{r.metrics['registered']:g}", r.score.total,
+             r.score.tier or "-"] for r in results]
+    click.echo(table(header, rows, title=f"Scores for {month:%Y-%m}"))
+    if csv_path:
+        try:
+            with open(csv_path, "w", newline="", encoding="utf-8") as out:
+                writer = csv.writer(out)
+                writer.writerow(header + [p.indicator for p in (results[0].score.parts if results else ())])
+                for row, r in zip(rows, results):
+                    writer.writerow(row + [p.points for p in r.score.parts])
+        except OSError as exc:
+            raise UsageError(f"cannot write {csv_path}: {exc.strerror}") from None
+        click.echo(f"wrote {csv_path}")
+
+
+def _casework_store(path: str):
+    from wangge.core import store
+
+    return store.open(path)
+
+
+def _ruleset_for(conn, rules_file: str | None):
+    from wangge.core import casework
+
+    if rules_file:
+        return _load_rules(rules_file)
+    return casework.installed_ruleset(conn)
+
+
+def _moment(now: datetime | None) -> datetime:
+    return (now or datetime.now()).astimezone()
 
 
 def main() -> None:

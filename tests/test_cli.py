@@ -60,3 +60,24 @@ def test_the_demo_prints_the_street_its_cases_and_the_ops(tmp_path):
     assert "泰丰家园" in result.stdout and "电信交接箱门损坏" in result.stdout
     assert "ops, one per change" in result.stdout
     assert (tmp_path / "street-master.db").exists()
+
+
+def test_a_store_with_a_ruleset_scores_explains_and_escalates(tmp_path):
+    from support.rules import FIXTURES
+
+    target = str(tmp_path / "office.db")
+    created = _run("init", target, "--role", "master", "--rules", str(FIXTURES / "district.wg"))
+    assert created.returncode == 0 and "installed ruleset 泰达" in created.stdout
+    scored = _run("score", target, "--month", "2026-10", "--csv", str(tmp_path / "s.csv"))
+    assert scored.returncode == 0 and "Scores for 2026-10" in scored.stdout and (tmp_path / "s.csv").exists()
+    swept = _run("escalate", target, "--now", "2026-10-20 09:00")
+    assert swept.returncode == 0 and "Escalated: 0" in swept.stdout
+    missing = _run("explain", target, "C1")
+    assert missing.returncode == 1 and missing.stderr.strip().startswith("Error: no case 'C1'")
+
+
+def test_commands_on_a_store_without_a_ruleset_say_how_to_give_one(tmp_path):
+    target = str(tmp_path / "bare.db")
+    _run("init", target)
+    result = _run("score", target, "--month", "2026-10")
+    assert result.returncode == 1 and "give one with --rules FILE.wg" in result.stderr
