@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Optional
+from typing import NamedTuple, Optional
 
 from wangge.core.calendar import WorkingTime, for_calendar
 from wangge.core.errors import RoutingError
@@ -43,8 +43,9 @@ class Step:
     path: str
 
 
-@dataclass(frozen=True)
-class Decision:
+class Decision(NamedTuple):
+    """A routing decision. A named tuple: routing makes one per case, so it must be cheap."""
+
     case: str
     level: Optional[str]
     grid: Optional[str]
@@ -54,13 +55,38 @@ class Decision:
     stages: tuple[tuple[str, datetime], ...]  # (state, deadline) per staged SLA
     chain: tuple[Step, ...]
     ceiling: Optional[str]
-    trace: tuple[str, ...]
+    plan: "Plan"
+    opened_at: datetime
+
+    @property
+    def trace(self) -> tuple[str, ...]:
+        """Why: the rule and clause that decided, and the values they saw (rendered on demand)."""
+        lines = list(self.plan.why)
+        if self.deadline is not None:
+            sla = ", ".join(f"{s.state} {s.within.amount:g} {s.within.unit.value}" for s in self.plan.sla)
+            lines.insert(2, f"SLA {sla} from {self.opened_at:%Y-%m-%d %H:%M} on calendar "
+                            f"{self.plan.calendar} → {self.deadline:%Y-%m-%d %H:%M}")
+        return tuple(lines)
 
     @property
     def owner(self) -> str:
         if self.department:
             return f"department {self.department}"
         return f"{self.role or '?'} at {self.level or '?'} {self.grid or ''}".strip()
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Everything about a decision that depends on the item, channel and severity only."""
+
+    level: Optional[str]
+    role: Optional[str]
+    department: Optional[str]
+    sla: tuple
+    steps: tuple[tuple[EscalationStep, str], ...]  # (step, path code), grid filled in per case
+    ceiling: Optional[str]
+    why: tuple[str, ...]
+    calendar: str
 
 
 class Router:
@@ -90,32 +116,50 @@ class Router:
         bottom = max(ruleset.levels, key=lambda level: level.rank).code if ruleset.levels else None
         self.default_level = bottom
         self.default_role = next((r.code for r in ruleset.roles if r.level == bottom), None)
+        self._plans: dict[tuple, Plan] = {}
+        self._chains: dict[tuple, tuple[Step, ...]] = {}
 
     def route(self, case: CaseView) -> Decision:
-        """Owner, deadlines and escalation chain of ``case``; raises `RoutingError` for an unknown item."""
+        """Owner, deadlines and escalation chain of ``case``; raises `RoutingError` for an unknown item.
+
+        The parts that depend only on item, channel and severity are planned
+        once and cached; per case only grids and deadlines are worked out.
+        """
+        key = (case.item, case.channel, case.severity)
+        plan = self._plans.get(key)
+        if plan is None:
+            plan = self._plans[key] = self._plan(case)
+        grids = dict(case.grids)
+        grid = grids.get(plan.level) if plan.level else (case.grids[-1][1] if case.grids else None)
+        stages, moment = [], case.opened_at
+        for stage in plan.sla:
+            moment = self.time.add(moment, stage.within)
+            stages.append((stage.state, moment))
+        chain = self._chains.get((key, case.grids))
+        if chain is None:
+            chain = self._chains[(key, case.grids)] = tuple(
+                Step(st.level, grids.get(st.level, ""), st.role, st.department, st.within, path) for st, path in plan.steps
+            )
+        return Decision(case.id, plan.level, grid, plan.role, plan.department, moment if stages else None,
+                        tuple(stages), chain, plan.ceiling, plan, case.opened_at)
+
+    def _plan(self, case: CaseView) -> Plan:
         item = self.ruleset.items.get(case.item)
         if item is None:
             raise RoutingError(f"case {case.id}: unknown catalogue item {case.item!r}; check the code against the rule file")
         klass = self.ruleset.item_class[case.item]
         severity = case.severity or item.severity
-        trace = [f"item {item.code} {item.label.text()} in class {klass.code}; severity {severity or 'none'}"]
+        why = [f"item {item.code} {item.label.text()} in class {klass.code}; severity {severity or 'none'}"]
         rule, clause = self._rule(item.code, klass.code, case.channel, severity)
         if rule is None:
             level, role, department = self.default_level, self.default_role, None
-            trace.append(f"no route matches: default owner {role} at the lowest level {level}")
+            why.append(f"no route matches: default owner {role} at the lowest level {level}")
         else:
             level, role, department = rule.level, rule.role, rule.department
-            trace.append(f"route {clause} → {('department ' + department) if department else f'{role} at {level}'}")
-        grid = self._grid_at(case, level)
-        stages, deadline = self._stages(item.sla, case.opened_at)
-        if deadline is not None:
-            trace.append(
-                "SLA " + ", ".join(f"{s} {d.amount:g} {d.unit.value}" for s, d in ((x.state, x.within) for x in item.sla))
-                + f" from {case.opened_at:%Y-%m-%d %H:%M} on calendar {self.ruleset.settings.calendar.code} → {deadline:%Y-%m-%d %H:%M}"
-            )
-        chain, ceiling, why = self._chain(case, item.escalation or klass.escalation, severity)
-        trace.extend(why)
-        return Decision(case.id, level, grid, role, department, deadline, stages, chain, ceiling, tuple(trace))
+            why.append(f"route {clause} → {('department ' + department) if department else f'{role} at {level}'}")
+        steps, ceiling, chain_why = self._chain(case, item.escalation or klass.escalation, severity)
+        return Plan(level, role, department, item.sla, steps, ceiling, tuple(why + chain_why),
+                    self.ruleset.settings.calendar.code)
 
     def _rule(self, item: str, klass: str, channel: str, severity: Optional[str]):
         for key, table, name in (
@@ -128,19 +172,6 @@ class Router:
             if found is not None:
                 return found[1], f"#{found[0] + 1} (by {name} {key})"
         return None, ""
-
-    def _grid_at(self, case: CaseView, level: Optional[str]) -> Optional[str]:
-        for grid_level, code in case.grids:
-            if grid_level == level:
-                return code
-        return case.grids[-1][1] if case.grids and level is None else None
-
-    def _stages(self, sla, opened_at: datetime):
-        moment, stages = opened_at, []
-        for stage in sla:
-            moment = self.time.add(moment, stage.within)
-            stages.append((stage.state, moment))
-        return tuple(stages), (moment if stages else None)
 
     def _chain(self, case: CaseView, path_code: Optional[str], severity: Optional[str]):
         """The escalation rungs from the case's grid up to its ceiling, and why.
@@ -163,7 +194,7 @@ class Router:
                 if allowed is not None and self._above(step.level, allowed):
                     why.append(f"stop below {step.level}: severity {severity} may go no higher than {allowed}")
                     return tuple(steps), allowed, why
-                steps.append(self._step(case, step, path.code))
+                steps.append((step, path.code))
             why.append(f"path {path.code} {path.label.text()}: " + " → ".join(x.level for x in path.steps))
             if allowed is None:
                 return tuple(steps), path.ceiling, why
@@ -175,10 +206,6 @@ class Router:
     def _above(self, level: str, ceiling: str) -> bool:
         """True if ``level`` lies above ``ceiling`` (a smaller rank is higher)."""
         return self.rank.get(level, 0) < self.rank.get(ceiling, 0)
-
-    def _step(self, case: CaseView, step: EscalationStep, path: str) -> Step:
-        return Step(step.level, self._grid_at(case, step.level) or "", step.role, step.department, step.within, path)
-
 
 def route(ruleset: Ruleset, case: CaseView) -> Decision:
     """Route one case (builds the indexes; use `Router` for many)."""
