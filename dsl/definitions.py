@@ -216,11 +216,26 @@ def _define_class(defs: Definitions, obj, base, out) -> None:
 
 
 def _define_lifecycle(defs: Definitions, obj, base, out) -> None:
+    if obj.replace:
+        # `lifecycle replace` drops the extended ruleset's states and moves, so
+        # a district whose workflow differs does not inherit unreachable states.
+        if base is None:
+            out.append(at(obj, "`lifecycle replace` replaces the extended ruleset's lifecycle, but this file extends none",
+                          "add `extends BASE` above it, or write `lifecycle {` to define one"))
+        for table in (defs.states, defs.transitions):
+            table.entries = {code: e for code, e in table.entries.items() if e.local or not e.overridable}
+        defs.lifecycles = [c for c in defs.lifecycles if not c.replace and c in _local(defs)]
     defs.lifecycles.append(obj)
     for state in obj.states:
         defs.states.define(state.code, state, base, out)
     for transition in obj.transitions:
         defs.transitions.define(transition.code, transition, base, out)
+
+
+def _local(defs: Definitions) -> list:
+    """Lifecycle blocks whose states are still defined (the file's own, or kept bases)."""
+    kept = {id(e.obj) for e in defs.states.entries.values()} | {id(e.obj) for e in defs.transitions.entries.values()}
+    return [c for c in defs.lifecycles if any(id(x) in kept for x in (*c.states, *c.transitions))]
 
 
 def _define_register(defs: Definitions, obj, base, out) -> None:
