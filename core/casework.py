@@ -264,11 +264,16 @@ def worker_metrics(conn: Connection, ruleset: Ruleset, grids: list[str], worker_
 
 
 def _record(row, events, closed: frozenset[str], ruleset: Ruleset) -> scoring.CaseRecord:
-    visited, reworks, closed_at, callback = set(), 0, None, False
+    visited, reworks, dispatches, closed_at, callback = set(), 0, 0, None, False
     void_states = {s.code for s in ruleset.lifecycle.states if "void" in s.flags} if ruleset.lifecycle else set()
+    moves = {t.code: t for t in ruleset.lifecycle.transitions} if ruleset.lifecycle else {}
+    parked = {s.code for s in ruleset.lifecycle.states if "suspended" in s.flags} if ruleset.lifecycle else set()
     for e in events:
         if e.stale or "proposal" in (e.note or ""):
             continue
+        rule = moves.get(e.move)
+        # An office move that hands the case to someone who will work on it.
+        dispatches += bool(rule and rule.office and e.to_status not in closed | void_states | parked)
         if e.to_status in visited:
             reworks += 1  # back to a state the case had already left: a rework
         visited.add(e.from_status)
@@ -278,7 +283,7 @@ def _record(row, events, closed: frozenset[str], ruleset: Ruleset) -> scoring.Ca
     return scoring.CaseRecord(
         reported_at=_aware(row.reported_at), closed_at=closed_at,
         deadline=_aware(row.deadline) if row.deadline else None, void=row.status in void_states,
-        reworks=reworks, callback=callback, satisfied=(row.fields or {}).get("satisfied"),
+        reworks=reworks, dispatches=dispatches, callback=callback, satisfied=(row.fields or {}).get("satisfied"),
     )
 
 

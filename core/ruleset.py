@@ -235,6 +235,7 @@ METRICS: dict[str, str] = {
     "reported": "cases reported (发现上报)",
     "registered": "cases registered (立案)",
     "dispatched": "cases dispatched (派遣)",
+    "dispatched_once": "cases dispatched once and never again: dispatched to the right owner first time (准确派遣)",
     "closed": "cases closed (结案)",
     "closed_on_time": "cases closed within their SLA (按期结案)",
     "reworked": "cases sent back for rework (返工)",

@@ -24,6 +24,7 @@ class CaseRecord:
     deadline: Optional[datetime] = None
     void: bool = False
     reworks: int = 0
+    dispatches: int = 0  # office hand-offs to an owner (派遣, and 返工 sending it back out)
     escalations: int = 0
     callback: bool = False
     satisfied: Optional[bool] = None  # the resident's verdict at the callback or evaluation
@@ -32,7 +33,8 @@ class CaseRecord:
 def case_metrics(cases: Iterable[CaseRecord], start: datetime, end: datetime) -> dict[str, float]:
     """Counts over cases reported or closed in ``[start, end)``."""
     m = dict.fromkeys(
-        ("reported", "registered", "closed", "closed_on_time", "reworked", "overdue", "escalated", "callbacks"), 0.0
+        ("reported", "registered", "dispatched", "dispatched_once", "closed", "closed_on_time", "reworked",
+         "overdue", "escalated", "callbacks"), 0.0
     )
     verdicts = []
     for case in cases:
@@ -40,6 +42,8 @@ def case_metrics(cases: Iterable[CaseRecord], start: datetime, end: datetime) ->
             m["reported"] += 1
             if not case.void:
                 m["registered"] += 1
+            m["dispatched"] += case.dispatches > 0
+            m["dispatched_once"] += case.dispatches == 1
         if case.closed_at is not None and start <= case.closed_at < end:
             m["closed"] += 1
             on_time = case.deadline is None or case.closed_at <= case.deadline
