@@ -128,6 +128,7 @@ def move_case(
     on_device: bool = False,
     note: str = "",
     satisfied: Optional[bool] = None,
+    spot_check: Optional[float] = None,
 ) -> str:
     """Make a lifecycle move on a case: append its event and return the new status.
 
@@ -149,8 +150,9 @@ def move_case(
             "note": "; ".join(x for x in (evidence_note, note, "proposal" if event.proposal else "") if x),
         },
     )
-    if satisfied is not None:
-        rec.update("case", case_id, {"satisfied": satisfied})
+    verdicts = {k: v for k, v in (("satisfied", satisfied), ("spot_check", spot_check)) if v is not None}
+    if verdicts:
+        rec.update("case", case_id, verdicts)
     if event.proposal:
         return status
     rec.conn.execute(_cases.update().where(_cases.c.id == case_id).values(status=event.to_status))
@@ -161,7 +163,8 @@ def sweep(rec: Recorder, ruleset: Ruleset, now: datetime) -> tuple[list[Escalati
     """Escalate every overdue open case in the store; return what moved and what sits at its ceiling."""
     lifecycle = Lifecycle.of(ruleset)
     router = Router(ruleset)
-    rows = rec.conn.execute(select(_cases).where(_cases.c.deleted.is_(None), _cases.c.status.not_in(lifecycle.final))).all()
+    settled = lifecycle.final | lifecycle.closed
+    rows = rec.conn.execute(select(_cases).where(_cases.c.deleted.is_(None), _cases.c.status.not_in(settled))).all()
     paths: dict[str, tuple] = {}
     views = []
     for row in rows:
@@ -176,7 +179,7 @@ def sweep(rec: Recorder, ruleset: Ruleset, now: datetime) -> tuple[list[Escalati
                 step_since=datetime.fromisoformat(since) if since else None,
             )
         )
-    result = escalate(router, views, now, closed=lifecycle.final)
+    result = escalate(router, views, now, closed=settled)
     for view in result.cases:
         moved = [e for e in result.escalations if e.case == view.id]
         if moved:
@@ -284,6 +287,8 @@ def _record(row, events, closed: frozenset[str], ruleset: Ruleset) -> scoring.Ca
         reported_at=_aware(row.reported_at), closed_at=closed_at,
         deadline=_aware(row.deadline) if row.deadline else None, void=row.status in void_states,
         reworks=reworks, dispatches=dispatches, callback=callback, satisfied=(row.fields or {}).get("satisfied"),
+        difficulty=ruleset.items[row.item_code].difficulty if row.item_code in ruleset.items else 1.0,
+        spot_check=(row.fields or {}).get("spot_check"),
     )
 
 

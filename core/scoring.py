@@ -28,6 +28,8 @@ class CaseRecord:
     escalations: int = 0
     callback: bool = False
     satisfied: Optional[bool] = None  # the resident's verdict at the callback or evaluation
+    difficulty: float = 1.0  # the item's difficulty coefficient (难度系数)
+    spot_check: Optional[float] = None  # a third-party spot-check score, 0..100
 
 
 def case_metrics(cases: Iterable[CaseRecord], start: datetime, end: datetime) -> dict[str, float]:
@@ -36,7 +38,7 @@ def case_metrics(cases: Iterable[CaseRecord], start: datetime, end: datetime) ->
         ("reported", "registered", "dispatched", "dispatched_once", "closed", "closed_on_time", "reworked",
          "overdue", "escalated", "callbacks"), 0.0
     )
-    verdicts = []
+    verdicts, checks = [], []
     for case in cases:
         if start <= case.reported_at < end:
             m["reported"] += 1
@@ -51,12 +53,17 @@ def case_metrics(cases: Iterable[CaseRecord], start: datetime, end: datetime) ->
             m["reworked"] += case.reworks > 0
             m["escalated"] += case.escalations > 0
             m["callbacks"] += case.callback
+            m["duty_score"] = m.get("duty_score", 0.0) + case.difficulty
             if case.satisfied is not None:
                 verdicts.append(case.satisfied)
+            if case.spot_check is not None:
+                checks.append(case.spot_check)
         elif case.closed_at is None and case.deadline is not None and case.deadline < end and not case.void:
             m["overdue"] += 1
     if verdicts:
         m["satisfaction"] = sum(verdicts) / len(verdicts)
+    if checks:
+        m["spot_check"] = sum(checks) / len(checks)
     return m
 
 
@@ -80,21 +87,32 @@ class Score:
     trace: tuple[str, ...] = field(default_factory=tuple)
 
 
-def indicator_value(ind: Indicator, metrics: Mapping[str, float]) -> Optional[float]:
-    """The indicator's value, or None when its denominator is zero (nothing to judge)."""
+NOT_MEASURED = "not measured"
+NOTHING_TO_JUDGE = "nothing to judge"
+
+
+def indicator_value(ind: Indicator, metrics: Mapping[str, float]) -> float | str:
+    """The indicator's value; `NOT_MEASURED` if its metric is missing, `NOTHING_TO_JUDGE` for a zero denominator."""
     top = metrics.get(ind.numerator)
+    if top is None:
+        return NOT_MEASURED
     if ind.denominator is None:
         return top
     bottom = metrics.get(ind.denominator, 0)
-    if not bottom or top is None:
-        return None
-    return top / bottom
+    return top / bottom if bottom else NOTHING_TO_JUDGE
 
 
-def indicator_points(ind: Indicator, value: Optional[float]) -> tuple[float, str]:
-    """Points earned: a share of the weight by the value's attainment."""
-    if value is None:
+def indicator_points(ind: Indicator, value: float | str) -> tuple[float, str]:
+    """Points earned: a share of the weight by the value's attainment.
+
+    A ratio with nothing to judge (no cases this period) earns the full
+    weight; a metric nobody measured earns nothing, so a missing spot check
+    never flatters a score.
+    """
+    if value == NOTHING_TO_JUDGE:
         return ind.weight, "nothing to judge this period: full weight"
+    if value == NOT_MEASURED:
+        return 0.0, f"{ind.numerator} not measured this period: 0"
     if ind.lower_is_better:
         attained = max(0.0, 1 - value / ind.target) if ind.target else max(0.0, 1 - value)
     elif ind.target:
@@ -110,7 +128,7 @@ def score(formula: Formula, subject: str, metrics: Mapping[str, float]) -> Score
     for ind in formula.indicators:
         value = indicator_value(ind, metrics)
         points, why = indicator_points(ind, value)
-        parts.append(Part(ind.code, value, round(points, 2), ind.weight, why))
+        parts.append(Part(ind.code, value if isinstance(value, (int, float)) else None, round(points, 2), ind.weight, why))
         trace.append(f"{ind.code}: {why} = {points:.2f}")
     total = round(sum(p.points for p in parts), 2)
     barred = tuple(

@@ -78,5 +78,10 @@ def test_three_drops_in_a_year_are_counted():
 
 
 def test_no_cases_means_nothing_to_judge_not_zero():
-    result = score(FORMULA, "w", {"satisfaction": 1.0})
+    result = score(FORMULA, "w", {"registered": 0, "closed": 0, "closed_on_time": 0, "satisfaction": 1.0})
     assert result.total == 100 and "nothing to judge" in result.parts[0].why
+
+
+def test_a_metric_nobody_measured_earns_nothing():
+    result = score(FORMULA, "w", {"registered": 10, "closed": 10, "closed_on_time": 10})
+    assert result.total == 60 and result.parts[2].why == "satisfaction not measured this period: 0"
