@@ -1,0 +1,85 @@
+"""Baotaqiao (seed 001): three grid levels, a small compound merged into its
+neighbour's level-2 grid, a monthly 100-point score with satisfaction worth 40,
+and the vetoes that keep "优等" from a grid head."""
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import pytest
+
+from wangge.core import scoring
+from wangge.core.sizing import Unit, merge_small, split_buildings
+from support.scenario import CST, district
+
+OCT = datetime(2026, 10, 12, 9, 0, tzinfo=CST)
+
+
+@pytest.fixture
+def street(tmp_path):
+    d = district("baotaqiao", tmp_path / "btq.db")
+    d.grid("GL", "区", "鼓楼区")
+    d.grid("BTQ", "街道", "宝塔桥街道", "GL")
+    d.grid("BTQ.01", "社区", "宝塔桥社区", "BTQ", grade="丙")
+    d.grid("BTQ.01.1", "网格", "宝塔新村", "BTQ.01", grade="A")
+    d.worker("陈丽", "网格长", "BTQ.01.1")
+    d.worker("网格办", "网格办")
+    d.worker("市政", "专业部门")
+    d.worker("监督员", "监督员")
+    yield d
+    d.store.close()
+
+
+def level(d, code):
+    return next(lv for lv in d.ruleset.levels if lv.code == code)
+
+
+def test_three_levels_with_classes_grades_and_sizing(street):
+    assert [lv.code for lv in street.ruleset.levels] == ["区", "街道", "社区", "网格", "楼组"]
+    assert [c.code for c in level(street, "社区").classes] == ["甲", "乙", "丙"]
+    assert [c.code for c in level(street, "网格").classes] == ["A", "B", "C"]
+    assert split_buildings([f"{i}幢" for i in range(1, 9)], level(street, "楼组").sizing) == [
+        ["1幢", "2幢", "3幢", "4幢"], ["5幢", "6幢", "7幢", "8幢"]]
+
+
+def test_a_280_household_compound_merges_into_its_neighbours_grid(street):
+    groups = merge_small([Unit("宝塔新村", 620), Unit("金川小区", 280), Unit("电厂宿舍", 90), Unit("南苑", 410)],
+                         level(street, "网格").sizing)
+    assert [[u.name for u in g] for g in groups] == [["宝塔新村"], ["金川小区", "电厂宿舍"], ["南苑"]]
+    assert all(sum(u.households for u in g) >= 300 for g in groups)
+
+
+def _closed_case(street, at, satisfied):
+    case = street.report("陈丽", "BTQ.01.1", "0201", "巡查", at, photos=["sha256:light"])
+    steps = [("上报", "网格办", "网格办", []), ("派遣", "网格办", "网格办", []), ("接单", "专业部门", "市政", []),
+             ("反馈", "专业部门", "市政", ["photo"]), ("核查", "监督员", "监督员", ["onsite_confirmation"])]
+    for i, (move, role, who, evidence) in enumerate(steps):
+        street.move(case.case_id, move, role, who, at + timedelta(hours=i + 1), evidence=evidence,
+                    satisfied=satisfied if move == "核查" else None)
+    return case
+
+
+def test_a_monthly_100_point_score_where_satisfaction_is_worth_40(street):
+    _closed_case(street, OCT, satisfied=True)
+    _closed_case(street, OCT + timedelta(days=1), satisfied=False)
+    head = street.scores(2026, 10)["陈丽"]
+    assert head.score.formula == "月考A"  # the formula of the grid's grade
+    parts = {p.indicator: p for p in head.score.parts}
+    assert parts["满意度"].weight == 40 and parts["满意度"].points == 20.0  # one of two satisfied
+    assert sum(p.weight for p in head.score.parts) == 100
+
+
+def test_three_drops_in_a_year_or_a_verified_complaint_bar_excellent(street):
+    formula = next(f for f in street.ruleset.formulas if f.code == "月考A")
+    perfect = {"registered": 4, "closed": 4, "closed_on_time": 4, "reworked": 0, "satisfaction": 1.0}
+    assert scoring.score(formula, "陈丽", perfect).tier == "优等"
+    year = ["优等", "良好", "优等", "中等", "良好", "合格", "优等"]
+    drops = scoring.tier_drops(year, formula)
+    assert drops == 3
+    assert scoring.score(formula, "陈丽", {**perfect, "tier_drops_year": drops}).tier == "良好"
+    assert scoring.score(formula, "陈丽", {**perfect, "verified_complaints": 1}).tier == "良好"
+
+
+def test_meeting_cadence_from_the_seed(street):
+    every = {m.code: (m.every.amount, m.every.unit.value) for m in street.ruleset.meetings}
+    assert every == {"领导小组会": (30, "days"), "碰头会": (2, "days"), "社区周会": (7, "days"),
+                     "旬会": (10, "days"), "民主评议": (180, "days")}
