@@ -162,10 +162,12 @@ def tier_drops(history: Iterable[Optional[str]], formula: Formula) -> int:
     return sum(1 for before, after in zip(months, months[1:]) if after < before)
 
 
-def formulas_for(ruleset: Ruleset, subject: str, role: Optional[str] = None, grade: Optional[str] = None) -> list[Formula]:
-    """Formulas that apply: matching subject kind, role and grade; a specific grade beats a general one."""
+def formulas_for(ruleset: Ruleset, subject: str, role: Optional[str] = None, grade: Optional[str] = None,
+                 period: str = "month") -> list[Formula]:
+    """Formulas that apply: matching subject kind, role, grade and period; a specific grade beats a general one."""
     found = [
         f for f in ruleset.formulas
-        if f.subject == subject and (f.role is None or f.role == role) and (f.grade is None or f.grade == grade)
+        if f.subject == subject and f.period == period and (f.role is None or f.role == role)
+        and (f.grade is None or f.grade == grade)
     ]
     return sorted(found, key=lambda f: (f.grade is None, f.role is None))

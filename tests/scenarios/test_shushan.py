@@ -1,0 +1,58 @@
+"""Shushan (seed 002): "小事不出社区、大事不出街道" — a big matter climbs to the
+street office and no further; resident grid leaders own 400+ households."""
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import pytest
+
+from wangge.core.sizing import grids_needed
+from support.scenario import CST, district
+
+MONDAY = datetime(2026, 11, 2, 9, 0, tzinfo=CST)
+
+
+@pytest.fixture
+def shushan(tmp_path):
+    d = district("shushan", tmp_path / "ss.db")
+    d.grid("SS", "区", "蜀山区")
+    d.grid("SS.SL", "街道", "笔架山街道", "SS")
+    d.grid("SS.SL.JJ", "社区", "家家景园社区", "SS.SL")
+    d.grid("SS.SL.JJ.2", "网格", "二片区", "SS.SL.JJ")
+    d.grid("SS.SL.JJ.2.07", "小网格", "7号小网格", "SS.SL.JJ.2")
+    d.worker("刘大姐", "网格长", "SS.SL.JJ.2.07")
+    yield d
+    d.store.close()
+
+
+def _sweep(d, now):
+    from wangge.core import casework
+
+    with d.store.write(actor="sweep") as rec:
+        return casework.sweep(rec, d.ruleset, now)
+
+
+def test_a_big_matter_reaches_the_street_office_and_no_further(shushan):
+    case = shushan.report("刘大姐", "SS.SL.JJ.2.07", "1101", "巡查", MONDAY, severity="重大", photos=["sha256:x"])
+    assert [s.level for s in case.decision.chain] == ["小网格", "网格", "社区", "街道"]
+    levels = []
+    for days in (2, 5, 9, 20, 60, 365):
+        moved, stuck = _sweep(shushan, MONDAY + timedelta(days=days))
+        levels += [m.level for m in moved]
+    assert levels == ["网格", "社区", "街道"]  # 区 is never reached
+    moved, stuck = _sweep(shushan, MONDAY + timedelta(days=400))
+    assert moved == [] and stuck == [case.case_id]
+
+
+def test_a_small_matter_stays_in_the_community(shushan):
+    case = shushan.report("刘大姐", "SS.SL.JJ.2.07", "1602", "巡查", MONDAY, severity="一般", photos=["sha256:y"])
+    assert case.decision.role == "网格长" and case.decision.ceiling == "社区"
+    moved, _ = _sweep(shushan, MONDAY + timedelta(days=90))
+    assert [m.level for m in moved] == ["网格", "社区"]
+
+
+def test_grid_leaders_and_the_one_building_one_register(shushan):
+    small = next(lv for lv in shushan.ruleset.levels if lv.code == "小网格")
+    assert grids_needed(31 * 400, small.sizing) == 31  # 家家景园: 31 small grids of 400+ households
+    assert {f.code for f in shushan.ruleset.register("building")} == {"楼栋长", "楼栋长电话", "公示牌"}
+    assert {f.period for f in shushan.ruleset.formulas if f.role == "网格长"} == {"month", "year"}
