@@ -137,10 +137,14 @@ def move_case(
     on a tablet is recorded as a proposal and leaves the status as it is.
     Raises `TransitionError` and writes nothing if the move is not allowed.
     """
-    status = rec.conn.execute(select(_cases.c.status).where(_cases.c.id == case_id)).scalar()
-    if status is None:
+    found = rec.conn.execute(select(_cases.c.status, _cases.c.channel).where(_cases.c.id == case_id)).first()
+    if found is None:
         raise RoutingError(f"no case {case_id} in this store")
-    event = Lifecycle.of(ruleset).move(status, move, role, evidence=evidence, on_device=on_device, actor=actor_id, at=at)
+    status, channel = found
+    # A channel that promises a callback (回访) to every request cannot close without one.
+    callback = any(c.code == channel and c.callback for c in ruleset.channels)
+    event = Lifecycle.of(ruleset).move(status, move, role, evidence=evidence, on_device=on_device, actor=actor_id,
+                                       at=at, closing_requires=("callback",) if callback else ())
     evidence_note = f"evidence={','.join(sorted(event.evidence))}" if event.evidence else ""
     rec.insert(
         "case_event",

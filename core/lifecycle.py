@@ -85,12 +85,16 @@ class Lifecycle:
         on_device: bool = False,
         actor: str = "",
         at: Optional[datetime] = None,
+        closing_requires: Iterable[str] = (),
     ) -> Event:
         """The event of making ``move`` from ``state`` as ``role``.
 
         ``evidence`` names what the actor brings ("photo",
         "onsite_confirmation", "callback"). ``on_device``: the move is made
         on a tablet, so a move reserved to the office becomes a proposal.
+        ``closing_requires`` is evidence a move into a closed state needs on
+        top of the transition's own, e.g. the callback every request on a
+        hotline channel gets before it closes.
         Raises `TransitionError` if the state or move is unknown, the move is
         not legal from the state, the role may not make it, or required
         evidence is missing.
@@ -109,7 +113,10 @@ class Lifecycle:
             raise TransitionError(
                 f"role {role} may not make move {move} from state {state}; expected one of {', '.join(rule.roles)}"
             )
-        missing = [need for need in rule.requires if need not in set(evidence)]
+        needs = list(rule.requires)
+        if rule.target in self.closed:
+            needs += [n for n in closing_requires if n not in needs]
+        missing = [need for need in needs if need not in set(evidence)]
         if missing:
             needs = ", ".join(EVIDENCE_NAMES.get(m, m) for m in missing)
             raise TransitionError(f"move {move} from state {state} by {role} needs {needs}; it was not given")

@@ -1,0 +1,68 @@
+"""Jiading (seed 003): the 24-hour hotline calls every resident back before a
+request closes; 501 requests with 494 closed is a 98.6% closure rate; a
+14-resident online petition handled the same afternoon and closed in 4 days."""
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import pytest
+
+from wangge.core import casework
+from wangge.core.errors import TransitionError
+from support.scenario import CST, district
+
+START = datetime(2026, 10, 1, 8, 0, tzinfo=CST)
+
+
+@pytest.fixture
+def town(tmp_path):
+    d = district("jiading", tmp_path / "jd.db")
+    d.grid("JD", "区", "嘉定区")
+    d.grid("JD.ML", "街道", "马陆镇", "JD")
+    d.grid("JD.ML.YL", "社区", "育兰社区", "JD.ML")
+    d.grid("JD.ML.BY", "社区", "白银社区", "JD.ML")
+    d.worker("许社工", "社工", "JD.ML.YL")
+    d.worker("白银社工", "社工", "JD.ML.BY")
+    d.worker("紧急小组", "紧急事务小组", "JD.ML.BY")
+    yield d
+    d.store.close()
+
+
+def test_a_hotline_request_needs_a_callback_before_it_closes(town):
+    call = town.report("许社工", "JD.ML.YL", "1701", "社工热线", START.replace(hour=22), description="电闸坏了")
+    town.move(call.case_id, "登记", "社工", "许社工", START.replace(hour=22, minute=5))
+    town.move(call.case_id, "处置", "社工", "许社工", START.replace(hour=22, minute=20))
+    with pytest.raises(TransitionError, match="a callback to the resident"):
+        town.move(call.case_id, "办结", "社工", "许社工", START.replace(hour=23))
+    assert town.move(call.case_id, "办结", "社工", "许社工", START.replace(hour=23), evidence=["callback"]) == "办结"
+
+
+def test_501_requests_and_494_closed_is_a_closure_rate_of_98_6(town):
+    with town.store.write(actor="许社工") as rec:
+        worker = town.workers["许社工"]
+        for n in range(501):
+            at = START + timedelta(hours=n)
+            case = casework.report_case(rec, town.ruleset, item="1702", grid_id=town.grids["JD.ML.YL"],
+                                        channel="社工热线", reporter_id=worker, at=at)
+            if n < 494:
+                for move in ("登记", "处置", "办结"):
+                    casework.move_case(rec, town.ruleset, case.case_id, move, role="社工", actor_id=worker,
+                                       at=at + timedelta(minutes=10), evidence=["callback"], satisfied=True)
+    by_month = [town.scores(2026, m)["许社工"].metrics for m in (10, 11)]
+    registered = sum(m["registered"] for m in by_month)
+    closed = sum(m["closed"] for m in by_month)
+    callbacks = sum(m["callbacks"] for m in by_month)
+    assert (registered, closed, callbacks) == (501, 494, 494)
+    assert round(closed / registered * 100, 1) == 98.6
+
+
+def test_the_online_petition_is_handled_the_same_afternoon_and_closed_in_four_days(town):
+    noon = datetime(2026, 12, 28, 12, 0, tzinfo=CST)
+    petition = town.report("白银社工", "JD.ML.BY", "1703", "信访", noon, description="14位居民联名信访:围墙、车库、绿化")
+    assert petition.decision.role == "紧急事务小组"
+    town.move(petition.case_id, "登记", "社工", "白银社工", noon + timedelta(minutes=30))
+    town.move(petition.case_id, "处置", "紧急事务小组", "紧急小组", noon + timedelta(hours=3))  # the same afternoon
+    town.move(petition.case_id, "协调会", "紧急事务小组", "紧急小组", noon + timedelta(days=3))
+    closed_at = noon + timedelta(days=4)
+    assert town.move(petition.case_id, "办结", "紧急事务小组", "紧急小组", closed_at, evidence=["callback"]) == "办结"
+    assert closed_at <= petition.decision.deadline  # within its 5 working-day SLA
