@@ -22,6 +22,7 @@ EVIDENCE_NAMES = {
     "photo": "a photo",
     "onsite_confirmation": "the reporter's on-site confirmation",
     "callback": "a callback to the resident",
+    "signature": "the resident's signature on the record",
 }
 
 

@@ -1,0 +1,82 @@
+"""Lianchi (seed 004): a resident orders from the volunteer menu, a social worker
+sends a volunteer, the volunteer earns points, 5 points buy a toy set; a project
+is paid in stages by third-party evaluation; trifles stay in the building unit."""
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import pytest
+from sqlalchemy import select
+
+from wangge.core import points, projects, scoring
+from wangge.core.errors import PointsError
+from wangge.core.models import PointEntry
+from support.scenario import CST, district
+
+T = datetime(2026, 10, 19, 9, 0, tzinfo=CST)
+
+
+@pytest.fixture
+def lianchi(tmp_path):
+    d = district("lianchi", tmp_path / "lc.db")
+    d.grid("LC", "区", "莲池区")
+    d.grid("LC.WY", "街道", "五尧乡", "LC")
+    d.grid("LC.WY.XH", "社区", "兴华苑社区", "LC.WY")
+    d.grid("LC.WY.XH.1", "网格", "兴华苑1网格", "LC.WY.XH")
+    d.grid("LC.WY.XH.1.3", "单元", "3号楼2单元", "LC.WY.XH.1")
+    d.worker("社工小李", "社工", "LC.WY.XH")
+    d.worker("志愿者老王", "志愿者", "LC.WY.XH.1")
+    with d.store.write(actor="office") as rec:
+        home = rec.insert("household", {"grid_id": d.grids["LC.WY.XH.1"], "head_name": "王奶奶"})
+        d.volunteer = rec.insert("resident", {"household_id": home, "grid_id": d.grids["LC.WY.XH.1"], "name": "老王"})
+    yield d
+    d.store.close()
+
+
+def _ledger(d):
+    with d.store.read() as conn:
+        rows = conn.execute(select(PointEntry.__table__)).all()
+    return [points.Entry(r.resident_id, r.delta, r.reason, r.rule, r.at) for r in rows]
+
+
+def test_a_menu_order_is_served_by_a_volunteer_who_earns_points_for_a_toy_set(lianchi):
+    order = lianchi.report("社工小李", "LC.WY.XH.1", "3202", "点单", T, description="独居老人买菜")
+    assert order.decision.role == "社工"
+    lianchi.move(order.case_id, "上报", "社工", "社工小李", T + timedelta(minutes=10))
+    lianchi.move(order.case_id, "派遣", "社工", "社工小李", T + timedelta(minutes=20))
+    lianchi.move(order.case_id, "接单", "志愿者", "志愿者老王", T + timedelta(hours=1))
+    lianchi.move(order.case_id, "反馈", "志愿者", "志愿者老王", T + timedelta(hours=2))
+    assert lianchi.move(order.case_id, "核查", "社工", "社工小李", T + timedelta(hours=3), evidence=["signature"]) == "结案"
+    for day in range(5):  # this service and four more activities: one point each
+        entry = points.earn(lianchi.ruleset, _ledger(lianchi), lianchi.volunteer, "志愿服务", T + timedelta(days=day))
+        with lianchi.store.write(actor="社工小李") as rec:
+            rec.insert("point_entry", {"resident_id": entry.resident, "grid_id": lianchi.grids["LC.WY.XH.1"],
+                                       "delta": entry.delta, "reason": entry.reason, "rule": entry.rule, "at": entry.at})
+    ledger = _ledger(lianchi)
+    assert points.balance(ledger, lianchi.volunteer) == 5
+    toy = points.redeem(lianchi.ruleset, ledger, lianchi.volunteer, "玩具", T + timedelta(days=6))
+    assert toy.delta == -5 and points.balance(ledger + [toy], lianchi.volunteer) == 0
+    with pytest.raises(PointsError, match="costs 5 points, the balance is 0"):
+        points.redeem(lianchi.ruleset, ledger + [toy], lianchi.volunteer, "玩具", T + timedelta(days=7))
+
+
+def test_a_project_is_paid_in_stages_by_third_party_evaluation(lianchi):
+    (project,) = lianchi.ruleset.projects
+    assert (project.hours, project.budget, project.min_activities) == (15000, 500000, 40)
+    paid = projects.payments(project, {"中期": 82})
+    assert [(p.stage, p.amount, p.paid) for p in paid] == [("中期", 250000.0, True), ("终期", 0.0, False)]
+    failed = projects.payments(project, {"中期": 82, "终期": 55})
+    assert failed[1].paid is False and "below the 60 required" in failed[1].why
+
+
+def test_trifles_stay_in_the_building_unit(lianchi):
+    dispute = lianchi.report("社工小李", "LC.WY.XH.1.3", "3101", "巡查", T, description="楼上漏水邻里纠纷")
+    assert [s.level for s in dispute.decision.chain] == ["单元"] and dispute.decision.ceiling == "单元"
+    mediation = lianchi.ruleset.items["3101"]
+    assert [s.zh for s in mediation.steps] == ["接受调解请求", "互助(志愿)活动", "日常管理工作", "保留完善记录"]
+
+
+def test_58_activities_and_95_percent_satisfaction_earn_full_marks(lianchi):
+    (formula,) = [f for f in lianchi.ruleset.formulas if f.code == "社工年度"]
+    result = scoring.score(formula, "社工小李", {"activities": 58, "satisfaction": 0.95})
+    assert result.total == 100 and result.tier == "优秀"
