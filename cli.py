@@ -81,14 +81,23 @@ def init(target: str, role: str, rules_file: str | None) -> None:
     default=None,
     help="Folder for the demo's databases (default: a new temporary folder).",
 )
-def demo(workdir: Path | None) -> None:
+@click.option("--model", default=None, help="Tour a shipped model instead: teda, baotaqiao, shushan, jiading, lianchi, national.")
+def demo(workdir: Path | None, model: str | None) -> None:
     """Run the end-to-end demo on embedded SQLite and print what happened.
 
     \b
     Example:
       wangge demo
+      wangge demo --model teda
       wangge demo --dir ./demo-out
     """
+    if model is not None:
+        from wangge import rulesets
+        from wangge.rulesets import tour
+
+        rulesets.path(model)  # an unknown name fails here, listing the shipped ones
+        click.echo(tour.run(model, _workdir(workdir) if workdir else None))
+        return
     from wangge.core import demo as demo_run
 
     click.echo(demo_run.run(_workdir(workdir)))

@@ -81,7 +81,7 @@ def hand_written(ruleset):
     items, klass = ruleset.items, ruleset.item_class
     by_item = {f"{c:02d}05": ("department", "电信" if c % 2 else "城管") for c in range(1, CLASSES + 1)}
     by_class = {f"{c:02d}": ("网格" if c % 2 else "社区", "网格员" if c % 2 else "社区主任") for c in range(1, CLASSES + 1)}
-    time = for_calendar(ruleset.settings.calendar)
+    time = for_calendar(ruleset.settings.calendar, ruleset.settings.timezone)
 
     def decide(case: CaseView):
         item = items[case.item]
@@ -115,7 +115,7 @@ def rule_engine_router(ruleset):
     order = {"item": 0, "cls": 1, "channel": 2, "severity": 3}
     rules.sort(key=lambda pair: order[pair[0].text.split(" ")[0]])
     klass, items = ruleset.item_class, ruleset.items
-    time = for_calendar(ruleset.settings.calendar)
+    time = for_calendar(ruleset.settings.calendar, ruleset.settings.timezone)
 
     def decide(case: CaseView):
         item = items[case.item]

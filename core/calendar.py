@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta
 from functools import lru_cache
+from zoneinfo import ZoneInfo
 
 from wangge.core.ruleset import Calendar, Duration, TimeUnit
 
@@ -55,10 +56,16 @@ def effective(calendar: Calendar) -> Calendar:
 
 
 class WorkingTime:
-    """Deadline arithmetic over one calendar."""
+    """Deadline arithmetic over one calendar, in the district's time zone.
 
-    def __init__(self, calendar: Calendar = CN_2026):
+    Office hours and holidays are local: a moment given in another zone (the
+    store keeps UTC) is converted to ``timezone`` first, and results are
+    local times. Naive moments are taken as already local.
+    """
+
+    def __init__(self, calendar: Calendar = CN_2026, timezone: str = "Asia/Shanghai"):
         self.calendar = calendar
+        self.zone = ZoneInfo(timezone)
         self._holidays = frozenset(calendar.holidays)
         self._workdays = frozenset(calendar.workdays)
         self._weekend = frozenset(calendar.weekend)
@@ -74,6 +81,8 @@ class WorkingTime:
     def add(self, start: datetime, duration: Duration) -> datetime:
         """The moment ``duration`` after ``start``, counting only working time where the unit says so."""
         unit, amount = duration.unit, duration.amount
+        if start.tzinfo is not None:
+            start = start.astimezone(self.zone)
         if unit is TimeUnit.minutes:
             return start + timedelta(minutes=amount)
         if unit is TimeUnit.hours:
@@ -111,6 +120,8 @@ class WorkingTime:
 
     def working_minutes_between(self, start: datetime, end: datetime) -> float:
         """Office minutes from ``start`` to ``end`` (0 if ``end`` is earlier)."""
+        if start.tzinfo is not None:
+            start, end = start.astimezone(self.zone), end.astimezone(self.zone)
         total = 0.0
         moment = self._next_open(start)
         while moment < end:
@@ -136,6 +147,6 @@ class WorkingTime:
 
 
 @lru_cache(maxsize=32)
-def for_calendar(calendar: Calendar) -> WorkingTime:
-    """A cached `WorkingTime` for a ruleset's calendar (rulesets are frozen, so hashable)."""
-    return WorkingTime(effective(calendar))
+def for_calendar(calendar: Calendar, timezone: str = "Asia/Shanghai") -> WorkingTime:
+    """A cached `WorkingTime` for a ruleset's calendar and zone (rulesets are frozen, so hashable)."""
+    return WorkingTime(effective(calendar), timezone)

@@ -95,7 +95,7 @@ class Router:
     def __init__(self, ruleset: Ruleset):
         self.ruleset = ruleset
         self.rank = ruleset.level_rank
-        self.time: WorkingTime = for_calendar(ruleset.settings.calendar)
+        self.time: WorkingTime = for_calendar(ruleset.settings.calendar, ruleset.settings.timezone)
         self.severities = {s.code: s for s in ruleset.severities}
         self.paths = {p.code: p for p in ruleset.escalations}
         # Most specific first: item, class, channel, severity; file order breaks ties.

@@ -81,3 +81,18 @@ def test_commands_on_a_store_without_a_ruleset_say_how_to_give_one(tmp_path):
     _run("init", target)
     result = _run("score", target, "--month", "2026-10")
     assert result.returncode == 1 and "give one with --rules FILE.wg" in result.stderr
+
+
+@pytest.mark.parametrize("model", ["teda", "baotaqiao", "shushan", "jiading", "lianchi", "national"])
+def test_demo_tours_each_shipped_model(model, tmp_path):
+    result = _run("demo", "--model", model, "--dir", str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    assert f"wangge demo --model {model}" in result.stdout
+    assert "Scores for 2026-10" in result.stdout and "Escalation of an overdue" in result.stdout
+    assert (tmp_path / f"{model}.db").exists()
+
+
+def test_demo_with_an_unknown_model_lists_the_shipped_ones():
+    result = _run("demo", "--model", "beijing")
+    assert result.returncode == 2
+    assert "no shipped ruleset 'beijing': expected one of baotaqiao, jiading" in result.stderr
