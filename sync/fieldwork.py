@@ -4,9 +4,9 @@ The command line stays a thin shell; each function here opens the stores it
 needs, does one job and returns the text to print. Errors are `WanggeError`s
 with one-line messages.
 
-The bundle exchange itself belongs to the sync protocol (`wangge.sync.protocol`
-and `wangge.sync.bundle`); `protocol_exchange` and `tablet_session` are the two
-seams where HTTP meets it.
+The bundle exchange itself belongs to the sync protocol (`wangge.sync.protocol`):
+`protocol_exchange` (the master's side) and `tablet_session` (the tablet's)
+are where HTTP meets it, with the keys each store keeps (`wangge.sync.identity`).
 """
 from __future__ import annotations
 
@@ -15,28 +15,39 @@ import time
 from pathlib import Path
 from typing import Callable, Optional
 
-from wangge.core import store
-from wangge.core.errors import SyncError
+from wangge.core import casework, store
+from wangge.core.errors import SyncError, WanggeError
 from wangge.core.report import table
-from wangge.sync import atrest, enrollment
+from wangge.core.ruleset import Ruleset
+from wangge.sync import atrest, enrollment, protocol, tables
 from wangge.sync.enrollment import EnrollmentRequest
+from wangge.sync.identity import store_keys
+from wangge.sync.keys import PublicKeys
 
 
-def protocol_exchange(master) -> Callable[[bytes], tuple[bytes, str]]:
+def protocol_exchange(master, rules: Callable[[], Optional[Ruleset]]) -> Callable[[bytes], tuple[bytes, str]]:
     """The sync protocol's bundle import for ``master``: bytes in, reply bytes and summary out.
 
-    Raises `SyncError` if this build has no sync protocol.
+    ``rules`` gives the ruleset to authorise with at each exchange, so a
+    hot-reloaded rule file takes effect at the next bundle.
     """
-    try:
-        from wangge.sync import protocol  # noqa: F401 - the sync core (issue 6)
-    except ImportError:
-        protocol = None
-    handler = getattr(protocol, "http_exchange", None) if protocol else None
-    if handler is None:
-        def refuse(bundle: bytes):
-            raise SyncError("this master has no sync protocol to apply bundles with (wangge.sync.protocol.http_exchange)")
-        return refuse
-    return lambda bundle: handler(master, bundle)
+    keys = store_keys(master)
+
+    def exchange(bundle: bytes) -> tuple[bytes, str]:
+        return protocol.MasterSync(master, keys, ruleset=rules()).exchange(bundle)
+
+    return exchange
+
+
+def installed_rules(master) -> Callable[[], Optional[Ruleset]]:
+    """The ruleset installed on the store (`wangge init --rules`), if any."""
+    def current() -> Optional[Ruleset]:
+        with master.read() as conn:
+            try:
+                return casework.installed_ruleset(conn)
+            except WanggeError:
+                return None
+    return current
 
 
 def serve_master(target: str, *, host: str, port: int, rules_file: Optional[str] = None,
@@ -47,17 +58,20 @@ def serve_master(target: str, *, host: str, port: int, rules_file: Optional[str]
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     observers = []
-    with store.open(target, "master") as master:
-        exchange = protocol_exchange(master)
+    with store.open(target, "master", extra_migrations=tables.MIGRATIONS) as master:
         live = None
+        rules = installed_rules(master)
         if rules_file:
             live = watch.LiveRuleset(rules_file)
             observers.append(watch.watch_rules(live))
+            rules = lambda: live.current  # noqa: E731 - the reloaded ruleset, read at each exchange
+        exchange = protocol_exchange(master, rules)
         if inbox:
             def import_file(path: Path) -> str:
                 return exchange(path.read_bytes())[1]
             observers.append(watch.watch_inbox(watch.Inbox(inbox, import_file)))
-        app = server.MasterApp(Office(master, exchange, live_rules=live), Path(target).parent / (Path(target).name + ".files"))
+        office = Office(master, exchange, live_rules=live, public_keys=store_keys(master).public)
+        app = server.MasterApp(office, Path(target).parent / (Path(target).name + ".files"))
         echo(f"wangge master {master.device_id} serving {target} on {'https' if certfile else 'http'}://{host}:{port}")
         try:
             server.serve(app, host, port, certfile=certfile, keyfile=keyfile, log_level="info")
@@ -71,8 +85,8 @@ def enroll_tablet(target: str, passphrase: str, name: str, master_url: Optional[
     """Create the tablet's keys if needed and return its request as text (and send it, if a URL is given)."""
     from wangge.sync.tablet import enrollment_request
 
-    opened = (atrest.init_tablet(target, passphrase) if not Path(target).exists()
-              else atrest.open_tablet(target, passphrase, for_sync=True))
+    opened = (atrest.init_tablet(target, passphrase, extra_migrations=tables.MIGRATIONS) if not Path(target).exists()
+              else atrest.open_tablet(target, passphrase, for_sync=True, extra_migrations=tables.MIGRATIONS))
     with opened:
         request = enrollment_request(opened, name)
     lines = [f"device {request.device_id} ({name})", f"fingerprint: {request.fingerprint}",
@@ -121,7 +135,7 @@ def sync_tablet(target: str, master_url: str, passphrase: str, *, progress: bool
     """
     from wangge.sync.client import MasterClient, ProgressBar
 
-    with atrest.open_tablet(target, passphrase, for_sync=True) as tablet:
+    with atrest.open_tablet(target, passphrase, for_sync=True, extra_migrations=tables.MIGRATIONS) as tablet:
         bar = ProgressBar() if progress else None
         with MasterClient(master_url, on_progress=bar.update if bar else None) as client:
             if bar:
@@ -136,13 +150,39 @@ def sync_tablet(target: str, master_url: str, passphrase: str, *, progress: bool
     return summary
 
 
-def tablet_session(tablet, client) -> str:
-    """Build the tablet's bundle, exchange it, apply the reply: the sync protocol's device side."""
+def tablet_session(tablet, client, *, rounds: int = 3) -> str:
+    """One sync: learn the master at first contact, push the outbox, apply the reply.
+
+    Repeats (at most ``rounds`` times) while the master asks for a scope
+    repair. Raises `SyncError` in one line; the outbox is kept until a signed
+    ack is verified, so nothing is lost.
+    """
+    keys = store_keys(tablet)
+    master = _master_of(tablet, client)
+    device = protocol.DeviceSync(tablet, keys, master)
+    lines = []
+    for _ in range(rounds):
+        push = device.make_push()
+        reply, record = client.exchange(push)
+        result = device.accept_reply(reply)
+        client.count_down(result.applied)
+        lines.append(f"sent {len(push):,} bytes, received {len(reply):,}: {result.acked} ops acknowledged, "
+                     f"{result.applied} applied, {result.evicted} evicted")
+        if not result.again:
+            break
+    return "; ".join(lines)
+
+
+def _master_of(tablet, client) -> protocol.Peer:
+    """The master this tablet trusts; learnt from the office once the tablet is approved."""
     try:
-        from wangge.sync import protocol
-    except ImportError:
-        protocol = None
-    session = getattr(protocol, "http_session", None) if protocol else None
-    if session is None:
-        raise SyncError("this tablet has no sync protocol to build bundles with (wangge.sync.protocol.http_session)")
-    return session(tablet, client)
+        return protocol.trusted_master(tablet)
+    except SyncError:
+        answer = client.enrollment(tablet.device_id)
+        if answer.get("status") != "active" or "master" not in answer:
+            raise SyncError(f"this tablet is {answer.get('status', 'unknown')} at the master: "
+                            "ask the office to approve it (wangge device approve)") from None
+        found = answer["master"]
+        peer = protocol.Peer(found["id"], PublicKeys.from_b64(found["sign_key"], found["box_key"]))
+        protocol.trust_master(tablet, peer)
+        return peer

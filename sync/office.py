@@ -30,10 +30,12 @@ class Office:
     health the running ruleset version.
     """
 
-    def __init__(self, store, exchange: Callable[[bytes], tuple[bytes, str]], *, live_rules=None):
+    def __init__(self, store, exchange: Callable[[bytes], tuple[bytes, str]], *, live_rules=None,
+                 public_keys=None):
         self.store = store
         self._exchange = exchange
         self.live_rules = live_rules
+        self.public_keys = public_keys  # the master's, handed to a tablet once it is approved
 
     def exchange(self, bundle: bytes) -> tuple[bytes, str]:
         return self._exchange(bundle)
@@ -48,11 +50,16 @@ class Office:
         return {"device_id": parsed.device_id, "status": state, "fingerprint": parsed.fingerprint}
 
     def enrollment(self, device_id: str) -> dict:
+        """The device's enrollment status; once active, also the master's id and public keys."""
         with self.store.read() as conn:
             try:
-                return enrollment.status(conn, device_id)
+                answer = enrollment.status(conn, device_id)
             except UsageError as exc:
                 raise SyncError(str(exc)) from None
+        if answer["status"] == "active" and self.public_keys is not None:
+            sign, box = self.public_keys.b64()
+            answer["master"] = {"id": self.store.device_id, "sign_key": sign, "box_key": box}
+        return answer
 
     def device_grids(self, device_id: str, message: bytes, signature: bytes) -> list[str]:
         """Grids of an active device whose signature verifies. Raises `SyncError`."""

@@ -1,0 +1,105 @@
+"""The real sync protocol over HTTP: enrollment, first contact, offline cases, scope, revocation.
+
+A real uvicorn server on 127.0.0.1 serves a master store; two encrypted tablets
+enroll, learn the master's keys on approval, record cases offline and sync.
+"""
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from wangge import rulesets
+from wangge.core import casework, store
+from wangge.core.errors import SyncError
+from wangge.core.models import Case
+from wangge.sync import atrest, enrollment, tables
+from wangge.sync.client import MasterClient
+from wangge.sync.fieldwork import installed_rules, protocol_exchange, tablet_session
+from wangge.sync.identity import store_keys
+from wangge.sync.office import Office
+from wangge.sync.server import MasterApp, running
+from wangge.sync.tablet import enrollment_request
+
+CST = timezone(timedelta(hours=8))
+PATROL = datetime(2026, 10, 13, 10, 0, tzinfo=CST)
+
+
+@pytest.fixture
+def street(tmp_path):
+    ruleset = rulesets.load("teda")
+    master = store.init(str(tmp_path / "master.db"), "master", extra_migrations=tables.MIGRATIONS)
+    with master.write(actor="office") as rec:
+        casework.install_ruleset(rec.conn, ruleset)
+        top = rec.insert("grid_cell", {"code": "T", "level": "区", "name": "泰达"})
+        street_ = rec.insert("grid_cell", {"code": "T.1", "level": "街道", "name": "泰达街道", "upper_id": top})
+        community = rec.insert("grid_cell", {"code": "T.1.1", "level": "社区", "name": "泰丰", "upper_id": street_})
+        grids = {name: rec.insert("grid_cell", {"code": f"T.1.1.{n}", "level": "网格", "name": name, "upper_id": community})
+                 for n, name in enumerate(["一网格", "二网格"], 1)}
+        for name, grid in zip(["赵巧珍", "李明"], grids.values()):
+            worker = rec.insert("worker", {"name": name, "role": "网格员"})
+            rec.insert("assignment", {"worker_id": worker, "grid_id": grid})
+    office = Office(master, protocol_exchange(master, installed_rules(master)), public_keys=store_keys(master).public)
+    with running(MasterApp(office, tmp_path / "files")) as url:
+        yield master, url, grids, ruleset
+    master.close()
+
+
+def _tablet(tmp_path: Path, name: str, worker: str, master, url):
+    tablet = atrest.init_tablet(tmp_path / f"{name}.db", "passphrase", n=2**10, extra_migrations=tables.MIGRATIONS)
+    with MasterClient(url) as client:
+        answer = client.enroll(enrollment_request(tablet, name).__dict__)
+        assert answer["status"] == "pending"
+        with pytest.raises(SyncError, match="pending at the master: ask the office to approve it"):
+            tablet_session(tablet, client)
+    with master.write(actor="office") as rec:
+        enrollment.approve(rec, tablet.device_id, worker)
+    return tablet
+
+
+def _sync(tablet, url):
+    with MasterClient(url) as client:
+        return tablet_session(tablet, client)
+
+
+def _cases(s):
+    with s.read() as conn:
+        return sorted(conn.execute(select(Case.__table__.c.description)).scalars())
+
+
+def test_two_tablets_enroll_record_offline_and_sync_within_their_scope(street, tmp_path):
+    master, url, grids, ruleset = street
+    zhao = _tablet(tmp_path, "zhao", "赵巧珍", master, url)
+    li = _tablet(tmp_path, "li", "李明", master, url)
+    for tablet in (zhao, li):
+        assert "applied" in _sync(tablet, url)  # first contact: learns the master, gets the grid tree
+    with zhao.read() as conn:
+        assert casework.installed_ruleset(conn).version == ruleset.version  # the ruleset travelled too
+    for tablet, grid, text in ((zhao, "一网格", "电信通讯箱破损"), (li, "二网格", "楼道堆物")):
+        with tablet.write(actor="worker") as rec:
+            casework.report_case(rec, ruleset, item="0103", grid_id=grids[grid], channel="巡查",
+                                 reporter_id=None, at=PATROL, description=text, photos=["sha256:p"])
+    for tablet in (zhao, li):
+        _sync(tablet, url)
+    assert _cases(master) == ["楼道堆物", "电信通讯箱破损"]
+    _sync(zhao, url)
+    assert _cases(zhao) == ["电信通讯箱破损"]  # 李明's grid never reaches 赵巧珍's tablet
+    again = _sync(zhao, url)
+    assert "0 applied" in again  # idempotent: nothing new, nothing applied twice
+
+
+def test_a_revoked_tablet_is_refused_and_keeps_its_outbox(street, tmp_path):
+    master, url, grids, ruleset = street
+    li = _tablet(tmp_path, "li", "李明", master, url)
+    _sync(li, url)
+    with li.write(actor="worker") as rec:
+        casework.report_case(rec, ruleset, item="0103", grid_id=grids["二网格"], channel="巡查",
+                             reporter_id=None, at=PATROL, description="revoked later", photos=["sha256:p"])
+    with master.write(actor="office") as rec:
+        enrollment.revoke(rec, li.device_id)
+    with pytest.raises(SyncError, match="revoked"):
+        _sync(li, url)
+    assert _cases(master) == []
+    assert _cases(li) == ["revoked later"]
