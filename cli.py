@@ -340,38 +340,56 @@ def bundle() -> None:
 
     \b
     Example:
-      wangge bundle export tablet.db --keys tablet.keys --out /media/usb/push.wgb
-      wangge bundle import office.db /media/usb/push.wgb --keys office.keys
-      wangge bundle import tablet.db /media/usb/push.wgb.reply --keys tablet.keys
+      wangge bundle export tablet.db --out /media/usb/push.wgb
+      wangge bundle import office.db /media/usb/push.wgb
+      wangge bundle import tablet.db /media/usb/push.wgb.reply
     """
 
 
-def _sync_parts(store_path: str, keys_path: str):
+_PASSPHRASE = click.option("--passphrase", envvar="WANGGE_PASSPHRASE", default=None,
+                           help="The worker's passphrase, for an encrypted tablet (or set WANGGE_PASSPHRASE).")
+
+
+def _sync_parts(store_path: str, keys_path: str | None, passphrase: str | None = None):
+    """The store, opened (unlocked if it is an encrypted tablet), and its keys.
+
+    Keys come from the store itself unless a key file is given.
+    """
     from wangge.core import store
-    from wangge.sync import tables
+    from wangge.sync import atrest, tables
+    from wangge.sync.identity import store_keys
     from wangge.sync.keys import DeviceKeys
 
+    if atrest.keyfile_path(store_path).exists():
+        if passphrase is None:
+            raise UsageError(f"{store_path} is an encrypted tablet: give --passphrase or set WANGGE_PASSPHRASE")
+        opened = atrest.open_tablet(store_path, passphrase, for_sync=True, extra_migrations=tables.MIGRATIONS)
+    else:
+        opened = store.open(store_path, extra_migrations=tables.MIGRATIONS)
+    if keys_path is None:
+        return opened, store_keys(opened)
     try:
-        keys = DeviceKeys.from_bytes(Path(keys_path).read_bytes())
+        return opened, DeviceKeys.from_bytes(Path(keys_path).read_bytes())
     except OSError as exc:
+        opened.close()
         raise UsageError(f"cannot read key file {keys_path}: {exc.strerror}") from None
-    return store.open(store_path, extra_migrations=tables.MIGRATIONS), keys
 
 
 @bundle.command("export")
 @click.argument("store_path", metavar="TABLET_STORE")
-@click.option("--keys", "keys_path", required=True, help="The tablet's private key file.")
+@click.option("--keys", "keys_path", default=None, help="A private key file (default: the store's own keys).")
 @click.option("--out", "out", required=True, type=click.Path(dir_okay=False), help="Bundle file to write.")
-def bundle_export(store_path: str, keys_path: str, out: str) -> None:
+@_PASSPHRASE
+def bundle_export(store_path: str, keys_path: str | None, out: str, passphrase: str | None) -> None:
     """Write the tablet's unsent changes to a bundle file (atomically).
 
     \b
     Example:
-      wangge bundle export tablet.db --keys tablet.keys --out /media/usb/push.wgb
+      wangge bundle export tablet.db --out /media/usb/push.wgb
     """
     from wangge.sync import files, protocol
 
-    opened, keys = _sync_parts(store_path, keys_path)
+    opened, keys = _sync_parts(store_path, keys_path, passphrase)
     with opened:
         data = protocol.DeviceSync(opened, keys, protocol.trusted_master(opened)).make_push()
         files.write_atomic(out, data)
@@ -381,23 +399,26 @@ def bundle_export(store_path: str, keys_path: str, out: str) -> None:
 @bundle.command("import")
 @click.argument("store_path", metavar="STORE")
 @click.argument("bundle_file")
-@click.option("--keys", "keys_path", required=True, help="This store's private key file.")
+@click.option("--keys", "keys_path", default=None, help="A private key file (default: the store's own keys).")
 @click.option("--reply", "reply_out", type=click.Path(dir_okay=False),
               help="Where the master writes its reply (default: BUNDLE_FILE.reply).")
-def bundle_import(store_path: str, bundle_file: str, keys_path: str, reply_out: str | None) -> None:
+@_PASSPHRASE
+def bundle_import(store_path: str, bundle_file: str, keys_path: str | None, reply_out: str | None,
+                  passphrase: str | None) -> None:
     """Import a bundle: on a master a tablet's push (writing the reply), on a tablet the master's reply.
 
     \b
     Example:
-      wangge bundle import office.db /media/usb/push.wgb --keys office.keys
+      wangge bundle import office.db /media/usb/push.wgb
     """
     from wangge.sync import files, protocol
+    from wangge.sync.fieldwork import installed_rules
 
     data = files.read_bundle(bundle_file)
-    opened, keys = _sync_parts(store_path, keys_path)
+    opened, keys = _sync_parts(store_path, keys_path, passphrase)
     with opened:
         if opened.role == "master":
-            reply, summary = protocol.MasterSync(opened, keys).exchange(data)
+            reply, summary = protocol.MasterSync(opened, keys, ruleset=installed_rules(opened)()).exchange(data)
             target = files.write_atomic(reply_out or bundle_file + ".reply", reply)
             click.echo(f"{summary}; reply written to {target}")
         else:
