@@ -85,6 +85,10 @@ def init(target: str, role: str, rules_file: str | None) -> None:
 def demo(workdir: Path | None, model: str | None) -> None:
     """Run the end-to-end demo on embedded SQLite and print what happened.
 
+    A street master and two encrypted tablets: enrollment, an offline patrol
+    with photos, encrypted syncs over HTTP on loopback, a conflict, the office's
+    moves, an escalation and the monthly score.
+
     \b
     Example:
       wangge demo
@@ -98,9 +102,9 @@ def demo(workdir: Path | None, model: str | None) -> None:
         rulesets.path(model)  # an unknown name fails here, listing the shipped ones
         click.echo(tour.run(model, _workdir(workdir) if workdir else None))
         return
-    from wangge.core import demo as demo_run
+    from wangge.sync.fieldday import run_field_day
 
-    click.echo(demo_run.run(_workdir(workdir)))
+    click.echo(run_field_day(_workdir(workdir)))
 
 
 def _workdir(workdir: Path | None) -> Path:

@@ -308,9 +308,13 @@ def _aware(moment: datetime) -> datetime:
 
 
 def _next_number(conn: Connection, at: datetime) -> str:
+    """A readable case number. Tablets mint numbers offline, so theirs carry the device's tag."""
+    tag = ""
+    if get_meta(conn, "role") == "device":
+        tag = "-" + (get_meta(conn, "device_id") or "")[-4:].upper()
     prefix = f"C{at:%Y%m%d}"
-    count = conn.execute(select(_cases.c.number).where(_cases.c.number.like(prefix + "%"))).all()
-    return f"{prefix}{len(count) + 1:03d}"
+    count = conn.execute(select(_cases.c.number).where(_cases.c.number.like(prefix + "%" + tag))).all()
+    return f"{prefix}{len(count) + 1:03d}{tag}"
 
 
 def _recent_reports(conn: Connection, item: str, at: datetime, hours: float):

@@ -54,12 +54,15 @@ def test_bad_arguments_get_one_line_and_exit_2(tmp_path, args, message):
     assert not (tmp_path / "x.db").exists()
 
 
-def test_the_demo_prints_the_street_its_cases_and_the_ops(tmp_path):
+def test_the_demo_runs_the_whole_field_day(tmp_path):
     result = _run("demo", "--dir", str(tmp_path))
     assert result.returncode == 0, result.stderr
-    assert "泰丰家园" in result.stdout and "电信交接箱门损坏" in result.stdout
-    assert "ops, one per change" in result.stdout
-    assert (tmp_path / "street-master.db").exists()
+    out = result.stdout
+    assert "Encrypted syncs over HTTP (http://127.0.0.1:" in out
+    assert "电信通讯箱破损" in out and "结案 (on site, on the tablet)" in out
+    assert "critical  household  户主" in out  # the clash is queued, not dropped
+    assert "overdue at 网格" in out and "Monthly scores 2026-10" in out
+    assert {p.name for p in tmp_path.glob("*.db")} == {"street-master.db", "zhao-tablet.db", "li-tablet.db"}
 
 
 def test_a_store_with_a_ruleset_scores_explains_and_escalates(tmp_path):
