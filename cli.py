@@ -531,6 +531,68 @@ def score_command(store_path: str, month: datetime, rules_file: str | None, csv_
         click.echo(f"wrote {csv_path}")
 
 
+@cli.group()
+def grid() -> None:
+    """The street's grid cells.
+
+    \b
+    Example:
+      wangge grid add office.db TF.03 --level 网格 --name 泰丰3网格 --upper TF
+    """
+
+
+@grid.command("add")
+@click.argument("store_path", metavar="STORE")
+@click.argument("code")
+@click.option("--level", required=True, help="A grid level of the ruleset, e.g. 网格.")
+@click.option("--name", required=True, help="The cell's name.")
+@click.option("--upper", default=None, help="Code of the cell above it.")
+@click.option("--grade", default=None, help="Its class or grade at that level (甲/乙/丙, A/B/C).")
+def grid_add(store_path: str, code: str, level: str, name: str, upper: str | None, grade: str | None) -> None:
+    """Add a grid cell with hierarchical CODE (e.g. TF.03 under TF).
+
+    \b
+    Example:
+      wangge grid add office.db TF --level 社区 --name 泰丰社区
+      wangge grid add office.db TF.03 --level 网格 --name 泰丰3网格 --upper TF --grade A
+    """
+    from wangge.core import roster
+
+    with _casework_store(store_path) as s, s.write(actor="office") as rec:
+        roster.add_grid(rec, code, level, name, upper, grade)
+    click.echo(f"added grid {code} ({level} {name})")
+
+
+@cli.group()
+def worker() -> None:
+    """The street's workers and their grids.
+
+    \b
+    Example:
+      wangge worker add office.db 王芳 --role 网格员 --grid TF.03
+    """
+
+
+@worker.command("add")
+@click.argument("store_path", metavar="STORE")
+@click.argument("name")
+@click.option("--role", required=True, help="A role of the ruleset, e.g. 网格员.")
+@click.option("--grid", "grids", multiple=True, help="Code of a grid cell the worker is responsible for (repeatable).")
+@click.option("--phone", default="", help="Contact phone.")
+def worker_add(store_path: str, name: str, role: str, grids: tuple[str, ...], phone: str) -> None:
+    """Add a worker with a role, responsible for some grid cells.
+
+    \b
+    Example:
+      wangge worker add office.db 王芳 --role 网格员 --grid TF.03
+    """
+    from wangge.core import roster
+
+    with _casework_store(store_path) as s, s.write(actor="office") as rec:
+        worker_id = roster.add_worker(rec, name, role, grids, phone)
+    click.echo(f"added worker {name} ({role}) as {worker_id}")
+
+
 def _casework_store(path: str):
     from wangge.core import store
 

@@ -99,3 +99,19 @@ def test_demo_with_an_unknown_model_lists_the_shipped_ones():
     result = _run("demo", "--model", "beijing")
     assert result.returncode == 2
     assert "no shipped ruleset 'beijing': expected one of baotaqiao, jiading" in result.stderr
+
+
+def test_the_office_adds_grids_and_workers_checked_against_the_ruleset(tmp_path):
+    from support.rules import FIXTURES
+
+    target = str(tmp_path / "office.db")
+    _run("init", target, "--role", "master", "--rules", str(FIXTURES / "district.wg"))
+    assert _run("grid", "add", target, "TF", "--level", "社区", "--name", "泰丰社区").returncode == 0
+    added = _run("grid", "add", target, "TF.03", "--level", "网格", "--name", "泰丰3网格", "--upper", "TF", "--grade", "A")
+    assert added.returncode == 0 and "added grid TF.03" in added.stdout
+    bad_level = _run("grid", "add", target, "X", "--level", "街区", "--name", "x")
+    assert bad_level.returncode == 2 and "unknown level '街区': the ruleset has 街道, 社区, 网格" in bad_level.stderr
+    worker = _run("worker", "add", target, "王芳", "--role", "网格员", "--grid", "TF.03")
+    assert worker.returncode == 0 and "added worker 王芳" in worker.stdout
+    bad_grid = _run("worker", "add", target, "李明", "--role", "网格员", "--grid", "NOPE")
+    assert bad_grid.returncode == 2 and "no grid cell with code 'NOPE'" in bad_grid.stderr
