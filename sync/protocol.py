@@ -376,7 +376,11 @@ class DeviceSync:
     def _apply_reply(self, rec, conn: Connection, head, body: dict, ack: dict) -> DeviceResult:
         where = f"reply {head.id}"
         ops = _body_ops(body, where)
-        result = DeviceResult(acked=_int(ack, "through", where) - int(self._meta(conn, "through")),
+        through, before = _int(ack, "through", where), int(self._meta(conn, "through"))
+        # Count own ops only: the local op log interleaves ops received from the master.
+        acked = conn.execute(select(func.count()).select_from(_op).where(
+            _op.c.device == self.device_id, _op.c.seq > before, _op.c.seq <= through)).scalar()
+        result = DeviceResult(acked=acked,
                               quarantined=list(ack.get("quarantined") or []), reset=bool(body.get("reset")))
         if body.get("ruleset"):
             self.ruleset = Ruleset.from_json(body["ruleset"])

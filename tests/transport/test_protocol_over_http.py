@@ -103,3 +103,46 @@ def test_a_revoked_tablet_is_refused_and_keeps_its_outbox(street, tmp_path):
         _sync(li, url)
     assert _cases(master) == []
     assert _cases(li) == ["revoked later"]
+
+
+def test_fifty_devices_syncing_at_once_all_succeed_and_agree_with_the_master(tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from wangge.sync import scope
+
+    ruleset = rulesets.load("teda")
+    master = store.init(str(tmp_path / "m.db"), "master", extra_migrations=tables.MIGRATIONS)
+    with master.write(actor="office") as rec:
+        casework.install_ruleset(rec.conn, ruleset)
+        top = rec.insert("grid_cell", {"code": "T", "level": "社区", "name": "泰丰"})
+        grids = rec.insert_many("grid_cell", [{"code": f"T.{n:02d}", "level": "网格", "name": f"{n}", "upper_id": top}
+                                              for n in range(50)])
+        workers = rec.insert_many("worker", [{"name": f"w{n}", "role": "网格员"} for n in range(50)])
+        rec.insert_many("assignment", [{"worker_id": w, "grid_id": g} for w, g in zip(workers, grids)])
+    office = Office(master, protocol_exchange(master, installed_rules(master)), public_keys=store_keys(master).public)
+    with running(MasterApp(office, tmp_path / "files")) as url:
+        tablets = []
+        for n in range(50):
+            tablet = store.init(str(tmp_path / f"t{n}.db"), "device", extra_migrations=tables.MIGRATIONS)
+            with MasterClient(url) as client:
+                client.enroll(enrollment_request(tablet, f"t{n}").__dict__)
+            with master.write(actor="office") as rec:
+                enrollment.approve(rec, tablet.device_id, workers[n])
+            _sync(tablet, url)
+            with tablet.write(actor=workers[n]) as rec:
+                casework.report_case(rec, ruleset, item="0103", grid_id=grids[n], channel="巡查", reporter_id=workers[n],
+                                     at=PATROL, description=f"case {n}", photos=["sha256:p"])
+            tablets.append(tablet)
+        with ThreadPoolExecutor(max_workers=50) as pool:
+            summaries = list(pool.map(lambda t: _sync(t, url), tablets))
+        assert all(": 1 ops acknowledged" in s for s in summaries), summaries  # each its one case
+        for tablet in tablets:  # a quiet round so every tablet has what the others' pushes changed
+            _sync(tablet, url)
+    assert _cases(master) == sorted(f"case {n}" for n in range(50))
+    with master.read() as conn:
+        expected = [scope.checksums(conn, [g]) for g in grids]
+    for n, tablet in enumerate(tablets):
+        with tablet.read() as conn:
+            assert scope.checksums(conn, None) == expected[n]
+        tablet.close()
+    master.close()
