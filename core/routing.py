@@ -117,7 +117,7 @@ class Router:
         self.default_level = bottom
         self.default_role = next((r.code for r in ruleset.roles if r.level == bottom), None)
         self._plans: dict[tuple, Plan] = {}
-        self._chains: dict[tuple, tuple[Step, ...]] = {}
+        self._placed: dict[tuple, tuple[Optional[str], tuple[Step, ...]]] = {}
 
     def route(self, case: CaseView) -> Decision:
         """Owner, deadlines and escalation chain of ``case``; raises `RoutingError` for an unknown item.
@@ -129,19 +129,26 @@ class Router:
         plan = self._plans.get(key)
         if plan is None:
             plan = self._plans[key] = self._plan(case)
-        grids = dict(case.grids)
-        grid = grids.get(plan.level) if plan.level else (case.grids[-1][1] if case.grids else None)
+        placed = self._placed.get((key, case.grids))
+        if placed is None:
+            placed = self._placed[(key, case.grids)] = self._place(plan, case.grids)
+        grid, chain = placed
         stages, moment = [], case.opened_at
+        add = self.time.add
         for stage in plan.sla:
-            moment = self.time.add(moment, stage.within)
+            moment = add(moment, stage.within)
             stages.append((stage.state, moment))
-        chain = self._chains.get((key, case.grids))
-        if chain is None:
-            chain = self._chains[(key, case.grids)] = tuple(
-                Step(st.level, grids.get(st.level, ""), st.role, st.department, st.within, path) for st, path in plan.steps
-            )
         return Decision(case.id, plan.level, grid, plan.role, plan.department, moment if stages else None,
                         tuple(stages), chain, plan.ceiling, plan, case.opened_at)
+
+    @staticmethod
+    def _place(plan: "Plan", cells: tuple[tuple[str, str], ...]) -> tuple[Optional[str], tuple[Step, ...]]:
+        """The owner's grid and the escalation rungs for a case in ``cells`` (cached per grid path)."""
+        grids = dict(cells)
+        grid = grids.get(plan.level) if plan.level else (cells[-1][1] if cells else None)
+        chain = tuple(Step(st.level, grids.get(st.level, ""), st.role, st.department, st.within, path)
+                      for st, path in plan.steps)
+        return grid, chain
 
     def _plan(self, case: CaseView) -> Plan:
         item = self.ruleset.items.get(case.item)
