@@ -112,6 +112,11 @@ class Recorder:
             raise StoreError(f"{entity} is append-only: its rows cannot be updated")
         changes = list(changes)
         columns = columns_of(entity)
+        # In SQL, one UPDATE per change; in Python, one per row. Many changes
+        # to few rows (a batch of single-field edits) favour the Python merge.
+        in_sql = len({entity_id for entity_id, _ in changes}) * 2 >= len(changes)
+        if in_sql and self.conn.dialect.name == "sqlite" and "fields" in columns and all(_simple(v) for _, v in changes):
+            return self._update_in_sql(entity, changes, columns)
         rows = self._load(entity, {entity_id for entity_id, _ in changes})
         ops = []
         device, actor = self.device, self.actor
@@ -135,6 +140,54 @@ class Recorder:
             ops.append((op_id, entity, entity_id, stamp, actor, device, "update", dumps(_op_fields(values))))
         self._save(entity, rows.values())
         self._write_ops(ops)
+
+    def _update_in_sql(self, entity: str, changes: list, columns: frozenset[str]) -> None:
+        """`update_many` on SQLite with the JSON merge done by SQLite's ``json_set``.
+
+        Rows are never read into Python: each change is one UPDATE that sets
+        its columns and writes its custom fields and their stamps in place.
+        A change to a missing or deleted row matches nothing, which the row
+        count reveals; the caller's transaction then rolls back.
+        """
+        shapes: dict[tuple, list[dict]] = {}
+        ops = []
+        device, actor = self.device, self.actor
+        for (entity_id, values), stamp, op_id in zip(changes, self._stamps(len(changes)), uuid7_many(len(changes))):
+            plain, custom = _split(entity, values, columns)
+            if "id" in plain:
+                raise StoreError(f"cannot update {entity} {entity_id}: ids never change")
+            # Strings and numbers bind as themselves and json_set stores them as
+            # JSON; only booleans go through json() to stay true/false, not 1/0.
+            shape = (tuple(plain), tuple((name, isinstance(v, bool)) for name, v in custom.items()))
+            params = {"_id": entity_id, "_s": dumps([stamp, device])}
+            params.update((f"p{i}", value) for i, value in enumerate(plain.values()))
+            params.update((f"c{i}", dumps(v) if isinstance(v, bool) else v) for i, v in enumerate(custom.values()))
+            shapes.setdefault(shape, []).append(params)
+            ops.append((op_id, entity, entity_id, stamp, actor, device, "update", dumps(_op_fields(values))))
+        table = table_of(entity).name
+        matched = 0
+        for (plain, custom), params in shapes.items():
+            sets = [f'"{name}" = :p{i}' for i, name in enumerate(plain)]
+            if custom:
+                sets.append("fields = json_set(fields, " + ", ".join(
+                    f"'$.\"{name}\"', " + (f"json(:c{i})" if is_bool else f":c{i}")
+                    for i, (name, is_bool) in enumerate(custom)) + ")")
+            stamped = (*plain, *(name for name, _ in custom))
+            sets.append("stamps = json_set(stamps, " + ", ".join(f"'$.\"{name}\"', json(:_s)" for name in stamped) + ")")
+            sql = f'UPDATE "{table}" SET {", ".join(sets)} WHERE id = :_id AND deleted IS NULL'
+            matched += self.conn.exec_driver_sql(sql, params).rowcount
+        if matched != len(changes):
+            self._refuse_missing(entity, [entity_id for entity_id, _ in changes])
+        self._write_ops(ops)
+
+    def _refuse_missing(self, entity: str, ids: list[str]) -> None:
+        table = table_of(entity)
+        found = dict(self.conn.execute(select(table.c.id, table.c.deleted).where(table.c.id.in_(set(ids)))).all())
+        for entity_id in ids:
+            if entity_id not in found:
+                raise StoreError(f"cannot update {entity} {entity_id}: no such row")
+            if found[entity_id] is not None:
+                raise StoreError(f"cannot update {entity} {entity_id}: it was deleted")
 
     def delete(self, entity: str, entity_id: str) -> None:
         """Tombstone a row: it stays, marked deleted, so no older edit revives it."""
@@ -194,6 +247,12 @@ class Recorder:
             values = {name: bindparam(name) for name in shape if name != "_id"}
             statement = table.update().where(table.c.id == bindparam("_id")).values(values)
             self.conn.execute(statement, params)
+
+
+def _simple(values: Mapping[str, Any]) -> bool:
+    """True if every value binds as itself (no moments or JSON columns), so SQL can set it directly."""
+    return all(isinstance(v, (str, int, float, type(None))) for k, v in values.items() if k != "fields") \
+        and "fields" not in values
 
 
 def _split(entity: str, values: Mapping[str, Any], columns: frozenset[str]) -> tuple[dict, dict]:

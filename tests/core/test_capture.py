@@ -157,3 +157,23 @@ def test_replaying_the_op_log_rebuilds_every_row(tmp_path_factory, script):
             for r in rows
         }
         assert {k: {f: v[f] for f in stored[k]} for k, v in rebuilt.items()} == stored
+
+
+def test_many_changes_to_one_row_merge_in_order_with_one_op_each(opened):
+    with opened.write() as rec:
+        house = rec.insert("household", {"grid_id": _grid(rec), "pets": 0})
+        rec.update_many("household", [(house, {"pets": 1}), (house, {"income": 10}), (house, {"pets": 2, "members": 4})])
+    with opened.read() as conn:
+        row = conn.execute(select(Household)).mappings().one()
+    assert row["fields"] == {"pets": 2, "income": 10} and row["members"] == 4
+    assert set(row["stamps"]) == {"pets", "income", "members"}
+    assert row["stamps"]["pets"][0] > row["stamps"]["income"][0]
+    assert [o["kind"] for o in _ops(opened)][-3:] == ["update"] * 3
+
+
+def test_booleans_and_text_keep_their_json_types(opened):
+    with opened.write() as rec:
+        house = rec.insert("household", {"grid_id": _grid(rec)})
+        rec.update("household", house, {"低保": True, "住房": "自有", "收入": 3200.5, "备注": None})
+    with opened.read() as conn:
+        assert conn.execute(select(Household.fields)).scalar() == {"低保": True, "住房": "自有", "收入": 3200.5, "备注": None}
