@@ -61,9 +61,9 @@ def _district(rec, ruleset: Ruleset):
 
 
 def _pick_case(ruleset: Ruleset):
-    """The model's own first item (not the baseline's), else the first item."""
-    inherited = set(rulesets.load(ruleset.base).items) if ruleset.base in rulesets.names() else set()
-    own = [item for code, item in ruleset.items.items() if code not in inherited]
+    """The model's own first item, new or overriding the baseline's, else the first item."""
+    inherited = rulesets.load(ruleset.base).items if ruleset.base in rulesets.names() else {}
+    own = [item for code, item in ruleset.items.items() if inherited.get(code) != item]
     return (own or list(ruleset.items.values()))[0]
 
 
