@@ -39,3 +39,14 @@ def test_an_unknown_model_name_lists_the_real_ones():
 
     with pytest.raises(UsageError, match="expected one of baotaqiao, jiading, lianchi, national, shushan, teda"):
         rulesets.load("beijing")
+
+
+SEEDS = {"teda": "000_6193b11b8e181151", "baotaqiao": "001_8a9cd8d712e4c296", "shushan": "002_410a1bc455d8deeb",
+         "jiading": "003_75aee0153c92d554", "lianchi": "004_9c964185c1b4243d"}
+
+
+@pytest.mark.parametrize("name", sorted(SEEDS))
+def test_each_model_file_cites_its_seed_and_marks_what_the_seed_does_not_give(name):
+    text = (ROOT / "rulesets" / f"{name}.wg").read_text(encoding="utf-8")
+    assert f"shared/seeds/{SEEDS[name]}.txt" in text.splitlines()[1]
+    assert "illustrative" in text
