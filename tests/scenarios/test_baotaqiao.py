@@ -83,3 +83,15 @@ def test_meeting_cadence_from_the_seed(street):
     every = {m.code: (m.every.amount, m.every.unit.value) for m in street.ruleset.meetings}
     assert every == {"领导小组会": (30, "days"), "碰头会": (2, "days"), "社区周会": (7, "days"),
                      "旬会": (10, "days"), "民主评议": (180, "days")}
+
+
+def test_a_year_in_the_store_with_three_drops_bars_excellent_in_july(street):
+    # Satisfied months score 100 (优等); unsatisfied ones 60 (合格): Jan-Jun
+    # alternate, so the head drops a tier in February, April and June.
+    for month in range(1, 7):
+        _closed_case(street, datetime(2026, month, 10, 9, 0, tzinfo=CST), satisfied=month % 2 == 1)
+    assert [street.scores(2026, m)["陈丽"].score.tier for m in (1, 2)] == ["优等", "合格"]
+    _closed_case(street, datetime(2026, 7, 10, 9, 0, tzinfo=CST), satisfied=True)
+    july = street.scores(2026, 7)["陈丽"]
+    assert july.metrics["tier_drops_year"] == 3
+    assert july.score.total == 100 and july.score.tier == "良好"  # a perfect month, but not 优等
