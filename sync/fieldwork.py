@@ -163,7 +163,7 @@ def tablet_session(tablet, client, *, rounds: int = 3) -> str:
     lines = []
     for _ in range(rounds):
         push = device.make_push()
-        reply, record = client.exchange(push)
+        reply, record = client.exchange(push, ops=device.pushed)
         result = device.accept_reply(reply)
         client.count_down(result.applied)
         lines.append(f"sent {len(push):,} bytes, received {len(reply):,}: {result.acked} ops acknowledged, "

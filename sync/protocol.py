@@ -317,6 +317,7 @@ class DeviceSync:
     keys: DeviceKeys
     master: Peer
     ruleset: Optional[Ruleset] = None
+    pushed: int = field(default=0, init=False)  # ops in the last push, for a transport's progress
 
     @property
     def device_id(self) -> str:
@@ -342,6 +343,7 @@ class DeviceSync:
                                 self.master.keys)
             set_meta(conn, "sync.seq", str(seq))
             set_meta(conn, "sync.pending", json.dumps({"id": bundle_id, "seq": seq}))
+        self.pushed = len(ops)
         return data
 
     def _ruleset(self, conn: Connection) -> Optional[Ruleset]:

@@ -24,26 +24,16 @@ def wait_for_fixture():
     return wait_for
 
 
-# -- a master on a real uvicorn server ------------------------------------------
+# -- device identities and a connection that breaks --------------------------
 
-import base64
-import hashlib
-import json
 import socket
 import threading
-from collections import Counter
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
-from sqlalchemy import select, text
 
-from wangge.core import store
-from wangge.core.errors import SyncError
-from wangge.core.models import Device
 from wangge.sync import enrollment
-from wangge.sync.office import Office
-from wangge.sync.server import MasterApp, running
 
 
 def _raw(public) -> bytes:
@@ -51,7 +41,7 @@ def _raw(public) -> bytes:
 
 
 class Tablet:
-    """A device identity: keys, and stand-in bundles of op ids signed with them."""
+    """A bare device identity (keys and a signed enrollment request), for the enrollment tests."""
 
     def __init__(self, name: str):
         self.name = name
@@ -59,63 +49,6 @@ class Tablet:
         self.request = enrollment.make_request(
             "dev-" + name, name, _raw(self.key.public_key()), _raw(X25519PrivateKey.generate().public_key()), self.key.sign)
         self.device_id = self.request.device_id
-
-    def bundle(self, op_ids: list[str], pad: int = 0) -> bytes:
-        body = json.dumps({"device": self.device_id, "ops": op_ids, "pad": "x" * pad}).encode()
-        return base64.b64encode(self.key.sign(body)) + b"\n" + body
-
-
-class LedgerExchange:
-    """A stand-in for the sync protocol's bundle import, to test the transport alone.
-
-    It does what matters to HTTP: refuses a bundle whose device is not active or
-    whose signature fails, applies op ids idempotently in one transaction on the
-    master's SQLite store, and replies with the master's whole state.
-    """
-
-    def __init__(self, master):
-        self.master = master
-        self.applied = Counter()  # bundle sha -> times applied
-        self._lock = threading.Lock()
-        with master.write() as rec:
-            rec.conn.exec_driver_sql("CREATE TABLE ledger (op_id TEXT PRIMARY KEY, device TEXT)")
-
-    def __call__(self, bundle: bytes) -> tuple[bytes, str]:
-        signature, body = bundle.split(b"\n", 1)
-        data = json.loads(body)
-        with self.master.write() as rec:
-            row = rec.conn.execute(select(Device.__table__).where(Device.__table__.c.id == data["device"])).first()
-            if row is None or row.status != "active":
-                raise SyncError(f"device {data['device']} is {row.status if row else 'unknown'}: bundle refused")
-            Ed25519PublicKey.from_public_bytes(base64.b64decode(row.sign_key)).verify(base64.b64decode(signature), body)
-            for op_id in data["ops"]:
-                rec.conn.execute(text("INSERT INTO ledger VALUES (:o, :d) ON CONFLICT DO NOTHING"),
-                                 {"o": op_id, "d": data["device"]})
-            state = sorted(rec.conn.execute(text("SELECT op_id FROM ledger")).scalars())
-        with self._lock:
-            self.applied[hashlib.sha256(bundle).hexdigest()] += 1
-        # The reply echoes the padding so tests can size downloads as well as uploads.
-        reply = {"state": state, "pad": data["pad"]}
-        return json.dumps(reply).encode(), f"{len(data['ops'])} ops from {data['device']}"
-
-
-@pytest.fixture
-def master(tmp_path):
-    """A master store, its office service and its app served by uvicorn on 127.0.0.1 on a free port."""
-    with store.init(str(tmp_path / "office.db"), "master") as office_store:
-        with office_store.write() as rec:
-            rec.insert("worker", {"id": "w1", "name": "王芳", "role": "网格员"})
-        ledger = LedgerExchange(office_store)
-        app = MasterApp(Office(office_store, ledger), tmp_path / "master-files")
-        with running(app) as url:
-            yield type("Master", (), {"url": url, "store": office_store, "ledger": ledger, "app": app})
-
-
-def enroll(master, tablet: Tablet) -> None:
-    """Submit and approve a tablet at the office, bound to worker w1."""
-    with master.store.write() as rec:
-        enrollment.submit(rec, tablet.request)
-        enrollment.approve(rec, tablet.device_id, "w1")
 
 
 class CuttingProxy:
@@ -176,4 +109,4 @@ def kit():
     """The helpers above, for test modules (importlib mode cannot import conftest)."""
     from types import SimpleNamespace
 
-    return SimpleNamespace(Tablet=Tablet, enroll=enroll, CuttingProxy=CuttingProxy)
+    return SimpleNamespace(Tablet=Tablet, CuttingProxy=CuttingProxy)

@@ -1,91 +1,133 @@
-"""The HTTP transport on a real uvicorn server on 127.0.0.1.
+"""The HTTP transport on a real uvicorn server on 127.0.0.1, carrying the real sync protocol.
 
-The bundle import behind the server is a stand-in (conftest `LedgerExchange`)
-so these tests pin the transport: resumption, applied-once, concurrency,
+The master runs `MasterSync` behind `Office` as `wangge serve` does; tablets
+run `DeviceSync` through `tablet_session` as `wangge sync` does. These tests
+pin what HTTP adds: resumption after a cut, applied-once, concurrency,
 refusals and clean 4xx errors.
 """
 from __future__ import annotations
 
-import json
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
+from sqlalchemy import func, select
 
+from support import street as st
 from wangge.core.errors import SyncError
-from wangge.sync import enrollment
+from wangge.core.models import Op
+from wangge.sync import enrollment, scope
 from wangge.sync.client import MasterClient
+from wangge.sync.fieldwork import tablet_session
+from wangge.sync.server import running
+from wangge.sync.tablet import enrollment_request
 
 
-def _client(url, **options):
-    return MasterClient(url, sleep=lambda s: None, **options)
+@pytest.fixture
+def street(tmp_path):
+    built = st.street(tmp_path)
+    app = built.app()
+    with running(app) as url:
+        yield built, app, url
+    built.store.close()
 
 
-def test_health_and_enrollment_over_http(master, kit):
-    tablet = kit.Tablet("a")
-    with _client(master.url) as client:
+def _ops_from(s, device_id: str) -> int:
+    with s.read() as conn:
+        return conn.execute(select(func.count()).select_from(Op.__table__)
+                            .where(Op.__table__.c.device == device_id)).scalar_one()
+
+
+def test_health_and_enrollment_over_http(street, tmp_path):
+    built, app, url = street
+    tablet = st.store.init(str(tmp_path / "t.db"), "device")
+    request = enrollment_request(tablet, "王芳的平板")
+    with MasterClient(url) as client:
         assert client.health()["status"] == "ok"
-        answer = client.enroll(tablet.request.__dict__)
-        assert answer["status"] == "pending" and answer["fingerprint"] == tablet.request.fingerprint
-        with master.store.write() as rec:
-            enrollment.approve(rec, tablet.device_id, "王芳")
-        assert client.enrollment(tablet.device_id)["status"] == "active"
+        answer = client.enroll(request.__dict__)
+        assert answer["status"] == "pending" and answer["fingerprint"] == request.fingerprint
+        assert "master" not in client.enrollment(tablet.device_id)  # no keys before approval
+        with built.store.write() as rec:
+            enrollment.approve(rec, tablet.device_id, built.workers[0])
+        answer = client.enrollment(tablet.device_id)
+    assert answer["status"] == "active" and answer["master"]["id"] == built.store.device_id
+    tablet.close()
 
 
 @pytest.mark.parametrize("direction", ["up", "down"])
-def test_a_connection_cut_mid_transfer_resumes_and_applies_once(master, kit, direction):
-    tablet = kit.Tablet("a")
-    kit.enroll(master, tablet)
-    bundle = tablet.bundle([f"op{i}" for i in range(100)], pad=300_000)
-    proxy = kit.CuttingProxy(master.url, limit=150_000, direction=direction)
+def test_a_connection_cut_mid_transfer_resumes_and_applies_once(street, kit, direction):
+    built, app, url = street
+    tablet = st.tablet(built, url, 0)
+    st.sync(tablet, url)  # first contact: the master's keys and the grid tree
+    # Enough cases on one side that the bundle crossing the cut is several chunks long.
+    for n in range(200):
+        built.report(tablet if direction == "up" else built.store, 0, f"case {n:03d}")
+    before = app.exchanges
+    proxy = kit.CuttingProxy(url, limit=6_000, direction=direction)
     try:
-        with _client(proxy.url, chunk=64 * 1024) as client:
-            reply, record = client.exchange(bundle, ops=100)
-            assert client.traffic.retries >= 1
+        with MasterClient(proxy.url, sleep=lambda s: None, chunk=2048) as client:
+            summary = tablet_session(tablet, client)
+            assert client.traffic.retries >= 1, summary
+            assert max(client.traffic.bytes_up, client.traffic.bytes_down) > proxy.limit
     finally:
         proxy.close()
     assert proxy.cuts == 1
-    assert json.loads(reply)["state"] == sorted(f"op{i}" for i in range(100))
-    assert list(master.ledger.applied.values()) == [1] and master.app.exchanges == 1
-    # sending the same bundle again is answered from the record, not re-applied
-    with _client(master.url) as client:
-        assert client.exchange(bundle)[0] == reply
-    assert list(master.ledger.applied.values()) == [1]
+    assert app.exchanges == before + 1  # the bundle was applied once, not once per attempt
+    assert st.cases(tablet) == st.cases(built.store) == [f"case {n:03d}" for n in range(200)]
+    assert _ops_from(built.store, tablet.device_id) == _ops_from(tablet, tablet.device_id)
+    assert "0 ops acknowledged, 0 applied" in st.sync(tablet, url)  # nothing left over, nothing twice
+    tablet.close()
 
 
-def test_fifty_devices_syncing_at_once_all_succeed_with_one_final_state(master, kit):
-    tablets = [kit.Tablet(f"t{i}") for i in range(50)]
-    for tablet in tablets:
-        kit.enroll(master, tablet)
-
-    def patrol(tablet):
-        with _client(master.url) as client:
-            client.exchange(tablet.bundle([f"{tablet.name}-{k}" for k in range(20)]))
-
-    def final(tablet):
-        with _client(master.url) as client:
-            return client.exchange(tablet.bundle([]))[0]
-
-    with ThreadPoolExecutor(50) as pool:
-        list(pool.map(patrol, tablets))
-        finals = set(pool.map(final, tablets))
-    assert len(finals) == 1
-    assert len(json.loads(finals.pop())["state"]) == 50 * 20
-
-
-def test_a_revoked_device_is_refused_at_its_next_sync(master, kit):
-    tablet = kit.Tablet("a")
-    kit.enroll(master, tablet)
-    with _client(master.url) as client:
-        client.exchange(tablet.bundle(["before"]))
-        with master.store.write() as rec:
-            enrollment.revoke(rec, tablet.device_id)
-        with pytest.raises(SyncError, match="refused .*revoked"):
-            client.exchange(tablet.bundle(["after"]))
+def test_fifty_devices_syncing_at_once_all_succeed_with_one_final_state(tmp_path):
+    built = st.street(tmp_path, grids=50)
+    app = built.app()
+    with running(app) as url:
+        tablets = [st.tablet(built, url, n) for n in range(50)]
+        with ThreadPoolExecutor(50) as pool:
+            list(pool.map(lambda t: st.sync(t, url), tablets))  # first contact, all at once
+            for n, tablet in enumerate(tablets):
+                built.report(tablet, n, f"case {n:02d}")
+            summaries = list(pool.map(lambda t: st.sync(t, url), tablets))
+            assert all(s.startswith("sent") and ": 1 ops acknowledged" in s for s in summaries), summaries
+            list(pool.map(lambda t: st.sync(t, url), tablets))  # a quiet round: nothing pending anywhere
+    assert st.cases(built.store) == [f"case {n:02d}" for n in range(50)]
+    with built.store.read() as conn:
+        expected = [scope.checksums(conn, [g]) for g in built.grids]
+    for n, tablet in enumerate(tablets):
+        with tablet.read() as conn:
+            assert scope.checksums(conn, None) == expected[n]  # each tablet is the master, within its grid
+        assert st.cases(tablet) == [f"case {n:02d}"]
+        tablet.close()
+    built.store.close()
 
 
-def test_an_unreachable_master_fails_in_one_line(kit):
-    with _client("http://127.0.0.1:9", attempts=2) as client:
+def test_a_revoked_device_is_refused_at_its_next_sync_and_keeps_its_outbox(street):
+    built, app, url = street
+    tablet = st.tablet(built, url, 1)
+    st.sync(tablet, url)
+    built.report(tablet, 1, "recorded before the revocation reached it")
+    with built.store.write() as rec:
+        enrollment.revoke(rec, tablet.device_id)
+    with pytest.raises(SyncError, match="revoked"):
+        st.sync(tablet, url)
+    assert st.cases(built.store) == []
+    assert st.cases(tablet) == ["recorded before the revocation reached it"]
+    tablet.close()
+
+
+def test_an_unapproved_tablet_is_told_to_ask_the_office(street, tmp_path):
+    built, app, url = street
+    tablet = st.store.init(str(tmp_path / "t.db"), "device")
+    with MasterClient(url) as client:
+        client.enroll(enrollment_request(tablet, "t").__dict__)
+        with pytest.raises(SyncError, match="pending at the master: ask the office"):
+            tablet_session(tablet, client)
+    tablet.close()
+
+
+def test_an_unreachable_master_fails_in_one_line():
+    with MasterClient("http://127.0.0.1:9", attempts=2, sleep=lambda s: None) as client:
         with pytest.raises(SyncError) as caught:
             client.exchange(b"bundle")
     assert "nothing was lost" in str(caught.value) and "\n" not in str(caught.value)
@@ -102,8 +144,9 @@ def test_an_unreachable_master_fails_in_one_line(kit):
     ("DELETE", "/health", b"", 405, "not allowed"),
     ("GET", "/blobs/" + "c" * 64 + "/data", b"", 401, "signed request"),
 ])
-def test_bad_requests_get_clear_json_errors(master, method, path, body, status, words):
-    response = httpx.request(method, master.url + path, content=body)
+def test_bad_requests_get_clear_json_errors(street, method, path, body, status, words):
+    built, app, url = street
+    response = httpx.request(method, url + path, content=body)
     assert response.status_code == status
     error = response.json()
     assert words in error["error"] and error["status"] == status
