@@ -70,6 +70,8 @@ class Role(Frozen):
     label: Label = Label()
     level: Optional[str] = None  # the grid level the role works at, if any
     office: bool = False  # an office role: its moves made on a tablet are proposals
+    stipend: Optional[float] = None  # an allowance in CNY per `stipend_period` (Shushan's 网格长: 400/month)
+    stipend_period: Optional[str] = None  # day, week, month, quarter, half_year or year
 
 
 class Target(Frozen):

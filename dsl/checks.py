@@ -427,6 +427,12 @@ def check_projects(defs: Definitions) -> Found:
                          "scores run from 0 to 100")
 
 
+def check_roles(defs: Definitions) -> Found:
+    for code, role in defs.roles.items():
+        if role.stipend and number(role.stipend) <= 0:
+            yield at(role, f"role {code} has a stipend of {role.stipend}", "give an amount above 0, or leave it out")
+
+
 def check_meetings(defs: Definitions) -> Found:
     for code, meeting in defs.meetings.items():
         if number(meeting.every.amount) <= 0:
@@ -436,5 +442,5 @@ def check_meetings(defs: Definitions) -> Found:
 CHECKS = (
     check_references, check_settings, check_levels, check_catalogue, check_lifecycle,
     check_escalation, check_registers, check_formulas, check_points, check_projects,
-    check_meetings,
+    check_meetings, check_roles,
 )

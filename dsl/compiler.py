@@ -41,7 +41,8 @@ def compile_definitions(defs: Definitions) -> rs.Ruleset:
         label=label(header.label),
         base=defs.base,
         settings=settings(defs.settings),
-        roles=tuple(rs.Role(code=c, label=label(r.label), level=code_of(r.level), office=r.office)
+        roles=tuple(rs.Role(code=c, label=label(r.label), level=code_of(r.level), office=r.office,
+                            stipend=number(r.stipend) if r.stipend else None, stipend_period=r.stipend_period or None)
                     for c, r in defs.roles.items()),
         levels=tuple(level(c, lv, rank) for rank, (c, lv) in enumerate(defs.levels.items())),
         departments=tuple(rs.Department(code=c, label=label(d.label)) for c, d in defs.departments.items()),

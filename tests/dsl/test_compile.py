@@ -108,3 +108,11 @@ def test_summary_names_the_main_parts(district):
     text = dsl.summary(district, "en")
     for part in ("levels:", "catalogue: 2 classes, 3 items", "lifecycle:", "escalation:", "scoring:"):
         assert part in text
+
+
+def test_a_role_can_carry_a_stipend(tmp_path):
+    (tmp_path / "d.wg").write_text("ruleset d\nimport national\nextends national\n"
+                                   "role 网格长 \"网格长\" at 网格 stipend 400 per month\n", encoding="utf-8")
+    role = next(r for r in dsl.load(tmp_path / "d.wg").roles if r.code == "网格长")
+    assert (role.stipend, role.stipend_period) == (400, "month")
+    assert next(r for r in dsl.load(tmp_path / "d.wg").roles if r.code == "网格员").stipend is None

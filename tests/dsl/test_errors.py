@@ -88,6 +88,9 @@ CASES = {
         "project p { stage a pays 40% stage b pays 50% }\n",
         1, 1, "stage payments of project p add up to 90%, not 100%",
         "adjust the `pays` shares so they total 1 (or 100%)"),
+    "stipend that is not positive": (
+        "role 网格长 at 网格 stipend 0 per month\n",
+        1, 1, "role 网格长 has a stipend of 0", "give an amount above 0, or leave it out"),
     "setting given twice": (
         "settings { lease 7 days lease 14 days }\n",
         1, 1, "'lease' is given 2 times in one block", "keep one; the values disagree or repeat"),

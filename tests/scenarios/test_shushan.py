@@ -51,6 +51,11 @@ def test_a_small_matter_stays_in_the_community(shushan):
     assert [m.level for m in moved] == ["网格", "社区"]
 
 
+def test_resident_grid_leaders_are_paid_400_a_month(shushan):
+    leader = next(r for r in shushan.ruleset.roles if r.code == "网格长")
+    assert (leader.stipend, leader.stipend_period, leader.level) == (400, "month", "小网格")
+
+
 def test_grid_leaders_and_the_one_building_one_register(shushan):
     small = next(lv for lv in shushan.ruleset.levels if lv.code == "小网格")
     assert grids_needed(31 * 400, small.sizing) == 31  # 家家景园: 31 small grids of 400+ households
