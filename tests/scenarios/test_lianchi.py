@@ -47,6 +47,8 @@ def test_a_menu_order_is_served_by_a_volunteer_who_earns_points_for_a_toy_set(li
     lianchi.move(order.case_id, "接单", "志愿者", "志愿者老王", T + timedelta(hours=1))
     lianchi.move(order.case_id, "反馈", "志愿者", "志愿者老王", T + timedelta(hours=2))
     assert lianchi.move(order.case_id, "核查", "社工", "社工小李", T + timedelta(hours=3), evidence=["signature"]) == "结案"
+    menu = {service.code: service.points for service in lianchi.ruleset.services}
+    assert menu["买菜"] == 1  # the grocery errand on the menu is worth one point
     for day in range(5):  # this service and four more activities: one point each
         entry = points.earn(lianchi.ruleset, _ledger(lianchi), lianchi.volunteer, "志愿服务", T + timedelta(days=day))
         with lianchi.store.write(actor="社工小李") as rec:
