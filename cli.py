@@ -309,6 +309,25 @@ def device_approve(master_store, request, worker) -> None:
     click.echo(fieldwork.approve_device(master_store, request, worker))
 
 
+@device.command("trust")
+@click.argument("tablet_store")
+@click.argument("card")
+@click.option("--passphrase", prompt=True, hide_input=True, envvar="WANGGE_PASSPHRASE",
+              help="The worker's passphrase (prompted if not given).")
+def device_trust(tablet_store, card, passphrase) -> None:
+    """On a tablet with no network: learn the master from the card `wangge device approve` printed.
+
+    A tablet that can reach the master learns it by itself at its first sync.
+
+    \b
+    Example:
+      wangge device trust tablet.db wangge-master:1:eyJ...
+    """
+    from wangge.sync import fieldwork
+
+    click.echo(fieldwork.trust_card(tablet_store, passphrase, card))
+
+
 @device.command("revoke")
 @click.argument("master_store")
 @click.argument("device_id")
@@ -392,10 +411,11 @@ def bundle_export(store_path: str, keys_path: str | None, out: str, passphrase: 
       wangge bundle export tablet.db --out /media/usb/push.wgb
     """
     from wangge.sync import files, protocol
+    from wangge.sync.fieldwork import known_master
 
     opened, keys = _sync_parts(store_path, keys_path, passphrase)
     with opened:
-        data = protocol.DeviceSync(opened, keys, protocol.trusted_master(opened)).make_push()
+        data = protocol.DeviceSync(opened, keys, known_master(opened)).make_push()
         files.write_atomic(out, data)
     click.echo(f"wrote {len(data):,} bytes to {out}")
 

@@ -136,6 +136,65 @@ def _raw_key(text: str, what: str) -> bytes:
     return raw
 
 
+# -- the office's answer, for a tablet with no network -----------------------
+
+CARD_PREFIX = "wangge-master:1:"
+
+
+@dataclass(frozen=True)
+class MasterCard:
+    """The office's answer to an approved tablet: the master's id and public keys.
+
+    Over HTTP the tablet fetches this from ``GET /enrollment/<id>``; with no
+    network the office prints it as one line (``wangge-master:1:...``) for the
+    tablet to scan. It names the device it was made for, so a card meant for
+    another tablet is refused, and is signed by the master's own key.
+    """
+
+    master_id: str
+    sign_key: str
+    box_key: str
+    device_id: str
+    signature: str = ""
+
+    def payload(self) -> bytes:
+        fields = {k: v for k, v in asdict(self).items() if k != "signature"}
+        return json.dumps(fields, sort_keys=True, separators=(",", ":")).encode("utf-8")
+
+    def to_text(self) -> str:
+        raw = json.dumps(asdict(self), separators=(",", ":")).encode("utf-8")
+        return CARD_PREFIX + base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=")
+
+    @classmethod
+    def from_text(cls, text: str, device_id: str) -> "MasterCard":
+        """Parse and verify a card for ``device_id``. Raises `EnrollmentError` naming what is wrong."""
+        text = text.strip()
+        if not text.startswith(CARD_PREFIX):
+            raise EnrollmentError(f"not a master card: expected text starting {CARD_PREFIX!r}, got {text[:24]!r}")
+        body = text[len(CARD_PREFIX):]
+        try:
+            data = json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
+            card = cls(**data)
+        except (ValueError, TypeError, binascii.Error):
+            raise EnrollmentError("master card text is damaged (was it scanned whole?)") from None
+        if card.device_id != device_id:
+            raise EnrollmentError(f"this master card was made for device {card.device_id}, not {device_id}")
+        try:
+            Ed25519PublicKey.from_public_bytes(_raw_key(card.sign_key, "sign_key")).verify(
+                _b64(card.signature, "signature"), card.payload())
+        except InvalidSignature:
+            raise EnrollmentError("master card is not signed by the master's own key: refused") from None
+        _raw_key(card.box_key, "box_key")
+        return card
+
+
+def make_card(master_id: str, sign_key: str, box_key: str, device_id: str,
+              sign: Callable[[bytes], bytes]) -> MasterCard:
+    """A card for ``device_id`` signed with the master's Ed25519 key (``sign``); keys are base64."""
+    unsigned = MasterCard(master_id, sign_key, box_key, device_id)
+    return MasterCard(**{**asdict(unsigned), "signature": _enc(sign(unsigned.payload()))})
+
+
 # -- the office side: writes through the caller's recorder ---------------------
 
 def submit(rec: Recorder, request: EnrollmentRequest) -> str:

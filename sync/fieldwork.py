@@ -18,11 +18,14 @@ from typing import Callable, Optional
 from wangge.core import casework, store
 from wangge.core.errors import SyncError, WanggeError
 from wangge.core.report import table
+from wangge.core.store import get_meta, set_meta
 from wangge.core.ruleset import Ruleset
 from wangge.sync import atrest, enrollment, protocol, tables
 from wangge.sync.enrollment import EnrollmentRequest
 from wangge.sync.identity import store_keys
 from wangge.sync.keys import PublicKeys
+
+META_MASTER_URL = "sync.enrolled_with"  # the URL `wangge device enroll --master` sent the request to
 
 
 def protocol_exchange(master, rules: Callable[[], Optional[Ruleset]]) -> Callable[[bytes], tuple[bytes, str]]:
@@ -50,6 +53,37 @@ def installed_rules(master) -> Callable[[], Optional[Ruleset]]:
     return current
 
 
+def live_rules(live, fallback: Callable[[], Optional[Ruleset]]) -> Callable[[], Optional[Ruleset]]:
+    """The hot-reloaded ruleset, or ``fallback``'s while the watched file has never loaded."""
+    return lambda: live.current or fallback()
+
+
+def _install(master, ruleset: Ruleset) -> None:
+    # Installed on the store too, so the office's own commands (escalate, score)
+    # and a restarted server run the last ruleset that passed its checks.
+    with master.write(actor="office") as rec:
+        casework.install_ruleset(rec.conn, ruleset)
+
+
+def inbox_importer(exchange: Callable[[bytes], tuple[bytes, str]], replies: Path) -> Callable[[Path], str]:
+    """Import a bundle file through ``exchange`` and write the master's reply to ``replies`` (atomically).
+
+    The reply goes back to the tablet on the same USB stick: without it the
+    tablet keeps its outbox and sends the same ops again (harmless, but it
+    never learns they arrived).
+    """
+    from wangge.sync import files
+
+    replies.mkdir(parents=True, exist_ok=True)
+
+    def import_file(path: Path) -> str:
+        reply, summary = exchange(files.read_bundle(path))
+        target = files.write_atomic(replies / (path.name + ".reply"), reply)
+        return f"{summary}; reply written to {target}"
+
+    return import_file
+
+
 def serve_master(target: str, *, host: str, port: int, rules_file: Optional[str] = None,
                  inbox: Optional[str] = None, certfile=None, keyfile=None, echo=print) -> None:
     """Serve a master store until interrupted, watching rules and the inbox if given."""
@@ -62,14 +96,12 @@ def serve_master(target: str, *, host: str, port: int, rules_file: Optional[str]
         live = None
         rules = installed_rules(master)
         if rules_file:
-            live = watch.LiveRuleset(rules_file)
+            live = watch.LiveRuleset(rules_file, on_change=lambda r: _install(master, r))
             observers.append(watch.watch_rules(live))
-            rules = lambda: live.current  # noqa: E731 - the reloaded ruleset, read at each exchange
+            rules = live_rules(live, rules)
         exchange = protocol_exchange(master, rules)
         if inbox:
-            def import_file(path: Path) -> str:
-                return exchange(path.read_bytes())[1]
-            observers.append(watch.watch_inbox(watch.Inbox(inbox, import_file)))
+            observers.append(watch.watch_inbox(watch.Inbox(inbox, inbox_importer(exchange, Path(inbox) / "replies"))))
         office = Office(master, exchange, live_rules=live, public_keys=store_keys(master).public)
         app = server.MasterApp(office, Path(target).parent / (Path(target).name + ".files"))
         echo(f"wangge master {master.device_id} serving {target} on {'https' if certfile else 'http'}://{host}:{port}")
@@ -89,6 +121,10 @@ def enroll_tablet(target: str, passphrase: str, name: str, master_url: Optional[
               else atrest.open_tablet(target, passphrase, for_sync=True, extra_migrations=tables.MIGRATIONS))
     with opened:
         request = enrollment_request(opened, name)
+        if master_url:
+            # Remembered so that a first `wangge bundle export` can still learn the master's keys.
+            with opened.write(actor="enrollment") as rec:
+                set_meta(rec.conn, META_MASTER_URL, master_url)
     lines = [f"device {request.device_id} ({name})", f"fingerprint: {request.fingerprint}",
              "request (show as a QR code or copy to the office):", request.to_text()]
     if master_url:
@@ -110,7 +146,24 @@ def approve_device(target: str, request: str, worker: str) -> str:
         else:
             device_id = request
         enrollment.approve(rec, device_id, worker)
-    return f"device {device_id} approved for {worker}"
+    card = master_card(master, device_id)
+    return (f"device {device_id} approved for {worker}\n"
+            f"a tablet with no network learns this master by scanning (wangge device trust):\n{card}")
+
+
+def master_card(master, device_id: str) -> str:
+    """The master's id and public keys for ``device_id``, signed, as one line of text."""
+    keys = store_keys(master)
+    sign, box = keys.public.b64()
+    return enrollment.make_card(master.device_id, sign, box, device_id, keys.sign).to_text()
+
+
+def trust_card(target: str, passphrase: str, text: str) -> str:
+    """Record the master a card names on an encrypted tablet. Raises `EnrollmentError`."""
+    with atrest.open_tablet(target, passphrase, for_sync=True, extra_migrations=tables.MIGRATIONS) as tablet:
+        card = enrollment.MasterCard.from_text(text, tablet.device_id)
+        protocol.trust_master(tablet, protocol.Peer(card.master_id, PublicKeys.from_b64(card.sign_key, card.box_key)))
+    return f"this tablet now syncs with master {card.master_id}"
 
 
 def revoke_device(target: str, device_id: str) -> str:
@@ -171,6 +224,26 @@ def tablet_session(tablet, client, *, rounds: int = 3) -> str:
         if not result.again:
             break
     return "; ".join(lines)
+
+
+def known_master(tablet) -> protocol.Peer:
+    """The master this tablet trusts, asking the master it enrolled with if it has not learnt it yet.
+
+    For `wangge bundle export` right after enrollment. Raises `SyncError` in
+    one line saying how the tablet can learn its master.
+    """
+    try:
+        return protocol.trusted_master(tablet)
+    except SyncError:
+        with tablet.read() as conn:
+            url = get_meta(conn, META_MASTER_URL)
+        if url is None:
+            raise SyncError("this tablet knows no master yet: sync once with `wangge sync --master URL`, or scan "
+                            "the card `wangge device approve` printed with `wangge device trust`") from None
+    from wangge.sync.client import MasterClient
+
+    with MasterClient(url, attempts=2) as client:
+        return _master_of(tablet, client)
 
 
 def _master_of(tablet, client) -> protocol.Peer:

@@ -103,3 +103,82 @@ def test_a_revoked_tablet_is_refused_and_keeps_its_outbox(street, tmp_path):
         _sync(li, url)
     assert _cases(master) == []
     assert _cases(li) == ["revoked later"]
+
+
+def test_a_tablet_with_no_network_enrolls_by_text_and_syncs_through_the_inbox(tmp_path, wait_for):
+    """The USB story: request text to the office, the master's card back, bundles through the watched inbox."""
+    from support import street as st
+    from wangge.sync import files, protocol, watch
+    from wangge.sync.fieldwork import approve_device, inbox_importer, known_master, trust_card
+
+    built = st.street(tmp_path)
+    path = tmp_path / "offline.db"
+    with atrest.init_tablet(path, "口令", n=2**10, extra_migrations=tables.MIGRATIONS) as tablet:
+        request = enrollment_request(tablet, "offline").to_text()
+        with pytest.raises(SyncError, match="knows no master yet"):
+            known_master(tablet)
+    answer = approve_device(str(tmp_path / "master.db"), request, built.workers[0])
+    card = answer.splitlines()[-1]
+    assert card.startswith(enrollment.CARD_PREFIX)
+    assert "now syncs with master" in trust_card(str(path), "口令", card)
+
+    inbox = watch.Inbox(tmp_path / "inbox", inbox_importer(
+        protocol_exchange(built.store, installed_rules(built.store)), tmp_path / "inbox" / "replies"))
+    observer = watch.watch_inbox(inbox)
+    try:
+        with atrest.open_tablet(path, "口令", extra_migrations=tables.MIGRATIONS) as tablet:
+            device = protocol.DeviceSync(tablet, store_keys(tablet), known_master(tablet))
+            for round_ in range(2):  # first contact brings the grid tree; then a case recorded offline
+                if round_:
+                    built.report(tablet, 0, "recorded with no network")
+                files.write_atomic(tmp_path / "inbox" / f"push{round_}.wgb", device.make_push())
+                reply = wait_for(lambda: next((tmp_path / "inbox" / "replies").glob(f"push{round_}.wgb.reply"), None),
+                                 "the master's reply in the inbox")
+                result = device.accept_reply(files.read_bundle(reply))
+            assert result.acked == device.pushed > 0
+    finally:
+        observer.stop()
+        observer.join()
+    assert st.cases(built.store) == ["recorded with no network"]
+    assert inbox.refused == []
+    built.store.close()
+
+
+def test_a_card_for_another_tablet_is_refused(tmp_path):
+    from support import street as st
+    from wangge.sync.fieldwork import master_card, trust_card
+
+    built = st.street(tmp_path)
+    atrest.init_tablet(tmp_path / "t.db", "口令", n=2**10, extra_migrations=tables.MIGRATIONS).close()
+    with pytest.raises(SyncError, match="made for device someone-else"):
+        trust_card(str(tmp_path / "t.db"), "口令", master_card(built.store, "someone-else"))
+    built.store.close()
+
+
+def test_bundle_export_right_after_enrolling_over_http_learns_the_master(street, tmp_path):
+    from wangge.sync.fieldwork import enroll_tablet, known_master
+
+    master, url, grids, ruleset = street
+    path = tmp_path / "enrolled.db"
+    assert "sent to" in enroll_tablet(str(path), "口令", "tablet", url)
+    with atrest.open_tablet(path, "口令", extra_migrations=tables.MIGRATIONS) as tablet:
+        with pytest.raises(SyncError, match="pending"):
+            known_master(tablet)
+        with master.write(actor="office") as rec:
+            enrollment.approve(rec, tablet.device_id, "赵巧珍")
+        assert known_master(tablet).device_id == master.device_id
+
+
+def test_the_master_authorises_with_the_hot_reloaded_ruleset_and_falls_back_while_the_file_is_broken(street, tmp_path):
+    from wangge.sync.fieldwork import live_rules
+    from wangge.sync.watch import LiveRuleset
+
+    master, url, grids, ruleset = street
+    broken = tmp_path / "street.wg"
+    broken.write_text("level 网格 oops {{{\n", encoding="utf-8")
+    live = LiveRuleset(broken)
+    current = live_rules(live, installed_rules(master))
+    assert not live.reload() and live.last_error
+    assert current().version == ruleset.version  # the installed one, not nothing
+    live.current = "reloaded"
+    assert current() == "reloaded"
