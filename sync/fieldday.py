@@ -61,6 +61,7 @@ def run_field_day(workdir: Path) -> str:
             syncs.append(["zhao-tablet", "next day", _sync(tablets["zhao-tablet"], url)])
             for t in tablets.values():
                 t.close()
+        report += ["", _devices_table(master)]
         report += ["", table(["tablet", "sync", "what moved"], syncs, title=f"Encrypted syncs over HTTP ({url})")]
         report += ["", _cases_table(master), "", table(["case", "move", "role", "status"], moves, title="The office's moves")]
         report += ["", _conflicts_table(master), "", _escalation(master, ruleset), "", _scores(master, ruleset)]
@@ -93,6 +94,13 @@ def _enroll(workdir: Path, name: str, worker: str, master, url: str):
     with master.write(actor="office") as rec:
         enrollment.approve(rec, tablet.device_id, worker)
     return tablet
+
+
+def _devices_table(master) -> str:
+    with master.read() as conn:
+        rows = [[d["name"], d["worker"], d["status"], d["fingerprint"]] for d in enrollment.list_devices(conn)]
+    return table(["tablet", "worker", "status", "fingerprint (read aloud at approval)"], sorted(rows),
+                 title="Tablets enrolled at the office (keys made on each tablet, kept in its encrypted database)")
 
 
 def _sync(tablet, url: str) -> str:
@@ -191,7 +199,8 @@ def _escalation(master, ruleset) -> str:
     later = MORNING + timedelta(days=10)
     with master.write(actor="escalation") as rec:
         moved, stuck = casework.sweep(rec, ruleset, later)
-    rows = [[m.case[:8], m.level, m.owner, m.reason] for m in moved]
+        numbers = dict(rec.conn.execute(select(Case.id, Case.number)).all())
+    rows = [[numbers.get(m.case, m.case[:8]), m.level, m.owner, m.reason] for m in moved]
     return table(["case", "to level", "owner", "why"], rows,
                  title=f"Escalation sweep at {later:%Y-%m-%d %H:%M} ({len(stuck)} at their ceiling)")
 

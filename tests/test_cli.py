@@ -1,6 +1,7 @@
 """The command line: help with examples everywhere, one-line errors, no tracebacks."""
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 
@@ -62,6 +63,8 @@ def test_the_demo_runs_the_whole_field_day(tmp_path):
     assert "电信通讯箱破损" in out and "结案 (on site, on the tablet)" in out
     assert "critical  household  户主" in out  # the clash is queued, not dropped
     assert "overdue at 网格" in out and "Monthly scores 2026-10" in out
+    assert "Tablets enrolled at the office" in out and out.count(" active ") == 2
+    assert re.search(r"^C2026\S+ +社区 ", out, re.M)  # the escalated case, by its number
     assert {p.name for p in tmp_path.glob("*.db")} == {"street-master.db", "zhao-tablet.db", "li-tablet.db"}
 
 
