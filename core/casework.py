@@ -13,7 +13,7 @@ from typing import Iterable, Optional
 from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
-from wangge.core import duplicates, scoring
+from wangge.core import duplicates, scoring, trace
 from wangge.core.capture import Recorder
 from wangge.core.errors import RoutingError, ValidationFailed, WanggeError
 from wangge.core.escalation import Escalation, escalate
@@ -207,16 +207,12 @@ def explain(conn: Connection, ruleset: Ruleset, case_ref: str) -> str:
     view = CaseView(row.id, row.item_code, grid_path(conn, row.grid_id), row.channel, _aware(row.reported_at),
                     row.status, row.severity or None)
     decision = Router(ruleset).route(view)
-    lines = [f"case {row.number} ({row.id}): {row.description}",
-             f"status {row.status}; owner {row.owner}; ruleset {row.ruleset_version[:12]}", "routing:"]
-    lines += [f"  - {line}" for line in decision.trace]
-    if (row.fields or {}).get("escalation_reason"):
-        lines.append(f"escalated to {row.escalation_level}: {row.fields['escalation_reason']}")
+    summary = trace.CaseSummary(row.number, row.id, row.description, row.status, row.owner, row.ruleset_version)
     events = conn.execute(select(_events).where(_events.c.case_id == row.id).order_by(_events.c.hlc)).all()
-    lines.append("events:")
-    lines += [f"  - {e.at:%Y-%m-%d %H:%M} {e.move}: {e.from_status} → {e.to_status} by {e.role}"
-              + (f" ({e.note})" if e.note else "") + (" [stale]" if e.stale else "") for e in events] or ["  (none)"]
-    return "\n".join(lines)
+    lines = [trace.EventLine(e.at, e.move, e.from_status, e.to_status, e.role, e.note or "", bool(e.stale))
+             for e in events]
+    fields = row.fields or {}
+    return trace.render(summary, decision.trace, lines, row.escalation_level, fields.get("escalation_reason"))
 
 
 @dataclass(frozen=True)
