@@ -71,6 +71,7 @@ class WorkingTime:
         self._weekend = frozenset(calendar.weekend)
         self.start = time.fromisoformat(calendar.day_start)
         self.end = time.fromisoformat(calendar.day_end)
+        self._after: dict[tuple[date, int], date] = {}  # (day, n) → the n-th working day after it
 
     def is_workday(self, day: date) -> bool:
         """True on a working day: a make-up workday, or a weekday that is no holiday."""
@@ -97,14 +98,27 @@ class WorkingTime:
         """Whole working days move to the same clock time; a fraction counts office hours."""
         whole = int(days)
         moment = start
-        while whole:
-            moment += timedelta(days=1)
-            if self.is_workday(moment.date()):
-                whole -= 1
+        if whole:
+            # Aware datetimes add days on the wall clock, so one jump equals
+            # stepping a day at a time; the day count is memoised because
+            # routing asks the same (day, n) question for many cases.
+            day = start.date()
+            key = (day, whole)
+            target = self._after.get(key)
+            if target is None:
+                target = self._after[key] = self._count_workdays(day, whole)
+            moment = start + timedelta(days=(target - day).days)
         fraction = days - int(days)
         if fraction:
             moment = self.add_working_minutes(moment, fraction * self._day_minutes())
         return moment
+
+    def _count_workdays(self, day: date, whole: int) -> date:
+        while whole:
+            day += timedelta(days=1)
+            if self.is_workday(day):
+                whole -= 1
+        return day
 
     def add_working_minutes(self, start: datetime, minutes: float) -> datetime:
         """Count ``minutes`` of office time (day_start to day_end on working days) from ``start``."""
