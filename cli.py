@@ -380,7 +380,7 @@ def _sync_parts(store_path: str, keys_path: str | None, passphrase: str | None =
     """
     from wangge.core import store
     from wangge.sync import atrest, tables
-    from wangge.sync.identity import store_keys
+    from wangge.sync.identity import adopt_keys, store_keys
     from wangge.sync.keys import DeviceKeys
 
     if atrest.keyfile_path(store_path).exists():
@@ -392,10 +392,13 @@ def _sync_parts(store_path: str, keys_path: str | None, passphrase: str | None =
     if keys_path is None:
         return opened, store_keys(opened)
     try:
-        return opened, DeviceKeys.from_bytes(Path(keys_path).read_bytes())
+        return opened, adopt_keys(opened, DeviceKeys.from_bytes(Path(keys_path).read_bytes()))
     except OSError as exc:
         opened.close()
         raise UsageError(f"cannot read key file {keys_path}: {exc.strerror}") from None
+    except WanggeError:
+        opened.close()
+        raise
 
 
 @bundle.command("export")

@@ -182,3 +182,18 @@ def test_the_master_authorises_with_the_hot_reloaded_ruleset_and_falls_back_whil
     assert current().version == ruleset.version  # the installed one, not nothing
     live.current = "reloaded"
     assert current() == "reloaded"
+
+
+def test_a_key_file_becomes_a_keyless_stores_identity_but_never_replaces_one(tmp_path):
+    from wangge.sync.identity import adopt_keys
+    from wangge.sync.keys import DeviceKeys
+
+    keyless = store.init(str(tmp_path / "a.db"), "device")
+    given = DeviceKeys.generate()
+    adopt_keys(keyless, given)
+    assert store_keys(keyless).public == given.public  # kept: later runs need no --keys
+    adopt_keys(keyless, given)  # the same file again is fine
+    with pytest.raises(SyncError, match="other keys than this store's own"):
+        adopt_keys(keyless, DeviceKeys.generate())
+    assert store_keys(keyless).public == given.public
+    keyless.close()
