@@ -84,6 +84,8 @@ class WorkingTime:
         unit, amount = duration.unit, duration.amount
         if start.tzinfo is not None:
             start = start.astimezone(self.zone)
+        if unit is TimeUnit.working_days:  # the catalogue's usual unit first
+            return self.add_working_days(start, amount)
         if unit is TimeUnit.minutes:
             return start + timedelta(minutes=amount)
         if unit is TimeUnit.hours:

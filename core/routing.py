@@ -117,7 +117,7 @@ class Router:
         self.default_level = bottom
         self.default_role = next((r.code for r in ruleset.roles if r.level == bottom), None)
         self._plans: dict[tuple, Plan] = {}
-        self._placed: dict[tuple, tuple[Optional[str], tuple[Step, ...]]] = {}
+        self._placed: dict[tuple, tuple[Plan, Optional[str], tuple[Step, ...]]] = {}  # (item, channel, severity, grids)
 
     def route(self, case: CaseView) -> Decision:
         """Owner, deadlines and escalation chain of ``case``; raises `RoutingError` for an unknown item.
@@ -125,14 +125,15 @@ class Router:
         The parts that depend only on item, channel and severity are planned
         once and cached; per case only grids and deadlines are worked out.
         """
-        key = (case.item, case.channel, case.severity)
-        plan = self._plans.get(key)
-        if plan is None:
-            plan = self._plans[key] = self._plan(case)
-        placed = self._placed.get((key, case.grids))
+        # One lookup per case on the hot path: plan and placement together.
+        placed = self._placed.get((case.item, case.channel, case.severity, case.grids))
         if placed is None:
-            placed = self._placed[(key, case.grids)] = self._place(plan, case.grids)
-        grid, chain = placed
+            key = (case.item, case.channel, case.severity)
+            plan = self._plans.get(key)
+            if plan is None:
+                plan = self._plans[key] = self._plan(case)
+            placed = self._placed[key + (case.grids,)] = (plan, *self._place(plan, case.grids))
+        plan, grid, chain = placed
         stages, moment = [], case.opened_at
         add = self.time.add
         for stage in plan.sla:
