@@ -85,6 +85,13 @@ class WorkingTime:
         if start.tzinfo is not None:
             start = start.astimezone(self.zone)
         if unit is TimeUnit.working_days:  # the catalogue's usual unit first
+            whole = int(amount)
+            if whole == amount:  # whole days: one memoised jump (see add_working_days)
+                day = start.date()
+                target = self._after.get((day, whole))
+                if target is None:
+                    target = self._after[(day, whole)] = self._count_workdays(day, whole)
+                return start + timedelta(days=(target - day).days)
             return self.add_working_days(start, amount)
         if unit is TimeUnit.minutes:
             return start + timedelta(minutes=amount)
@@ -92,8 +99,6 @@ class WorkingTime:
             return start + timedelta(hours=amount)
         if unit is TimeUnit.days:
             return start + timedelta(days=amount)
-        if unit is TimeUnit.working_days:
-            return self.add_working_days(start, amount)
         return self.add_working_minutes(start, amount * 60)
 
     def add_working_days(self, start: datetime, days: float) -> datetime:
