@@ -152,6 +152,8 @@ class Recorder:
         shapes: dict[tuple, list[dict]] = {}
         ops = []
         device, actor = self.device, self.actor
+        # Every stamp pair is [stamp, device]: encode the device once, not per change.
+        stamp_tail = "," + dumps(device) + "]"
         for (entity_id, values), stamp, op_id in zip(changes, self._stamps(len(changes)), uuid7_many(len(changes))):
             plain, custom = _split(entity, values, columns)
             if "id" in plain:
@@ -159,7 +161,7 @@ class Recorder:
             # Strings and numbers bind as themselves and json_set stores them as
             # JSON; only booleans go through json() to stay true/false, not 1/0.
             shape = (tuple(plain), tuple((name, isinstance(v, bool)) for name, v in custom.items()))
-            params = {"_id": entity_id, "_s": dumps([stamp, device])}
+            params = {"_id": entity_id, "_s": f"[{stamp}{stamp_tail}"}
             params.update((f"p{i}", value) for i, value in enumerate(plain.values()))
             params.update((f"c{i}", dumps(v) if isinstance(v, bool) else v) for i, v in enumerate(custom.values()))
             shapes.setdefault(shape, []).append(params)
@@ -244,6 +246,16 @@ class Recorder:
                 params["fields"] = row["fields"]
             shapes.setdefault(tuple(sorted(params)), []).append(params)
         for shape, params in shapes.items():
+            if self.conn.dialect.name == "sqlite" and set(shape) <= {"_id", "stamps", "fields"}:
+                # Straight to the driver with the JSON encoded once per row, as the
+                # engine's serializer would, instead of SQLAlchemy's per-row processing.
+                names = [name for name in shape if name != "_id"]
+                sets = ", ".join(f"{name} = ?" for name in names)
+                self.conn.exec_driver_sql(
+                    f'UPDATE "{table.name}" SET {sets} WHERE id = ?',
+                    [tuple(_store_json(p[name]) for name in names) + (p["_id"],) for p in params],
+                )
+                continue
             values = {name: bindparam(name) for name in shape if name != "_id"}
             statement = table.update().where(table.c.id == bindparam("_id")).values(values)
             self.conn.execute(statement, params)
@@ -295,9 +307,21 @@ def _with_defaults(entity: str, row: dict) -> dict:
     return full
 
 
+#: The store engine's JSON serializer (core/store.py), for rows written past it.
+_store_json = json.JSONEncoder(ensure_ascii=False).encode
 _encoder = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",", ":"), default=json_value)
+
+
+# `JSONEncoder.encode` builds a fresh C encoder on every call, which costs more
+# than encoding a small op; build the same C encoder once. (No circular check:
+# op fields are plain data from a mapping of values.)
+_c_encode = json.encoder.c_make_encoder and json.encoder.c_make_encoder(
+    None, json_value, json.encoder.encode_basestring, None, ":", ",", True, False, True
+)
 
 
 def dumps(value: Any) -> str:
     """Canonical JSON for op fields, in the log and on the wire."""
-    return _encoder.encode(value)
+    if _c_encode is None or isinstance(value, str):
+        return _encoder.encode(value)
+    return "".join(_c_encode(value, 0))
