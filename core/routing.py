@@ -134,13 +134,20 @@ class Router:
                 plan = self._plans[key] = self._plan(case)
             placed = self._placed[key + (case.grids,)] = (plan, *self._place(plan, case.grids))
         plan, grid, chain = placed
-        stages, moment = [], case.opened_at
+        moment = opened = case.opened_at
         add = self.time.add
-        for stage in plan.sla:
+        if len(plan.sla) == 1:  # the usual catalogue item: one stage, no list to build
+            (stage,) = plan.sla
             moment = add(moment, stage.within)
-            stages.append((stage.state, moment))
+            stages: tuple = ((stage.state, moment),)
+        else:
+            staged = []
+            for stage in plan.sla:
+                moment = add(moment, stage.within)
+                staged.append((stage.state, moment))
+            stages = tuple(staged)
         return Decision(case.id, plan.level, grid, plan.role, plan.department, moment if stages else None,
-                        tuple(stages), chain, plan.ceiling, plan, case.opened_at)
+                        stages, chain, plan.ceiling, plan, opened)
 
     @staticmethod
     def _place(plan: "Plan", cells: tuple[tuple[str, str], ...]) -> tuple[Optional[str], tuple[Step, ...]]:
