@@ -11,6 +11,7 @@ Jiading's callback, a photo) cannot be skipped: a move without it is refused.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 from datetime import datetime
 from typing import Iterable, Optional
 
@@ -132,6 +133,10 @@ class Lifecycle:
             proposal=on_device and rule.office,
         )
 
+    def transition(self, state: str, move: str) -> Optional[Transition]:
+        """The transition ``move`` makes from ``state``, or None where it is not legal (never raises)."""
+        return self.table.get((state, move))
+
     def status_after(self, events: Iterable[Event]) -> str:
         """Replay events in order from the initial state; illegal ones are skipped (stale)."""
         status = self.initial
@@ -154,3 +159,9 @@ class Lifecycle:
                     seen.add(t.target)
                     todo.append(t.target)
         return seen
+
+
+@lru_cache(maxsize=64)
+def machine(rules: LifecycleRules) -> Lifecycle:
+    """The state machine of ``rules``, built once per (frozen, hashable) lifecycle; merge replays call it per case."""
+    return Lifecycle(rules)

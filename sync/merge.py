@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping, Optional
 
+from wangge.core.lifecycle import machine
 from wangge.core.ruleset import Lifecycle, Ruleset
 
 Stamp = tuple[int, str]
@@ -108,13 +109,13 @@ def replay(moves: Iterable[Move], lifecycle: Optional[Lifecycle], masters: froze
     Without a lifecycle the last move's target wins.
     """
     status, flags = initial_state(lifecycle), {}
-    transitions = {t.code: t for t in lifecycle.transitions} if lifecycle else {}
+    table = machine(lifecycle) if lifecycle is not None and lifecycle.states else None
     for move in sorted(moves, key=lambda m: (m.hlc, m.origin)):
         if lifecycle is None:
             status = move.to_status or status
             continue
-        rule = transitions.get(move.move)
-        if rule is None or status not in rule.sources:
+        rule = table.transition(status, move.move) if table is not None else None
+        if rule is None:
             flags[move.id] = "stale"
         elif rule.office and move.origin not in masters:
             flags[move.id] = "proposal"

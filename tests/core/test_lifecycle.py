@@ -6,7 +6,7 @@ import itertools
 import pytest
 
 from wangge.core.errors import TransitionError
-from wangge.core.lifecycle import Lifecycle
+from wangge.core.lifecycle import Lifecycle, machine
 from support.district import district
 
 RULES = district()
@@ -64,3 +64,14 @@ def test_replay_skips_stale_and_proposed_moves():
 
 def test_every_state_is_reachable_in_the_sample_district():
     assert MACHINE.reachable() == set(MACHINE.states)
+
+
+@pytest.mark.parametrize("state, move", list(itertools.product(MACHINE.states, MACHINE.moves)))
+def test_the_table_answers_merge_replays_without_raising(state, move):
+    # sync/merge.replay asks this question for every recorded move.
+    legal = state in MACHINE.moves[move].sources
+    assert (machine(RULES.lifecycle).transition(state, move) is not None) == legal
+
+
+def test_one_machine_per_lifecycle():
+    assert machine(RULES.lifecycle) is machine(RULES.lifecycle)
