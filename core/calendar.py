@@ -3,8 +3,11 @@
 SLAs in the catalogue are written in working hours and working days, so a
 deadline depends on the district's calendar. The default is mainland China's
 2026 calendar from the State Council General Office notice on the 2026
-holiday arrangements (国务院办公厅关于2026年部分节假日安排的通知), including
-the weekend days worked to make up for long holidays (调休上班).
+holiday arrangements (国务院办公厅关于2026年部分节假日安排的通知, dated
+2025-11-04, published by Xinhua; e.g. https://politics.gmw.cn/2025-11/04/content_38391083.htm),
+including the weekend days worked to make up for long holidays (调休上班).
+Later years need their own notice (published each November): until a
+ruleset lists them, days outside 2026 follow weekends only.
 
 Pure: dates in, dates out; nothing reads a clock.
 """
@@ -21,7 +24,7 @@ def _span(first: date, days: int) -> tuple[date, ...]:
     return tuple(first + timedelta(days=i) for i in range(days))
 
 
-#: Public holidays of 2026 (mainland China).
+#: Public holidays of 2026 (mainland China), item by item as the notice numbers them.
 CN_2026_HOLIDAYS: tuple[date, ...] = (
     *_span(date(2026, 1, 1), 3),  # 元旦 New Year
     *_span(date(2026, 2, 15), 9),  # 春节 Spring Festival
