@@ -98,21 +98,10 @@ class Router:
         self.time: WorkingTime = for_calendar(ruleset.settings.calendar, ruleset.settings.timezone)
         self.severities = {s.code: s for s in ruleset.severities}
         self.paths = {p.code: p for p in ruleset.escalations}
-        # Most specific first: item, class, channel, severity; file order breaks ties.
-        self.by_item: dict[str, tuple[int, RouteRule]] = {}
-        self.by_class: dict[str, tuple[int, RouteRule]] = {}
-        self.by_channel: dict[str, tuple[int, RouteRule]] = {}
-        self.by_severity: dict[str, tuple[int, RouteRule]] = {}
-        for index, rule in enumerate(ruleset.routes):
-            for key, table in (
-                (rule.match_item, self.by_item),
-                (rule.match_class, self.by_class),
-                (rule.match_channel, self.by_channel),
-                (rule.match_severity, self.by_severity),
-            ):
-                if key is not None:
-                    table.setdefault(key, (index, rule))
-                    break
+        # Most specific first: a rule naming the item beats one naming the class,
+        # then channel, then severity; among equals, more conditions win, then
+        # file order. Plans are cached, so this ordering is paid once per plan.
+        self.rules = sorted(enumerate(ruleset.routes), key=lambda pair: (_specificity(pair[1]), pair[0]))
         bottom = max(ruleset.levels, key=lambda level: level.rank).code if ruleset.levels else None
         self.default_level = bottom
         self.default_role = next((r.code for r in ruleset.roles if r.level == bottom), None)
@@ -177,15 +166,13 @@ class Router:
                     self.ruleset.settings.calendar.code)
 
     def _rule(self, item: str, klass: str, channel: str, severity: Optional[str]):
-        for key, table, name in (
-            (item, self.by_item, "item"),
-            (klass, self.by_class, "class"),
-            (channel, self.by_channel, "channel"),
-            (severity, self.by_severity, "severity"),
-        ):
-            found = table.get(key) if key is not None else None
-            if found is not None:
-                return found[1], f"#{found[0] + 1} (by {name} {key})"
+        """The most specific route whose every condition holds, and the clause that says so."""
+        facts = (item, klass, channel, severity)
+        for index, rule in self.rules:
+            conditions = _conditions(rule)
+            if all(facts[position] == value for position, _, value in conditions):
+                said = ", ".join(f"{name} {value}" for _, name, value in conditions) or "any case"
+                return rule, f"#{index + 1} (by {said})"
         return None, ""
 
     def _chain(self, case: CaseView, path_code: Optional[str], severity: Optional[str]):
@@ -221,6 +208,21 @@ class Router:
     def _above(self, level: str, ceiling: str) -> bool:
         """True if ``level`` lies above ``ceiling`` (a smaller rank is higher)."""
         return self.rank.get(level, 0) < self.rank.get(ceiling, 0)
+
+_MATCHES = (("match_item", "item"), ("match_class", "class"), ("match_channel", "channel"),
+            ("match_severity", "severity"))
+
+
+def _conditions(rule: RouteRule) -> tuple[tuple[int, str, str], ...]:
+    """(position in the facts, name, value) of each condition the rule sets."""
+    return tuple((position, name, getattr(rule, field)) for position, (field, name) in enumerate(_MATCHES)
+                 if getattr(rule, field) is not None)
+
+
+def _specificity(rule: RouteRule) -> tuple[bool, ...]:
+    """A sort key: smaller is more specific (item, then class, channel, severity)."""
+    return tuple(getattr(rule, field) is None for field, _ in _MATCHES)
+
 
 def route(ruleset: Ruleset, case: CaseView) -> Decision:
     """Route one case (builds the indexes; use `Router` for many)."""
