@@ -101,16 +101,18 @@ class Lifecycle:
         not legal from the state, the role may not make it, or required
         evidence is missing.
         """
+        # Every refusal names the state, the move and the role, whichever guard refused.
         if state not in self.states:
-            raise TransitionError(f"unknown state {state!r}: expected one of {', '.join(self.states)}")
+            raise TransitionError(f"role {role} cannot make move {move} from unknown state {state!r}: "
+                                  f"expected one of {', '.join(self.states)}")
         rule = self.moves.get(move)
         if rule is None:
-            raise TransitionError(
-                f"unknown move {move!r} in state {state}: expected one of {', '.join(self.moves)}"
-            )
+            raise TransitionError(f"role {role} cannot make unknown move {move!r} from state {state}: "
+                                  f"expected one of {', '.join(self.moves)}")
         if (state, move) not in self.table:
             legal = ", ".join(m for (s, m) in self.table if s == state) or "none (it is final)"
-            raise TransitionError(f"move {move} is not allowed from state {state}; moves from {state}: {legal}")
+            raise TransitionError(f"move {move} is not allowed from state {state} (role {role}); "
+                                  f"moves from {state}: {legal}")
         if role not in rule.roles:
             raise TransitionError(
                 f"role {role} may not make move {move} from state {state}; expected one of {', '.join(rule.roles)}"
