@@ -58,7 +58,9 @@ def case_metrics(cases: Iterable[CaseRecord], start: datetime, end: datetime) ->
                 verdicts.append(case.satisfied)
             if case.spot_check is not None:
                 checks.append(case.spot_check)
-        elif case.closed_at is None and case.deadline is not None and case.deadline < end and not case.void:
+        # Open at the end of the period (even if closed since) and past its deadline: overdue.
+        still_open = case.closed_at is None or case.closed_at >= end
+        if still_open and case.deadline is not None and case.deadline < end and not case.void:
             m["overdue"] += 1
     if verdicts:
         m["satisfaction"] = sum(verdicts) / len(verdicts)
@@ -163,11 +165,15 @@ def tier_drops(history: Iterable[Optional[str]], formula: Formula) -> int:
 
 
 def formulas_for(ruleset: Ruleset, subject: str, role: Optional[str] = None, grade: Optional[str] = None,
-                 period: str = "month") -> list[Formula]:
-    """Formulas that apply: matching subject kind, role, grade and period; a specific grade beats a general one."""
+                 period: str = "month", level: Optional[str] = None) -> list[Formula]:
+    """Formulas that apply: matching subject kind ("worker" or "grid"), role, grid level, grade and period.
+
+    Most specific first: a formula naming the grade beats a general one,
+    then one naming the role, then one naming the level.
+    """
     found = [
         f for f in ruleset.formulas
         if f.subject == subject and f.period == period and (f.role is None or f.role == role)
-        and (f.grade is None or f.grade == grade)
+        and (f.grade is None or f.grade == grade) and (f.level is None or f.level == level)
     ]
-    return sorted(found, key=lambda f: (f.grade is None, f.role is None))
+    return sorted(found, key=lambda f: (f.grade is None, f.role is None, f.level is None))

@@ -85,3 +85,23 @@ def test_no_cases_means_nothing_to_judge_not_zero():
 def test_a_metric_nobody_measured_earns_nothing():
     result = score(FORMULA, "w", {"registered": 10, "closed": 10, "closed_on_time": 10})
     assert result.total == 60 and result.parts[2].why == "satisfaction not measured this period: 0"
+
+
+def test_a_case_still_open_at_the_end_of_the_month_was_overdue_then_even_if_closed_since():
+    late = CaseRecord(reported_at=datetime(2026, 10, 20), deadline=datetime(2026, 10, 25), closed_at=datetime(2026, 11, 3))
+    assert case_metrics([late], *MONTH)["overdue"] == 1
+    assert case_metrics([late], datetime(2026, 11, 1), datetime(2026, 12, 1))["overdue"] == 0  # closed in November
+    assert case_metrics([late], datetime(2026, 11, 1), datetime(2026, 12, 1))["closed_on_time"] == 0
+
+
+def test_grid_formulas_are_chosen_by_level_and_grade():
+    from wangge.core.ruleset import Ruleset
+    from wangge.core.scoring import formulas_for
+
+    general = FORMULA.model_copy(update={"code": "网格", "subject": "grid"})
+    by_level = general.model_copy(update={"code": "社区级", "level": "社区"})
+    by_grade = general.model_copy(update={"code": "A级", "level": "社区", "grade": "A"})
+    rules = Ruleset(name="r", formulas=(FORMULA, general, by_level, by_grade))
+    assert [f.code for f in formulas_for(rules, "grid", level="社区", grade="A")] == ["A级", "社区级", "网格"]
+    assert [f.code for f in formulas_for(rules, "grid", level="网格", grade="A")] == ["网格"]
+    assert [f.code for f in formulas_for(rules, "worker")] == ["月考"]
