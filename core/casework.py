@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Iterable, Optional
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.engine import Connection
@@ -217,23 +218,30 @@ def explain(conn: Connection, ruleset: Ruleset, case_ref: str) -> str:
 
 @dataclass(frozen=True)
 class MonthScore:
-    worker: str
-    role: str
-    grids: int
+    worker: str  # the worker's name, or the grid's code when ``subject`` is "grid"
+    role: str  # the worker's role, or the grid's level
+    grids: int  # grids the worker is assigned, or grids in the subtree scored
     metrics: dict
     score: scoring.Score
+    subject: str = "worker"
+
+
+def month_window(ruleset: Ruleset, year: int, month: int) -> tuple[datetime, datetime]:
+    """The month as [start, end) in the district's time zone, whatever zone the machine runs in."""
+    zone = ZoneInfo(ruleset.settings.timezone)
+    return datetime(year, month, 1, tzinfo=zone), datetime(year + (month == 12), month % 12 + 1, 1, tzinfo=zone)
 
 
 def month_scores(conn: Connection, ruleset: Ruleset, year: int, month: int) -> list[MonthScore]:
     """Every worker's score for a month, by the formula for their role (and grid grade)."""
-    start = datetime(year, month, 1).astimezone()
-    end = datetime(year + (month == 12), month % 12 + 1, 1).astimezone()
+    start, end = month_window(ruleset, year, month)
     workers = conn.execute(select(Worker.__table__).where(Worker.deleted.is_(None))).all()
     results = []
     for worker in workers:
         grids = [g for (g,) in conn.execute(select(Assignment.grid_id).where(Assignment.worker_id == worker.id, Assignment.active))]
-        grade = conn.execute(select(GridCell.grade).where(GridCell.id.in_(grids))).scalar() if grids else None
-        formulas = scoring.formulas_for(ruleset, "worker", worker.role, grade)
+        cell = conn.execute(select(GridCell.grade, GridCell.level).where(GridCell.id.in_(grids))).first() if grids else None
+        grade, level = (cell.grade, cell.level) if cell else (None, None)
+        formulas = scoring.formulas_for(ruleset, "worker", worker.role, grade, level=level)
         if not formulas:
             continue
         formula = formulas[0]
@@ -245,9 +253,64 @@ def month_scores(conn: Connection, ruleset: Ruleset, year: int, month: int) -> l
     return results
 
 
+def grid_scores(conn: Connection, ruleset: Ruleset, year: int, month: int) -> list[MonthScore]:
+    """Every grid's score for a month, by the `for grid` formula for its level and grade.
+
+    A grid's cases and visits are those of its whole subtree (a community
+    answers for its grids). Grids no formula applies to are left out.
+    """
+    start, end = month_window(ruleset, year, month)
+    cells = conn.execute(select(_grids).where(_grids.c.deleted.is_(None)).order_by(_grids.c.code)).all()
+    below: dict[Optional[str], list[str]] = {}
+    for cell in cells:
+        below.setdefault(cell.upper_id, []).append(cell.id)
+    results = []
+    for cell in cells:
+        formulas = scoring.formulas_for(ruleset, "grid", grade=cell.grade, level=cell.level)
+        if not formulas:
+            continue
+        subtree = _subtree(cell.id, below)
+        metrics = grid_metrics(conn, ruleset, subtree, start, end)
+        history = [scoring.score(formulas[0], cell.code, grid_metrics(conn, ruleset, subtree, s, e)).tier
+                   for s, e in _months_of_year(start)]
+        metrics["tier_drops_year"] = scoring.tier_drops(history, formulas[0])
+        results.append(MonthScore(cell.code, cell.level, len(subtree), metrics,
+                                  scoring.score(formulas[0], cell.code, metrics), subject="grid"))
+    return results
+
+
+def _subtree(root: str, below: dict[Optional[str], list[str]]) -> list[str]:
+    found, todo = [], [root]
+    while todo:
+        grid = todo.pop()
+        if grid not in found:  # a cycle in bad data must not loop forever
+            found.append(grid)
+            todo.extend(below.get(grid, ()))
+    return found
+
+
+def grid_metrics(conn: Connection, ruleset: Ruleset, grids: list[str], start: datetime, end: datetime) -> dict[str, float]:
+    """Metrics of the cases and visits in ``grids``."""
+    metrics = _case_metrics(conn, ruleset, grids, start, end)
+    visits = conn.execute(select(Visit.minutes, Visit.household_id, Visit.at).where(Visit.grid_id.in_(grids))).all()
+    return {**metrics, **_visit_metrics(visits, start, end)}
+
+
 def worker_metrics(conn: Connection, ruleset: Ruleset, grids: list[str], worker_id: str,
                    start: datetime, end: datetime) -> dict[str, float]:
     """Metrics of the cases in a worker's grids and of the worker's visits."""
+    metrics = _case_metrics(conn, ruleset, grids, start, end)
+    visits = conn.execute(select(Visit.minutes, Visit.household_id, Visit.at).where(Visit.worker_id == worker_id)).all()
+    return {**metrics, **_visit_metrics(visits, start, end)}
+
+
+def _visit_metrics(visits, start: datetime, end: datetime) -> dict[str, float]:
+    in_month = [v for v in visits if start <= _aware(v.at) < end]
+    return {"visits": len(in_month), "visit_minutes": sum(v.minutes for v in in_month),
+            "households_visited": len({v.household_id for v in in_month})}
+
+
+def _case_metrics(conn: Connection, ruleset: Ruleset, grids: list[str], start: datetime, end: datetime) -> dict[str, float]:
     closed = Lifecycle.of(ruleset).closed
     rows = conn.execute(select(_cases).where(_cases.c.grid_id.in_(grids), _cases.c.deleted.is_(None))).all() if grids else []
     events: dict[str, list] = {}
@@ -259,10 +322,6 @@ def worker_metrics(conn: Connection, ruleset: Ruleset, grids: list[str], worker_
     metrics["verified_complaints"] = sum(
         1 for row in rows if (row.fields or {}).get("verified_complaint") and start <= _aware(row.reported_at) < end
     )
-    visits = conn.execute(select(Visit.minutes, Visit.household_id, Visit.at).where(Visit.worker_id == worker_id)).all()
-    in_month = [v for v in visits if start <= _aware(v.at) < end]
-    metrics.update(visits=len(in_month), visit_minutes=sum(v.minutes for v in in_month),
-                   households_visited=len({v.household_id for v in in_month}))
     return metrics
 
 

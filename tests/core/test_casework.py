@@ -100,3 +100,40 @@ def test_month_scores_come_from_the_workers_grids(street):
         (result,) = casework.month_scores(conn, RULES, 2026, 10)
     assert result.worker == "王芳" and result.metrics["closed"] == 1 and result.metrics["callbacks"] == 1
     assert result.score.total == 100 and result.score.tier == "优秀"
+
+
+def _close_one(s, grid, worker, at):
+    case_id = _report(s, grid, worker, at=at).case_id
+    steps = [("上报", "网格员", ["photo"]), ("派遣", "指挥中心", []), ("接单", "网格员", []),
+             ("送审", "网格员", ["photo"]), ("办结", "网格员", ["onsite_confirmation", "callback"])]
+    with s.write(actor=worker) as rec:
+        for i, (move, role, evidence) in enumerate(steps):
+            casework.move_case(rec, RULES, case_id, move, role=role, actor_id=worker, at=at + timedelta(minutes=i),
+                               evidence=evidence, satisfied=True if move == "办结" else None)
+
+
+def test_months_are_cut_at_midnight_in_the_districts_zone(street):
+    s, grid, worker = street
+    # 31 Oct 20:00 UTC is 1 Nov 04:00 in Shanghai: a November case, wherever the office's server runs.
+    _close_one(s, grid, worker, datetime(2026, 10, 31, 20, 0, tzinfo=timezone.utc))
+    with s.read() as conn:
+        (october,) = casework.month_scores(conn, RULES, 2026, 10)
+        (november,) = casework.month_scores(conn, RULES, 2026, 11)
+    assert (october.metrics["reported"], november.metrics["reported"]) == (0, 1)
+
+
+def test_grids_are_scored_by_the_formula_for_their_level_over_their_subtree(street):
+    from wangge.core.ruleset import Formula, Indicator, Tier
+
+    s, grid, worker = street
+    _close_one(s, grid, worker, T0)
+    _report(s, grid, worker, at=T0 + timedelta(days=1), item="0102")  # reported, still open
+    community = Formula(code="社区月考", subject="grid", level="社区", indicators=(
+        Indicator(code="结案率", numerator="closed", denominator="registered", weight=100),),
+        tiers=(Tier(code="好", min=60, max=100), Tier(code="差", min=0, max=60)))
+    rules = RULES.model_copy(update={"formulas": RULES.formulas + (community,)})
+    with s.read() as conn:
+        (result,) = casework.grid_scores(conn, rules, 2026, 10)
+    # Only the community has a grid formula; it answers for its grid's two cases, one closed.
+    assert (result.subject, result.worker, result.role, result.grids) == ("grid", "S1.01", "社区", 2)
+    assert (result.metrics["registered"], result.metrics["closed"], result.score.total, result.score.tier) == (2, 1, 50, "差")
