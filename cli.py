@@ -524,7 +524,7 @@ def explain_command(store_path: str, case: str, rules_file: str | None) -> None:
 @click.option("--rules", "rules_file", type=click.Path(dir_okay=False), help="Rule file (default: the store's own).")
 @click.option("--csv", "csv_path", type=click.Path(dir_okay=False, writable=True), help="Also write the scores as CSV.")
 def score_command(store_path: str, month: datetime, rules_file: str | None, csv_path: str | None) -> None:
-    """Score every worker for a month by the ruleset's formulas.
+    """Score every worker and grid for a month by the ruleset's formulas.
 
     \b
     Example:
@@ -537,18 +537,23 @@ def score_command(store_path: str, month: datetime, rules_file: str | None, csv_
     from wangge.core.report import table
 
     with _casework_store(store_path) as s, s.read() as conn:
-        results = casework.month_scores(conn, _ruleset_for(conn, rules_file), month.year, month.month)
-    header = ["worker", "role", "grids", "closed/registered", "total", "tier"]
-    rows = [[r.worker, r.role, r.grids, f"{r.metrics['closed']:g}/{r.metrics['registered']:g}", r.score.total,
-             r.score.tier or "-"] for r in results]
+        ruleset = _ruleset_for(conn, rules_file)
+        results = casework.month_scores(conn, ruleset, month.year, month.month)
+        results += casework.grid_scores(conn, ruleset, month.year, month.month)
+    header = ["subject", "worker / grid", "role / level", "grids", "closed/registered", "total", "tier"]
+    rows = [[r.subject, r.worker, r.role, r.grids, f"{r.metrics['closed']:g}/{r.metrics['registered']:g}",
+             r.score.total, r.score.tier or "-"] for r in results]
     click.echo(table(header, rows, title=f"Scores for {month:%Y-%m}"))
     if csv_path:
+        # Formulas differ by role, level and grade: one column per indicator any of them has.
+        indicators = list(dict.fromkeys(p.indicator for r in results for p in r.score.parts))
         try:
             with open(csv_path, "w", newline="", encoding="utf-8") as out:
                 writer = csv.writer(out)
-                writer.writerow(header + [p.indicator for p in (results[0].score.parts if results else ())])
+                writer.writerow(header + ["formula"] + indicators)
                 for row, r in zip(rows, results):
-                    writer.writerow(row + [p.points for p in r.score.parts])
+                    points = {p.indicator: p.points for p in r.score.parts}
+                    writer.writerow(row + [r.score.formula] + [points.get(code, "") for code in indicators])
         except OSError as exc:
             raise UsageError(f"cannot write {csv_path}: {exc.strerror}") from None
         click.echo(f"wrote {csv_path}")
