@@ -51,7 +51,7 @@ def escalate(router: Router, cases: Iterable[CaseView], now: datetime, closed: f
 
 
 def _escalate_one(router: Router, case: CaseView, now: datetime):
-    chain = router.route(case).chain
+    chain = router.chain(case)
     step, since = case.step, case.step_since or case.opened_at
     events = []
     while step < len(chain):

@@ -117,11 +117,7 @@ class Router:
         # One lookup per case on the hot path: plan and placement together.
         placed = self._placed.get((case.item, case.channel, case.severity, case.grids))
         if placed is None:
-            key = (case.item, case.channel, case.severity)
-            plan = self._plans.get(key)
-            if plan is None:
-                plan = self._plans[key] = self._plan(case)
-            placed = self._placed[key + (case.grids,)] = (plan, *self._place(plan, case.grids))
+            placed = self._placement(case)
         plan, grid, chain = placed
         moment = opened = case.opened_at
         add = self.time.add
@@ -137,6 +133,19 @@ class Router:
             stages = tuple(staged)
         return Decision(case.id, plan.level, grid, plan.role, plan.department, moment if stages else None,
                         stages, chain, plan.ceiling, plan, opened)
+
+    def chain(self, case: CaseView) -> tuple[Step, ...]:
+        """The escalation rungs of ``case`` without its deadlines (what the sweep needs); raises `RoutingError`."""
+        placed = self._placed.get((case.item, case.channel, case.severity, case.grids))
+        return (placed or self._placement(case))[2]
+
+    def _placement(self, case: CaseView) -> tuple["Plan", Optional[str], tuple[Step, ...]]:
+        key = (case.item, case.channel, case.severity)
+        plan = self._plans.get(key)
+        if plan is None:
+            plan = self._plans[key] = self._plan(case)
+        placed = self._placed[key + (case.grids,)] = (plan, *self._place(plan, case.grids))
+        return placed
 
     @staticmethod
     def _place(plan: "Plan", cells: tuple[tuple[str, str], ...]) -> tuple[Optional[str], tuple[Step, ...]]:

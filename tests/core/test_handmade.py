@@ -2,11 +2,14 @@
 from __future__ import annotations
 
 import itertools
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from wangge.core.errors import TransitionError
+from wangge.core.escalation import escalate
 from wangge.core.lifecycle import Lifecycle
 from wangge.core.routing import CaseView, Router
 from wangge.core.scoring import CaseRecord, case_metrics, score
@@ -98,3 +101,28 @@ def test_jiading_hotline_scores_98_6_percent_closure():
     assert round(closure.value * 100, 1) == 98.6 and round(satisfaction.value * 100, 1) == 95.1
     # 50 × 494/501 = 49.30; 50 × 470/494 = 47.57; total 96.87 falls in 奖励 (95..100).
     assert (closure.points, satisfaction.points, result.total, result.tier) == (49.3, 47.57, 96.87, "奖励")
+
+
+YEAR = datetime(2026, 1, 1, tzinfo=timezone.utc)
+RANK = {"街道": 0, "社区": 1, "网格": 2}
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    opened=st.lists(st.tuples(st.integers(0, 60 * 24 * 365), st.sampled_from(["0101", "0201", "0202"]),
+                              st.sampled_from([None, "一般", "重大"])), min_size=1, max_size=5),
+    first=st.integers(0, 60 * 24 * 60), later=st.integers(0, 60 * 24 * 60),
+)
+def test_sweeps_over_the_whole_year_are_idempotent_monotone_and_capped(opened, first, later):
+    views = [CaseView(id=f"c{i}", item=item, grids=GRIDS, channel="巡查", opened_at=YEAR + timedelta(minutes=m),
+                      severity=severity) for i, (m, item, severity) in enumerate(opened)]
+    start = min(v.opened_at for v in views)
+    early, late = start + timedelta(minutes=first), start + timedelta(minutes=first + later)
+    swept = escalate(ROUTER, views, early)
+    assert escalate(ROUTER, swept.cases, early).escalations == ()  # idempotent at the same now
+    for before, after, fresh in zip(swept.cases, escalate(ROUTER, swept.cases, late).cases,
+                                    escalate(ROUTER, views, late).cases):
+        assert before.step <= after.step == fresh.step  # monotone, and the path of sweeps does not matter
+        chain = ROUTER.chain(after)
+        assert RANK[chain[after.step].level] >= RANK[ROUTER.route(after).ceiling]  # never past the ceiling
+    assert all(e.reason.startswith("overdue at ") and e.since <= late for e in swept.escalations)
