@@ -79,8 +79,9 @@ def cases(ruleset, count: int, seed: int = 1) -> list[CaseView]:
 def hand_written(ruleset):
     """The same rules as straight-line Python: dict lookups and the same calendar."""
     items, klass = ruleset.items, ruleset.item_class
-    by_item = {f"{c:02d}05": ("department", "电信" if c % 2 else "城管") for c in range(1, CLASSES + 1)}
-    by_class = {f"{c:02d}": ("网格" if c % 2 else "社区", "网格员" if c % 2 else "社区主任") for c in range(1, CLASSES + 1)}
+    by_item = {f"{c:02d}05": (None, None, "电信" if c % 2 else "城管") for c in range(1, CLASSES + 1)}
+    by_class = {f"{c:02d}": ("网格" if c % 2 else "社区", "网格员" if c % 2 else "社区主任", None)
+                for c in range(1, CLASSES + 1)}
     time = for_calendar(ruleset.settings.calendar, ruleset.settings.timezone)
 
     def decide(case: CaseView):
@@ -89,6 +90,12 @@ def hand_written(ruleset):
             owner = by_item[case.item]
         elif klass[case.item].code in by_class:
             owner = by_class[klass[case.item].code]
+        elif case.channel == "热线":
+            owner = ("社区", "社工", None)
+        elif item.severity == "重大":
+            owner = ("街道", "指挥中心", None)
+        else:
+            owner = ("网格", "网格员", None)  # the default owner: the lowest level's role
         deadline = case.opened_at
         for stage in item.sla:
             deadline = time.add(deadline, stage.within)
@@ -120,7 +127,8 @@ def rule_engine_router(ruleset):
     def decide(case: CaseView):
         item = items[case.item]
         facts = {"item": case.item, "cls": klass[case.item].code, "channel": case.channel, "severity": item.severity}
-        owner = next((route for rule, route in rules if rule.matches(facts)), None)
+        route = next((route for rule, route in rules if rule.matches(facts)), None)
+        owner = (route.level, route.role, route.department) if route else ("网格", "网格员", None)
         deadline = case.opened_at  # the same deadline and chain work as the other two
         for stage in item.sla:
             deadline = time.add(deadline, stage.within)
@@ -130,12 +138,22 @@ def rule_engine_router(ruleset):
     return decide
 
 
+def check_agreement(router: Router, hand, engine, sample: list[CaseView]) -> None:
+    """The three engines must decide alike, or the ratios compare different work; raises AssertionError."""
+    for case in sample:
+        ours = router.route(case)
+        decided = ((ours.level, ours.role, ours.department), ours.deadline, tuple(s.level for s in ours.chain))
+        for name, other in (("hand-written", hand), ("rule-engine", engine)):
+            assert other(case) == decided, f"case {case.id}: {name} decided {other(case)}, wangge {decided}"
+
+
 def main() -> None:
     ruleset = dsl.loads(rule_file(), "bench.wg")
     work = cases(ruleset, DECISIONS)
     router = Router(ruleset)
     hand = hand_written(ruleset)
     engine = rule_engine_router(ruleset)
+    check_agreement(router, hand, engine, work[:2_000])
     ours = best_of(lambda: [router.route(c) for c in work])
     manual = best_of(lambda: [hand(c) for c in work])
     sample = work[: DECISIONS // 10]
