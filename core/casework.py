@@ -213,7 +213,11 @@ def explain(conn: Connection, ruleset: Ruleset, case_ref: str) -> str:
     lines = [trace.EventLine(e.at, e.move, e.from_status, e.to_status, e.role, e.note or "", bool(e.stale))
              for e in events]
     fields = row.fields or {}
-    return trace.render(summary, decision.trace, lines, row.escalation_level, fields.get("escalation_reason"))
+    routing = list(decision.trace)
+    if row.ruleset_version != ruleset.version:
+        # The case was routed under another version: say so rather than pass today's rules off as then's.
+        routing.insert(0, f"routed under ruleset {row.ruleset_version[:12]}; explained by ruleset {ruleset.version[:12]}")
+    return trace.render(summary, routing, lines, row.escalation_level, fields.get("escalation_reason"))
 
 
 @dataclass(frozen=True)

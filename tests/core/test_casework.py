@@ -137,3 +137,14 @@ def test_grids_are_scored_by_the_formula_for_their_level_over_their_subtree(stre
     # Only the community has a grid formula; it answers for its grid's two cases, one closed.
     assert (result.subject, result.worker, result.role, result.grids) == ("grid", "S1.01", "社区", 2)
     assert (result.metrics["registered"], result.metrics["closed"], result.score.total, result.score.tier) == (2, 1, 50, "差")
+
+
+def test_an_explanation_under_a_newer_ruleset_says_which_versions(street):
+    s, grid, worker = street
+    number = _report(s, grid, worker).number
+    # Not model_copy: it would carry the cached version hash over to the copy.
+    newer = type(RULES).model_validate({**RULES.model_dump(), "name": "泰达2027"})
+    with s.read() as conn:
+        same, other = casework.explain(conn, RULES, number), casework.explain(conn, newer, number)
+    assert "routed under ruleset" not in same
+    assert f"routed under ruleset {RULES.version[:12]}; explained by ruleset {newer.version[:12]}" in other
