@@ -78,6 +78,24 @@ def test_trifles_stay_in_the_building_unit(lianchi):
     assert [s.zh for s in mediation.steps] == ["接受调解请求", "互助(志愿)活动", "日常管理工作", "保留完善记录"]
 
 
+def test_each_matter_stops_at_its_level_and_big_ones_at_the_street(lianchi):
+    """"琐事不出单元、小事不出社区、大事不出街道": one path, capped by severity."""
+    from wangge.core import casework
+
+    unit = "LC.WY.XH.1.3"
+    cases = {severity: lianchi.report("社工小李", unit, "3101", "巡查", T, severity=severity)
+             for severity in ("琐事", "一般", "重大")}
+    assert {s: c.decision.ceiling for s, c in cases.items()} == {"琐事": "单元", "一般": "社区", "重大": "街道"}
+    assert [s.level for s in cases["重大"].decision.chain] == ["单元", "网格", "社区", "街道"]
+    with lianchi.store.write(actor="sweep") as rec:
+        moved, _ = casework.sweep(rec, lianchi.ruleset, T + timedelta(days=400))
+    reached = {s: [m.level for m in moved if m.case == c.case_id] for s, c in cases.items()}
+    assert reached == {"琐事": [], "一般": ["网格", "社区"], "重大": ["网格", "社区", "街道"]}
+    with lianchi.store.write(actor="sweep") as rec:
+        moved, stuck = casework.sweep(rec, lianchi.ruleset, T + timedelta(days=800))
+    assert moved == [] and len(stuck) == 3  # each at its own ceiling, none at the district
+
+
 def test_58_activities_and_95_percent_satisfaction_earn_full_marks(lianchi):
     (formula,) = [f for f in lianchi.ruleset.formulas if f.code == "社工年度"]
     result = scoring.score(formula, "社工小李", {"activities": 58, "satisfaction": 0.95})
