@@ -72,6 +72,7 @@ class Role(Frozen):
     office: bool = False  # an office role: its moves made on a tablet are proposals
     stipend: Optional[float] = None  # an allowance in CNY per `stipend_period` (Shushan's 网格长: 400/month)
     stipend_period: Optional[str] = None  # day, week, month, quarter, half_year or year
+    headcount: Optional[int] = None  # workers of this role in each grid cell at `level` (Jiading's hotline: 6)
 
 
 class Target(Frozen):

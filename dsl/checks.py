@@ -431,6 +431,11 @@ def check_roles(defs: Definitions) -> Found:
     for code, role in defs.roles.items():
         if role.stipend and number(role.stipend) <= 0:
             yield at(role, f"role {code} has a stipend of {role.stipend}", "give an amount above 0, or leave it out")
+        if role.headcount and not (float(role.headcount) >= 1 and float(role.headcount).is_integer()):
+            yield at(role, f"role {code} has a headcount of {role.headcount}", "give a whole number of workers, 1 or more")
+        elif role.headcount and role.level is None:
+            yield at(role, f"role {code} has a headcount but no level to count it in",
+                     f"say where each group of {role.headcount} works: role {code} at LEVEL headcount {role.headcount}")
 
 
 def check_meetings(defs: Definitions) -> Found:

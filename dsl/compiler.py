@@ -42,7 +42,8 @@ def compile_definitions(defs: Definitions) -> rs.Ruleset:
         base=defs.base,
         settings=settings(defs.settings),
         roles=tuple(rs.Role(code=c, label=label(r.label), level=code_of(r.level), office=r.office,
-                            stipend=number(r.stipend) if r.stipend else None, stipend_period=r.stipend_period or None)
+                            stipend=number(r.stipend) if r.stipend else None, stipend_period=r.stipend_period or None,
+                            headcount=int(number(r.headcount)) if r.headcount else None)
                     for c, r in defs.roles.items()),
         levels=tuple(level(c, lv, rank) for rank, (c, lv) in enumerate(defs.levels.items())),
         departments=tuple(rs.Department(code=c, label=label(d.label)) for c, d in defs.departments.items()),

@@ -116,3 +116,11 @@ def test_a_role_can_carry_a_stipend(tmp_path):
     role = next(r for r in dsl.load(tmp_path / "d.wg").roles if r.code == "网格长")
     assert (role.stipend, role.stipend_period) == (400, "month")
     assert next(r for r in dsl.load(tmp_path / "d.wg").roles if r.code == "网格员").stipend is None
+
+
+def test_a_role_can_carry_a_headcount_per_grid_cell(tmp_path):
+    (tmp_path / "d.wg").write_text("ruleset d\nimport national\nextends national\n"
+                                   "role 社工 \"社区工作者\" at 社区 headcount 6 stipend 400 per month\n", encoding="utf-8")
+    roles = {r.code: r for r in dsl.load(tmp_path / "d.wg").roles}
+    assert (roles["社工"].headcount, roles["社工"].stipend) == (6, 400)
+    assert roles["网格员"].headcount is None

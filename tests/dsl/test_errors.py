@@ -91,6 +91,13 @@ CASES = {
     "stipend that is not positive": (
         "role 网格长 at 网格 stipend 0 per month\n",
         1, 1, "role 网格长 has a stipend of 0", "give an amount above 0, or leave it out"),
+    "headcount that is not a whole number": (
+        "role 社工 at 社区 headcount 2.5\n",
+        1, 1, "role 社工 has a headcount of 2.5", "give a whole number of workers, 1 or more"),
+    "headcount without a level": (
+        "role 社工 headcount 6\n",
+        1, 1, "role 社工 has a headcount but no level to count it in",
+        "say where each group of 6 works: role 社工 at LEVEL headcount 6"),
     "setting given twice": (
         "settings { lease 7 days lease 14 days }\n",
         1, 1, "'lease' is given 2 times in one block", "keep one; the values disagree or repeat"),
