@@ -376,6 +376,13 @@ class Ruleset(Frozen):
     projects: tuple[ProjectTemplate, ...] = ()
     meetings: tuple[Meeting, ...] = ()
 
+    def model_copy(self, *, update=None, deep: bool = False) -> "Ruleset":
+        """A copy; lookups cached on this ruleset (its version above all) are not carried over."""
+        copy = super().model_copy(update=update, deep=deep)
+        for name in ("version", "items", "item_class", "level_rank"):
+            copy.__dict__.pop(name, None)
+        return copy
+
     def canonical_json(self) -> str:
         """JSON with sorted keys and no insignificant whitespace: equal rulesets, equal bytes."""
         return json.dumps(

@@ -124,3 +124,13 @@ def test_a_role_can_carry_a_headcount_per_grid_cell(tmp_path):
     roles = {r.code: r for r in dsl.load(tmp_path / "d.wg").roles}
     assert (roles["社工"].headcount, roles["社工"].stipend) == (6, 400)
     assert roles["网格员"].headcount is None
+
+
+def test_a_modified_copy_has_its_own_version():
+    from wangge.core.ruleset import Ruleset
+
+    original = Ruleset(name="a")
+    assert original.version  # cached on the original
+    copy = original.model_copy(update={"name": "b"})
+    assert copy.version != original.version
+    assert copy.version == Ruleset.from_json(copy.canonical_json()).version
