@@ -41,8 +41,8 @@ class Traffic:
     bytes_down: int = 0
     ops_up: int = 0
     ops_down: int = 0
-    total_up: int = 0  # bytes the current upload will take, for a progress bar
-    total_down: int = 0
+    total_up: int = 0  # bytes_up once the current transfer is done, for a progress bar
+    total_down: int = 0  # likewise for bytes_down
     retries: int = 0
     stage: str = ""
     notes: list[str] = field(default_factory=list)
@@ -102,12 +102,12 @@ class MasterClient:
         reached after the retries; the caller's outbox is untouched then.
         """
         sha = hashlib.sha256(bundle).hexdigest()
-        self._stage("upload", total_up=len(bundle))
+        self._stage("upload")
         self._upload(f"/uploads/{sha}", bundle)
         self.traffic.ops_up += ops
         self._stage("apply")
         record = self._call("POST", f"/exchange/{sha}").json()
-        self._stage("download", total_down=int(record["size"]))
+        self._stage("download", total_down=self.traffic.bytes_down + int(record["size"]))
         reply = self._download(f"/replies/{record['reply']}", int(record["size"]))
         if hashlib.sha256(reply).hexdigest() != record["reply"]:
             raise SyncError(f"the reply from {self.base_url} does not match its hash; run the sync again")
@@ -120,13 +120,22 @@ class MasterClient:
 
     # -- attachments --------------------------------------------------------
 
+    def blob_status(self, sha: str, signer: Signer) -> int:
+        """How many bytes of photo ``sha`` the master holds (its size once complete). Raises `SyncError`."""
+        return int(self._call("GET", f"/blobs/{sha}", signer=signer).json()["received"])
+
     def put_blob(self, blobs: BlobStore, sha: str, signer: Signer) -> None:
         """Upload one photo, resuming where the master's copy stops. Raises `SyncError`."""
         data = blobs.read(sha)
+        self._stage("photos")
         self._upload(f"/blobs/{sha}", data, signer=signer)
 
-    def get_blob(self, blobs: BlobStore, sha: str, signer: Signer) -> None:
-        """Download one photo into ``blobs``, resuming a partial copy. Raises `SyncError`."""
+    def get_blob(self, blobs: BlobStore, sha: str, signer: Signer, size: int = 0) -> None:
+        """Download one photo (of ``size`` bytes, for progress) into ``blobs``, resuming a partial copy.
+
+        Raises `SyncError`.
+        """
+        self._stage("photos", total_down=self.traffic.bytes_down + max(0, size - blobs.received(sha)))
         while not blobs.has(sha):
             offset = blobs.received(sha)
             response = self._call("GET", f"/blobs/{sha}/data", params={"offset": offset}, signer=signer)
@@ -142,6 +151,8 @@ class MasterClient:
         if status.get("answered"):
             return  # the master applied this bundle already; only its reply is missing
         received = status["received"]
+        # The bar's total grows by what this transfer still has to send (totals are cumulative).
+        self._stage(self.traffic.stage, total_up=self.traffic.bytes_up + max(0, len(data) - received))
         while received < len(data):
             piece = data[received:received + self.chunk]
             params = {"offset": received, "total": len(data)}

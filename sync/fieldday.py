@@ -10,7 +10,7 @@ escalates; and the month is scored. Everything goes through the public API.
 """
 from __future__ import annotations
 
-import hashlib
+import shutil
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -22,12 +22,12 @@ from wangge.core.models import Attachment, Case, Household
 from wangge.core.report import table
 from wangge.sync import atrest, enrollment, protocol, tables
 from wangge.sync.attachments import BlobStore
-from wangge.sync.client import MasterClient, Signer
+from wangge.sync.client import MasterClient
 from wangge.sync.fieldwork import installed_rules, protocol_exchange, tablet_session
 from wangge.sync.identity import store_keys
 from wangge.sync.office import Office
 from wangge.sync.server import MasterApp, running
-from wangge.sync.tablet import enrollment_request
+from wangge.sync.tablet import enrollment_request, tablet_photos
 
 CST = timezone(timedelta(hours=8))
 MORNING = datetime(2026, 10, 13, 9, 0, tzinfo=CST)  # a Tuesday
@@ -38,8 +38,12 @@ DEMO_SCRYPT_N = 2**14
 
 def run_field_day(workdir: Path) -> str:
     """Run the day in ``workdir`` (its databases stay there) and return the report."""
-    for old in workdir.glob("*.db*"):
-        old.unlink()
+    # A rerun starts a fresh day: the last run's stores, key files, photos and the master's transfers go.
+    for old in [*workdir.glob("*.db*"), workdir / "master-files"]:
+        if old.is_dir():
+            shutil.rmtree(old)
+        elif old.exists():
+            old.unlink()
     ruleset = rulesets.load("teda")
     master = store.init(str(workdir / "street-master.db"), "master", extra_migrations=tables.MIGRATIONS)
     report = [f"wangge demo: a field day under {ruleset.label.text()} (ruleset {ruleset.version[:12]})",
@@ -50,15 +54,14 @@ def run_field_day(workdir: Path) -> str:
         with running(MasterApp(office, workdir / "master-files")) as url:
             tablets = {name: _enroll(workdir, name, worker, master, url) for name, worker in
                        (("zhao-tablet", "赵巧珍"), ("li-tablet", "李明"))}
-            syncs = [[name, "first contact", _sync(t, url)] for name, t in tablets.items()]
+            syncs = [[name, "first contact", _sync(workdir, name, t, url)] for name, t in tablets.items()]
             cases = _patrol(tablets, ruleset, ids, workdir)
             _office_edits(master, ids)
-            syncs += [[name, "after patrol", _sync(t, url)] for name, t in tablets.items()]
-            _upload_photos(tablets, workdir, url)
-            moves = _office_moves(master, ruleset, cases)
-            syncs += [[name, "evening", _sync(t, url)] for name, t in tablets.items()]
+            syncs += [[name, "after patrol", _sync(workdir, name, t, url)] for name, t in tablets.items()]
+            moves = _office_moves(master, ruleset, cases, ids, workdir)
+            syncs += [[name, "evening", _sync(workdir, name, t, url)] for name, t in tablets.items()]
             moves.append(_confirm_on_site(tablets["zhao-tablet"], ruleset, cases["zhao-tablet"], ids))
-            syncs.append(["zhao-tablet", "next day", _sync(tablets["zhao-tablet"], url)])
+            syncs.append(["zhao-tablet", "next day", _sync(workdir, "zhao-tablet", tablets["zhao-tablet"], url)])
             for t in tablets.values():
                 t.close()
         report += ["", _devices_table(master)]
@@ -103,11 +106,16 @@ def _devices_table(master) -> str:
                  title="Tablets enrolled at the office (keys made on each tablet, kept in its encrypted database)")
 
 
-def _sync(tablet, url: str) -> str:
+def _photos(workdir: Path, name: str, tablet) -> BlobStore:
+    return tablet_photos(tablet, workdir / f"{name}.db")
+
+
+def _sync(workdir: Path, name: str, tablet, url: str) -> str:
     with MasterClient(url) as client:
-        summary = tablet_session(tablet, client)
+        summary = tablet_session(tablet, client, photos=_photos(workdir, name, tablet))
         up, down = client.traffic.bytes_up, client.traffic.bytes_down
-    return f"{summary.split(';')[0].split(': ', 1)[1]} ({up:,} B up, {down:,} B down)"
+    ops, photos = summary.split("; ")[0], summary.split("; ")[-1]
+    return f"{ops.split(': ', 1)[1]}; {photos} ({up:,} B up, {down:,} B down)"
 
 
 def _patrol(tablets, ruleset, ids, workdir: Path) -> dict:
@@ -118,7 +126,7 @@ def _patrol(tablets, ruleset, ids, workdir: Path) -> dict:
     for name, grid, worker, item, channel, text in plan:
         tablet = tablets[name]
         photo = f"{text} photo taken at {MORNING:%H:%M}".encode()
-        sha = BlobStore(workdir / f"{name}-blobs").put(photo)
+        sha = _photos(workdir, name, tablet).put(photo)  # sealed on the tablet, like its database
         with tablet.write(actor=ids[worker]) as rec:
             reported = casework.report_case(rec, ruleset, item=item, grid_id=ids[grid], channel=channel,
                                             reporter_id=ids[worker], at=MORNING + timedelta(hours=1),
@@ -140,28 +148,23 @@ def _office_edits(master, ids) -> None:
         rec.update("household", home, {"户主": "来电更正的户主"})
 
 
-def _upload_photos(tablets, workdir: Path, url: str) -> None:
-    for name, tablet in tablets.items():
-        blobs = BlobStore(workdir / f"{name}-blobs")
-        keys = store_keys(tablet)
-        with tablet.read() as conn:
-            shas = conn.execute(select(Attachment.sha256)).scalars().all()
-        with MasterClient(url) as client:
-            for sha in shas:
-                client.put_blob(blobs, sha, Signer(tablet.device_id, keys.sign))
-
-
-def _office_moves(master, ruleset, cases) -> list:
+def _office_moves(master, ruleset, cases, ids, workdir: Path) -> list:
+    """The centre dispatches both cases; the department repairs the box and attaches a photo of it."""
     rows = []
+    box = cases["zhao-tablet"]
+    repaired = b"telecom box repaired, photo by the department"
+    sha = BlobStore(workdir / "master-files" / "blobs").put(repaired)
     with master.write(actor="系统中心") as rec:
+        rec.insert("attachment", {"sha256": sha, "size": len(repaired), "media_type": "image/jpeg",
+                                  "case_id": box.case_id, "grid_id": ids["grid1"], "name": "修复后.jpg"})
         for reported in cases.values():
             status = casework.move_case(rec, ruleset, reported.case_id, "派遣", role="指挥中心", actor_id=None,
                                         at=MORNING + timedelta(hours=3))
             rows.append([reported.number, "派遣", "指挥中心", status])
-        box = cases["zhao-tablet"].case_id
         for move, role in (("接单", "专业部门"), ("修复", "专业部门")):
-            status = casework.move_case(rec, ruleset, box, move, role=role, actor_id=None, at=MORNING + timedelta(hours=6))
-            rows.append([cases["zhao-tablet"].number, move, role, status])
+            status = casework.move_case(rec, ruleset, box.case_id, move, role=role, actor_id=None,
+                                        at=MORNING + timedelta(hours=6))
+            rows.append([box.number, move, role, status])
     return rows
 
 

@@ -15,16 +15,20 @@ import time
 from pathlib import Path
 from typing import Callable, Optional
 
+from sqlalchemy import select
+
 from wangge.core import casework, store
 from wangge.core.errors import SyncError, WanggeError
+from wangge.core.models import Attachment
 from wangge.core.report import table
-from wangge.core.store import get_meta, set_meta
 from wangge.core.ruleset import Ruleset
+from wangge.core.store import get_meta, set_meta
 from wangge.sync import atrest, enrollment, protocol, tables
 from wangge.sync.enrollment import EnrollmentRequest
 from wangge.sync.identity import store_keys
 from wangge.sync.keys import PublicKeys
 
+_attachment = Attachment.__table__
 META_MASTER_URL = "sync.enrolled_with"  # the URL `wangge device enroll --master` sent the request to
 
 
@@ -182,11 +186,13 @@ def device_table(target: str) -> str:
 
 def sync_tablet(target: str, master_url: str, passphrase: str, *, progress: bool = False,
                 now_ms: Callable[[], int] = lambda: int(time.time() * 1000)) -> str:
-    """One sync of an encrypted tablet with a master over HTTP; renews the lease on success.
+    """One sync of an encrypted tablet with a master over HTTP, photos included; renews the lease.
 
-    Raises `WrongPassphrase`, or `SyncError` in one line with nothing lost.
+    The lease is the ruleset's (`lease` in its settings), as the master last
+    sent it. Raises `WrongPassphrase`, or `SyncError` in one line with nothing lost.
     """
     from wangge.sync.client import MasterClient, ProgressBar
+    from wangge.sync.tablet import tablet_photos
 
     with atrest.open_tablet(target, passphrase, for_sync=True, extra_migrations=tables.MIGRATIONS) as tablet:
         bar = ProgressBar() if progress else None
@@ -194,21 +200,24 @@ def sync_tablet(target: str, master_url: str, passphrase: str, *, progress: bool
             if bar:
                 bar.__enter__()
             try:
-                summary = tablet_session(tablet, client)
+                summary = tablet_session(tablet, client, photos=tablet_photos(tablet, target))
             finally:
                 if bar:
                     bar.__exit__(None, None, None)
         with tablet.write(actor="sync") as rec:
-            atrest.renew_lease(rec.conn, now_ms())
+            stored = get_meta(rec.conn, "sync.ruleset")
+            atrest.renew_lease(rec.conn, now_ms(), Ruleset.from_json(stored).settings.lease_days if stored else None)
     return summary
 
 
-def tablet_session(tablet, client, *, rounds: int = 3) -> str:
-    """One sync: learn the master at first contact, push the outbox, apply the reply.
+def tablet_session(tablet, client, *, rounds: int = 3, photos=None) -> str:
+    """One sync: learn the master at first contact, push the outbox, apply the reply, then photos.
 
     Repeats (at most ``rounds`` times) while the master asks for a scope
-    repair. Raises `SyncError` in one line; the outbox is kept until a signed
-    ack is verified, so nothing is lost.
+    repair. With ``photos`` (the tablet's `BlobStore`), sends the photos the
+    master lacks and fetches those of the tablet's records it lacks. Raises
+    `SyncError` in one line; the outbox is kept until a signed ack is
+    verified, so nothing is lost.
     """
     keys = store_keys(tablet)
     master = _master_of(tablet, client)
@@ -223,7 +232,50 @@ def tablet_session(tablet, client, *, rounds: int = 3) -> str:
                      f"{result.applied} applied, {result.evicted} evicted")
         if not result.again:
             break
+    if photos is not None:
+        lines.append(sync_photos(tablet, client, photos, keys))
     return "; ".join(lines)
+
+
+def sync_photos(tablet, client, photos, keys=None) -> str:
+    """Send the photos the master lacks; fetch the photos of the tablet's records that it lacks.
+
+    Runs after the bundle exchange, so the master already holds the
+    attachment rows that put a photo in the tablet's scope. A photo whose
+    author has not sent it yet is left for a later sync, not an error.
+    Raises `SyncError` in one line.
+    """
+    from wangge.sync.attachments import AttachmentError, check_sha
+    from wangge.sync.client import Signer
+
+    signer = Signer(tablet.device_id, (keys or store_keys(tablet)).sign)
+    with tablet.read() as conn:
+        rows = conn.execute(select(_attachment.c.sha256, _attachment.c.size)
+                            .where(_attachment.c.deleted.is_(None))).all()
+    sizes = {}
+    for sha, size in rows:
+        try:
+            sizes[check_sha(sha)] = size
+        except AttachmentError:
+            continue  # a malformed name cannot name a blob; the master refuses it anyway
+    # Marks of photos the master is known to hold, so a sync does not ask about every old photo.
+    marks = photos.root / "at-master"
+    marks.mkdir(exist_ok=True)
+    sent = received = waiting = 0
+    for sha in sizes:
+        if (marks / sha).exists():
+            continue
+        if photos.has(sha):
+            client.put_blob(photos, sha, signer)
+            sent += 1
+        elif client.blob_status(sha, signer) >= sizes[sha]:
+            client.get_blob(photos, sha, signer, size=sizes[sha])
+            received += 1
+        else:
+            waiting += 1
+            continue
+        (marks / sha).touch()
+    return f"photos: {sent} sent, {received} received" + (f", {waiting} not at the master yet" if waiting else "")
 
 
 def known_master(tablet) -> protocol.Peer:
@@ -252,8 +304,12 @@ def _master_of(tablet, client) -> protocol.Peer:
         return protocol.trusted_master(tablet)
     except SyncError:
         answer = client.enrollment(tablet.device_id)
-        if answer.get("status") != "active" or "master" not in answer:
-            raise SyncError(f"this tablet is {answer.get('status', 'unknown')} at the master: "
+        state = answer.get("status", "unknown")
+        if state == "revoked":
+            raise SyncError("this tablet is revoked at the master: its syncs are refused; the office can "
+                            "enroll it again as a new device") from None
+        if state != "active" or "master" not in answer:
+            raise SyncError(f"this tablet is {state} at the master: "
                             "ask the office to approve it (wangge device approve)") from None
         found = answer["master"]
         peer = protocol.Peer(found["id"], PublicKeys.from_b64(found["sign_key"], found["box_key"]))

@@ -56,3 +56,19 @@ def test_only_devices_whose_grids_hold_an_attachment_may_fetch_it(tmp_path):
             assert blobs_in_scope(conn, [mine]) == {"a" * 64}
             assert may_fetch(conn, "a" * 64, [mine]) and not may_fetch(conn, "b" * 64, [mine])
             assert not may_fetch(conn, "a" * 64, [])
+
+
+def test_a_tablets_photos_are_sealed_at_rest_and_resume_at_any_offset(tmp_path):
+    from wangge.sync.tablet import SealedBlobStore
+
+    data = bytes(range(256)) * 300 + b"tail"  # offsets below fall inside cipher blocks
+    sealed = SealedBlobStore(tmp_path / "t", b"k" * 32)
+    sha = sealed.put(data)
+    assert data[:64] not in sealed.path(sha).read_bytes() and sealed.size(sha) == len(data)
+    assert sealed.read(sha) == data
+    receiver = SealedBlobStore(tmp_path / "r", b"r" * 32)
+    for offset in range(0, len(data), 7_777):  # a download cut into odd pieces
+        receiver.write_chunk(sha, offset, data[offset:offset + 7_777], len(data))
+    assert receiver.read(sha) == data and b"".join(c for _, c in receiver.chunks(sha, 0, 5_000)) == data
+    with pytest.raises(AttachmentError, match="another tablet"):
+        SealedBlobStore(tmp_path / "t", b"x" * 32).read(sha)
