@@ -14,6 +14,7 @@ import pytest
 from sqlalchemy import func, select
 
 from support import street as st
+from support.transport import CuttingProxy
 from wangge.core.errors import SyncError
 from wangge.core.models import Op
 from wangge.sync import enrollment, scope
@@ -55,7 +56,7 @@ def test_health_and_enrollment_over_http(street, tmp_path):
 
 
 @pytest.mark.parametrize("direction", ["up", "down"])
-def test_a_connection_cut_mid_transfer_resumes_and_applies_once(street, kit, direction):
+def test_a_connection_cut_mid_transfer_resumes_and_applies_once(street, direction):
     built, app, url = street
     tablet = st.tablet(built, url, 0)
     st.sync(tablet, url)  # first contact: the master's keys and the grid tree
@@ -63,7 +64,7 @@ def test_a_connection_cut_mid_transfer_resumes_and_applies_once(street, kit, dir
     for n in range(200):
         built.report(tablet if direction == "up" else built.store, 0, f"case {n:03d}")
     before = app.exchanges
-    proxy = kit.CuttingProxy(url, limit=6_000, direction=direction)
+    proxy = CuttingProxy(url, limit=6_000, direction=direction)
     try:
         with MasterClient(proxy.url, sleep=lambda s: None, chunk=2048) as client:
             summary = tablet_session(tablet, client)
