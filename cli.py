@@ -225,7 +225,8 @@ def bench(names: tuple[str, ...]) -> None:
 @cli.command()
 @click.argument("master_store")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
-@click.option("--port", default=8470, show_default=True, type=click.IntRange(0, 65535), help="TCP port.")
+@click.option("--port", default=8470, show_default=True, type=click.IntRange(0, 65535),
+              help="TCP port (0 picks a free one and prints it).")
 @click.option("--rules", "rules_file", type=click.Path(dir_okay=False), help="Rule file to run and hot-reload.")
 @click.option("--inbox", type=click.Path(file_okay=False), help="Folder of bundles dropped from USB sticks.")
 @click.option("--cert", type=click.Path(exists=True, dir_okay=False), help="TLS certificate file (PEM).")
@@ -252,8 +253,10 @@ def serve(master_store, host, port, rules_file, inbox, cert, keyfile) -> None:
 def sync_command(tablet_store, master_url, passphrase) -> None:
     """Sync the tablet store at TABLET_STORE with a master over HTTP.
 
-    Shows ops and bytes each way; on failure exits non-zero with one line,
-    and nothing is lost: run it again.
+    Sends the tablet's changes and photos, receives its grids' news, and
+    shows ops and bytes each way; repeats once more if the master asks for a
+    repair. On failure exits non-zero with one line, and nothing is lost:
+    run it again.
 
     \b
     Example:

@@ -16,7 +16,9 @@ has verified the master's signed ack (the sync protocol's rule).
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
+import ssl
 import time
 from dataclasses import dataclass, field
 from typing import Callable, Optional
@@ -65,7 +67,8 @@ class MasterClient:
                  transport: Optional[httpx.BaseTransport] = None, verify=True,
                  sleep: Callable[[float], None] = time.sleep, chunk: int = CHUNK_BYTES):
         self.base_url = base_url.rstrip("/")
-        self.http = httpx.Client(base_url=self.base_url, timeout=timeout, transport=transport, verify=verify)
+        self.http = httpx.Client(base_url=self.base_url, timeout=timeout, transport=transport,
+                                 verify=_default_tls() if verify is True else verify)
         self.attempts = attempts
         self.backoff = backoff
         self.sleep = sleep
@@ -221,6 +224,15 @@ class MasterClient:
         for name, value in totals.items():
             setattr(self.traffic, name, value)
         self.on_progress(self.traffic)
+
+
+@functools.lru_cache(maxsize=1)
+def _default_tls() -> ssl.SSLContext:
+    # Loading the CA bundle costs ~20 ms; httpx would do it for every client, even
+    # for plain http. One context, shared (it is thread-safe), verifies as httpx's would.
+    import certifi
+
+    return ssl.create_default_context(cafile=certifi.where())
 
 
 class _Transient(Exception):

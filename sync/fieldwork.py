@@ -108,9 +108,13 @@ def serve_master(target: str, *, host: str, port: int, rules_file: Optional[str]
             observers.append(watch.watch_inbox(watch.Inbox(inbox, inbox_importer(exchange, Path(inbox) / "replies"))))
         office = Office(master, exchange, live_rules=live, public_keys=store_keys(master).public)
         app = server.MasterApp(office, Path(target).parent / (Path(target).name + ".files"))
-        echo(f"wangge master {master.device_id} serving {target} on {'https' if certfile else 'http'}://{host}:{port}")
+        # Bound before announcing, so the line names the real port (--port 0 picks a free one).
+        sock = server.bind(host, port)
+        shown = f"[{host}]" if ":" in host else host
+        echo(f"wangge master {master.device_id} serving {target} on "
+             f"{'https' if certfile else 'http'}://{shown}:{sock.getsockname()[1]}")
         try:
-            server.serve(app, host, port, certfile=certfile, keyfile=keyfile, log_level="info")
+            server.serve(app, sock, certfile=certfile, keyfile=keyfile, log_level="info")
         finally:
             for observer in observers:
                 observer.stop()

@@ -378,11 +378,10 @@ def _config(app, *, certfile: Optional[str] = None, keyfile: Optional[str] = Non
                           timeout_keep_alive=30, limit_concurrency=4096, backlog=2048, access_log=False)
 
 
-def serve(app, host: str = "127.0.0.1", port: int = 8470, **options) -> None:
-    """Serve ``app`` until interrupted (the `wangge serve` command)."""
+def serve(app, sock: socket.socket, **options) -> None:
+    """Serve ``app`` on the listening ``sock`` (from `bind`) until interrupted: the `wangge serve` command."""
     import uvicorn
 
-    sock = bind(host, port)
     uvicorn.Server(_config(app, **options)).run(sockets=[sock])
 
 
