@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 from datetime import date, datetime, timezone
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Mapping, Optional
 
 from pydantic_core import PydanticUndefined
 from sqlalchemy import bindparam, select
@@ -112,75 +112,113 @@ class Recorder:
             raise StoreError(f"{entity} is append-only: its rows cannot be updated")
         changes = list(changes)
         columns = columns_of(entity)
-        # In SQL, one UPDATE per change; in Python, one per row. Many changes
-        # to few rows (a batch of single-field edits) favour the Python merge.
-        in_sql = len({entity_id for entity_id, _ in changes}) * 2 >= len(changes)
-        if in_sql and self.conn.dialect.name == "sqlite" and "fields" in columns and all(_simple(v) for _, v in changes):
-            return self._update_in_sql(entity, changes, columns)
+        # SQLite merges the JSON itself, so rows need not be read back;
+        # elsewhere rows are read, merged here and written back once each.
+        if self.conn.dialect.name == "sqlite" and "fields" in columns and self._update_in_sql(entity, changes, columns):
+            return
         rows = self._load(entity, {entity_id for entity_id, _ in changes})
         ops = []
         device, actor = self.device, self.actor
+        named, has_fields = columns | REPLICATION_COLUMNS, "fields" in columns
         for (entity_id, values), stamp, op_id in zip(changes, self._stamps(len(changes)), uuid7_many(len(changes))):
             row = rows.get(entity_id)
             if row is None:
                 raise StoreError(f"cannot update {entity} {entity_id}: no such row")
             if row["deleted"] is not None:
                 raise StoreError(f"cannot update {entity} {entity_id}: it was deleted")
-            plain, custom = _split(entity, values, columns)
-            if "id" in plain:
-                raise StoreError(f"cannot update {entity} {entity_id}: ids never change")
+            if named.isdisjoint(values):
+                # Only the district's own fields: the usual form save, and the
+                # op carries exactly the values given.
+                if not has_fields:
+                    _split(entity, values, columns)  # raises, naming the field
+                row["fields"].update(values)
+                fields_json = dumps(values)
+            else:
+                plain, custom = _split(entity, values, columns)
+                if "id" in plain:
+                    raise StoreError(f"cannot update {entity} {entity_id}: ids never change")
+                if custom:
+                    row["fields"].update(custom)
+                if plain:
+                    row["set"].update(plain)
+                fields_json = dumps(_op_fields(values))
             pair = [stamp, device]
             row_stamps = row["stamps"]
             for name in values:
                 row_stamps[name] = pair
-            if custom:
-                row["fields"].update(custom)
-            if plain:
-                row["set"].update(plain)
-            ops.append((op_id, entity, entity_id, stamp, actor, device, "update", dumps(_op_fields(values))))
+            ops.append((op_id, entity, entity_id, stamp, actor, device, "update", fields_json))
         self._save(entity, rows.values())
         self._write_ops(ops)
 
-    def _update_in_sql(self, entity: str, changes: list, columns: frozenset[str]) -> None:
-        """`update_many` on SQLite with the JSON merge done by SQLite's ``json_set``.
+    def _update_in_sql(self, entity: str, changes: list, columns: frozenset[str]) -> bool:
+        """`update_many` on SQLite with the JSON merge done by SQLite's ``json_patch``.
 
-        Rows are never read into Python: each change is one UPDATE that sets
-        its columns and writes its custom fields and their stamps in place.
-        A change to a missing or deleted row matches nothing, which the row
-        count reveals; the caller's transaction then rolls back.
+        Rows are never read into Python: the changes of each row are folded
+        into one patch of its custom fields and one of its stamps (a later
+        change to a field overrides an earlier one, as it would in order),
+        and each row gets one UPDATE. A change to a missing or deleted row
+        matches nothing, which the row count reveals; the caller's
+        transaction then rolls back. Returns False, having written nothing,
+        if a value needs Python's conversions (a moment, a JSON column).
         """
-        shapes: dict[tuple, list[dict]] = {}
+        # Per row: typed columns, custom fields, their JSON if one change gave
+        # them all (reused from the op), and the changes' names and stamps.
+        folded: dict[str, list] = {}
         ops = []
         device, actor = self.device, self.actor
-        # Every stamp pair is [stamp, device]: encode the device once, not per change.
+        named, simple = columns | REPLICATION_COLUMNS, _SIMPLE_TYPES
         stamp_tail = "," + dumps(device) + "]"
         for (entity_id, values), stamp, op_id in zip(changes, self._stamps(len(changes)), uuid7_many(len(changes))):
-            plain, custom = _split(entity, values, columns)
-            if "id" in plain:
-                raise StoreError(f"cannot update {entity} {entity_id}: ids never change")
-            # Strings and numbers bind as themselves and json_set stores them as
-            # JSON; only booleans go through json() to stay true/false, not 1/0.
-            shape = (tuple(plain), tuple((name, isinstance(v, bool)) for name, v in custom.items()))
-            params = {"_id": entity_id, "_s": f"[{stamp}{stamp_tail}"}
-            params.update((f"p{i}", value) for i, value in enumerate(plain.values()))
-            params.update((f"c{i}", dumps(v) if isinstance(v, bool) else v) for i, v in enumerate(custom.values()))
-            shapes.setdefault(shape, []).append(params)
-            ops.append((op_id, entity, entity_id, stamp, actor, device, "update", dumps(_op_fields(values))))
+            for value in values.values():
+                if type(value) not in simple:
+                    return False  # nothing written yet: the caller merges in Python
+            if named.isdisjoint(values):
+                plain, custom = None, values
+                fields_json = _dumps_flat(values)
+            else:
+                if "fields" in values:
+                    return False
+                plain, custom = _split(entity, values, columns)
+                if "id" in plain:
+                    raise StoreError(f"cannot update {entity} {entity_id}: ids never change")
+                fields_json = dumps(_op_fields(values))
+            pair = f"[{stamp}{stamp_tail}"
+            row = folded.get(entity_id)
+            if row is None:
+                folded[entity_id] = [plain or {}, custom, fields_json if plain is None else None, values, pair]
+            else:
+                if plain:
+                    row[0].update(plain)
+                if row[2] is not None or row[4] is not None:
+                    # A second change to the row: fold into copies from now on.
+                    row[1], row[2] = dict(row[1]), None
+                    row[3], row[4] = dict.fromkeys(row[3], row[4]), None
+                row[1].update(custom)
+                stamps = row[3]
+                for name in values:
+                    stamps[name] = pair
+            ops.append((op_id, entity, entity_id, stamp, actor, device, "update", fields_json))
+        shapes: dict[tuple, list[tuple]] = {}
+        for entity_id, (plain, custom, custom_json, stamped, pair) in folded.items():
+            # A merge patch deletes a key set to null: nulls are set one by one.
+            nulls = tuple(name for name, value in custom.items() if value is None) if None in custom.values() else ()
+            params = (*plain.values(), custom_json or dumps(custom), *(f'$."{name}"' for name in nulls),
+                      _stamps_patch(stamped, pair), entity_id)
+            shapes.setdefault((tuple(plain), nulls), []).append(params)
         table = table_of(entity).name
         matched = 0
-        for (plain, custom), params in shapes.items():
-            sets = [f'"{name}" = :p{i}' for i, name in enumerate(plain)]
-            if custom:
-                sets.append("fields = json_set(fields, " + ", ".join(
-                    f"'$.\"{name}\"', " + (f"json(:c{i})" if is_bool else f":c{i}")
-                    for i, (name, is_bool) in enumerate(custom)) + ")")
-            stamped = (*plain, *(name for name, _ in custom))
-            sets.append("stamps = json_set(stamps, " + ", ".join(f"'$.\"{name}\"', json(:_s)" for name in stamped) + ")")
-            sql = f'UPDATE "{table}" SET {", ".join(sets)} WHERE id = :_id AND deleted IS NULL'
-            matched += self.conn.exec_driver_sql(sql, params).rowcount
-        if matched != len(changes):
-            self._refuse_missing(entity, [entity_id for entity_id, _ in changes])
+        for (plain, nulls), params in shapes.items():
+            fields = "json_patch(fields, ?)"
+            if nulls:
+                fields = "json_set(" + fields + ", ?, json('null')" * len(nulls) + ")"
+            sets = [f'"{name}" = ?' for name in plain] + [f"fields = {fields}", "stamps = json_patch(stamps, ?)"]
+            sql = f'UPDATE "{table}" SET {", ".join(sets)} WHERE id = ? AND deleted IS NULL'
+            cursor = self.conn.exec_driver_sql(sql, params)
+            matched += cursor.rowcount
+        if matched != len(folded):
+            self._refuse_missing(entity, list(folded))
         self._write_ops(ops)
+        return True
 
     def _refuse_missing(self, entity: str, ids: list[str]) -> None:
         table = table_of(entity)
@@ -261,10 +299,7 @@ class Recorder:
             self.conn.execute(statement, params)
 
 
-def _simple(values: Mapping[str, Any]) -> bool:
-    """True if every value binds as itself (no moments or JSON columns), so SQL can set it directly."""
-    return all(isinstance(v, (str, int, float, type(None))) for k, v in values.items() if k != "fields") \
-        and "fields" not in values
+_SIMPLE_TYPES = frozenset({str, int, float, bool, type(None)})
 
 
 def _split(entity: str, values: Mapping[str, Any], columns: frozenset[str]) -> tuple[dict, dict]:
@@ -318,6 +353,46 @@ _encoder = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",",
 _c_encode = json.encoder.c_make_encoder and json.encoder.c_make_encoder(
     None, json_value, json.encoder.encode_basestring, None, ":", ",", True, False, True
 )
+
+
+#: Field names as JSON strings, for building patches as text.
+_quoted: dict[str, str] = {}
+#: Per tuple of field names, the pieces of a stamp patch that one stamp joins.
+_templates: dict[tuple, list[str]] = {}
+_encode_str = json.encoder.encode_basestring
+
+
+def _quote(name: str) -> str:
+    _quoted[name] = text = dumps(name)
+    return text
+
+
+def _dumps_flat(values: Mapping[str, Any]) -> str:
+    """`dumps` of a mapping of plain values; one int or string field (the most common edit) by hand."""
+    if len(values) == 1:
+        for name, value in values.items():
+            kind = type(value)
+            if kind is int:
+                return "{" + (_quoted.get(name) or _quote(name)) + ":" + str(value) + "}"
+            if kind is str:
+                return "{" + (_quoted.get(name) or _quote(name)) + ":" + _encode_str(value) + "}"
+    return dumps(values)
+
+
+def _stamps_patch(names: Mapping[str, Any], pair: Optional[str]) -> str:
+    """The JSON object of field stamps: every name stamped ``pair``, or, without one, each name's own."""
+    if pair is not None:
+        key = tuple(names)
+        pieces = _templates.get(key)
+        if pieces is None:
+            if not key:
+                return "{}"
+            quoted = [_quoted.get(name) or _quote(name) for name in key]
+            pieces = ["{" + quoted[0] + ":"] + ["," + q + ":" for q in quoted[1:]] + ["}"]
+            if len(_templates) < 4096:  # forms have few shapes; don't grow without bound
+                _templates[key] = pieces
+        return pair.join(pieces)
+    return "{" + ",".join([(_quoted.get(name) or _quote(name)) + ":" + own for name, own in names.items()]) + "}"
 
 
 def dumps(value: Any) -> str:

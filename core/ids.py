@@ -51,16 +51,26 @@ def uuid7_many(count: int) -> list[str]:
     with _lock:
         ms = max(int(time.time() * 1000), _last_ms)
         seq = _seq if ms == _last_ms else _random.getrandbits(10) - 1
-        bits = _random.getrandbits
-        for _ in range(count):
+        # Every change of a bulk write mints an op id: draw the random bits
+        # for the whole batch at once and format the time prefix once per ms.
+        noise = _random.randbytes(8 * count).hex()
+        head_ms, head = -1, ""
+        for start in range(0, 16 * count, 16):
             seq += 1
             if seq > 0xFFF:
                 ms += 1
                 seq = 0
-            h = f"{(ms & 0xFFFFFFFFFFFF) << 80 | 0x7 << 76 | seq << 64 | 0b10 << 62 | bits(62):032x}"
-            ids.append(f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}")
+            if ms != head_ms:
+                h = f"{ms & 0xFFFFFFFFFFFF:012x}"
+                head_ms, head = ms, f"{h[:8]}-{h[8:]}-7"
+            tail = noise[start : start + 16]
+            ids.append(f"{head}{seq:03x}-{_VARIANT[tail[0]]}{tail[1:4]}-{tail[4:]}")
         _last_ms, _seq = ms, max(seq, 0)
     return ids
+
+
+#: The variant nibble (RFC 9562: binary 10xx) from a random hex digit's low two bits.
+_VARIANT = {digit: "89ab"[int(digit, 16) & 3] for digit in "0123456789abcdef"}
 
 
 def uuid7_time_ms(value: str) -> int:

@@ -209,7 +209,8 @@ class Op(SQLModel, table=True):
     op_id: str = Field(unique=True)
     entity: str
     entity_id: str
-    hlc: int = Field(sa_type=BigInteger, index=True)
+    # No index on hlc: nothing looks ops up by stamp, and every write would pay for it.
+    hlc: int = Field(sa_type=BigInteger)
     actor: str = ""
     device: str = ""
     kind: str

@@ -8,6 +8,7 @@ from sqlalchemy import func, select, text
 
 from wangge.core import store
 from wangge.core.errors import StoreError
+from wangge.core.ids import uuid7
 from wangge.core.models import Household, Op
 
 
@@ -177,3 +178,41 @@ def test_booleans_and_text_keep_their_json_types(opened):
         rec.update("household", house, {"低保": True, "住房": "自有", "收入": 3200.5, "备注": None})
     with opened.read() as conn:
         assert conn.execute(select(Household.fields)).scalar() == {"低保": True, "住房": "自有", "收入": 3200.5, "备注": None}
+
+
+batch_values = st.dictionaries(
+    st.sampled_from(["pets", "低保", "note", "members", "address"]),
+    st.one_of(st.none(), st.booleans(), st.integers(-5, 5), st.floats(-1e6, 1e6), st.text(max_size=4)),
+    min_size=1, max_size=4,
+)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.tuples(st.integers(0, 2), batch_values), min_size=1, max_size=12))
+def test_a_batch_of_changes_ends_as_the_changes_applied_one_by_one(opened, batch):
+    """Batched saves fold each row's changes in order; every field keeps its last value and stamp."""
+    with opened.write() as rec:
+        grid = rec.insert("grid_cell", {"code": uuid7(), "level": "community", "name": "g"})
+        ids = rec.insert_many("household", [{"grid_id": grid} for _ in range(3)])
+    typed = {"members", "address"}
+    changes, expected = [], {i: {} for i in ids}
+    for index, values in batch:
+        values = {k: (v if k not in typed else (len(str(v)) if k == "members" else str(v))) for k, v in values.items()}
+        changes.append((ids[index], values))
+        expected[ids[index]].update(values)
+    with opened.write() as rec:
+        rec.update_many("household", changes)
+    with opened.read() as conn:
+        rows = {r["id"]: r for r in conn.execute(select(Household).where(Household.id.in_(ids))).mappings()}
+        ops = conn.execute(select(Op).where(Op.kind == "update", Op.entity_id.in_(ids)).order_by(Op.seq)).mappings().all()
+    assert [(o["entity_id"], o["fields"]) for o in ops] == changes
+    for entity_id, values in expected.items():
+        row = rows[entity_id]
+        stored = {**row["fields"], "members": row["members"], "address": row["address"]}
+        assert {k: stored[k] for k in values} == values
+        assert set(row["fields"]) == {k for k in values if k not in typed}
+        last = {}
+        for op in ops:
+            if op["entity_id"] == entity_id:
+                last.update(dict.fromkeys(op["fields"], [op["hlc"], op["device"]]))
+        assert row["stamps"] == last
