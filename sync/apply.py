@@ -15,12 +15,15 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Iterable, Optional
 
-from sqlalchemy import JSON, DateTime, select
+from operator import itemgetter
+
+from pydantic_core import PydanticUndefined
+from sqlalchemy import JSON, DateTime, bindparam, select
 from sqlalchemy.engine import Connection
 
-from wangge.core.capture import REPLICATION_COLUMNS, _split, _with_defaults, columns_of, dumps, table_of
+from wangge.core.capture import REPLICATION_COLUMNS, columns_of, dumps, table_of
 from wangge.core.errors import StoreError
-from wangge.core.models import CaseEvent, Case
+from wangge.core.models import ENTITIES, CaseEvent, Case
 from wangge.core.ruleset import Ruleset
 from wangge.sync import merge, tables
 from wangge.sync.ops import WireOp
@@ -30,6 +33,19 @@ CHUNK = 500
 ENTITY_ORDER = ("grid_cell", "worker", "device", "assignment", "building", "household", "resident",
                 "case", "case_event", "visit", "attachment", "point_entry")
 _cases, _events = Case.__table__, CaseEvent.__table__
+
+
+def _store_json(value) -> str:
+    """JSON as the store engine's serializer writes it (core/store.py), for rows written past it."""
+    if not value:
+        return "{}" if isinstance(value, dict) else _encoder.encode(value)
+    return "".join(_c_encode(value, 0)) if _c_encode else _encoder.encode(value)
+
+
+_encoder = json.JSONEncoder(ensure_ascii=False)
+# `JSONEncoder.encode` builds a C encoder per call, which costs more than a small row: build it once.
+_c_encode = json.encoder.c_make_encoder and json.encoder.c_make_encoder(
+    None, _encoder.default, json.encoder.encode_basestring, None, ": ", ", ", False, False, True)
 
 
 @dataclass
@@ -54,15 +70,18 @@ def known_op_ids(conn: Connection, op_ids: Iterable[str]) -> set[str]:
 
 
 def apply_ops(conn: Connection, ops: Iterable[WireOp], *, ruleset: Optional[Ruleset] = None,
-              masters: frozenset[str] = frozenset(), record_conflicts: bool = False) -> Applied:
+              masters: frozenset[str] = frozenset(), record_conflicts: bool = False, fresh: bool = False) -> Applied:
     """Apply ``ops`` not yet in the log and log them; return what happened.
 
+    ``fresh`` says the caller knows none of the ops is in the log yet (the
+    master, from the sender's acknowledged position), which saves looking
+    every op id up; the log's unique op id still refuses a repeat.
     Raises `StoreError` for an op whose fields do not fit its entity (the
     caller's transaction then rolls back: nothing is applied).
     """
     ops = list(ops)
     done = Applied()
-    known = known_op_ids(conn, (op.op_id for op in ops))
+    known = set() if fresh else known_op_ids(conn, (op.op_id for op in ops))
     fresh: dict[str, WireOp] = {}
     for op in ops:
         if op.op_id in known or op.op_id in fresh:
@@ -92,79 +111,178 @@ def apply_ops(conn: Connection, ops: Iterable[WireOp], *, ruleset: Optional[Rule
     return done
 
 
+class _Plan:
+    """How rows of one entity are built and written, worked out once."""
+
+    def __init__(self, entity: str):
+        table = table_of(entity)
+        self.table = table
+        self.names = [c.name for c in table.columns]
+        self.columns = columns_of(entity)
+        self.has_fields = "fields" in self.columns
+        self.json = frozenset(c.name for c in table.columns if isinstance(c.type, JSON))
+        self.json_at = [i for i, name in enumerate(self.names) if name in self.json]
+        self.dates = _date_columns(entity)
+        self.constants: dict = {}
+        self.factories: list = []
+        for name, spec in ENTITIES[entity].model_fields.items():
+            if name in REPLICATION_COLUMNS or name == "id":
+                continue
+            if spec.default_factory is not None:
+                self.factories.append((name, spec.default_factory))
+            elif spec.default is not PydanticUndefined:
+                self.constants[name] = spec.default
+        self.settable = self.columns - {"id", "fields"}
+        # Rows go straight to the driver on SQLite when no column needs SQLAlchemy's conversions.
+        self.raw = not self.dates
+
+    def row(self, op: WireOp) -> dict:
+        """The new row an insert op makes, with the model's defaults filled in."""
+        values = op.fields
+        if not REPLICATION_COLUMNS.isdisjoint(values):
+            name = next(n for n in values if n in REPLICATION_COLUMNS)
+            raise StoreError(f"op {op.op_id}: cannot set {op.entity}.{name}: it is kept by change capture")
+        row = self.constants.copy()
+        for name, factory in self.factories:
+            row[name] = factory()
+        settable = self.settable
+        plain = {k: v for k, v in values.items() if k in settable}
+        row.update(plain)
+        if len(plain) < len(values):
+            custom = {k: v for k, v in values.items() if k not in settable and k != "id" and k != "fields"}
+            if "fields" in values and self.has_fields:
+                custom = {**values["fields"], **custom}
+            if custom:
+                if not self.has_fields:
+                    name = next(iter(custom))
+                    raise StoreError(f"{op.entity} has no field {name!r}: expected one of "
+                                     f"{', '.join(sorted(self.columns))}")
+                fields = row.get("fields")
+                row["fields"] = {**fields, **custom} if fields else custom
+        if self.dates:
+            for name in self.dates & row.keys():
+                row[name] = _as_datetime(row[name])
+        row["id"] = op.entity_id
+        row["hlc"], row["origin"], row["stamps"], row["deleted"] = op.hlc, op.device, {}, None
+        return row
+
+
+_PLANS: dict[str, _Plan] = {}
+
+
+def _plan(entity: str) -> _Plan:
+    plan = _PLANS.get(entity)
+    if plan is None:
+        plan = _PLANS[entity] = _Plan(entity)
+    return plan
+
+
 def _insert(conn: Connection, entity: str, ops: list[WireOp]) -> None:
     if not ops:
         return
-    table = table_of(entity)
+    plan = _plan(entity)
+    if conn.dialect.name == "sqlite" and plan.raw:
+        # The same entity inserted twice under two op ids: the first stays (ON CONFLICT DO NOTHING).
+        _insert_raw(conn, plan, [plan.row(op) for op in ops])
+        return
     existing = _existing(conn, entity, [op.entity_id for op in ops])
-    columns = columns_of(entity)
-    dates = _date_columns(entity)
     records = []
     for op in ops:
         if op.entity_id in existing:
             continue  # the same entity inserted twice under two op ids: first stays
         existing.add(op.entity_id)
-        plain, custom = _split(entity, {k: v for k, v in op.fields.items() if k != "id"}, columns)
-        row = _with_defaults(entity, {"id": op.entity_id, **plain})
-        if custom:
-            row["fields"] = {**row.get("fields", {}), **custom}
-        for name in dates & row.keys():
-            row[name] = _as_datetime(row[name])
-        records.append({**row, "hlc": op.hlc, "origin": op.device, "stamps": {}, "deleted": None})
-    if not records:
-        return
-    if conn.dialect.name == "sqlite" and not dates:
-        _insert_raw(conn, table, records)
-    else:
-        conn.execute(table.insert(), records)
+        records.append(plan.row(op))
+    if records:
+        conn.execute(plan.table.insert(), records)
 
 
-def _insert_raw(conn: Connection, table, records: list[dict]) -> None:
+def _insert_raw(conn: Connection, plan: _Plan, records: list[dict]) -> None:
     """Rows straight to the driver: SQLAlchemy's per-row processing would dominate a large import."""
-    names = [c.name for c in table.columns]
-    encoded = {c.name for c in table.columns if isinstance(c.type, JSON)}
-    encode = json.JSONEncoder(ensure_ascii=False).encode  # as the engine's json_serializer writes it
-    params = [tuple(encode(r[n]) if n in encoded and r[n] is not None else r[n] for n in names) for r in records]
-    conn.exec_driver_sql(f"INSERT INTO {table.name} ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})",
-                         params)
+    encode = _store_json
+    values_of = itemgetter(*plan.names)
+    at = plan.json_at
+    params = []
+    for record in records:
+        values = list(values_of(record))
+        for i in at:
+            if values[i] is not None:
+                values[i] = encode(values[i])
+        params.append(tuple(values))
+    names = ", ".join(plan.names)
+    conn.exec_driver_sql(f"INSERT INTO {plan.table.name} ({names}) VALUES ({', '.join('?' * len(plan.names))}) "
+                         "ON CONFLICT(id) DO NOTHING", params)
 
 
 def _update(conn: Connection, entity: str, ops: list[WireOp], critical: frozenset[str], done: Applied) -> list[WireOp]:
-    table = table_of(entity)
-    rows = _load(conn, entity, {op.entity_id for op in ops})
-    columns = columns_of(entity)
-    dates = _date_columns(entity)
-    orphans, touched = [], {}
+    plan = _plan(entity)
+    rows = _load(conn, plan, {op.entity_id for op in ops})
+    columns, dates, has_fields = plan.columns, plan.dates, plan.has_fields
+    orphans: list[WireOp] = []
+    changed: dict[str, set[str]] = {}
     for op in ops:
         row = rows.get(op.entity_id)
         if row is None:
             orphans.append(op)
             continue
-        touched[op.entity_id] = row
         if op.kind == "delete":
             row["deleted"] = merge.tombstone(row["deleted"], op.hlc)
+            changed.setdefault(op.entity_id, set()).add("deleted")
             continue
-        current = {**(row.get("fields") or {}), **{k: v for k, v in row.items() if k in columns}}
-        wins, conflicts = merge.merge_update(current, row["stamps"], (row["hlc"], row["origin"]), op.stamp,
-                                             op.fields, op.seen, critical)
+        row_stamps = row["stamps"]
+        if op.seen or not critical.isdisjoint(op.fields):
+            current = {**(row.get("fields") or {}), **{k: v for k, v in row.items() if k in columns}}
+            wins, conflicts = merge.merge_update(current, row_stamps, (row["hlc"], row["origin"]), op.stamp,
+                                                 op.fields, op.seen, critical)
+            for c in conflicts:
+                done.conflicts.append({"kind": "critical", "entity": entity, "entity_id": op.entity_id,
+                                       "field": c.field, "op_id": op.op_id, "device": op.device, "kept": c.kept,
+                                       "lost": c.lost, "hlc": op.hlc, "note": c.note, "resolved": False})
+        else:
+            # Per-field last writer wins, inlined: this loop runs once per field of every op.
+            stamp, insert = (op.hlc, op.device), (row["hlc"], row["origin"])
+            wins = {}
+            for name, value in op.fields.items():
+                held = row_stamps.get(name)
+                if stamp > ((held[0], held[1]) if held else insert):
+                    wins[name] = value
+        if not wins:
+            continue
+        marks = changed.setdefault(op.entity_id, set())
+        pair = [op.hlc, op.device]
         for name, value in wins.items():
             if name in REPLICATION_COLUMNS or name == "id":
                 raise StoreError(f"op {op.op_id} may not set {entity}.{name}")
-            row["stamps"][name] = [op.hlc, op.device]
+            row_stamps[name] = pair
             if name in columns and name != "fields":
                 row[name] = _as_datetime(value) if name in dates else value
-            elif "fields" in columns:
-                row["fields"] = {**(row.get("fields") or {}), name: value}
+                marks.add(name)
+            elif has_fields:
+                row["fields"][name] = value
+                marks.add("fields")
             else:
                 raise StoreError(f"op {op.op_id}: {entity} has no field {name!r}")
-        for c in conflicts:
-            done.conflicts.append({"kind": "critical", "entity": entity, "entity_id": op.entity_id, "field": c.field,
-                                   "op_id": op.op_id, "device": op.device, "kept": c.kept, "lost": c.lost,
-                                   "hlc": op.hlc, "note": c.note, "resolved": False})
-    for row in touched.values():
-        values = {k: v for k, v in row.items() if k != "id"}
-        conn.execute(table.update().where(table.c.id == row["id"]).values(**values))
+        marks.add("stamps")
+    _save(conn, plan, rows, changed)
     return orphans
+
+
+def _save(conn: Connection, plan: _Plan, rows: dict[str, dict], changed: dict[str, set[str]]) -> None:
+    """Write back the changed columns of each row, one executemany per set of columns."""
+    shapes: dict[tuple[str, ...], list] = {}
+    for entity_id, names in changed.items():
+        shapes.setdefault(tuple(sorted(names)), []).append(rows[entity_id])
+    table = plan.table
+    for names, group in shapes.items():
+        if conn.dialect.name == "sqlite" and plan.raw:
+            encode, json_columns = _store_json, plan.json
+            params = [tuple(encode(row[n]) if n in json_columns and row[n] is not None else row[n] for n in names)
+                      + (row["id"],) for row in group]
+            sets = ", ".join(f'"{name}" = ?' for name in names)
+            conn.exec_driver_sql(f'UPDATE "{table.name}" SET {sets} WHERE id = ?', params)
+        else:
+            statement = table.update().where(table.c.id == bindparam("_id")).values(
+                {name: bindparam("v_" + name) for name in names})
+            conn.execute(statement, [{"_id": row["id"], **{"v_" + n: row[n] for n in names}} for row in group])
 
 
 def _existing(conn: Connection, entity: str, ids: list[str]) -> set[str]:
@@ -175,13 +293,30 @@ def _existing(conn: Connection, entity: str, ids: list[str]) -> set[str]:
     return found
 
 
-def _load(conn: Connection, entity: str, ids: set[str]) -> dict[str, dict]:
-    table = table_of(entity)
+def _load(conn: Connection, plan: _Plan, ids: set[str]) -> dict[str, dict]:
+    table = plan.table
     id_list, rows = sorted(ids), {}
+    raw = conn.dialect.name == "sqlite" and plan.raw
+    names, json_columns = plan.names, plan.json
     for start in range(0, len(id_list), CHUNK):
-        for found in conn.execute(select(table).where(table.c.id.in_(id_list[start : start + CHUNK]))).mappings():
+        chunk = id_list[start : start + CHUNK]
+        if raw:
+            # JSON decoded here once; SQLAlchemy's row processing would triple the cost.
+            found = conn.exec_driver_sql(f"SELECT {', '.join(names)} FROM {table.name} WHERE id IN "
+                                         f"({', '.join('?' * len(chunk))})", tuple(chunk))
+            for values in found:
+                row = dict(zip(names, values))
+                for name in json_columns:
+                    if isinstance(row[name], str):
+                        row[name] = json.loads(row[name])
+                row["stamps"] = row["stamps"] or {}
+                rows[row["id"]] = row
+            continue
+        for found in conn.execute(select(table).where(table.c.id.in_(chunk))).mappings():
             row = dict(found)
             row["stamps"] = dict(row.get("stamps") or {})
+            if plan.has_fields:
+                row["fields"] = dict(row.get("fields") or {})
             rows[row["id"]] = row
     return rows
 

@@ -142,8 +142,14 @@ class MasterSync:
             raise CloneDetected(f"bundle refused: device {head.sender} reports cursor {cursor}, below the "
                                 f"{peer['cursor']} it acknowledged before: a cloned tablet or a restored backup; "
                                 f"enroll it again as a new device")
-        known = apply.known_op_ids(conn, (op.op_id for op in ops))
         through = peer["through"] if peer else 0
+        # Op ids are UUIDv7, increasing on a device: an op above both the
+        # acknowledged position and the newest op id taken from this device
+        # is new, so only the others are looked up (a tablet that downloaded
+        # afresh sends its own old ops again, at new positions).
+        newest_key = f"sync.newest.{head.sender}"
+        newest = get_meta(conn, newest_key) or ""
+        known = apply.known_op_ids(conn, (op.op_id for op in ops if op.seq <= through or op.op_id <= newest))
         forked = [op for op in ops if op.seq <= through and op.op_id not in known]
         if forked:
             raise CloneDetected(f"bundle refused: device {head.sender} sends a new op {forked[0].op_id} at position "
@@ -152,7 +158,11 @@ class MasterSync:
         sender = Sender(head.sender, device.worker_id, scope.worker_role(conn, device.worker_id), frozenset(grids))
         fresh = [op for op in ops if op.op_id not in known]
         ok, drifted = authorise(conn, fresh, sender, self.ruleset, now_ms=rec.physical_ms, max_drift_ms=self.max_drift_ms)
-        done = apply.apply_ops(conn, ok, ruleset=self.ruleset, masters=frozenset({self.device_id}), record_conflicts=True)
+        done = apply.apply_ops(conn, ok, ruleset=self.ruleset, masters=frozenset({self.device_id}),
+                               record_conflicts=True, fresh=True)
+        done.duplicates += len(ops) - len(fresh)
+        if fresh:
+            set_meta(conn, newest_key, max(newest, max(op.op_id for op in fresh)))
         # Moves the office recorded here since the last exchange are replayed with the rest.
         apply.rederive_since_last(conn, self.ruleset, frozenset({self.device_id}), True)
         if done.orphans:
@@ -357,7 +367,7 @@ class DeviceSync:
             self.ruleset = Ruleset.from_json(body["ruleset"])
             set_meta(conn, "sync.ruleset", body["ruleset"])
         if result.reset:
-            _wipe(conn)
+            _wipe(conn, self.device_id)
         result.evicted = _evict(conn, body.get("evict") or {})
         done = apply.apply_ops(conn, ops, ruleset=self._ruleset(conn), masters=frozenset({self.master.device_id}))
         result.applied = len(done.applied)
@@ -388,15 +398,25 @@ def _with_seen(conn: Connection, op: WireOp, ruleset: Optional[Ruleset]) -> Wire
         stamps = [(r.hlc, r.device) for r in earlier if name in (r.fields if isinstance(r.fields, dict) else json.loads(r.fields))]
         if stamps:
             seen[name] = list(max(stamps))
-    return WireOp(**{**op.__dict__, "seen": seen or None})
+    return op._replace(seen=seen or None)
 
 
-def _wipe(conn: Connection) -> None:
-    """Drop every replicated row and the op log before a full download (all own ops are acknowledged)."""
+def _wipe(conn: Connection, device_id: str) -> None:
+    """Drop every replicated row and the op log before a full download (all own ops are acknowledged).
+
+    The log's position must not go back: the master knows this device's ops
+    by position, and a later op at a position it acknowledged before would
+    look like a cloned tablet. A mark (never sent) holds the highest position.
+    """
+    top = conn.execute(select(func.coalesce(func.max(_op.c.seq), 0))).scalar()
     for entity in reversed(apply.ENTITY_ORDER):
         if entity not in scope.PRIVATE:
             conn.execute(delete(apply.table_of(entity)))
     conn.execute(delete(_op).where(_op.c.entity != "device"))
+    if top and not conn.execute(select(_op.c.seq).where(_op.c.seq == top)).first():
+        conn.execute(_op.insert().values(seq=top, op_id=f"mark-{device_id}-{top}", entity="device",
+                                         entity_id=device_id, hlc=1, actor="sync", device="",
+                                         kind="mark", fields={}))
 
 
 def _evict(conn: Connection, evict: dict) -> int:

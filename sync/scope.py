@@ -14,7 +14,7 @@ import hashlib
 import json
 from typing import Iterable, Optional
 
-from sqlalchemy import select
+from sqlalchemy import Text, cast, select
 from sqlalchemy.engine import Connection
 
 from wangge.core.capture import table_of
@@ -95,13 +95,37 @@ def checksums(conn: Connection, grids: Optional[list[str]]) -> dict[str, str]:
     out = {}
     for entity in synced_entities():
         table = table_of(entity)
-        ids = rows_in_scope(conn, entity, grids).subquery()
         extra = [table.c[DERIVED[entity]]] if entity in DERIVED else []
-        query = (select(table.c.id, table.c.hlc, table.c.origin, table.c.deleted, table.c.stamps, *extra)
-                 .where(table.c.id.in_(select(ids.c.id))).order_by(table.c.id))
+        # Stamps come back as the stored text and are decoded only when not
+        # empty: most rows were never edited after their insert.
+        query = select(table.c.id, table.c.hlc, table.c.origin, table.c.deleted, cast(table.c.stamps, Text), *extra)
+        # Filtered directly, not by `id IN (rows_in_scope)`: SQLite runs that four times slower.
+        if grids is not None and entity not in SHARED:
+            if entity == "case_event":
+                query = query.join(_cases, _cases.c.id == table.c.case_id).where(_cases.c.grid_id.in_(grids))
+            else:
+                query = query.where(table.c.grid_id.in_(grids))
+        query = query.order_by(table.c.id)
         digest = hashlib.sha256()
-        for row in conn.execute(query):
-            stamps = json.dumps(row.stamps, sort_keys=True) if row.stamps else "{}"
-            digest.update(f"{row.id}|{row.hlc}|{row.origin}|{row.deleted}|{stamps}|{row[5:]}\n".encode())
+        update, loads, dumps = digest.update, json.loads, json.dumps
+        # A derived flag digests as Python's bool whatever the driver returns (SQLite: 0/1).
+        flag = entity in DERIVED and DERIVED[entity] == "stale"
+        for row in _raw_rows(conn, query):
+            stamps = row[4]
+            stamps = (dumps(loads(stamps), sort_keys=True) or "{}") if stamps and stamps != "{}" else "{}"
+            derived = row[5:] if not flag or row[5] is None else (bool(row[5]),)
+            update(f"{row[0]}|{row[1]}|{row[2]}|{row[3]}|{stamps}|{derived}\n".encode())
         out[entity] = digest.hexdigest()
     return out
+
+
+def _raw_rows(conn: Connection, query):
+    """The query's rows as the driver returns them: a scope can hold a district's every household."""
+    compiled = query.compile(dialect=conn.dialect, compile_kwargs={"render_postcompile": True})
+    if compiled.positiontup is not None:
+        params = tuple(compiled.params[name] for name in compiled.positiontup)
+    else:
+        params = compiled.params
+    result = conn.exec_driver_sql(str(compiled), params)
+    while rows := result.fetchmany(5000):
+        yield from rows
