@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Callable, Iterable
 
-from sqlalchemy import Column, DateTime, MetaData, String, Table
+from sqlalchemy import Column, DateTime, MetaData, String, Table, inspect
 from sqlalchemy.engine import Connection
 
 from wangge.core import models
@@ -66,7 +66,14 @@ CORE: tuple[Migration, ...] = (
     # Stores made before this carry an index on op.hlc that no query uses; it
     # cost every change an extra B-tree insert (about a fifth of a raw write).
     Migration("0002_op_without_hlc_index", lambda conn: conn.exec_driver_sql("DROP INDEX IF EXISTS ix_op_hlc")),
+    Migration("0003_op_field_stamps", lambda conn: _add_column(conn, "op", "stamps", "JSON")),
 )
+
+
+def _add_column(conn: Connection, table: str, column: str, sql_type: str) -> None:
+    # Stores made after the column joined the model already have it from 0001.
+    if column not in {c["name"] for c in inspect(conn).get_columns(table)}:
+        conn.exec_driver_sql(f"ALTER TABLE {table} ADD COLUMN {column} {sql_type}")
 
 
 def applied(conn: Connection) -> set[str]:

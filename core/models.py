@@ -215,6 +215,9 @@ class Op(SQLModel, table=True):
     device: str = ""
     kind: str
     fields: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
+    # A tablet folds several edits of one row into one op before sending; a
+    # field changed by an earlier edit keeps that edit's stamp here.
+    stamps: Optional[dict[str, int]] = Field(default=None, sa_type=JSON)
 
 
 class StoreMeta(SQLModel, table=True):

@@ -229,21 +229,30 @@ def _update(conn: Connection, entity: str, ops: list[WireOp], critical: frozense
             changed.setdefault(op.entity_id, set()).add("deleted")
             continue
         row_stamps = row["stamps"]
+        own = op.stamps
         if op.seen or not critical.isdisjoint(op.fields):
             current = {**(row.get("fields") or {}), **{k: v for k, v in row.items() if k in columns}}
-            wins, conflicts = merge.merge_update(current, row_stamps, (row["hlc"], row["origin"]), op.stamp,
-                                                 op.fields, op.seen, critical)
-            for c in conflicts:
-                done.conflicts.append({"kind": "critical", "entity": entity, "entity_id": op.entity_id,
-                                       "field": c.field, "op_id": op.op_id, "device": op.device, "kept": c.kept,
-                                       "lost": c.lost, "hlc": op.hlc, "note": c.note, "resolved": False})
+            # A folded op's fields may carry stamps of their own: merge them field by field then.
+            parts = [(op.stamp, op.fields)] if not own else [
+                ((op.field_hlc(name), op.device), {name: value}) for name, value in op.fields.items()]
+            wins = {}
+            for stamp, changes in parts:
+                won, conflicts = merge.merge_update(current, row_stamps, (row["hlc"], row["origin"]), stamp,
+                                                    changes, op.seen, critical)
+                wins.update(won)
+                for c in conflicts:
+                    done.conflicts.append({"kind": "critical", "entity": entity, "entity_id": op.entity_id,
+                                           "field": c.field, "op_id": op.op_id, "device": op.device,
+                                           "kept": c.kept, "lost": c.lost, "hlc": op.hlc, "note": c.note,
+                                           "resolved": False})
         else:
             # Per-field last writer wins, inlined: this loop runs once per field of every op.
-            stamp, insert = (op.hlc, op.device), (row["hlc"], row["origin"])
+            stamp, insert, device = (op.hlc, op.device), (row["hlc"], row["origin"]), op.device
             wins = {}
             for name, value in op.fields.items():
                 held = row_stamps.get(name)
-                if stamp > ((held[0], held[1]) if held else insert):
+                mine = (own[name], device) if own and name in own else stamp
+                if mine > ((held[0], held[1]) if held else insert):
                     wins[name] = value
         if not wins:
             continue
@@ -252,7 +261,7 @@ def _update(conn: Connection, entity: str, ops: list[WireOp], critical: frozense
         for name, value in wins.items():
             if name in REPLICATION_COLUMNS or name == "id":
                 raise StoreError(f"op {op.op_id} may not set {entity}.{name}")
-            row_stamps[name] = pair
+            row_stamps[name] = [own[name], op.device] if own and name in own else pair
             if name in columns and name != "fields":
                 row[name] = _as_datetime(value) if name in dates else value
                 marks.add(name)
@@ -326,8 +335,10 @@ def _log(conn: Connection, ops: list[WireOp]) -> None:
         return
     mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
     conn.exec_driver_sql(
-        f"INSERT INTO op (op_id, entity, entity_id, hlc, actor, device, kind, fields) VALUES ({', '.join([mark] * 8)})",
-        [(op.op_id, op.entity, op.entity_id, op.hlc, op.actor, op.device, op.kind, dumps(op.fields)) for op in ops],
+        f"INSERT INTO op (op_id, entity, entity_id, hlc, actor, device, kind, fields, stamps) "
+        f"VALUES ({', '.join([mark] * 9)})",
+        [(op.op_id, op.entity, op.entity_id, op.hlc, op.actor, op.device, op.kind, dumps(op.fields),
+          dumps(op.stamps) if op.stamps else None) for op in ops],
     )
 
 

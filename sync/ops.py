@@ -3,15 +3,18 @@
 On the wire an op is a JSON array, in this order::
 
     [op_id, entity, entity_id, hlc, actor, device, kind, fields, seen, seq]
+    [op_id, entity, entity_id, hlc, actor, device, kind, fields, seen, seq, stamps]
 
 ``seen`` is ``null`` or, for an update of critical fields, the
 ``{field: [hlc, device]}`` stamps of the values the worker saw; ``seq`` is
 the op's position in the sender's log (a device's own log for a push, the
-master's log for a reply). `from_wire` never trusts its input.
+master's log for a reply). An update that folds several edits of one row
+(`coalesce`) has an eleventh item, ``{field: hlc}``, for the fields whose
+stamp is older than the op's ``hlc``. `from_wire` never trusts its input.
 """
 from __future__ import annotations
 
-from typing import Any, NamedTuple, Optional
+from typing import Any, Callable, NamedTuple, Optional
 
 from wangge.core.models import ENTITIES
 
@@ -33,25 +36,30 @@ class WireOp(NamedTuple):
     fields: dict[str, Any]
     seen: Optional[dict[str, Any]] = None
     seq: int = 0
+    stamps: Optional[dict[str, int]] = None  # folded edits: fields whose stamp is not ``hlc``
 
     @property
     def stamp(self) -> tuple[int, str]:
         return (self.hlc, self.device)
 
+    def field_hlc(self, name: str) -> int:
+        """The stamp of one field's value: its own if the op folds several edits, else the op's."""
+        stamps = self.stamps
+        return stamps.get(name, self.hlc) if stamps else self.hlc
+
     def to_wire(self) -> list:
-        return list(self)
+        return list(self) if self.stamps else list(self)[:10]
 
 
-_SIZE = len(WireOp._fields)
 _KINDS = frozenset(KINDS)
 
 
 def from_wire(item: Any, where: str) -> WireOp:
     """Validate one wire op. Raises `OpError` naming ``where`` and the problem."""
     # Bundles carry 100k ops: check types directly (exact types, so no bool passes as an int).
-    if type(item) is not list or len(item) != _SIZE:
-        raise OpError(f"{where}: an op must be a list of {_SIZE} items, got {str(item)[:60]}")
-    op_id, entity, entity_id, hlc, actor, device, kind, fields, seen, seq = item
+    if type(item) is not list or not 10 <= len(item) <= 11:
+        raise OpError(f"{where}: an op must be a list of 10 or 11 items, got {str(item)[:60]}")
+    op_id, entity, entity_id, hlc, actor, device, kind, fields, seen, seq = item[:10]
     if not (type(op_id) is str and type(entity) is str and type(entity_id) is str and type(hlc) is int
             and type(actor) is str and type(device) is str and type(kind) is str and type(fields) is dict
             and (seen is None or type(seen) is dict) and type(seq) is int):
@@ -62,7 +70,54 @@ def from_wire(item: Any, where: str) -> WireOp:
         raise OpError(f"{where}: op {op_id} has unknown kind {kind!r}: expected one of {', '.join(KINDS)}")
     if not op_id or not entity_id or hlc <= 0:
         raise OpError(f"{where}: op needs an op id, an entity id and a positive stamp")
-    return WireOp(op_id, entity, entity_id, hlc, actor, device, kind, fields, seen, seq)
+    stamps = item[10] if len(item) == 11 else None
+    if stamps is not None:
+        _check_stamps(stamps, op_id, kind, fields, hlc, where)
+    return WireOp(op_id, entity, entity_id, hlc, actor, device, kind, fields, seen, seq, stamps or None)
+
+
+def _check_stamps(stamps: Any, op_id: str, kind: str, fields: dict, hlc: int, where: str) -> None:
+    if type(stamps) is not dict or kind != "update":
+        raise OpError(f"{where}: op {op_id}: item 10 (field stamps) must be an object, on an update only")
+    for name, stamp in stamps.items():
+        if name not in fields or type(stamp) is not int or not 0 < stamp <= hlc:
+            raise OpError(f"{where}: op {op_id}: field stamp {name!r} must name one of its fields and be a "
+                          f"stamp in 1..{hlc}, got {stamp!r}")
+
+
+def coalesce(ops: list[WireOp], keep_apart: Callable[[WireOp], bool] = lambda op: False) -> list[WireOp]:
+    """Fold each row's updates into one op, in place of the last, each field keeping its own stamp.
+
+    A tablet that edited a household form ten times on a patrol sends one op
+    instead of ten; per-field last-writer-wins gives the same result, because
+    every field still carries the stamp of the edit that last set it. Inserts,
+    deletes, appends, ops with ``seen`` stamps and those ``keep_apart`` names
+    (edits of critical fields, which are reviewed edit by edit) stay as they are.
+    The folded op takes the last op's id, stamp and position, so sending the
+    same ops again folds them the same way.
+    """
+    last: dict[tuple[str, str], int] = {}
+    for index, op in enumerate(ops):
+        if op.kind == "update" and op.seen is None and not keep_apart(op):
+            last[(op.entity, op.entity_id)] = index
+    if len(last) == sum(1 for op in ops if op.kind == "update"):
+        return ops  # nothing to fold
+    folded: dict[tuple[str, str], tuple[dict, dict]] = {}
+    out = []
+    for index, op in enumerate(ops):
+        key = (op.entity, op.entity_id)
+        end = last.get(key)
+        if end is None or op.kind != "update" or op.seen is not None or keep_apart(op):
+            out.append(op)
+            continue
+        fields, stamps = folded.setdefault(key, ({}, {}))
+        for name, value in op.fields.items():
+            fields[name] = value
+            stamps[name] = op.field_hlc(name)
+        if index == end:
+            own = {name: stamp for name, stamp in stamps.items() if stamp != op.hlc}
+            out.append(op._replace(fields=fields, stamps=own or None))
+    return out
 
 
 _TYPES = (str, str, str, int, str, str, str, dict, (dict, type(None)), int)

@@ -37,7 +37,7 @@ from wangge.core.store import Store, get_meta, set_meta
 from wangge.sync import apply, bundle, merge, scope, tables
 from wangge.sync.authorise import Sender, authorise
 from wangge.sync.keys import DeviceKeys, PublicKeys
-from wangge.sync.ops import OpError, WireOp, from_wire
+from wangge.sync.ops import OpError, WireOp, coalesce, from_wire
 
 _devices, _op = Device.__table__, Op.__table__
 
@@ -221,7 +221,9 @@ def _fields(value) -> dict:
 
 def _wire(row) -> WireOp:
     fields = _fields(row.fields)
-    return WireOp(row.op_id, row.entity, row.entity_id, row.hlc, row.actor, row.device, row.kind, fields, None, row.seq)
+    stamps = row.stamps if row.stamps is None or isinstance(row.stamps, dict) else json.loads(row.stamps)
+    return WireOp(row.op_id, row.entity, row.entity_id, row.hlc, row.actor, row.device, row.kind, fields, None,
+                  row.seq, stamps or None)
 
 
 def _ops_since(conn: Connection, cursor: int, device_id: str, grids: list[str]) -> list[WireOp]:
@@ -312,17 +314,20 @@ class DeviceSync:
             through = int(self._meta(conn, "through"))
             rows = conn.execute(select(_op).where(_op.c.device == self.device_id, _op.c.seq > through)
                                 .order_by(_op.c.seq)).all()
-            ops = [_with_seen(conn, _wire(r), self._ruleset(conn)) for r in rows]
+            ruleset = self._ruleset(conn)
+            ops = [_with_seen(conn, _wire(r), ruleset) for r in rows]
+            # Edits of critical fields are reviewed one by one at the office: never folded.
+            critical = {entity: merge.critical_fields(ruleset, entity) for entity in {op.entity for op in ops}}
+            ops = coalesce(ops, lambda op: not critical[op.entity].isdisjoint(op.fields))
             seq = int(self._meta(conn, "seq")) + 1
             bundle_id = uuid7()
-            ruleset = self._ruleset(conn)
             body = {"ops": [op.to_wire() for op in ops], "cursor": int(self._meta(conn, "cursor")),
                     "repair": self._meta(conn, "repair") == "1", "ruleset": ruleset.version if ruleset else ""}
             data = bundle.build("push", bundle_id, self.device_id, self.master.device_id, seq, body, self.keys,
                                 self.master.keys)
             set_meta(conn, "sync.seq", str(seq))
             set_meta(conn, "sync.pending", json.dumps({"id": bundle_id, "seq": seq}))
-        self.pushed = len(ops)
+        self.pushed = len(rows)  # the edits made, however many ops carry them
         return data
 
     def _ruleset(self, conn: Connection) -> Optional[Ruleset]:
@@ -390,12 +395,12 @@ def _with_seen(conn: Connection, op: WireOp, ruleset: Optional[Ruleset]) -> Wire
     critical = merge.critical_fields(ruleset, op.entity) & op.fields.keys()
     if not critical:
         return op
-    earlier = conn.execute(select(_op.c.hlc, _op.c.device, _op.c.fields).where(
+    earlier = [_wire(r) for r in conn.execute(select(_op).where(
         _op.c.entity == op.entity, _op.c.entity_id == op.entity_id, _op.c.seq < op.seq,
-        _op.c.kind.in_(("insert", "update")))).all()
+        _op.c.kind.in_(("insert", "update"))))]
     seen = {}
     for name in critical:
-        stamps = [(r.hlc, r.device) for r in earlier if name in (r.fields if isinstance(r.fields, dict) else json.loads(r.fields))]
+        stamps = [(r.field_hlc(name), r.device) for r in earlier if name in r.fields]
         if stamps:
             seen[name] = list(max(stamps))
     return op._replace(seen=seen or None)
