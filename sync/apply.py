@@ -70,9 +70,12 @@ def known_op_ids(conn: Connection, op_ids: Iterable[str]) -> set[str]:
 
 
 def apply_ops(conn: Connection, ops: Iterable[WireOp], *, ruleset: Optional[Ruleset] = None,
-              masters: frozenset[str] = frozenset(), record_conflicts: bool = False, fresh: bool = False) -> Applied:
+              masters: frozenset[str] = frozenset(), record_conflicts: bool = False, fresh: bool = False,
+              derive: bool = True) -> Applied:
     """Apply ``ops`` not yet in the log and log them; return what happened.
 
+    ``derive=False`` leaves re-deriving case statuses to the caller (the
+    protocol's `rederive_since_last` covers these ops and local moves at once).
     ``fresh`` says the caller knows none of the ops is in the log yet (the
     master, from the sender's acknowledged position), which saves looking
     every op id up; the log's unique op id still refuses a repeat.
@@ -102,9 +105,10 @@ def apply_ops(conn: Connection, ops: Iterable[WireOp], *, ruleset: Optional[Rule
     orphan_ids = {op.op_id for op in done.orphans}
     done.applied = [op for op in todo if op.op_id not in orphan_ids]
     _log(conn, done.applied)
-    cases = {op.entity_id for op in done.applied if op.entity == "case"}
-    cases |= {op.fields.get("case_id") for op in done.applied if op.entity == "case_event"}
-    rederive_status(conn, cases - {None}, ruleset, masters, record_conflicts)
+    if derive:
+        cases = {op.entity_id for op in done.applied if op.entity == "case"}
+        cases |= {op.fields.get("case_id") for op in done.applied if op.entity == "case_event"}
+        rederive_status(conn, cases - {None}, ruleset, masters, record_conflicts)
     if record_conflicts and done.conflicts:
         conn.execute(tables.conflict.insert(), done.conflicts)
     done.max_hlc = max((op.hlc for op in done.applied), default=0)
@@ -372,19 +376,28 @@ def rederive_status(conn: Connection, case_ids: set[str], ruleset: Optional[Rule
                                    _events.c.to_status, _events.c.stale).where(_events.c.case_id.in_(chunk))).all()
         for r in rows:
             moves[r.case_id].append(r)
-        present = set(conn.execute(select(_cases.c.id).where(_cases.c.id.in_(chunk))).scalars())
+        present = dict(conn.execute(select(_cases.c.id, _cases.c.status).where(_cases.c.id.in_(chunk))).all())
+        statuses, stale = [], []
         for case_id in chunk:
             if case_id not in present:
                 continue
             result = merge.replay([merge.Move(r.id, r.hlc, r.origin, r.move, r.to_status) for r in moves[case_id]],
                                   lifecycle, masters)
-            conn.execute(_cases.update().where(_cases.c.id == case_id).values(status=result.status))
+            if result.status != present[case_id]:
+                statuses.append({"_id": case_id, "_status": result.status})
             for r in moves[case_id]:
                 flag = result.flags.get(r.id)
                 if bool(flag == "stale") != bool(r.stale):
-                    conn.execute(_events.update().where(_events.c.id == r.id).values(stale=flag == "stale"))
+                    stale.append({"_id": r.id, "_stale": flag == "stale"})
                 if flag and record_conflicts:
                     _record_move_conflict(conn, case_id, r, flag)
+        # Only what changed, one statement each: a tablet's first sync derives thousands of cases.
+        if statuses:
+            conn.execute(_cases.update().where(_cases.c.id == bindparam("_id")).values(status=bindparam("_status")),
+                         statuses)
+        if stale:
+            conn.execute(_events.update().where(_events.c.id == bindparam("_id")).values(stale=bindparam("_stale")),
+                         stale)
 
 
 def rederive_since_last(conn: Connection, ruleset: Optional[Ruleset], masters: frozenset[str],

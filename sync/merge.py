@@ -109,7 +109,7 @@ def replay(moves: Iterable[Move], lifecycle: Optional[Lifecycle], masters: froze
     Without a lifecycle the last move's target wins.
     """
     status, flags = initial_state(lifecycle), {}
-    table = machine(lifecycle) if lifecycle is not None and lifecycle.states else None
+    table = _machine(lifecycle) if lifecycle is not None and lifecycle.states else None
     for move in sorted(moves, key=lambda m: (m.hlc, m.origin)):
         if lifecycle is None:
             status = move.to_status or status
@@ -122,3 +122,14 @@ def replay(moves: Iterable[Move], lifecycle: Optional[Lifecycle], masters: froze
         else:
             status = rule.target
     return Replay(status, flags)
+
+
+_last_machine: list = [None, None]
+
+
+def _machine(lifecycle: Lifecycle):
+    # Replays run per case with the same lifecycle object: finding its cached
+    # machine by hashing the frozen model each time cost more than the replay.
+    if _last_machine[0] is not lifecycle:
+        _last_machine[:] = [lifecycle, machine(lifecycle)]
+    return _last_machine[1]

@@ -159,7 +159,7 @@ class MasterSync:
         fresh = [op for op in ops if op.op_id not in known]
         ok, drifted = authorise(conn, fresh, sender, self.ruleset, now_ms=rec.physical_ms, max_drift_ms=self.max_drift_ms)
         done = apply.apply_ops(conn, ok, ruleset=self.ruleset, masters=frozenset({self.device_id}),
-                               record_conflicts=True, fresh=True)
+                               record_conflicts=True, fresh=True, derive=False)
         done.duplicates += len(ops) - len(fresh)
         if fresh:
             set_meta(conn, newest_key, max(newest, max(op.op_id for op in fresh)))
@@ -374,7 +374,8 @@ class DeviceSync:
         if result.reset:
             _wipe(conn, self.device_id)
         result.evicted = _evict(conn, body.get("evict") or {})
-        done = apply.apply_ops(conn, ops, ruleset=self._ruleset(conn), masters=frozenset({self.master.device_id}))
+        done = apply.apply_ops(conn, ops, ruleset=self._ruleset(conn), masters=frozenset({self.master.device_id}),
+                               derive=False)
         result.applied = len(done.applied)
         apply.rederive_since_last(conn, self._ruleset(conn), frozenset({self.master.device_id}), False)
         if done.max_hlc:
