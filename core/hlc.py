@@ -11,6 +11,7 @@ with any clock they like and nothing here reads the system time.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, timezone
 
 from wangge.core.errors import ClockDriftError
 
@@ -38,6 +39,11 @@ def counter_of(stamp: int) -> int:
 def describe(stamp: int) -> str:
     """A stamp as ``wall_ms.counter``, for messages and traces."""
     return f"{wall_of(stamp)}.{counter_of(stamp)}"
+
+
+def moment(stamp: int) -> str:
+    """A stamp as the UTC time it was made, to the second, for people reading a review list."""
+    return datetime.fromtimestamp(wall_of(stamp) / 1000, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 @dataclass

@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping, Optional
 
+from wangge.core.hlc import moment
 from wangge.core.lifecycle import machine
 from wangge.core.ruleset import Lifecycle, Ruleset
 
@@ -68,7 +69,8 @@ def merge_update(current: Mapping[str, Any], stamps: Mapping[str, Any], insert: 
             saw = (int(seen[name][0]), str(seen[name][1]))
             if saw < held:  # the value moved on after the worker saw it
                 kept, lost = (value, current.get(name)) if won else (current.get(name), value)
-                conflicts.append(FieldConflict(name, kept, lost, f"edited concurrently; value seen was stamped {saw[0]}"))
+                conflicts.append(FieldConflict(name, kept, lost, f"edited concurrently: the value the worker saw was "
+                                                                 f"written at {moment(saw[0])}, and changed since"))
     return wins, conflicts
 
 

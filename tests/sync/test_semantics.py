@@ -1,6 +1,8 @@
 """Merge semantics through real sessions: conflicts, stale moves, drift, reassignment, files."""
 from __future__ import annotations
 
+import re
+
 from click.testing import CliRunner
 from sqlalchemy import text
 
@@ -24,8 +26,11 @@ def test_concurrent_critical_edits_are_queued_and_stale_moves_kept(net):
     with b.store.write(actor=b.worker) as rec:
         rec.update("household", hid, {"address": "B"})
     net.sync(a), net.sync(b), net.sync(a)
-    kinds = {(c["kind"], c["field"]) for c in protocol.conflicts(net.master_store)}
+    found = protocol.conflicts(net.master_store)
+    kinds = {(c["kind"], c["field"]) for c in found}
     assert ("critical", "address") in kinds and ("stale", "status") in kinds
+    note = next(c["note"] for c in found if c["kind"] == "critical")
+    assert re.search(r"the value the worker saw was written at \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC", note), note
     assert rows(a.store, "household", "address") == rows(net.master_store, "household", "address") == [("B",)]
     assert rows(a.store, "cases", "status") == [("发现",)]
 
