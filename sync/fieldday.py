@@ -5,8 +5,9 @@ on loopback. Two tablets, encrypted at rest, enroll and are approved; each
 worker patrols offline, records cases with photos and edits a household;
 the office edits one of the same critical fields meanwhile. Both tablets sync
 over HTTP with signed, encrypted bundles; the clash lands in the conflict
-queue instead of being dropped; the office moves a case on; an overdue case
-escalates; and the month is scored. Everything goes through the public API.
+queue instead of being dropped; the office moves a case on; a worker takes
+on his tablet a case the office already gave a department, and his stale
+move is kept and listed; an overdue case escalates; and the month is scored. Everything goes through the public API.
 """
 from __future__ import annotations
 
@@ -61,7 +62,9 @@ def run_field_day(workdir: Path) -> str:
             moves = _office_moves(master, ruleset, cases, ids, workdir)
             syncs += [[name, "evening", _sync(workdir, name, t, url)] for name, t in tablets.items()]
             moves.append(_confirm_on_site(tablets["zhao-tablet"], ruleset, cases["zhao-tablet"], ids))
-            syncs.append(["zhao-tablet", "next day", _sync(workdir, "zhao-tablet", tablets["zhao-tablet"], url)])
+            moves += _taken_twice(master, tablets["li-tablet"], ruleset, cases["li-tablet"], ids)
+            for name in tablets:
+                syncs.append([name, "next day", _sync(workdir, name, tablets[name], url)])
             for t in tablets.values():
                 t.close()
         report += ["", _devices_table(master)]
@@ -175,6 +178,20 @@ def _confirm_on_site(tablet, ruleset, reported, ids) -> list:
                                     at=MORNING + timedelta(days=1, hours=3), evidence=["onsite_confirmation"],
                                     satisfied=True, on_device=True)
     return [reported.number, "结案 (on site, on the tablet)", "网格员", status]
+
+
+def _taken_twice(master, tablet, ruleset, reported, ids) -> list:
+    """Next morning the centre hands the rubbish pile to a department, which takes it at the office;
+    Li, offline, takes it too on his tablet. Replayed in order his move comes second: it is kept,
+    marked stale, and listed for the office instead of moving the case twice."""
+    at = MORNING + timedelta(days=1, hours=1)
+    with master.write(actor="系统中心") as rec:
+        office = casework.move_case(rec, ruleset, reported.case_id, "接单", role="专业部门", actor_id=None, at=at)
+    with tablet.write(actor=ids["李明"]) as rec:
+        casework.move_case(rec, ruleset, reported.case_id, "接单", role="网格员", actor_id=ids["李明"],
+                           at=at + timedelta(minutes=30), on_device=True)
+    return [[reported.number, "接单", "专业部门", office],
+            [reported.number, "接单 (offline, on the tablet)", "网格员", "stale: listed for the office"]]
 
 
 def _cases_table(master) -> str:

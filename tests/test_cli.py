@@ -62,6 +62,7 @@ def test_the_demo_runs_the_whole_field_day(tmp_path):
     assert "Encrypted syncs over HTTP (http://127.0.0.1:" in out
     assert "电信通讯箱破损" in out and "结案 (on site, on the tablet)" in out
     assert "critical  household  户主" in out  # the clash is queued, not dropped
+    assert re.search(r"^stale +case +status .*接单", out, re.M)  # Li's offline move, second in order, kept and listed
     assert "photos: 1 sent" in out and "photos: 0 sent, 1 received" in out  # up from each tablet, the repair down
     assert "overdue at 网格" in out and "Monthly scores 2026-10" in out
     assert "Tablets enrolled at the office" in out and out.count(" active ") == 2
