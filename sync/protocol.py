@@ -392,7 +392,12 @@ class DeviceSync:
         apply.rederive_since_last(conn, self._ruleset(conn), frozenset({self.master.device_id}), False)
         if done.max_hlc:
             rec.clock.last = max(rec.clock.last, done.max_hlc)
-        set_meta(conn, "sync.through", str(ack["through"]))
+        through = max(ack["through"], before)  # never back: after a download afresh it ran ahead of the master's
+        if result.reset:
+            # Every own op now in the log came back from the master, which has it:
+            # none is to be pushed again.
+            through = max(through, conn.execute(select(func.coalesce(func.max(_op.c.seq), 0))).scalar())
+        set_meta(conn, "sync.through", str(through))
         set_meta(conn, "sync.cursor", str(_int(body, "upto", where)))
         set_meta(conn, "sync.pending", "{}")
         mine = scope.checksums(conn, None)
