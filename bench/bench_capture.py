@@ -8,7 +8,6 @@ Target: op capture costs at most 3x the raw write.
 """
 from __future__ import annotations
 
-import json
 import random
 import sqlite3
 import tempfile

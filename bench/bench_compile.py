@@ -50,7 +50,7 @@ def catalogue(items: int, classes: int) -> str:
                 f"    channels 巡查, 热线\n    difficulty {1 + (i % 3) / 2}\n  }}")
             made += 1
         parts.append("}")
-    parts.append(f"route class 01 to 网格 by 网格员\n")
+    parts.append("route class 01 to 网格 by 网格员\n")
     return "\n".join(parts)
 
 

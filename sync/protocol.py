@@ -255,11 +255,18 @@ def _ops_of_scope(conn: Connection, grids: list[str]) -> list[WireOp]:
     """Every op of every row in the scope of ``grids`` (shared rows included), in log order."""
     out: list[WireOp] = []
     for entity in scope.synced_entities():
-        if entity in scope.SHARED and not grids:
+        if entity in scope.SHARED:
+            if grids:
+                out.extend(_wire(r) for r in conn.execute(select(_op).where(_op.c.entity == entity)))
             continue
-        ids = scope.rows_in_scope(conn, entity, grids).subquery()
-        rows = conn.execute(select(_op).where(_op.c.entity == entity, _op.c.entity_id.in_(select(ids.c.id)))).all()
-        out.extend(_wire(r) for r in rows)
+        # Joined, not `entity_id IN (rows in scope)`, which SQLite runs several times slower.
+        table = table_of(entity)
+        query = select(_op).join(table, table.c.id == _op.c.entity_id)
+        if entity == "case_event":
+            query = query.join(_cases, _cases.c.id == table.c.case_id).where(_cases.c.grid_id.in_(grids))
+        else:
+            query = query.where(table.c.grid_id.in_(grids))
+        out.extend(_wire(r) for r in conn.execute(query.where(_op.c.entity == entity)))
     return sorted(out, key=lambda op: op.seq)
 
 
