@@ -3,11 +3,12 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import text
 
-from wangge.sync.ops import WireOp, coalesce, from_wire
+from wangge.sync.ops import OpError, WireOp, coalesce, from_wire
 
 ROWS, FIELDS = ("r1", "r2", "r3"), ("pets", "income", "note", "address")
 
@@ -88,3 +89,19 @@ def test_a_patrol_of_edits_travels_as_one_op_per_household_and_lands_everywhere_
     first = next(r for r in held if r[0] == houses[0])
     assert first[1]["q0"] == "from b" and first[1]["pets"] == 4  # b's later edit of q0 wins; a's pets stays
     assert first[2]["q0"][1] == "dev-b" and first[2]["q1"][0] < first[2]["pets"][0]  # own stamps kept
+
+
+@pytest.mark.parametrize("item, message", [
+    (["o", "household", "r1", 10, "w", "a", "insert", {"pets": 1}, None, 1, {"pets": 5}],
+     "item 10 (field stamps) must be an object, on an update only"),
+    (["o", "household", "r1", 10, "w", "a", "update", {"pets": 1}, None, 1, {"income": 5}],
+     "field stamp 'income' must name one of its fields and be a stamp in 1..10, got 5"),
+    (["o", "household", "r1", 10, "w", "a", "update", {"pets": 1}, None, 1, {"pets": 11}],
+     "field stamp 'pets' must name one of its fields and be a stamp in 1..10, got 11"),
+    (["o", "household", "r1", 10, "w", "a", "update", {"pets": 1}, None, 1, {"pets": 5}, "extra"],
+     "an op must be a list of 10 or 11 items"),
+])
+def test_a_malformed_folded_op_is_refused_naming_the_problem(item, message):
+    with pytest.raises(OpError) as refused:
+        from_wire(item, "bundle b op 0")
+    assert str(refused.value).startswith("bundle b op 0: ") and message in str(refused.value)
