@@ -13,9 +13,8 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Iterable, Optional
-
 from operator import itemgetter
+from typing import Iterable, Optional
 
 from pydantic_core import PydanticUndefined
 from sqlalchemy import JSON, DateTime, bindparam, select
@@ -23,7 +22,7 @@ from sqlalchemy.engine import Connection
 
 from wangge.core.capture import REPLICATION_COLUMNS, columns_of, dumps, table_of
 from wangge.core.errors import StoreError
-from wangge.core.models import ENTITIES, CaseEvent, Case
+from wangge.core.models import ENTITIES, Case, CaseEvent
 from wangge.core.ruleset import Ruleset
 from wangge.sync import merge, tables
 from wangge.sync.ops import WireOp
