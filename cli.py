@@ -477,6 +477,38 @@ def conflicts_command(store_path: str) -> None:
                    f"kept {r['kept']!r}, other {r['lost']!r} — {r['note']}")
 
 
+@cli.group("tombstones")
+def tombstones_group() -> None:
+    """Deleted rows kept as tombstones until every tablet has seen the deletion.
+
+    \b
+    Example:
+      wangge tombstones collect office.db
+    """
+
+
+@tombstones_group.command("collect")
+@click.argument("store_path", metavar="MASTER_STORE")
+@click.option("--absent-days", type=click.FloatRange(min=1), default=30, show_default=True,
+              help="A tablet not seen for this long no longer holds deletions back; on return it downloads afresh.")
+def tombstones_collect_command(store_path: str, absent_days: float) -> None:
+    """Remove deleted rows (and their ops) that every active tablet has acknowledged.
+
+    \b
+    Example:
+      wangge tombstones collect office.db --absent-days 30
+    """
+    from wangge.core import store
+    from wangge.sync import tables, tombstones
+
+    with store.open(store_path, extra_migrations=tables.MIGRATIONS) as opened:
+        done = tombstones.collect(opened, absent_after_days=absent_days)
+    click.echo(f"collected {done.removed} deleted rows below log position {done.horizon}; "
+               f"{done.kept} tombstones kept (not yet seen by every tablet, or still referred to)")
+    if done.absent:
+        click.echo(f"absent longer than {absent_days:g} days, will download afresh on return: {', '.join(done.absent)}")
+
+
 @cli.command("escalate")
 @click.argument("store_path", metavar="STORE")
 @click.option("--rules", "rules_file", type=click.Path(dir_okay=False), help="Rule file (default: the store's own).")

@@ -5,7 +5,8 @@ write, for rows in the grids its worker is assigned to; a case move must be
 a transition of the ruleset open to the worker's role. One failing op
 refuses the whole bundle (`Unauthorised`), so the master's store is left
 exactly as it was. An op stamped beyond the clock drift bound is not a
-refusal: it is set aside for quarantine and the rest of the bundle applies.
+refusal: it is set aside for quarantine and the rest of the bundle applies;
+so is an edit of a row whose tombstone was collected (`wangge.sync.tombstones`).
 """
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from wangge.core.models import APPEND_ONLY
 from wangge.core.ruleset import Ruleset
 from wangge.sync import scope
 from wangge.sync.ops import WireOp
+from wangge.sync.tombstones import collected_ids
 
 
 class Unauthorised(SyncError, PermissionError):
@@ -41,12 +43,19 @@ def authorise(conn: Connection, ops: list[WireOp], sender: Sender, ruleset: Opti
     Raises `Unauthorised` naming the first op that is not allowed and why.
     """
     grids = _known_grids(conn, ops)
+    gone = _collected(conn, ops, grids)
     ok, drifted = [], []
     for op in ops:
         ahead = wall_of(op.hlc) - now_ms
         if ahead > max_drift_ms:
             drifted.append((op, f"stamp {describe(op.hlc)} is {ahead} ms ahead of the master's clock "
                                 f"(bound {max_drift_ms} ms)"))
+            continue
+        if (op.entity, op.entity_id) in gone:
+            # A tablet back from a long absence edited a row deleted meanwhile, whose
+            # tombstone is collected: the deletion stands and the rest of the bundle applies.
+            drifted.append((op, f"{op.entity} {op.entity_id} was deleted and its tombstone collected at the "
+                                f"master: the edit is kept here, not applied"))
             continue
         _check(op, sender, ruleset, grids)
         if op.kind in ("insert", "append"):
@@ -100,6 +109,17 @@ def _check_move(op: WireOp, sender: Sender, ruleset: Optional[Ruleset]) -> None:
         raise _refuse(op, sender, f"unknown move {op.fields.get('move')!r}: expected one of {codes}")
     if sender.role not in rule.roles:
         raise _refuse(op, sender, f"move {rule.code} is for {', '.join(rule.roles)}, not {sender.role}")
+
+
+def _collected(conn: Connection, ops: list[WireOp], grids: dict) -> set[tuple[str, str]]:
+    """(entity, id) of edited rows the master lacks because their tombstones were collected."""
+    unknown: dict[str, list[str]] = {}
+    for op in ops:
+        if op.kind in ("update", "delete") and op.entity_id not in grids.get(op.entity, {}):
+            unknown.setdefault(op.entity, []).append(op.entity_id)
+    if not unknown:
+        return set()
+    return {(entity, i) for entity, ids in unknown.items() for i in collected_ids(conn, entity, ids)}
 
 
 def _known_grids(conn: Connection, ops: list[WireOp]) -> dict[str, dict[str, str]]:

@@ -11,6 +11,8 @@ None of these tables is replicated: they are each replica's bookkeeping.
 * ``sync_conflict``: critical-field conflicts, stale transitions and office
   proposals for review (`wangge conflicts`).
 * ``sync_quarantine``: ops not applied (clock drift), kept, never lost.
+* ``sync_collected`` (master): ids of tombstoned rows removed by collection,
+  so a late edit of one is set aside instead of refusing its bundle.
 """
 from __future__ import annotations
 
@@ -67,6 +69,14 @@ quarantine = Table(
 )
 
 
+collected = Table(
+    "sync_collected", metadata,
+    Column("entity", String, primary_key=True),
+    Column("entity_id", String, primary_key=True),
+    Column("horizon", BigInteger, nullable=False),
+)
+
+
 def _create(conn: Connection) -> None:
     metadata.create_all(conn)
     # One conflict per (kind, op, field): replays re-derive stale moves without duplicating them.
@@ -75,4 +85,8 @@ def _create(conn: Connection) -> None:
     conn.execute(text("CREATE INDEX ix_op_entity ON op (entity, entity_id)"))
 
 
-MIGRATIONS: tuple[Migration, ...] = (Migration("sync_0001_bookkeeping", _create),)
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration("sync_0001_bookkeeping", _create),
+    # Stores made after the table joined `metadata` have it from sync_0001 already.
+    Migration("sync_0002_collected", lambda conn: collected.create(conn, checkfirst=True)),
+)

@@ -1,47 +1,89 @@
-"""Collecting tombstones: deleted rows leave the master once every active device has seen them.
+"""Collecting tombstones: deleted rows leave the master once every device that counts has seen them.
 
 A tombstone must outlive every replica that could still send an older edit
 of its row, so it is kept until the lowest cursor acknowledged by every
-active device has passed its last op. A device that comes back with a
-cursor below that horizon gets a full download (after its own ops apply).
+active device has passed every op of its row: the horizon. A device not
+seen for longer than ``absent_after_days`` no longer holds the horizon
+back; when it comes back its cursor is below the horizon, so after its own
+ops apply it downloads its scope afresh (`wangge.sync.protocol`). An edit
+it made meanwhile to a collected row is set aside and reported, never
+applied (`wangge.sync.authorise`): the ids of collected rows are kept.
 """
 from __future__ import annotations
 
-from sqlalchemy import delete, func, select
+from dataclasses import dataclass
 
+from sqlalchemy import delete, exists, func, insert, select
+from sqlalchemy.engine import Connection
+
+from wangge.core.errors import StoreError
 from wangge.core.models import Device, Op
 from wangge.core.store import Store, set_meta
 from wangge.sync import apply, tables
 
 _devices, _op = Device.__table__, Op.__table__
+DAY_MS = 24 * 3600 * 1000
+#: A tablet away longer than this re-registers on return instead of holding deletions back.
+ABSENT_AFTER_DAYS = 30
 
 
-def collect(store: Store) -> int:
-    """Remove tombstoned rows, and their ops, below the lowest cursor every active device acknowledged.
+@dataclass(frozen=True)
+class Collected:
+    removed: int  # rows removed
+    kept: int  # tombstones kept: a live row still refers to them, or a device has not seen them yet
+    horizon: int  # master log position every counted device has acknowledged
+    absent: tuple[str, ...]  # active devices not seen for too long: they download afresh on return
 
-    A device that comes back with a cursor below that horizon gets a full
-    download (after its own ops are applied). Returns the number of rows removed.
-    """
+
+def horizon(conn: Connection, now_ms: int, absent_after_days: float = ABSENT_AFTER_DAYS) -> tuple[int, tuple[str, ...]]:
+    """The collection horizon, and the active devices too long absent to hold it back."""
+    top = conn.execute(select(func.coalesce(func.max(_op.c.seq), 0))).scalar()
+    since = now_ms - int(absent_after_days * DAY_MS)
+    rows = conn.execute(select(tables.peer.c.device_id, tables.peer.c.cursor, tables.peer.c.seen_at)
+                        .join(_devices, _devices.c.id == tables.peer.c.device_id)
+                        .where(_devices.c.status == "active", _devices.c.deleted.is_(None))).all()
+    present = [r.cursor for r in rows if r.seen_at >= since]
+    absent = tuple(sorted(r.device_id for r in rows if r.seen_at < since))
+    return min(present + [top]), absent
+
+
+def collect(store: Store, *, absent_after_days: float = ABSENT_AFTER_DAYS) -> Collected:
+    """Remove tombstoned rows, and their ops, whose every op lies at or below the horizon."""
+    if store.role != "master":
+        raise StoreError(f"store {store.url} is a {store.role}: tombstones are collected on the master only")
     with store.write(actor="sync") as rec:
         conn = rec.conn
-        active = select(_devices.c.id).where(_devices.c.status == "active")
-        horizon = conn.execute(select(func.min(tables.peer.c.cursor)).where(tables.peer.c.device_id.in_(active))).scalar()
-        if horizon is None:
-            horizon = conn.execute(select(func.coalesce(func.max(_op.c.seq), 0))).scalar()
-        removed = 0
-        for entity in reversed(apply.ENTITY_ORDER):
+        limit, absent = horizon(conn, rec.physical_ms, absent_after_days)
+        removed = kept = 0
+        for entity in reversed(apply.ENTITY_ORDER):  # children first, so a parent can follow them
             table = apply.table_of(entity)
             if "deleted" not in table.c:
                 continue
-            late = select(_op.c.entity_id).where(_op.c.entity == entity, _op.c.seq > horizon)
-            ids = conn.execute(select(table.c.id).where(table.c.deleted.is_not(None), table.c.id.not_in(late))).scalars().all()
-            for entity_id in ids:
+            later = exists().where(_op.c.entity == entity, _op.c.entity_id == table.c.id, _op.c.seq > limit)
+            dead = conn.execute(select(table.c.id).where(table.c.deleted.is_not(None))).scalars().all()
+            ripe = set(conn.execute(select(table.c.id).where(table.c.deleted.is_not(None), ~later)).scalars())
+            kept += len(dead) - len(ripe)
+            for entity_id in sorted(ripe):
                 try:
                     with conn.begin_nested():
                         conn.execute(delete(table).where(table.c.id == entity_id))
-                        conn.execute(delete(_op).where(_op.c.entity == entity, _op.c.entity_id == entity_id))
-                    removed += 1
-                except Exception:  # still referenced by a live child row: keep the tombstone
+                except Exception:  # noqa: BLE001 - a live row still refers to it: keep the tombstone
+                    kept += 1
                     continue
-        set_meta(conn, "sync.gc_horizon", str(horizon))
-    return removed
+                conn.execute(delete(_op).where(_op.c.entity == entity, _op.c.entity_id == entity_id))
+                gone = tables.collected
+                conn.execute(delete(gone).where(gone.c.entity == entity, gone.c.entity_id == entity_id))
+                conn.execute(insert(gone).values(entity=entity, entity_id=entity_id, horizon=limit))
+                removed += 1
+        set_meta(conn, "sync.gc_horizon", str(limit))
+    return Collected(removed, kept, limit, absent)
+
+
+def collected_ids(conn: Connection, entity: str, ids: list[str]) -> set[str]:
+    """Those of ``ids`` whose rows were tombstoned and collected here."""
+    found: set[str] = set()
+    for start in range(0, len(ids), apply.CHUNK):
+        chunk = ids[start : start + apply.CHUNK]
+        found.update(conn.execute(select(tables.collected.c.entity_id).where(
+            tables.collected.c.entity == entity, tables.collected.c.entity_id.in_(chunk))).scalars())
+    return found
