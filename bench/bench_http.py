@@ -135,10 +135,10 @@ def bench_concurrent(folder: Path) -> str:
                                             reporter_id=workers[n], at=at, photos=["sha256:p"], description="巡查发现")
                 casework.move_case(rec, ruleset, case.case_id, "上报", role="网格员", actor_id=workers[n], at=at,
                                    evidence=["photo"])
-                home = rec.insert("household", {"grid_id": grids[n], "address": "1-1", "人口": 3})
-                for minutes in (20, 35):
+                home = rec.insert("household", {"grid_id": grids[n], "address": "1-1", "户主": f"住户{n}", "人口": 3})
+                for minutes in (20, 35):  # TEDA's visit record requires its 分钟 field: the master checks it
                     rec.insert("visit", {"household_id": home, "grid_id": grids[n], "worker_id": workers[n],
-                                         "minutes": minutes})
+                                         "minutes": minutes, "分钟": minutes})
 
         paths = [str(folder / f"t{n:03d}.db") for n in range(DEVICES)]
         for tablet in tablets:

@@ -18,7 +18,7 @@ from pydantic_core import PydanticCustomError
 from wangge.core.errors import ValidationFailed
 from wangge.core.ruleset import FieldSpec, FieldType, Label, Ruleset
 
-__all__ = ["RecordValidator", "validators"]
+__all__ = ["RecordValidator", "field_problems", "validators"]
 
 _TEXT = {
     "zh": {"expected": "{field}:应为{want},实际为 {got}", "missing": "必填", "unknown": "未定义的字段",
@@ -222,3 +222,33 @@ def validators(ruleset: Ruleset, lang: Optional[str] = None) -> dict[str, Record
         else:
             result[entity] = RecordValidator(ruleset, entity, specs, lang)
     return result
+
+
+def field_problems(ruleset: Ruleset, entity: str, values: dict, *, new: bool,
+                   lang: Optional[str] = None) -> list[str]:
+    """What is wrong with the district's own fields of ``entity`` among ``values``, one line each.
+
+    For records as they are stored and synced (flat fields, typed columns
+    among them), not as a form submits them: every field the rule file
+    defines that ``values`` carries is checked, and a ``new`` record must
+    carry each required one. Other names are the store's business. An edit
+    is checked on the fields it sets only: a field changed elsewhere meanwhile
+    is not its problem.
+    """
+    specs = ruleset.register(entity)
+    if not specs:
+        return []
+    lang = lang or ("zh" if ruleset.label.zh or not ruleset.label.en else "en")
+    words = _TEXT[lang]
+    problems = []
+    for spec in specs:
+        name = _field_name(spec.code, spec.label, lang)
+        value = values.get(spec.code)
+        if value is not None:
+            try:
+                _check_for(spec, words)(value)
+            except _Fail as fail:
+                problems.append(words["expected"].format(field=name, want=fail.want, got=repr(value)))
+        elif spec.required and (new or spec.code in values):  # missing, or cleared by an edit
+            problems.append(words["expected"].format(field=name, want=words["missing"], got="None"))
+    return problems

@@ -2,8 +2,9 @@
 
 A device may only push ops it recorded itself, on the entities a device may
 write, for rows in the grids its worker is assigned to; a case move must be
-a transition of the ruleset open to the worker's role. One failing op
-refuses the whole bundle (`Unauthorised`), so the master's store is left
+a transition of the ruleset open to the worker's role; the district's own
+fields of cases, households and visits must pass the rule file's checks.
+One failing op refuses the whole bundle (`Unauthorised`), so the master's store is left
 exactly as it was. An op stamped beyond the clock drift bound is not a
 refusal: it is set aside for quarantine and the rest of the bundle applies;
 so is an edit of a row whose tombstone was collected (`wangge.sync.tombstones`).
@@ -19,9 +20,14 @@ from wangge.core.errors import SyncError
 from wangge.core.hlc import describe, wall_of
 from wangge.core.models import APPEND_ONLY
 from wangge.core.ruleset import Ruleset
+from wangge.core.validators import field_problems
 from wangge.sync import scope
 from wangge.sync.ops import WireOp
 from wangge.sync.tombstones import collected_ids
+
+
+#: Records whose district fields the rule file defines (`wangge.core.validators`).
+VALIDATED = frozenset({"case", "household", "visit"})
 
 
 class Unauthorised(SyncError, PermissionError):
@@ -37,9 +43,13 @@ class Sender:
 
 
 def authorise(conn: Connection, ops: list[WireOp], sender: Sender, ruleset: Optional[Ruleset], *,
-              now_ms: int, max_drift_ms: int) -> tuple[list[WireOp], list[tuple[WireOp, str]]]:
+              now_ms: int, max_drift_ms: int, validate: bool = True) -> tuple[list[WireOp], list[tuple[WireOp, str]]]:
     """Split fresh ``ops`` into (to apply, to quarantine with a reason).
 
+    ``validate`` checks the district's fields against ``ruleset``'s rules;
+    the caller turns it off for a device that recorded under another
+    version of the rules (it gets the current one in the reply: refusing
+    its bundle would leave it unable ever to get them).
     Raises `Unauthorised` naming the first op that is not allowed and why.
     """
     grids = _known_grids(conn, ops)
@@ -58,6 +68,10 @@ def authorise(conn: Connection, ops: list[WireOp], sender: Sender, ruleset: Opti
                                 f"master: the edit is kept here, not applied"))
             continue
         _check(op, sender, ruleset, grids)
+        if validate and ruleset is not None and op.entity in VALIDATED and op.kind != "delete":
+            problems = field_problems(ruleset, op.entity, op.fields, new=op.kind != "update")
+            if problems:
+                raise _refuse(op, sender, "; ".join(problems))
         if op.kind in ("insert", "append"):
             grids.setdefault(op.entity, {})[op.entity_id] = _grid_of_new(op, grids)
         ok.append(op)

@@ -158,7 +158,9 @@ class MasterSync:
         grids = scope.worker_grids(conn, device.worker_id)
         sender = Sender(head.sender, device.worker_id, scope.worker_role(conn, device.worker_id), frozenset(grids))
         fresh = [op for op in ops if op.op_id not in known]
-        ok, drifted = authorise(conn, fresh, sender, self.ruleset, now_ms=rec.physical_ms, max_drift_ms=self.max_drift_ms)
+        same_rules = self.ruleset is not None and body.get("ruleset") == self.ruleset.version
+        ok, drifted = authorise(conn, fresh, sender, self.ruleset, now_ms=rec.physical_ms,
+                                max_drift_ms=self.max_drift_ms, validate=same_rules)
         done = apply.apply_ops(conn, ok, ruleset=self.ruleset, masters=frozenset({self.device_id}),
                                record_conflicts=True, fresh=True, derive=False)
         done.duplicates += len(ops) - len(fresh)
