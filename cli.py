@@ -473,8 +473,36 @@ def conflicts_command(store_path: str) -> None:
     if not rows:
         click.echo("no conflicts")
     for r in rows:
-        click.echo(f"{r['kind']:<10} {r['entity']} {r['entity_id']} {r['field']} from {r['device']}: "
+        number = f"#{r['id']}" if r.get("id") is not None else "-"
+        click.echo(f"{number:<5} {r['kind']:<10} {r['entity']} {r['entity_id']} {r['field']} from {r['device']}: "
                    f"kept {r['kept']!r}, other {r['lost']!r} — {r['note']}")
+    if any(r.get("id") is not None for r in rows):
+        click.echo("answer one with: wangge resolve MASTER_STORE NUMBER accept|reject|keep|take|ack")
+
+
+@cli.command("resolve")
+@click.argument("store_path", metavar="MASTER_STORE")
+@click.argument("number", type=int)
+@click.argument("how", type=click.Choice(["accept", "reject", "keep", "take", "ack"]))
+@click.option("--by", "by", default="office", show_default=True, help="Who answers, for the record.")
+@click.option("--note", default="", help="Why, for the record.")
+def resolve_command(store_path: str, number: int, how: str, by: str, note: str) -> None:
+    """Answer a conflict `wangge conflicts` listed, by its number.
+
+    A proposal (an office move made on a tablet): accept (the office makes the
+    move, which then syncs) or reject. A critical field: keep the value held,
+    or take the one queued (a new edit that syncs). A stale move: ack.
+
+    \b
+    Example:
+      wangge resolve office.db 3 accept --by 系统中心
+      wangge resolve office.db 4 take --note "confirmed by phone"
+    """
+    from wangge.core import store
+    from wangge.sync import review, tables
+
+    with store.open(store_path, extra_migrations=tables.MIGRATIONS) as opened:
+        click.echo(review.answer(opened, number, how, by=by, note=note))
 
 
 @cli.group("tombstones")

@@ -1,0 +1,82 @@
+"""The street office's answers to what sync queued for review (`wangge conflicts`).
+
+* a proposal (a move the rules reserve to the office, made on a tablet) is
+  accepted by making the same move at the office, through the case
+  workflow, so the lifecycle's guards and evidence rules apply and the move
+  reaches every tablet as an ordinary op; or rejected, leaving the case as it is;
+* a critical-field conflict is settled by keeping the value the store holds,
+  or by taking the one queued for review (an ordinary, newer edit that syncs);
+* a stale move is acknowledged.
+
+Each answer marks the row resolved and notes who answered, how and when.
+"""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Optional
+
+from sqlalchemy import select
+
+from wangge.core import casework
+from wangge.core.errors import UsageError
+from wangge.core.models import CaseEvent
+from wangge.core.ruleset import Ruleset
+from wangge.core.store import Store
+from wangge.sync import tables
+
+_events = CaseEvent.__table__
+#: What each kind of conflict may be answered with.
+ANSWERS = {"proposal": ("accept", "reject"), "critical": ("keep", "take"), "stale": ("ack",)}
+
+
+class ReviewError(UsageError):
+    """A conflict cannot be answered that way; the message says why and what would do."""
+
+
+def answer(store: Store, conflict_id: int, how: str, *, by: str, note: str = "",
+           ruleset: Optional[Ruleset] = None, now: Optional[datetime] = None) -> str:
+    """Answer conflict ``conflict_id`` with ``how`` (see `ANSWERS`); return a line saying what happened.
+
+    Raises `ReviewError`, writing nothing, for an unknown or settled conflict
+    or an answer that does not fit its kind; `TransitionError` if accepting a
+    proposal is no longer a legal move.
+    """
+    if store.role != "master":
+        raise ReviewError(f"store {store.url} is a {store.role}: conflicts are answered at the master")
+    now = now or datetime.now(timezone.utc)
+    with store.write(actor=by) as rec:
+        row = rec.conn.execute(select(tables.conflict).where(tables.conflict.c.id == conflict_id)).mappings().first()
+        if row is None:
+            raise ReviewError(f"no conflict #{conflict_id}: `wangge conflicts` lists them with their numbers")
+        if row["resolved"]:
+            raise ReviewError(f"conflict #{conflict_id} is settled already: {row['note']}")
+        allowed = ANSWERS.get(row["kind"], ())
+        if how not in allowed:
+            raise ReviewError(f"conflict #{conflict_id} is a {row['kind']} one: answer it with "
+                              f"{' or '.join(allowed) or 'nothing'}, not {how}")
+        if how == "accept":
+            done = _accept(rec, row, ruleset or casework.installed_ruleset(rec.conn), by, now)
+        elif how == "take":
+            rec.update(row["entity"], row["entity_id"], {row["field"]: row["lost"]})
+            done = f"{row['entity']} {row['entity_id']}: {row['field']} is now {row['lost']!r}"
+        else:
+            done = {"reject": "proposal rejected: the case stays as it is",
+                    "keep": f"{row['field']} keeps {row['kept']!r}",
+                    "ack": "stale move acknowledged: the case stays as it is"}[how]
+        said = f"{how} by {by} at {now:%Y-%m-%d %H:%M} UTC" + (f": {note}" if note else "")
+        rec.conn.execute(tables.conflict.update().where(tables.conflict.c.id == conflict_id)
+                         .values(resolved=True, note=f"{row['note']} — {said}"))
+    return f"conflict #{conflict_id}: {done}"
+
+
+def _accept(rec, row, ruleset: Ruleset, by: str, now: datetime) -> str:
+    event = rec.conn.execute(select(_events).where(_events.c.id == row["op_id"])).mappings().first()
+    if event is None:
+        raise ReviewError(f"conflict #{row['id']}: the proposed move {row['op_id']} is not in this store")
+    evidence = next((part.split("=", 1)[1].split(",") for part in event["note"].split("; ")
+                     if part.startswith("evidence=")), [])
+    status = casework.move_case(rec, ruleset, event["case_id"], event["move"], role=event["role"],
+                                actor_id=event["actor_id"], at=now, evidence=evidence,
+                                note=f"accepts the proposal {event['id']} made on {event['device_id'] or 'a tablet'}"
+                                     f" by {by}")
+    return f"case {event['case_id']}: {event['move']} accepted at the office, now {status}"
