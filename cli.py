@@ -360,6 +360,21 @@ def device_list(master_store) -> None:
     click.echo(fieldwork.device_table(master_store))
 
 
+@device.command("registry")
+@click.argument("master_store")
+@click.option("--out", "out", required=True, type=click.Path(dir_okay=False), help="File to write the snapshot to.")
+def device_registry(master_store, out) -> None:
+    """Write the device registry as a snapshot signed by the master (also served at GET /registry).
+
+    \b
+    Example:
+      wangge device registry office.db --out registry.json
+    """
+    from wangge.sync import fieldwork
+
+    click.echo(fieldwork.registry_snapshot(master_store, out))
+
+
 @cli.group()
 def bundle() -> None:
     """Sync bundles as files, for sites with no network (a USB stick).

@@ -10,6 +10,7 @@ are where HTTP meets it, with the keys each store keeps (`wangge.sync.identity`)
 """
 from __future__ import annotations
 
+import json
 import logging
 import time
 from pathlib import Path
@@ -181,11 +182,28 @@ def revoke_device(target: str, device_id: str) -> str:
 
 
 def device_table(target: str) -> str:
+    from wangge.sync import registry
+
     with store.open(target, "master") as master, master.read() as conn:
         rows = enrollment.list_devices(conn)
+        version = registry.version(conn)
     return table(["device", "name", "status", "worker", "fingerprint"],
                  [[r["device_id"], r["name"], r["status"], r["worker"], r["fingerprint"]] for r in rows],
-                 title="Devices")
+                 title=f"Devices (registry version {version})")
+
+
+def registry_snapshot(target: str, out: str) -> str:
+    """Write the master's signed registry snapshot to ``out`` (atomically); say what was written."""
+    from wangge.sync import registry
+    from wangge.sync.files import write_atomic
+
+    with store.open(target, "master", extra_migrations=tables.MIGRATIONS) as master:
+        keys = store_keys(master)
+        with master.read() as conn:
+            data = registry.snapshot(conn, master.device_id, keys)
+    body = json.loads(json.loads(data)["snapshot"])
+    path = write_atomic(out, data)
+    return f"registry version {body['version']} ({len(body['devices'])} devices), signed by {body['master']}: {path}"
 
 
 def sync_tablet(target: str, master_url: str, passphrase: str, *, progress: bool = False,

@@ -74,6 +74,15 @@ class Office:
                 raise SyncError(f"request signature of device {device_id} does not verify") from None
             return grids_of_worker(conn, row.worker_id)
 
+    def registry(self) -> bytes:
+        """The device registry, signed by this master (`wangge.sync.registry`)."""
+        from wangge.sync import registry
+        from wangge.sync.identity import store_keys
+
+        keys = store_keys(self.store)
+        with self.store.read() as conn:
+            return registry.snapshot(conn, self.store.device_id, keys)
+
     def health(self) -> dict:
         facts = {"role": self.store.role, "master": self.store.device_id}
         if self.live_rules is not None:

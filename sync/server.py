@@ -11,6 +11,7 @@ Endpoints (JSON unless noted; every error is ``{"error": ..., "status": N}``
 with a 4xx code, never a traceback):
 
     GET  /health                      {"status": "ok", ...Master.health()}
+    GET  /registry                    the device registry, signed by the master (sync/registry.py)
     POST /enroll                      an enrollment request → {"device_id", "status"}
     GET  /enroll/{device_id}          the request's status (pending, active, revoked)
     GET  /uploads/{sha}               {"received": N} bytes of an upload so far
@@ -88,6 +89,9 @@ class Master(Protocol):
 
     def health(self) -> dict:
         """Facts for the health endpoint (role, ruleset version, ...)."""
+
+    def registry(self) -> bytes:
+        """The device registry as a snapshot signed by the master."""
 
 
 class HttpError(Exception):
@@ -210,6 +214,10 @@ class MasterApp:
         facts = await asyncio.to_thread(self.master.health)
         return _json(200, {"status": "ok", "exchanges": self.exchanges, **facts})
 
+    async def registry(self, req: Request):
+        data = await asyncio.to_thread(self.master.registry)
+        return 200, data, "application/json"
+
     async def enroll(self, req: Request):
         request = await req.json()
         return _json(202, await self._serialised(self.master.enroll, request))
@@ -319,6 +327,7 @@ class MasterApp:
 #: (method, first path segment, segments) -> handler method: the one table of routes.
 _ROUTES = {
     ("GET", "health", 1): "health",
+    ("GET", "registry", 1): "registry",
     ("POST", "enroll", 1): "enroll",
     ("GET", "enroll", 2): "enrollment",
     ("GET", "uploads", 2): "upload_status",
