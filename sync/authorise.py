@@ -137,10 +137,11 @@ def _collected(conn: Connection, ops: list[WireOp], grids: dict) -> set[tuple[st
 
 
 def _known_grids(conn: Connection, ops: list[WireOp]) -> dict[str, dict[str, str]]:
-    """Grids of the rows the ops touch that exist already (and of the cases their moves name)."""
+    """Grids of the rows the ops edit (and of the cases their moves name), as stored."""
     wanted: dict[str, set[str]] = {}
     for op in ops:
-        if op.entity in scope.SCOPED:
+        # A new row's grid is in its fields: only edits need the stored row's.
+        if op.entity in scope.SCOPED and op.kind in ("update", "delete"):
             wanted.setdefault(op.entity, set()).add(op.entity_id)
         if op.entity == "case_event" and isinstance(op.fields.get("case_id"), str):
             wanted.setdefault("case", set()).add(op.fields["case_id"])
