@@ -66,7 +66,19 @@ class ValidationFailed(WanggeError, ValueError):
 
 
 class TransitionError(WanggeError):
-    """A lifecycle move that is not allowed from this state for this role."""
+    """A lifecycle move that is not allowed from this state for this role.
+
+    Besides the message, callers can read which guard refused: ``reason`` is
+    one of `REASONS` (None when there is no lifecycle at all), with the
+    ``state``, ``move`` and ``role`` asked for and the ``missing`` evidence.
+    """
+
+    REASONS = ("unknown_state", "unknown_move", "not_from_state", "wrong_role", "missing_evidence")
+
+    def __init__(self, message: str, *, reason: str | None = None, state: str | None = None,
+                 move: str | None = None, role: str | None = None, missing: tuple[str, ...] = ()):
+        super().__init__(message)
+        self.reason, self.state, self.move, self.role, self.missing = reason, state, move, role, tuple(missing)
 
 
 class SyncError(WanggeError):

@@ -102,28 +102,30 @@ class Lifecycle:
         evidence is missing.
         """
         # Every refusal names the state, the move and the role, whichever guard refused.
+        facts = {"state": state, "move": move, "role": role}
         if state not in self.states:
             raise TransitionError(f"role {role} cannot make move {move} from unknown state {state!r}: "
-                                  f"expected one of {', '.join(self.states)}")
+                                  f"expected one of {', '.join(self.states)}", reason="unknown_state", **facts)
         rule = self.moves.get(move)
         if rule is None:
             raise TransitionError(f"role {role} cannot make unknown move {move!r} from state {state}: "
-                                  f"expected one of {', '.join(self.moves)}")
+                                  f"expected one of {', '.join(self.moves)}", reason="unknown_move", **facts)
         if (state, move) not in self.table:
             legal = ", ".join(m for (s, m) in self.table if s == state) or "none (it is final)"
             raise TransitionError(f"move {move} is not allowed from state {state} (role {role}); "
-                                  f"moves from {state}: {legal}")
+                                  f"moves from {state}: {legal}", reason="not_from_state", **facts)
         if role not in rule.roles:
             raise TransitionError(
-                f"role {role} may not make move {move} from state {state}; expected one of {', '.join(rule.roles)}"
-            )
+                f"role {role} may not make move {move} from state {state}; expected one of {', '.join(rule.roles)}",
+                reason="wrong_role", **facts)
         needs = list(rule.requires)
         if rule.target in self.closed:
             needs += [n for n in closing_requires if n not in needs]
         missing = [need for need in needs if need not in set(evidence)]
         if missing:
             needs = ", ".join(EVIDENCE_NAMES.get(m, m) for m in missing)
-            raise TransitionError(f"move {move} from state {state} by {role} needs {needs}; it was not given")
+            raise TransitionError(f"move {move} from state {state} by {role} needs {needs}; it was not given",
+                                  reason="missing_evidence", missing=tuple(missing), **facts)
         return Event(
             move=move,
             from_status=state,

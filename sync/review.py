@@ -18,7 +18,7 @@ from typing import Optional
 from sqlalchemy import select
 
 from wangge.core import casework
-from wangge.core.errors import UsageError
+from wangge.core.errors import TransitionError, UsageError
 from wangge.core.models import CaseEvent
 from wangge.core.ruleset import Ruleset
 from wangge.core.store import Store
@@ -75,8 +75,14 @@ def _accept(rec, row, ruleset: Ruleset, by: str, now: datetime) -> str:
         raise ReviewError(f"conflict #{row['id']}: the proposed move {row['op_id']} is not in this store")
     evidence = next((part.split("=", 1)[1].split(",") for part in event["note"].split("; ")
                      if part.startswith("evidence=")), [])
-    status = casework.move_case(rec, ruleset, event["case_id"], event["move"], role=event["role"],
-                                actor_id=event["actor_id"], at=now, evidence=evidence,
-                                note=f"accepts the proposal {event['id']} made on {event['device_id'] or 'a tablet'}"
-                                     f" by {by}")
+    try:
+        status = casework.move_case(rec, ruleset, event["case_id"], event["move"], role=event["role"],
+                                    actor_id=event["actor_id"], at=now, evidence=evidence,
+                                    note=f"accepts the proposal {event['id']} made on "
+                                         f"{event['device_id'] or 'a tablet'} by {by}")
+    except TransitionError as refused:
+        if refused.reason != "not_from_state":
+            raise
+        raise ReviewError(f"conflict #{row['id']}: the case is {refused.state} now, so {refused.move} can no "
+                          f"longer be accepted: reject the proposal, or move the case first") from None
     return f"case {event['case_id']}: {event['move']} accepted at the office, now {status}"

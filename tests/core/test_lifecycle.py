@@ -30,6 +30,9 @@ def test_every_state_move_and_role(state, move, role):
             MACHINE.move(state, move, role, evidence=EVERYTHING)
         message = str(raised.value)
         assert state in message and move in message and role in message
+        refused = raised.value  # the same facts, for code that acts on a refusal
+        assert (refused.state, refused.move, refused.role) == (state, move, role)
+        assert refused.reason == ("not_from_state" if state not in rule.sources else "wrong_role")
 
 
 def test_a_closure_needing_on_site_confirmation_cannot_skip_it():
@@ -38,6 +41,7 @@ def test_a_closure_needing_on_site_confirmation_cannot_skip_it():
     assert str(raised.value) == (
         "move 办结 from state 审核 by 网格员 needs the reporter's on-site confirmation; it was not given"
     )
+    assert (raised.value.reason, raised.value.missing) == ("missing_evidence", ("onsite_confirmation",))
     assert MACHINE.move("审核", "办结", "网格员", evidence=["callback", "onsite_confirmation"]).to_status == "结案"
 
 
@@ -47,10 +51,11 @@ def test_an_office_move_made_on_a_tablet_is_a_proposal():
 
 
 def test_unknown_states_and_moves_are_refused_by_name():
-    with pytest.raises(TransitionError, match="role 网格员 cannot make move 上报 from unknown state '归档'"):
+    with pytest.raises(TransitionError, match="role 网格员 cannot make move 上报 from unknown state '归档'") as state:
         MACHINE.move("归档", "上报", "网格员")
-    with pytest.raises(TransitionError, match="role 网格员 cannot make unknown move '撤销' from state 发现"):
+    with pytest.raises(TransitionError, match="role 网格员 cannot make unknown move '撤销' from state 发现") as move:
         MACHINE.move("发现", "撤销", "网格员")
+    assert (state.value.reason, move.value.reason) == ("unknown_state", "unknown_move")
 
 
 def test_a_final_state_offers_no_moves():

@@ -1,11 +1,14 @@
 """The office answers what sync queued for review, and the answers reach the tablets."""
 from __future__ import annotations
 
+from datetime import datetime, timezone
+
 import pytest
 from click.testing import CliRunner
 from sqlalchemy import text
 
 from wangge.cli import cli
+from wangge.core import casework
 from wangge.sync import protocol, review
 
 from .conftest import small_ruleset
@@ -40,6 +43,24 @@ def test_an_accepted_proposal_moves_the_case_at_the_office_and_on_the_tablets(ne
     assert value(worker.store, "SELECT status FROM cases") == value(head.store, "SELECT status FROM cases") == "结案"
     settled = next(c for c in protocol.conflicts(net.master_store, include_resolved=True) if c["id"] == proposal["id"])
     assert settled["resolved"] and "accept by 主任王 at " in settled["note"]
+
+
+def test_a_proposal_overtaken_by_events_cannot_be_accepted(net):
+    head = net.add_tablet("h", role="主任")
+    net.sync(head)
+    with head.store.write(actor=head.worker) as rec:
+        case = rec.insert("case", {"item_code": "x", "grid_id": "g1"})
+        for move in ("立案", "处置", "结案"):  # the last is the office's: a proposal
+            rec.insert("case_event", {"case_id": case, "move": move, "role": "主任"})
+    net.sync(head)
+    proposal = _pending(net, "proposal")
+    with net.master_store.write(actor="office") as rec:  # meanwhile the office closed it itself
+        casework.move_case(rec, small_ruleset(), case, "结案", role="主任", actor_id=None,
+                           at=datetime.now(timezone.utc))
+    with pytest.raises(review.ReviewError, match=rf"conflict #{proposal['id']}: the case is 结案 now, so 结案 can no "
+                                                 "longer be accepted: reject the proposal"):
+        review.answer(net.master_store, proposal["id"], "accept", by="office", ruleset=small_ruleset())
+    assert review.answer(net.master_store, proposal["id"], "reject", by="office").endswith("the case stays as it is")
 
 
 def test_taking_the_queued_value_is_a_new_edit_that_reaches_every_tablet(net):
