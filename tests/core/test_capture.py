@@ -182,7 +182,9 @@ def test_booleans_and_text_keep_their_json_types(opened):
 
 batch_values = st.dictionaries(
     st.sampled_from(["pets", "低保", "note", "members", "address"]),
-    st.one_of(st.none(), st.booleans(), st.integers(-5, 5), st.floats(-1e6, 1e6), st.text(max_size=4)),
+    # No NUL: PostgreSQL text cannot hold it (the store says so in a StoreError).
+    st.one_of(st.none(), st.booleans(), st.integers(-5, 5), st.floats(-1e6, 1e6),
+              st.text(st.characters(blacklist_characters="\x00"), max_size=4)),
     min_size=1, max_size=4,
 )
 
