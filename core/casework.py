@@ -16,7 +16,7 @@ from sqlalchemy.engine import Connection
 
 from wangge.core import duplicates, scoring, trace
 from wangge.core.capture import Recorder
-from wangge.core.errors import RoutingError, ValidationFailed, WanggeError
+from wangge.core.errors import RoutingError, TransitionError, WanggeError
 from wangge.core.escalation import Escalation, escalate
 from wangge.core.lifecycle import Lifecycle
 from wangge.core.models import Assignment, Case, CaseEvent, GridCell, Visit, Worker
@@ -138,14 +138,21 @@ def move_case(
     on a tablet is recorded as a proposal and leaves the status as it is.
     Raises `TransitionError` and writes nothing if the move is not allowed.
     """
-    found = rec.conn.execute(select(_cases.c.status, _cases.c.channel).where(_cases.c.id == case_id)).first()
+    found = rec.conn.execute(select(_cases.c.status, _cases.c.channel, _cases.c.reporter_id)
+                             .where(_cases.c.id == case_id)).first()
     if found is None:
         raise RoutingError(f"no case {case_id} in this store")
-    status, channel = found
+    status, channel, reporter = found
     # A channel that promises a callback (回访) to every request cannot close without one.
     callback = any(c.code == channel and c.callback for c in ruleset.channels)
     event = Lifecycle.of(ruleset).move(status, move, role, evidence=evidence, on_device=on_device, actor=actor_id,
                                        at=at, closing_requires=("callback",) if callback else ())
+    rule = Lifecycle.of(ruleset).moves[move]
+    if rule.from_reporter and actor_id != reporter:
+        # e.g. TEDA: the grid worker who reported the case confirms the repair on site, nobody else.
+        raise TransitionError(f"move {move} from state {status} by {role} needs the confirmation of the worker who "
+                              f"reported the case ({reporter}), not {actor_id}", reason="not_reporter",
+                              state=status, move=move, role=role)
     evidence_note = f"evidence={','.join(sorted(event.evidence))}" if event.evidence else ""
     rec.insert(
         "case_event",

@@ -73,7 +73,7 @@ class TransitionError(WanggeError):
     ``state``, ``move`` and ``role`` asked for and the ``missing`` evidence.
     """
 
-    REASONS = ("unknown_state", "unknown_move", "not_from_state", "wrong_role", "missing_evidence")
+    REASONS = ("unknown_state", "unknown_move", "not_from_state", "wrong_role", "missing_evidence", "not_reporter")
 
     def __init__(self, message: str, *, reason: str | None = None, state: str | None = None,
                  move: str | None = None, role: str | None = None, missing: tuple[str, ...] = ()):

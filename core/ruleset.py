@@ -166,6 +166,7 @@ class Transition(Frozen):
     roles: tuple[str, ...]
     office: bool = False  # reserved to the office: a tablet's move is a proposal
     requires: tuple[str, ...] = ()  # evidence needed: "onsite_confirmation", "callback", "photo"
+    from_reporter: bool = False  # the confirmation or signature must come from the worker who reported the case
 
 
 class Lifecycle(Frozen):

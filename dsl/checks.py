@@ -186,6 +186,12 @@ def check_catalogue(defs: Definitions) -> Found:
 # -- lifecycle ----------------------------------------------------------------------
 
 def check_lifecycle(defs: Definitions) -> Found:
+    for code, t in defs.transitions.items():
+        # Only a confirmation on site or a signature is given by a person; a callback is made to one.
+        if t.from_reporter and not {"onsite_confirmation", "现场确认", "signature", "签字"} & set(t.requires):
+            yield at(t, f"transition {code} asks for evidence from the reporter, but requires only "
+                        f"{', '.join(t.requires)}",
+                     "`from reporter` applies to onsite_confirmation or signature: add one, or drop `from reporter`")
     if not defs.states:
         return
     block = defs.lifecycles[-1]

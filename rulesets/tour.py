@@ -107,8 +107,9 @@ def _walk(s, ruleset: Ruleset, grids, workers) -> str:
         role = rule.roles[0]
         closing = callback and rule.target in lifecycle.closed
         evidence = set(rule.requires) | ({"callback"} if closing else set())
-        with s.write(actor=workers[role]) as rec:
-            status = casework.move_case(rec, ruleset, case.case_id, rule.code, role=role, actor_id=workers[role],
+        actor = reporter if rule.from_reporter else workers[role]  # e.g. TEDA: the reporter confirms on site
+        with s.write(actor=actor) as rec:
+            status = casework.move_case(rec, ruleset, case.case_id, rule.code, role=role, actor_id=actor,
                                         at=at, evidence=evidence, satisfied=True)
         rows.append([rule.code, role, ", ".join(sorted(evidence)) or "-", status, f"{at:%m-%d %H:%M}"])
     title = f"Case {case.number}: routed to {case.decision.owner}, due {case.decision.deadline:%Y-%m-%d %H:%M}" \

@@ -16,6 +16,10 @@ def after_base(snippet: str):
 
 # (snippet appended to a valid file, line in snippet, col, message, hint)
 CASES = {
+    "evidence from the reporter that a person cannot give": (
+        "lifecycle {\n  transition 回访结案: 处置 -> 结案 by 网格员 requires callback from reporter\n}\n",
+        2, 3, "transition 回访结案 asks for evidence from the reporter, but requires only callback",
+        "`from reporter` applies to onsite_confirmation or signature: add one, or drop `from reporter`"),
     "unknown reference": (
         "route class 01 to 网格 by 网格猿\n",
         1, 25, "role '网格猿' is used but not defined", "did you mean 网格员?"),

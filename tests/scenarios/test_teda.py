@@ -23,6 +23,7 @@ def teda(tmp_path):
     d.grid("TEDA.1.TF", "社区", "泰丰社区", "TEDA.1")
     d.grid("TEDA.1.TF.03", "网格", "泰丰3网格", "TEDA.1.TF")
     d.worker("赵巧珍", "网格员", "TEDA.1.TF.03")
+    d.worker("李明", "网格员", "TEDA.1.TF.03")
     d.worker("系统中心", "指挥中心")
     d.worker("电信维修", "专业部门")
     d.worker("评估公司", "第三方")
@@ -50,6 +51,12 @@ def test_the_telecom_box_needs_a_photo_dispatch_repair_and_on_site_confirmation(
     assert teda.move(case.case_id, "修复", "专业部门", "电信维修", next_noon) == "审核"
     with pytest.raises(TransitionError, match="on-site confirmation"):
         teda.move(case.case_id, "结案", "网格员", "赵巧珍", next_noon + timedelta(hours=1))
+    with pytest.raises(TransitionError) as other:  # the confirmation is the reporter's, not another worker's
+        teda.move(case.case_id, "结案", "网格员", "李明", next_noon + timedelta(hours=1),
+                  evidence=["onsite_confirmation"])
+    assert other.value.reason == "not_reporter" and str(other.value) == (
+        f"move 结案 from state 审核 by 网格员 needs the confirmation of the worker who reported the case "
+        f"({teda.workers['赵巧珍']}), not {teda.workers['李明']}")
     closed = teda.move(case.case_id, "结案", "网格员", "赵巧珍", next_noon + timedelta(hours=1),
                        evidence=["onsite_confirmation"], satisfied=True)
     assert closed == "结案"
