@@ -10,3 +10,15 @@ from support.transport import wait_for
 def wait_for_fixture():
     """`wait_for(condition, what, timeout=10)`: a bounded poll on a condition."""
     return wait_for
+
+
+@pytest.fixture
+def served_street(tmp_path):
+    """A street master behind a real uvicorn server: (street, url)."""
+    from support import street as st
+    from wangge.sync.server import running
+
+    built = st.street(tmp_path)
+    with running(built.app()) as url:
+        yield built, url
+    built.store.close()

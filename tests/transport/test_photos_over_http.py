@@ -9,16 +9,12 @@ from wangge.core.models import Attachment
 from wangge.sync.attachments import BlobStore
 from wangge.sync.client import MasterClient
 from wangge.sync.fieldwork import tablet_session
-from wangge.sync.server import running
 from wangge.sync.tablet import tablet_photos
 
 
 @pytest.fixture
-def street(tmp_path):
-    built = st.street(tmp_path)
-    with running(built.app()) as url:
-        yield built, url
-    built.store.close()
+def street(served_street):
+    return served_street
 
 
 def _attach(s, grid: str, blobs: BlobStore, data: bytes) -> str:

@@ -15,15 +15,11 @@ from wangge.cli import cli
 from wangge.sync import enrollment, registry
 from wangge.sync.identity import store_keys
 from wangge.sync.keys import DeviceKeys
-from wangge.sync.server import running
 
 
 @pytest.fixture
-def street(tmp_path):
-    built = st.street(tmp_path)
-    with running(built.app()) as url:
-        yield built, url
-    built.store.close()
+def street(served_street):
+    return served_street
 
 
 def _snapshot(built) -> bytes:
