@@ -92,10 +92,10 @@ class Recorder:
             if custom:
                 row["fields"] = {**row.get("fields", {}), **custom}
             records.append({**row, "hlc": stamp, "origin": self.device, "stamps": {}, "deleted": None})
-            ops.append((op_id, entity, row["id"], stamp, self.actor, self.device, kind, dumps(_op_fields(row))))
+            ops.append((op_id, row["id"], stamp, dumps(_op_fields(row))))
         if records:
             self.conn.execute(table.insert(), records)
-            self._write_ops(ops)
+            self._write_ops(entity, kind, ops)
         return [r["id"] for r in records]
 
     def update(self, entity: str, entity_id: str, values: Mapping[str, Any]) -> None:
@@ -146,9 +146,9 @@ class Recorder:
             row_stamps = row["stamps"]
             for name in values:
                 row_stamps[name] = pair
-            ops.append((op_id, entity, entity_id, stamp, actor, device, "update", fields_json))
+            ops.append((op_id, entity_id, stamp, fields_json))
         self._save(entity, rows.values())
-        self._write_ops(ops)
+        self._write_ops(entity, "update", ops)
 
     def _update_in_sql(self, entity: str, changes: list, columns: frozenset[str]) -> bool:
         """`update_many` on SQLite with the JSON merge done by SQLite's ``json_patch``.
@@ -161,20 +161,29 @@ class Recorder:
         transaction then rolls back. Returns False, having written nothing,
         if a value needs Python's conversions (a moment, a JSON column).
         """
-        # Per row: typed columns, custom fields, their JSON if one change gave
-        # them all (reused from the op), and the changes' names and stamps.
-        folded: dict[str, list] = {}
-        ops = []
-        device, actor = self.device, self.actor
         named, simple = columns | REPLICATION_COLUMNS, _SIMPLE_TYPES
-        stamp_tail = "," + dumps(device) + "]"
-        for (entity_id, values), stamp, op_id in zip(changes, self._stamps(len(changes)), uuid7_many(len(changes))):
-            for value in values.values():
-                if type(value) not in simple:
-                    return False  # nothing written yet: the caller merges in Python
-            if named.isdisjoint(values):
+        stamps = self._stamps(len(changes))
+        jsons: list[str] = []  # each change's op fields, as JSON
+        add_json = jsons.append
+        # Per row, its changes: (typed columns or None, values, custom fields, stamp, op JSON).
+        rows: dict[str, list[tuple]] = {}
+        for (entity_id, values), stamp in zip(changes, stamps):
+            fields_json = None
+            if len(values) == 1:  # the most common edit, one custom int or string field, by hand
+                for name, value in values.items():
+                    if name not in named:
+                        kind = type(value)
+                        if kind is int:
+                            fields_json = (_opened.get(name) or _open(name)) + str(value) + "}"
+                        elif kind is str:
+                            fields_json = (_opened.get(name) or _open(name)) + _encode_str(value) + "}"
+            if fields_json is not None:
                 plain, custom = None, values
-                fields_json = _dumps_flat(values)
+            elif not simple.issuperset(map(type, values.values())):
+                return False  # nothing written yet: the caller merges in Python
+            elif named.isdisjoint(values):
+                plain, custom = None, values
+                fields_json = dumps(values)
             else:
                 if "fields" in values:
                     return False
@@ -182,28 +191,34 @@ class Recorder:
                 if "id" in plain:
                     raise StoreError(f"cannot update {entity} {entity_id}: ids never change")
                 fields_json = dumps(_op_fields(values))
-            pair = f"[{stamp}{stamp_tail}"
-            row = folded.get(entity_id)
-            if row is None:
-                folded[entity_id] = [plain or {}, custom, fields_json if plain is None else None, values, pair]
+            add_json(fields_json)
+            done = rows.get(entity_id)
+            if done is None:
+                rows[entity_id] = [(plain, values, custom, stamp, fields_json)]
             else:
-                if plain:
-                    row[0].update(plain)
-                if row[2] is not None or row[4] is not None:
-                    # A second change to the row: fold into copies from now on.
-                    row[1], row[2] = dict(row[1]), None
-                    row[3], row[4] = dict.fromkeys(row[3], row[4]), None
-                row[1].update(custom)
-                stamps = row[3]
-                for name in values:
-                    stamps[name] = pair
-            ops.append((op_id, entity, entity_id, stamp, actor, device, "update", fields_json))
+                done.append((plain, values, custom, stamp, fields_json))
+        # Each row's changes folded into one patch of its custom fields and
+        # one of its stamps; a lone change's op JSON is its patch.
+        tail = "," + dumps(self.device) + "]"
         shapes: dict[tuple, list[tuple]] = {}
-        for entity_id, (plain, custom, custom_json, stamped, pair) in folded.items():
+        for entity_id, done in rows.items():
+            if len(done) == 1:
+                plain, values, custom, stamp, fields_json = done[0]
+                custom_json = fields_json if plain is None else dumps(custom)
+                stamps_json = _stamps_patch(values, stamp, tail)
+                plain = plain or {}
+            else:
+                plain, custom, own = {}, {}, {}
+                for typed, values, changed, stamp, _ in done:
+                    if typed:
+                        plain.update(typed)
+                    custom.update(changed)
+                    for name in values:
+                        own[name] = stamp
+                custom_json, stamps_json = dumps(custom), _stamps_patch(own, None, tail)
             # A merge patch deletes a key set to null: nulls are set one by one.
             nulls = tuple(name for name, value in custom.items() if value is None) if None in custom.values() else ()
-            params = (*plain.values(), custom_json or dumps(custom), *(f'$."{name}"' for name in nulls),
-                      _stamps_patch(stamped, pair), entity_id)
+            params = (*plain.values(), custom_json, *(f'$."{name}"' for name in nulls), stamps_json, entity_id)
             shapes.setdefault((tuple(plain), nulls), []).append(params)
         table = table_of(entity).name
         matched = 0
@@ -215,9 +230,9 @@ class Recorder:
             sql = f'UPDATE "{table}" SET {", ".join(sets)} WHERE id = ? AND deleted IS NULL'
             cursor = self.conn.exec_driver_sql(sql, params)
             matched += cursor.rowcount
-        if matched != len(folded):
-            self._refuse_missing(entity, list(folded))
-        self._write_ops(ops)
+        if matched != len(rows):
+            self._refuse_missing(entity, list(rows))
+        self._write_ops(entity, "update", list(zip(uuid7_many(len(changes)), [e for e, _ in changes], stamps, jsons)))
         return True
 
     def _refuse_missing(self, entity: str, ids: list[str]) -> None:
@@ -242,17 +257,28 @@ class Recorder:
         ).rowcount
         if not done:
             raise StoreError(f"cannot delete {entity} {entity_id}: no such row, or already deleted")
-        self._write_ops([(uuid7(), entity, entity_id, stamp, self.actor, self.device, "delete", "{}")])
+        self._write_ops(entity, "delete", [(uuid7(), entity_id, stamp, "{}")])
 
-    def _write_ops(self, ops: list[tuple]) -> None:
-        """Insert op rows, given as tuples in `OP_COLUMNS` order with JSON fields."""
+    def _write_ops(self, entity: str, kind: str, ops: list[tuple]) -> None:
+        """Insert op rows of one entity and kind, given as ``(op_id, entity_id, hlc, fields JSON)``."""
         if not ops:
             return
         # Straight to the driver: the op log is the hot path of every write,
         # and SQLAlchemy's per-row type processing would triple its cost.
-        mark = "?" if self.conn.dialect.paramstyle == "qmark" else "%s"
-        statement = f"INSERT INTO op ({', '.join(OP_COLUMNS)}) VALUES ({', '.join([mark] * len(OP_COLUMNS))})"
-        self.conn.exec_driver_sql(statement, ops)
+        # On SQLite the batch's constant columns are literals: binding four
+        # equal strings per row was a sixth of the op log's write.
+        conn = self.conn
+        if conn.dialect.name == "sqlite" and "\x00" not in self.actor + self.device:
+            constants = ", ".join(_sql_text(v) for v in (entity, self.actor, self.device, kind))
+            statement = (f"INSERT INTO op (op_id, entity_id, hlc, fields, entity, actor, device, kind) "
+                         f"VALUES (?, ?, ?, ?, {constants})")
+            conn.exec_driver_sql(statement, ops)
+        else:
+            mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+            statement = f"INSERT INTO op ({', '.join(OP_COLUMNS)}) VALUES ({', '.join([mark] * len(OP_COLUMNS))})"
+            tail = (self.actor, self.device, kind)
+            conn.exec_driver_sql(statement, [(op_id, entity, entity_id, hlc, *tail, fields)
+                                             for op_id, entity_id, hlc, fields in ops])
         self.ops += len(ops)
 
     def _load(self, entity: str, ids: set[str]) -> dict[str, dict]:
@@ -300,6 +326,11 @@ class Recorder:
 
 
 _SIMPLE_TYPES = frozenset({str, int, float, bool, type(None)})
+
+
+def _sql_text(value: str) -> str:
+    """An SQL string literal (quotes doubled); the caller keeps NUL out."""
+    return "'" + value.replace("'", "''") + "'"
 
 
 def _split(entity: str, values: Mapping[str, Any], columns: frozenset[str]) -> tuple[dict, dict]:
@@ -367,21 +398,19 @@ def _quote(name: str) -> str:
     return text
 
 
-def _dumps_flat(values: Mapping[str, Any]) -> str:
-    """`dumps` of a mapping of plain values; one int or string field (the most common edit) by hand."""
-    if len(values) == 1:
-        for name, value in values.items():
-            kind = type(value)
-            if kind is int:
-                return "{" + (_quoted.get(name) or _quote(name)) + ":" + str(value) + "}"
-            if kind is str:
-                return "{" + (_quoted.get(name) or _quote(name)) + ":" + _encode_str(value) + "}"
-    return dumps(values)
+#: ``{"name":`` per field name, the start of a one-field op's JSON.
+_opened: dict[str, str] = {}
 
 
-def _stamps_patch(names: Mapping[str, Any], pair: Optional[str]) -> str:
-    """The JSON object of field stamps: every name stamped ``pair``, or, without one, each name's own."""
-    if pair is not None:
+def _open(name: str) -> str:
+    _opened[name] = text = "{" + (_quoted.get(name) or _quote(name)) + ":"
+    return text
+
+
+def _stamps_patch(names: Mapping[str, Any], stamp: Optional[int], tail: str) -> str:
+    """The JSON object of field stamps ``[hlc, device]``: every name stamped ``stamp``, or, without
+    one, each name its own; ``tail`` is the device's part of a stamp, ``,"device"]``."""
+    if stamp is not None:
         key = tuple(names)
         pieces = _templates.get(key)
         if pieces is None:
@@ -391,8 +420,8 @@ def _stamps_patch(names: Mapping[str, Any], pair: Optional[str]) -> str:
             pieces = ["{" + quoted[0] + ":"] + ["," + q + ":" for q in quoted[1:]] + ["}"]
             if len(_templates) < 4096:  # forms have few shapes; don't grow without bound
                 _templates[key] = pieces
-        return pair.join(pieces)
-    return "{" + ",".join([(_quoted.get(name) or _quote(name)) + ":" + own for name, own in names.items()]) + "}"
+        return f"[{stamp}{tail}".join(pieces)
+    return "{" + ",".join([f"{_quoted.get(name) or _quote(name)}:[{own}{tail}" for name, own in names.items()]) + "}"
 
 
 def dumps(value: Any) -> str:

@@ -52,9 +52,12 @@ def uuid7_many(count: int) -> list[str]:
         ms = max(int(time.time() * 1000), _last_ms)
         seq = _seq if ms == _last_ms else _random.getrandbits(10) - 1
         # Every change of a bulk write mints an op id: draw the random bits
-        # for the whole batch at once and format the time prefix once per ms.
-        noise = _random.randbytes(8 * count).hex()
+        # for the whole batch at once, set their variant bits in one pass
+        # (RFC 9562: binary 10 atop each id's 64 random bits), and format the
+        # time prefix once per ms.
+        noise = _with_variant(_random.randbytes(8 * count)).hex()
         head_ms, head = -1, ""
+        hexed = _SEQ_HEX
         for start in range(0, 16 * count, 16):
             seq += 1
             if seq > 0xFFF:
@@ -63,14 +66,22 @@ def uuid7_many(count: int) -> list[str]:
             if ms != head_ms:
                 h = f"{ms & 0xFFFFFFFFFFFF:012x}"
                 head_ms, head = ms, f"{h[:8]}-{h[8:]}-7"
-            tail = noise[start : start + 16]
-            ids.append(f"{head}{seq:03x}-{_VARIANT[tail[0]]}{tail[1:4]}-{tail[4:]}")
+            ids.append(f"{head}{hexed[seq]}-{noise[start : start + 4]}-{noise[start + 4 : start + 16]}")
         _last_ms, _seq = ms, max(seq, 0)
     return ids
 
 
-#: The variant nibble (RFC 9562: binary 10xx) from a random hex digit's low two bits.
-_VARIANT = {digit: "89ab"[int(digit, 16) & 3] for digit in "0123456789abcdef"}
+#: The counter as three hex digits, for each of its 4,096 values.
+_SEQ_HEX = [f"{n:03x}" for n in range(0x1000)]
+#: Per byte value, the byte with the variant bits (binary 10) in its top two bits.
+_VARIANT_BYTE = bytes(0x80 | (b & 0x3F) for b in range(256))
+
+
+def _with_variant(noise: bytes) -> bytes:
+    """The 8-byte random blocks of ``noise`` with each block's first byte carrying the variant."""
+    marked = bytearray(noise)
+    marked[::8] = marked[::8].translate(_VARIANT_BYTE)
+    return bytes(marked)
 
 
 def uuid7_time_ms(value: str) -> int:

@@ -20,7 +20,7 @@ from sqlalchemy import create_engine, event, select
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlchemyError
 
-from wangge.core import migrations
+from wangge.core import collector, migrations
 from wangge.core.capture import Recorder
 from wangge.core.errors import StoreError, StoreRoleError, UsageError
 from wangge.core.hlc import Clock
@@ -163,8 +163,10 @@ class Store:
 
         Yields a `Recorder`; on leaving the block the changes, their ops and
         the advanced clock commit together, or on an exception none of them.
+        The cyclic collector is paused meanwhile (`wangge.core.collector`):
+        a bulk write or an import builds many small objects and no cycles.
         """
-        with self._transaction() as conn:
+        with collector.paused(), self._transaction() as conn:
             clock = Clock(last=int(get_meta(conn, "hlc") or 0))
             physical = self.now_ms()
             recorder = Recorder(

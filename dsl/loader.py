@@ -7,14 +7,13 @@ rule files shipped in the ``wangge.rulesets`` package.
 """
 from __future__ import annotations
 
-import gc
 import os
-from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Optional
 
+from wangge.core import collector
 from wangge.core.errors import RuleFileError
 from wangge.dsl import checks
 from wangge.dsl.definitions import Definitions, build
@@ -133,25 +132,10 @@ class _Run:
     def checked(self, source: Source) -> Definitions:
         """Load ``source`` and run every check; raise with all problems together."""
         self.problems: list[Diagnostic] = []
-        with _gc_paused():
+        with collector.paused():
             defs = self.load(source)
             raise_if_any(self.problems + checks.run(defs))
         return defs
-
-
-@contextmanager
-def _gc_paused():
-    # A textX model is a large graph of objects; the cyclic collector re-scans
-    # it on every generation-2 pass, which made a 5,000-item file cost 1.5x
-    # more per item than a 314-item one (measured in bench/bench_compile.py).
-    # Nothing here creates garbage cycles worth collecting mid-load.
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 def load_definitions(path: str | os.PathLike) -> Definitions:

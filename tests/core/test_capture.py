@@ -218,3 +218,22 @@ def test_a_batch_of_changes_ends_as_the_changes_applied_one_by_one(opened, batch
             if op["entity_id"] == entity_id:
                 last.update(dict.fromkeys(op["fields"], [op["hlc"], op["device"]]))
         assert row["stamps"] == last
+
+
+@pytest.mark.parametrize("actor", ["O'Brien", "王'芳''", "'; DROP TABLE op; --", "nul\x00inside"])
+def test_any_actor_name_is_recorded_exactly_on_every_op(store_target, actor):
+    # A batch's actor and device go into the op log's SQL as literals on SQLite.
+    with store.init(store_target, "device", device_id="平板'01") as s:
+        if "\x00" in actor and store_target.startswith("postgresql"):
+            with pytest.raises(StoreError, match="NUL"), s.write(actor=actor) as rec:
+                _grid(rec)
+            assert _ops(s) == []  # PostgreSQL text cannot hold NUL: refused, nothing written
+            return
+        with s.write(actor=actor) as rec:
+            house = rec.insert("household", {"grid_id": _grid(rec), "pets": 1})
+            rec.update_many("household", [(house, {"pets": n}) for n in range(3)])
+            rec.delete("household", house)
+        ops = _ops(s)
+    assert len(ops) == 6
+    assert {(o["actor"], o["device"]) for o in ops} == {(actor, "平板'01")}
+    assert [o["fields"].get("pets") for o in ops[2:5]] == [0, 1, 2]
