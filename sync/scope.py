@@ -54,14 +54,17 @@ def worker_role(conn: Connection, worker_id: Optional[str]) -> Optional[str]:
 def grids_of(conn: Connection, entity: str, ids: Iterable[str]) -> dict[str, str]:
     """The grid of each existing row of a scoped ``entity`` (a case event's is its case's)."""
     ids, found = sorted(set(ids)), {}
-    table = table_of(entity)
+    table = table_of(entity).name
+    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
     for start in range(0, len(ids), CHUNK):
-        chunk = ids[start : start + CHUNK]
+        chunk = tuple(ids[start : start + CHUNK])
+        # Written out, not built by the query compiler: an import looks up 10,000 rows here.
+        marks = ", ".join([mark] * len(chunk))
         if entity == "case_event":
-            query = select(table.c.id, _cases.c.grid_id).join(_cases, _cases.c.id == table.c.case_id)
+            sql = f"SELECT t.id, c.grid_id FROM {table} t JOIN cases c ON c.id = t.case_id WHERE t.id IN ({marks})"
         else:
-            query = select(table.c.id, table.c.grid_id)
-        found.update((r[0], r[1]) for r in conn.execute(query.where(table.c.id.in_(chunk))))
+            sql = f"SELECT id, grid_id FROM {table} WHERE id IN ({marks})"
+        found.update(conn.exec_driver_sql(sql, chunk).all())
     return found
 
 
@@ -96,7 +99,7 @@ def checksums(conn: Connection, grids: Optional[list[str]]) -> dict[str, str]:
     for entity in synced_entities():
         scoped = grids is not None and entity not in SHARED
         digest = hashlib.sha256()
-        update, loads, dumps = digest.update, json.loads, json.dumps
+        update, loads, canonical = digest.update, json.loads, _canonical
         # A derived flag digests as Python's bool whatever the driver returns (SQLite: 0/1).
         flag = DERIVED.get(entity) == "stale"
         rows = conn.exec_driver_sql(_digest_sql(conn, entity, len(grids) if scoped else None),
@@ -106,11 +109,21 @@ def checksums(conn: Connection, grids: Optional[list[str]]) -> dict[str, str]:
                 # Stamps come back as the stored text, decoded only when not
                 # empty: most rows were never edited after their insert.
                 stamps = row[4]
-                stamps = (dumps(loads(stamps), sort_keys=True) or "{}") if stamps and stamps != "{}" else "{}"
+                stamps = canonical(loads(stamps)) if stamps and stamps != "{}" else "{}"
                 derived = tuple(row[5:]) if not flag or row[5] is None else (bool(row[5]),)
                 update(f"{row[0]}|{row[1]}|{row[2]}|{row[3]}|{stamps}|{derived}\n".encode())
         out[entity] = digest.hexdigest()
     return out
+
+
+# `json.dumps(value, sort_keys=True)`, the digest's documented form, with its C
+# encoder built once: dumps builds one per call, which cost more than a row.
+_encode_sorted = json.encoder.c_make_encoder and json.encoder.c_make_encoder(
+    None, None, json.encoder.encode_basestring_ascii, None, ": ", ", ", True, False, True)
+
+
+def _canonical(value) -> str:
+    return "".join(_encode_sorted(value, 0)) if _encode_sorted else json.dumps(value, sort_keys=True)
 
 
 _SQL: dict[tuple, str] = {}

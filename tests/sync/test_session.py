@@ -1,6 +1,8 @@
 """A sync session end to end through bytes: push, apply, reply, ack."""
 from __future__ import annotations
 
+import json
+
 from sqlalchemy import select, text
 
 
@@ -23,7 +25,7 @@ def test_first_sync_brings_the_grid_tree_and_round_trips_edits(net):
     net.sync(b)
     net.sync(a)
     with a.store.read() as conn:
-        assert conn.execute(text("SELECT fields FROM household")).scalar() == '{"pets": 3}'
+        assert json.loads(conn.execute(text("SELECT fields FROM household")).scalar()) == {"pets": 3}
 
 
 def test_a_tablet_that_downloaded_afresh_keeps_syncing_its_new_edits(net):
