@@ -24,7 +24,7 @@ from wangge.core.capture import REPLICATION_COLUMNS, columns_of, dumps, patch_ro
 from wangge.core.errors import StoreError
 from wangge.core.models import ENTITIES, Case, CaseEvent
 from wangge.core.ruleset import Ruleset
-from wangge.sync import merge, tables
+from wangge.sync import merge, scope, tables
 from wangge.sync.ops import WireOp
 
 CHUNK = 500
@@ -352,7 +352,8 @@ def _update_patched(conn: Connection, plan: _Plan, ops: list[WireOp]) -> list[Wi
                 patch[1][name] = value
             stamps[name] = [mine, device]
     encode = _store_json
-    patch_rows(conn, plan.table.name, ((entity_id, plain, custom, encode(custom), encode(rows[entity_id][2]))
+    stamped = scope.canonical_stamps
+    patch_rows(conn, plan.table.name, ((entity_id, plain, custom, encode(custom), stamped(rows[entity_id][2]))
                                        for entity_id, (plain, custom) in patches.items()),
                live_only=False, whole_stamps=True)
     return orphans

@@ -99,7 +99,7 @@ def checksums(conn: Connection, grids: Optional[list[str]]) -> dict[str, str]:
     for entity in synced_entities():
         scoped = grids is not None and entity not in SHARED
         digest = hashlib.sha256()
-        update, loads, canonical = digest.update, json.loads, _canonical
+        update, loads, canonical, written = digest.update, json.loads, _canonical, _written
         # A derived flag digests as Python's bool whatever the driver returns (SQLite: 0/1).
         flag = DERIVED.get(entity) == "stale"
         rows = conn.exec_driver_sql(_digest_sql(conn, entity, len(grids) if scoped else None),
@@ -109,7 +109,10 @@ def checksums(conn: Connection, grids: Optional[list[str]]) -> dict[str, str]:
                 # Stamps come back as the stored text, decoded only when not
                 # empty: most rows were never edited after their insert.
                 stamps = row[4]
-                stamps = canonical(loads(stamps)) if stamps and stamps != "{}" else "{}"
+                if not stamps or stamps == "{}":
+                    stamps = "{}"
+                elif stamps not in written:
+                    stamps = canonical(loads(stamps))
                 derived = tuple(row[5:]) if not flag or row[5] is None else (bool(row[5]),)
                 update(f"{row[0]}|{row[1]}|{row[2]}|{row[3]}|{stamps}|{derived}\n".encode())
         out[entity] = digest.hexdigest()
@@ -124,6 +127,22 @@ _encode_sorted = json.encoder.c_make_encoder and json.encoder.c_make_encoder(
 
 def _canonical(value) -> str:
     return "".join(_encode_sorted(value, 0)) if _encode_sorted else json.dumps(value, sort_keys=True)
+
+
+#: Stamps texts this process wrote in canonical form (`canonical_stamps`), which a
+#: checksum then digests as they are instead of decoding them again: an import's
+#: reply digests the very rows it has just written. Bounded; membership is exact.
+_written: set[str] = set()
+_WRITTEN_MAX = 20_000
+
+
+def canonical_stamps(stamps: dict) -> str:
+    """A row's stamps as JSON in the checksum's canonical form, for writing to the row."""
+    text = _canonical(stamps)
+    if len(_written) >= _WRITTEN_MAX:
+        _written.clear()
+    _written.add(text)
+    return text
 
 
 _SQL: dict[tuple, str] = {}
