@@ -488,17 +488,17 @@ def conflicts_command(store_path: str) -> None:
     if not rows:
         click.echo("no conflicts")
     for r in rows:
-        number = f"#{r['id']}" if r.get("id") is not None else "-"
+        number = f"#{r['id']}"
         click.echo(f"{number:<5} {r['kind']:<10} {r['entity']} {r['entity_id']} {r['field']} from {r['device']}: "
                    f"kept {r['kept']!r}, other {r['lost']!r} — {r['note']}")
-    if any(r.get("id") is not None for r in rows):
-        click.echo("answer one with: wangge resolve MASTER_STORE NUMBER accept|reject|keep|take|ack")
+    if rows:
+        click.echo("answer one with: wangge resolve MASTER_STORE NUMBER accept|reject|keep|take|ack|release|discard")
 
 
 @cli.command("resolve")
 @click.argument("store_path", metavar="MASTER_STORE")
 @click.argument("number", type=int)
-@click.argument("how", type=click.Choice(["accept", "reject", "keep", "take", "ack"]))
+@click.argument("how", type=click.Choice(["accept", "reject", "keep", "take", "ack", "release", "discard"]))
 @click.option("--by", "by", default="office", show_default=True, help="Who answers, for the record.")
 @click.option("--note", default="", help="Why, for the record.")
 def resolve_command(store_path: str, number: int, how: str, by: str, note: str) -> None:
@@ -506,12 +506,15 @@ def resolve_command(store_path: str, number: int, how: str, by: str, note: str) 
 
     A proposal (an office move made on a tablet): accept (the office makes the
     move, which then syncs) or reject. A critical field: keep the value held,
-    or take the one queued (a new edit that syncs). A stale move: ack.
+    or take the one queued (a new edit that syncs). A stale move: ack. A
+    quarantined op (a tablet's clock ran ahead, say): release (checked as the
+    tablet's, then made at the office, stamped now) or discard (kept on record).
 
     \b
     Example:
       wangge resolve office.db 3 accept --by 系统中心
       wangge resolve office.db 4 take --note "confirmed by phone"
+      wangge resolve office.db 7 release --note "tablet clock set right"
     """
     from wangge.core import store
     from wangge.sync import review, tables

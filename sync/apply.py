@@ -450,6 +450,15 @@ def _log(conn: Connection, ops: list[WireOp]) -> None:
     )
 
 
+def typed(entity: str, values: dict) -> dict:
+    """An op's fields with its date-time columns as moments, as a `Recorder` takes them.
+
+    Raises `StoreError` for a date-time that is not ISO 8601.
+    """
+    dates = _date_columns(entity) & values.keys()
+    return {**values, **{name: _as_datetime(values[name]) for name in dates}} if dates else dict(values)
+
+
 _DATES: dict[str, frozenset[str]] = {}
 
 

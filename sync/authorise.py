@@ -7,7 +7,8 @@ fields of cases, households and visits must pass the rule file's checks.
 One failing op refuses the whole bundle (`Unauthorised`), so the master's store is left
 exactly as it was. An op stamped beyond the clock drift bound is not a
 refusal: it is set aside for quarantine and the rest of the bundle applies;
-so is an edit of a row whose tombstone was collected (`wangge.sync.tombstones`).
+so is an edit of a row whose tombstone was collected (`wangge.sync.tombstones`),
+and an op that needs one held so first (`wangge.sync.quarantine`).
 """
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ from wangge.core.hlc import describe, wall_of
 from wangge.core.models import APPEND_ONLY
 from wangge.core.ruleset import Ruleset
 from wangge.core.validators import field_problems
-from wangge.sync import scope
+from wangge.sync import quarantine, scope
 from wangge.sync.ops import WireOp
 from wangge.sync.tombstones import collected_ids
 
@@ -54,18 +55,25 @@ def authorise(conn: Connection, ops: list[WireOp], sender: Sender, ruleset: Opti
     """
     grids = _known_grids(conn, ops)
     gone = _collected(conn, ops, grids)
+    held = quarantine.waiting(conn, sender.device_id) if ops else {}
     ok, drifted = [], []
     for op in ops:
         ahead = wall_of(op.hlc) - now_ms
         if ahead > max_drift_ms:
-            drifted.append((op, f"stamp {describe(op.hlc)} is {ahead} ms ahead of the master's clock "
-                                f"(bound {max_drift_ms} ms)"))
+            _hold(drifted, held, op, f"stamp {describe(op.hlc)} is {ahead} ms ahead of the master's clock "
+                                     f"(bound {max_drift_ms} ms)")
             continue
         if (op.entity, op.entity_id) in gone:
             # A tablet back from a long absence edited a row deleted meanwhile, whose
             # tombstone is collected: the deletion stands and the rest of the bundle applies.
             drifted.append((op, f"{op.entity} {op.entity_id} was deleted and its tombstone collected at the "
                                 f"master: the edit is kept here, not applied"))
+            continue
+        first = quarantine.blocked_by(op, held) if held else None
+        if first:
+            # Applying it would fail (no such row) and refuse every later bundle of the tablet.
+            _hold(drifted, held, op, f"needs op {first}, which waits in quarantine: release that one first, "
+                                     f"then this")
             continue
         _check(op, sender, ruleset, grids)
         if validate and ruleset is not None and op.entity in VALIDATED and op.kind != "delete":
@@ -76,6 +84,12 @@ def authorise(conn: Connection, ops: list[WireOp], sender: Sender, ruleset: Opti
             grids.setdefault(op.entity, {})[op.entity_id] = _grid_of_new(op, grids)
         ok.append(op)
     return ok, drifted
+
+
+def _hold(drifted: list, held: dict, op: WireOp, why: str) -> None:
+    drifted.append((op, why))
+    if op.kind in ("insert", "append"):
+        held[(op.entity, op.entity_id)] = op.op_id  # what refers to this row waits with it
 
 
 def _refuse(op: WireOp, sender: Sender, why: str) -> Unauthorised:

@@ -29,13 +29,13 @@ from sqlalchemy import case, delete, exists, func, literal, select
 from sqlalchemy.engine import Connection
 
 from wangge.core.errors import SyncError
-from wangge.core.hlc import DEFAULT_MAX_DRIFT_MS
+from wangge.core.hlc import DEFAULT_MAX_DRIFT_MS, pack, wall_of
 from wangge.core.ids import uuid7
 from wangge.core.capture import table_of
 from wangge.core.models import Case, Device, Op
 from wangge.core.ruleset import Ruleset
 from wangge.core.store import Store, get_meta, set_meta
-from wangge.sync import apply, bundle, merge, scope, tables
+from wangge.sync import apply, bundle, merge, quarantine, scope, tables
 from wangge.sync.authorise import Sender, authorise
 from wangge.sync.keys import DeviceKeys, PublicKeys
 from wangge.sync.ops import OpError, WireOp, coalesce, from_wire
@@ -170,14 +170,12 @@ class MasterSync:
         apply.rederive_since_last(conn, self.ruleset, frozenset({self.device_id}), True)
         if done.orphans:
             raise SyncError(f"{where}: op {done.orphans[0].op_id} updates a row the master does not have")
-        for op, reason in drifted:
-            if not conn.execute(select(tables.quarantine.c.op_id).where(tables.quarantine.c.op_id == op.op_id)).first():
-                conn.execute(tables.quarantine.insert().values(op_id=op.op_id, device=op.device, op=op.to_wire(),
-                                                               reason=reason, at=rec.physical_ms))
+        quarantine.hold(conn, drifted, rec.physical_ms)
         if done.max_hlc:
             rec.clock.observe(done.max_hlc, rec.physical_ms)
         acked = max([through] + [op.seq for op in ops])
-        reply_body = self._reply_body(conn, head, body, cursor, grids, peer, acked, done, drifted)
+        clock = max(rec.clock.last, pack(rec.physical_ms))
+        reply_body = self._reply_body(conn, head, body, cursor, grids, peer, acked, done, drifted, clock)
         reply = bundle.build("reply", uuid7(), self.device_id, head.sender, head.seq, reply_body, self.keys,
                              PublicKeys.from_b64(device.sign_key, device.box_key))
         self._remember(conn, head, peer, acked, cursor, grids, reply, rec.physical_ms)
@@ -185,7 +183,7 @@ class MasterSync:
                    f"{len(drifted)} quarantined, {len(done.conflicts)} conflicts); {len(reply_body['ops'])} ops sent back")
         return reply, summary
 
-    def _reply_body(self, conn, head, body, cursor, grids, peer, acked, done, drifted) -> dict:
+    def _reply_body(self, conn, head, body, cursor, grids, peer, acked, done, drifted, clock) -> dict:
         horizon = int(get_meta(conn, "sync.gc_horizon") or 0)
         reset = bool(body.get("repair")) or (cursor < horizon)
         upto = conn.execute(select(func.coalesce(func.max(_op.c.seq), 0))).scalar()
@@ -201,7 +199,9 @@ class MasterSync:
         version = self.ruleset.version if self.ruleset else ""
         return {
             "ack": {"bundle": head.id, "through": acked, "applied": len(done.applied),
-                    "quarantined": [[op.op_id, reason] for op, reason in drifted]},
+                    "quarantined": [[op.op_id, reason] for op, reason in drifted],
+                    # So a tablet whose clock ran ahead can set it back (`DeviceSync`).
+                    "clock": clock, "max_drift_ms": self.max_drift_ms},
             "master": self.device_id, "reset": reset, "upto": upto, "ops": [op.to_wire() for op in ops],
             "evict": evict, "checksums": scope.checksums(conn, grids),
             "ruleset": self.ruleset.canonical_json() if self.ruleset and body.get("ruleset") != version else None,
@@ -303,11 +303,15 @@ class DeviceResult:
     quarantined: list = field(default_factory=list)
     reset: bool = False
     again: bool = False  # checksums differed: sync once more to repair
+    clock_ahead_ms: int = 0  # this tablet's wall clock still runs this far ahead of the master's
 
     def summary(self) -> str:
         text = f"{self.acked} ops acknowledged, {self.applied} received, {self.evicted} evicted"
         if self.quarantined:
             text += f", {len(self.quarantined)} quarantined at the master"
+        if self.clock_ahead_ms:
+            text += (f"; this tablet's clock runs {self.clock_ahead_ms // 60_000} minutes ahead of the master's: "
+                     f"set its date and time right, or its edits wait at the office")
         return text + ("; scope checksum differs: sync again to repair" if self.again else "")
 
 
@@ -401,6 +405,7 @@ class DeviceSync:
         apply.rederive_since_last(conn, self._ruleset(conn), frozenset({self.master.device_id}), False)
         if done.max_hlc:
             rec.clock.last = max(rec.clock.last, done.max_hlc)
+        result.clock_ahead_ms = _set_back(rec, ack)
         through = max(ack["through"], before)  # never back: after a download afresh it ran ahead of the master's
         if result.reset:
             # Every own op now in the log came back from the master, which has it:
@@ -413,6 +418,24 @@ class DeviceSync:
         result.again = mine != body.get("checksums")
         set_meta(conn, "sync.repair", "1" if result.again else "0")
         return result
+
+
+def _set_back(rec, ack: dict) -> int:
+    """Set a clock that ran beyond the drift bound back to the master's time; return how far ahead it ran.
+
+    Its ops stamped meanwhile are held at the master, so no stamp the
+    master applied is overtaken; without this every later edit would carry
+    the future stamp and be held too. A tablet whose own wall clock is still
+    wrong keeps stamping ahead until it is set right (the summary says so).
+    """
+    clock, bound = ack.get("clock"), ack.get("max_drift_ms")
+    if type(clock) is not int or type(bound) is not int or clock <= 0:
+        return 0  # a master that does not say
+    if wall_of(rec.clock.last) - wall_of(clock) <= bound:
+        return 0
+    rec.clock.last = max(clock, pack(rec.physical_ms))
+    still = wall_of(rec.clock.last) - wall_of(clock)
+    return still if still > bound else 0
 
 
 def _with_seen(conn: Connection, op: WireOp, ruleset: Optional[Ruleset]) -> WireOp:
@@ -484,14 +507,9 @@ def trusted_master(store: Store) -> Peer:
 
 
 def conflicts(store: Store, include_resolved: bool = False) -> list[dict]:
-    """Conflicts for review (critical fields, stale moves, proposals) and quarantined ops, oldest first."""
+    """Conflicts for review (critical fields, stale moves, proposals, quarantined ops), oldest first."""
     with store.read() as conn:
-        query = select(tables.conflict).order_by(tables.conflict.c.hlc)
+        query = select(tables.conflict).order_by(tables.conflict.c.hlc, tables.conflict.c.id)
         if not include_resolved:
             query = query.where(tables.conflict.c.resolved.is_(False))
-        out = [dict(r) for r in conn.execute(query).mappings()]
-        for r in conn.execute(select(tables.quarantine).order_by(tables.quarantine.c.at)).mappings():
-            op = r["op"]
-            out.append({"kind": "quarantine", "entity": op[1], "entity_id": op[2], "field": "", "op_id": r["op_id"],
-                        "device": r["device"], "kept": None, "lost": op[7], "hlc": op[3], "note": r["reason"]})
-    return out
+        return [dict(r) for r in conn.execute(query).mappings()]

@@ -6,7 +6,11 @@
   reaches every tablet as an ordinary op; or rejected, leaving the case as it is;
 * a critical-field conflict is settled by keeping the value the store holds,
   or by taking the one queued for review (an ordinary, newer edit that syncs);
-* a stale move is acknowledged.
+* a stale move is acknowledged;
+* a quarantined op (`wangge.sync.quarantine`) is released, once the office
+  trusts it: checked as the tablet's own op would be, then made at the
+  office as a new change stamped now (its own stamp is what held it), which
+  syncs to every tablet; or discarded, applying nowhere and kept on record.
 
 Each answer marks the row resolved and notes who answered, how and when.
 """
@@ -18,15 +22,18 @@ from typing import Optional
 from sqlalchemy import select
 
 from wangge.core import casework
-from wangge.core.errors import TransitionError, UsageError
-from wangge.core.models import CaseEvent
+from wangge.core.errors import TransitionError, UsageError, WanggeError
+from wangge.core.hlc import DEFAULT_MAX_DRIFT_MS
+from wangge.core.models import CaseEvent, Device
 from wangge.core.ruleset import Ruleset
-from wangge.core.store import Store
-from wangge.sync import tables
+from wangge.core.store import Store, get_meta
+from wangge.sync import apply, quarantine, scope, tables
+from wangge.sync.authorise import Sender, Unauthorised, authorise
 
-_events = CaseEvent.__table__
+_events, _devices = CaseEvent.__table__, Device.__table__
 #: What each kind of conflict may be answered with.
-ANSWERS = {"proposal": ("accept", "reject"), "critical": ("keep", "take"), "stale": ("ack",)}
+ANSWERS = {"proposal": ("accept", "reject"), "critical": ("keep", "take"), "stale": ("ack",),
+           "quarantine": ("release", "discard")}
 
 
 class ReviewError(UsageError):
@@ -56,6 +63,11 @@ def answer(store: Store, conflict_id: int, how: str, *, by: str, note: str = "",
                               f"{' or '.join(allowed) or 'nothing'}, not {how}")
         if how == "accept":
             done = _accept(rec, row, ruleset or casework.installed_ruleset(rec.conn), by, now)
+        elif how == "release":
+            done = _release(rec, row, ruleset or _installed(rec.conn))
+        elif how == "discard":
+            op = quarantine.held_op(rec.conn, row["op_id"])
+            done = f"{op.kind} {op.entity} {op.entity_id} discarded; kept on record only"
         elif how == "take":
             rec.update(row["entity"], row["entity_id"], {row["field"]: row["lost"]})
             done = f"{row['entity']} {row['entity_id']}: {row['field']} is now {row['lost']!r}"
@@ -86,3 +98,41 @@ def _accept(rec, row, ruleset: Ruleset, by: str, now: datetime) -> str:
         raise ReviewError(f"conflict #{row['id']}: the case is {refused.state} now, so {refused.move} can no "
                           f"longer be accepted: reject the proposal, or move the case first") from None
     return f"case {event['case_id']}: {event['move']} accepted at the office, now {status}"
+
+
+def _installed(conn) -> Optional[Ruleset]:
+    # A master that syncs without rules checks a released op as its exchanges do: without them.
+    try:
+        return casework.installed_ruleset(conn)
+    except WanggeError:
+        return None
+
+
+def _release(rec, row, ruleset: Optional[Ruleset]) -> str:
+    conn = rec.conn
+    op = quarantine.held_op(conn, row["op_id"])
+    device = conn.execute(select(_devices).where(_devices.c.id == op.device)).first()
+    if device is None:
+        raise ReviewError(f"conflict #{row['id']}: device {op.device} is not known here; discard the op")
+    grids = scope.worker_grids(conn, device.worker_id)
+    sender = Sender(op.device, device.worker_id, scope.worker_role(conn, device.worker_id), frozenset(grids))
+    # Stamped now: the stamp it came with is what held it, and a folded op's older field stamps go too.
+    stamped = op._replace(hlc=rec.stamp(), stamps=None, seen=None)
+    try:
+        _, held = authorise(conn, [stamped], sender, ruleset, now_ms=rec.physical_ms,
+                            max_drift_ms=DEFAULT_MAX_DRIFT_MS)
+    except Unauthorised as refused:
+        raise ReviewError(f"conflict #{row['id']} cannot be released: {refused}") from None
+    if held:
+        raise ReviewError(f"conflict #{row['id']} cannot be released yet: {held[0][1]}")
+    values = apply.typed(op.entity, op.fields)
+    if op.kind in ("insert", "append"):
+        rec.insert(op.entity, {**values, "id": op.entity_id})
+    elif op.kind == "update":
+        rec.update(op.entity, op.entity_id, values)
+    else:
+        rec.delete(op.entity, op.entity_id)
+    if op.entity in ("case", "case_event"):
+        master = get_meta(conn, "device_id") or ""
+        apply.rederive_since_last(conn, ruleset, frozenset({master}), True)
+    return f"{op.kind} {op.entity} {op.entity_id} released: made at the office as a new change, which syncs"

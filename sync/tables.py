@@ -8,9 +8,10 @@ None of these tables is replicated: they are each replica's bookkeeping.
   master cursor it has acknowledged, its scope, and the last reply (so a
   re-sent bundle gets the same reply without being applied twice).
 * ``sync_seen`` (master): every bundle id accepted, for replay protection.
-* ``sync_conflict``: critical-field conflicts, stale transitions and office
-  proposals for review (`wangge conflicts`).
-* ``sync_quarantine``: ops not applied (clock drift), kept, never lost.
+* ``sync_conflict``: critical-field conflicts, stale transitions, office
+  proposals and quarantined ops, for review (`wangge conflicts`).
+* ``sync_quarantine``: ops not applied (clock drift, a collected row, or
+  needing such an op first), kept whole, never lost (`wangge.sync.quarantine`).
 * ``sync_collected`` (master): ids of tombstoned rows removed by collection,
   so a late edit of one is set aside instead of refusing its bundle.
 """
@@ -46,7 +47,7 @@ seen = Table(
 conflict = Table(
     "sync_conflict", metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("kind", String, nullable=False),  # critical | stale | proposal
+    Column("kind", String, nullable=False),  # critical | stale | proposal | quarantine
     Column("entity", String, nullable=False),
     Column("entity_id", String, nullable=False),
     Column("field", String, nullable=False, default=""),
@@ -85,8 +86,20 @@ def _create(conn: Connection) -> None:
     conn.execute(text("CREATE INDEX ix_op_entity ON op (entity, entity_id)"))
 
 
+def _list_quarantine(conn: Connection) -> None:
+    # Ops held before quarantined ops were answerable get their row for review.
+    for op_id, device, op, reason in conn.execute(quarantine.select().with_only_columns(
+            quarantine.c.op_id, quarantine.c.device, quarantine.c.op, quarantine.c.reason)).all():
+        listed = conn.execute(conflict.select().where(conflict.c.kind == "quarantine", conflict.c.op_id == op_id))
+        if listed.first() is None:
+            conn.execute(conflict.insert().values(kind="quarantine", entity=op[1], entity_id=op[2], field="",
+                                                  op_id=op_id, device=device, kept=None, lost=op[7], hlc=op[3],
+                                                  note=reason, resolved=False))
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration("sync_0001_bookkeeping", _create),
     # Stores made after the table joined `metadata` have it from sync_0001 already.
     Migration("sync_0002_collected", lambda conn: collected.create(conn, checkfirst=True)),
+    Migration("sync_0003_quarantine_for_review", _list_quarantine),
 )

@@ -94,6 +94,12 @@ class Net:
         differ = sorted(e for e in mine if mine[e] != theirs[e])
         raise AssertionError(f"{tablet.name} still differs from the master after {rounds} rounds in {differ}")
 
+    def reopen_master(self):
+        """Open the master's store again (after a command line closed it)."""
+        self.master_store = store.open(str(self.folder / "master.db"), "master", extra_migrations=tables.MIGRATIONS,
+                                       now_ms=self.clock)
+        self.master = MasterSync(self.master_store, self.master_keys, ruleset=self.ruleset)
+
     def close(self):
         for t in self.tablets.values():
             t.store.close()

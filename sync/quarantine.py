@@ -1,0 +1,65 @@
+"""Ops the master sets aside instead of applying, until the office answers them.
+
+An op is held here when its stamp runs beyond the clock drift bound (a
+tablet whose clock says 2036), when it edits a row whose tombstone was
+collected, or when it depends on an op held here (an edit of a row whose
+insert is held, a visit to such a household): applying that one would fail
+or leave the bundle refused for good. The whole op is kept in
+``sync_quarantine`` and listed for review in ``sync_conflict`` (kind
+``quarantine``), where `wangge resolve` releases or discards it.
+"""
+from __future__ import annotations
+
+from typing import Iterable, Optional
+
+from sqlalchemy import select
+from sqlalchemy.engine import Connection
+
+from wangge.core.models import ENTITIES
+from wangge.sync import tables
+from wangge.sync.ops import WireOp, from_wire
+
+_q, _c = tables.quarantine, tables.conflict
+#: Entity names by table name, for foreign keys.
+_BY_TABLE = {model.__table__.name: entity for entity, model in ENTITIES.items()}
+#: Per entity, its columns that refer to another synced row, and that row's entity.
+REFERENCES: dict[str, tuple[tuple[str, str], ...]] = {
+    entity: tuple((column.name, _BY_TABLE[fk.column.table.name]) for column in model.__table__.columns
+                  for fk in column.foreign_keys if fk.column.table.name in _BY_TABLE)
+    for entity, model in ENTITIES.items()
+}
+
+
+def hold(conn: Connection, held: Iterable[tuple[WireOp, str]], now_ms: int) -> None:
+    """Keep each op with its reason and list it for review; an op held before stays as it was."""
+    for op, reason in held:
+        if conn.execute(select(_q.c.op_id).where(_q.c.op_id == op.op_id)).first():
+            continue
+        conn.execute(_q.insert().values(op_id=op.op_id, device=op.device, op=op.to_wire(), reason=reason, at=now_ms))
+        conn.execute(_c.insert().values(kind="quarantine", entity=op.entity, entity_id=op.entity_id, field="",
+                                        op_id=op.op_id, device=op.device, kept=None, lost=op.fields, hlc=op.hlc,
+                                        note=reason, resolved=False))
+
+
+def waiting(conn: Connection, device_id: str) -> dict[tuple[str, str], str]:
+    """Rows a device made whose insert (or append) is held and not yet answered: (entity, id) -> op id."""
+    found = conn.execute(select(_q.c.op).join(_c, (_c.c.op_id == _q.c.op_id) & (_c.c.kind == "quarantine"))
+                         .where(_q.c.device == device_id, _c.c.resolved.is_(False))).scalars()
+    return {(op[1], op[2]): op[0] for op in found if op[6] in ("insert", "append")}
+
+
+def blocked_by(op: WireOp, held: dict[tuple[str, str], str]) -> Optional[str]:
+    """The held op that ``op`` needs applied first (the insert of its row, or of a row it refers to), if any."""
+    if op.kind in ("update", "delete") and (op.entity, op.entity_id) in held:
+        return held[(op.entity, op.entity_id)]
+    for column, entity in REFERENCES[op.entity]:
+        value = op.fields.get(column)
+        if type(value) is str and (entity, value) in held:
+            return held[(entity, value)]
+    return None
+
+
+def held_op(conn: Connection, op_id: str) -> WireOp:
+    """The op kept under ``op_id`` (it was valid when held)."""
+    item = conn.execute(select(_q.c.op).where(_q.c.op_id == op_id)).scalar_one()
+    return from_wire(list(item), f"quarantined op {op_id}")
