@@ -14,8 +14,10 @@ reply), best of three on a fresh master each time:
 Baselines measured in the same run: `sqlite3.executemany` upserting the same
 10,000 final rows into the master's own household table (same columns,
 indexes and foreign keys: the cost of storing what the import stores), the
-same into a bare three-column table (the cost of the data alone), and pycrdt
-applying the same 100k field updates to a document. Re-importing a bundle
+same into a bare three-column table (the cost of the data alone), the same
+rows plus one op-log row per op written raw (what a master that keeps an op
+log to forward must store: the floor of this design), and pycrdt applying
+the same 100k field updates to a document. Re-importing a bundle
 must be a cheap no-op.
 """
 from __future__ import annotations
@@ -136,6 +138,43 @@ def raw_upsert(folder: Path, rows: list[dict], same_schema: bool) -> float:
     return best
 
 
+def raw_floor(folder: Path, rows: list[dict], edits: bool) -> float:
+    """Best time of `sqlite3.executemany` writing what an op-log master must store, nothing else:
+    the final rows and one op-log row per op, into the master's own tables and indexes."""
+    best = float("inf")
+    stamps = json.dumps({f: [2**57 + n, "tab"] for n, f in enumerate(FIELDS)})
+    for _ in range(REPEAT):
+        path = folder / f"floor-{uuid7()}.db"
+        with store.init(str(path), "master", extra_migrations=tables.MIGRATIONS) as made, made.write() as rec:
+            rec.insert("grid_cell", {"id": "g1", "code": "01", "level": "grid", "name": "g"})
+            if edits:
+                rec.conn.exec_driver_sql("INSERT INTO household (id, grid_id, address, head_name, members, fields, "
+                                         "hlc, origin, stamps) VALUES (?, 'g1', '', '', 0, '{}', 1, 'tab', '{}')",
+                                         [(r["id"],) for r in rows])
+        conn = sqlite3.connect(path, isolation_level=None)
+        for pragma in ("journal_mode=WAL", "synchronous=FULL", "foreign_keys=ON"):
+            conn.execute(f"PRAGMA {pragma}")
+        values = [(r["id"], json.dumps({f: r[f] for f in FIELDS}, ensure_ascii=False)) for r in rows]
+        ops = [(uuid7(), "household", i, 2**57 + n, "w1", "tab", "update" if edits else "insert", fields,
+                json.dumps({f: 2**57 + k for k, f in enumerate(FIELDS[:-1])}) if edits else None)
+               for n, (i, fields) in enumerate(values)]
+        start = time.perf_counter()
+        conn.execute("BEGIN")
+        if edits:
+            conn.executemany("UPDATE household SET fields = ?, stamps = ? WHERE id = ?",
+                             [(fields, stamps, i) for i, fields in values])
+        else:
+            conn.executemany("INSERT INTO household (hlc, origin, stamps, deleted, id, grid_id, building_id, address, "
+                             "head_name, members, fields) VALUES (1, 'tab', '{}', NULL, ?, 'g1', NULL, '', '', 1, ?)",
+                             values)
+        conn.executemany("INSERT INTO op (op_id, entity, entity_id, hlc, actor, device, kind, fields, stamps) "
+                         "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", ops)
+        conn.execute("COMMIT")
+        best = min(best, time.perf_counter() - start)
+        conn.close()
+    return best
+
+
 def pycrdt_apply(rows: list[dict], edits: bool) -> float:
     """Best time of pycrdt applying the same 100k field updates (as one update) to a document."""
     from pycrdt import Doc, Map
@@ -187,6 +226,10 @@ def main() -> None:
             print(f"    wire: {size:,} bytes = {size / values:.1f} bytes per field value")
             print("    " + ratio_line("vs executemany upsert into the master's household table", seconds, same, 3))
             print("    " + ratio_line("vs executemany upsert into a bare 3-column table", seconds, bare))
+            floor = raw_floor(folder, rows, edits)
+            print("    " + ratio_line("vs executemany of the same rows plus their op-log rows (the storage alone)",
+                                      seconds, floor))
+            print(f"      (the storage alone is {floor / same:.2f}x the upsert: the floor of a master that logs ops)")
             print("    " + ratio_line("vs pycrdt applying the same field updates", seconds, pycrdt_apply(rows, edits)))
             print(f"    re-import of the same bundle: {again * 1000:.1f} ms ({summary})")
 
