@@ -295,6 +295,8 @@ def open_tablet(database: str | Path, passphrase: str, *, now_ms: Optional[int] 
     """
     from wangge.core import store
 
+    if not keyfile_path(database).exists() and Path(database).exists():
+        _refuse_plain_store(database)
     opened = store.open(str(database), "device", key=unlock(database, passphrase), **store_options)
     if not for_sync:
         try:
@@ -304,3 +306,17 @@ def open_tablet(database: str | Path, passphrase: str, *, now_ms: Optional[int] 
             opened.close()
             raise
     return opened
+
+
+def _refuse_plain_store(database: str | Path) -> None:
+    """Raise `UsageError` if ``database`` is an unencrypted store: a master's, say, given to a tablet command."""
+    from wangge.core import store
+
+    try:
+        with store.open(str(database)) as plain:
+            role = plain.role
+    except WanggeError:
+        return  # not a plain store either: the missing key file is what to say
+    what = ("a master answers tablets with `wangge serve`" if role == "master"
+            else "a tablet's store is made encrypted by `wangge device enroll TABLET.db`")
+    raise UsageError(f"{database} is an unencrypted {role} store, not a tablet's: {what}")

@@ -55,6 +55,17 @@ def test_bad_arguments_get_one_line_and_exit_2(tmp_path, args, message):
     assert not (tmp_path / "x.db").exists()
 
 
+def test_a_tablet_command_given_the_master_store_says_so_and_changes_nothing(tmp_path):
+    office = str(tmp_path / "office.db")
+    _run("init", office, "--role", "master")
+    before = (tmp_path / "office.db").read_bytes()
+    result = _run("sync", office, "--master", "http://127.0.0.1:9", "--passphrase", "secret-words", cwd=tmp_path)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines() == [
+        f"Error: {office} is an unencrypted master store, not a tablet's: a master answers tablets with `wangge serve`"]
+    assert (tmp_path / "office.db").read_bytes() == before and not (tmp_path / "office.db.key").exists()
+
+
 def test_the_demo_runs_the_whole_field_day(tmp_path):
     result = _run("demo", "--dir", str(tmp_path))
     assert result.returncode == 0, result.stderr
