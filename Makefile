@@ -11,8 +11,10 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
+# -qq: setuptools' notice about the strict editable install (which is intended) is noise
+# to a new user; errors still show.
 install: $(BIN)/python
-	$(BIN)/python -m pip install --quiet --config-settings editable_mode=strict -e '.[test,bench]'
+	$(BIN)/python -m pip install -qq --config-settings editable_mode=strict -e '.[test,bench]'
 
 demo: install
 	$(BIN)/wangge demo
