@@ -179,8 +179,11 @@ class Recorder:
                             fields_json = (_opened.get(name) or _open(name)) + _encode_str(value) + "}"
             if fields_json is not None:
                 plain, custom = None, values
-            elif not simple.issuperset(map(type, values.values())):
-                return False  # nothing written yet: the caller merges in Python
+            elif not simple.issuperset(map(type, values.values())) or (None in values.values() and any(
+                    value is None and '"' in name for name, value in values.items())):
+                # Nothing written yet: the caller merges in Python (a null's JSON path
+                # in `patch_rows` cannot name a field whose name has a double quote).
+                return False
             elif named.isdisjoint(values):
                 plain, custom = None, values
                 fields_json = dumps(values)

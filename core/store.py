@@ -22,7 +22,7 @@ from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlch
 
 from wangge.core import collector, migrations
 from wangge.core.capture import Recorder
-from wangge.core.errors import StoreError, StoreRoleError, UsageError
+from wangge.core.errors import StoreError, StoreRoleError, UsageError, WanggeError
 from wangge.core.hlc import Clock
 from wangge.core.ids import uuid7
 from wangge.core.models import StoreMeta
@@ -261,6 +261,22 @@ def open(  # noqa: A001 - the store's verb
         engine.dispose()
         raise StoreError(f"cannot open the store at {_where(engine)}: {_first_line(exc)}") from None
     return Store(engine, found, device_id, now_ms)
+
+
+def role_of(target: str) -> Optional[str]:
+    """The role of the store at ``target``, read without opening it for use (no migrations run);
+    None if there is no plain store there (nothing, another database, an encrypted file)."""
+    try:
+        engine = connect(target, must_exist=True)
+    except WanggeError:
+        return None
+    try:
+        with engine.connect() as conn:
+            return _existing_role(conn)
+    except DBAPIError:
+        return None
+    finally:
+        engine.dispose()
 
 
 def _existing_role(conn: Connection) -> Optional[str]:

@@ -250,7 +250,7 @@ def _insert_raw(conn: Connection, plan: _Plan, ops: list[WireOp]) -> None:
 def _update(conn: Connection, entity: str, ops: list[WireOp], critical: frozenset[str], done: Applied) -> list[WireOp]:
     plan = _plan(entity)
     if (conn.dialect.name == "sqlite" and plan.raw and plan.has_fields
-            and not any(op.seen or not critical.isdisjoint(op.fields) for op in ops)):
+            and not any(op.seen or not critical.isdisjoint(op.fields) or not _patchable(op.fields) for op in ops)):
         return _update_patched(conn, plan, ops)
     rows = _load(conn, plan, {op.entity_id for op in ops})
     columns, dates, has_fields = plan.columns, plan.dates, plan.has_fields
@@ -357,6 +357,16 @@ def _update_patched(conn: Connection, plan: _Plan, ops: list[WireOp]) -> list[Wi
                                        for entity_id, (plain, custom) in patches.items()),
                live_only=False, whole_stamps=True)
     return orphans
+
+
+def _patchable(fields: dict) -> bool:
+    """Whether SQLite's ``json_patch`` sets these values as they are: it would merge an object
+    into the one stored instead of replacing it, and a null's JSON path cannot name a field
+    whose name has a double quote."""
+    for name, value in fields.items():
+        if type(value) is dict or (value is None and '"' in name):
+            return False
+    return True
 
 
 def _load_stamps(conn: Connection, table: str, ids: set[str]) -> dict[str, list]:

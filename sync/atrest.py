@@ -312,10 +312,8 @@ def _refuse_plain_store(database: str | Path) -> None:
     """Raise `UsageError` if ``database`` is an unencrypted store: a master's, say, given to a tablet command."""
     from wangge.core import store
 
-    try:
-        with store.open(str(database)) as plain:
-            role = plain.role
-    except WanggeError:
+    role = store.role_of(str(database))
+    if role is None:
         return  # not a plain store either: the missing key file is what to say
     what = ("a master answers tablets with `wangge serve`" if role == "master"
             else "a tablet's store is made encrypted by `wangge device enroll TABLET.db`")

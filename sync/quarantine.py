@@ -6,7 +6,8 @@ collected, or when it depends on an op held here (an edit of a row whose
 insert is held, a visit to such a household): applying that one would fail
 or leave the bundle refused for good. The whole op is kept in
 ``sync_quarantine`` and listed for review in ``sync_conflict`` (kind
-``quarantine``), where `wangge resolve` releases or discards it.
+``quarantine``), where `wangge resolve` releases (the op then leaves
+``sync_quarantine``: the office made it) or discards it (it stays).
 """
 from __future__ import annotations
 
@@ -42,10 +43,19 @@ def hold(conn: Connection, held: Iterable[tuple[WireOp, str]], now_ms: int) -> N
 
 
 def waiting(conn: Connection, device_id: str) -> dict[tuple[str, str], str]:
-    """Rows a device made whose insert (or append) is held and not yet answered: (entity, id) -> op id."""
-    found = conn.execute(select(_q.c.op).join(_c, (_c.c.op_id == _q.c.op_id) & (_c.c.kind == "quarantine"))
-                         .where(_q.c.device == device_id, _c.c.resolved.is_(False))).scalars()
+    """Rows a device made whose insert (or append) is held, waiting or discarded: (entity, id) -> op id.
+
+    A discarded insert still counts: its row will never exist here, so what
+    needs it stays held (and is discarded in turn) instead of refusing the
+    tablet's bundles for good. A released op is no longer held (`released`).
+    """
+    found = conn.execute(select(_q.c.op).where(_q.c.device == device_id)).scalars()
     return {(op[1], op[2]): op[0] for op in found if op[6] in ("insert", "append")}
+
+
+def released(conn: Connection, op_id: str) -> None:
+    """Forget the held op once the office has made it: its row for review keeps what it was."""
+    conn.execute(_q.delete().where(_q.c.op_id == op_id))
 
 
 def blocked_by(op: WireOp, held: dict[tuple[str, str], str]) -> Optional[str]:

@@ -132,6 +132,7 @@ def _release(rec, row, ruleset: Optional[Ruleset]) -> str:
         rec.update(op.entity, op.entity_id, values)
     else:
         rec.delete(op.entity, op.entity_id)
+    quarantine.released(conn, op.op_id)
     if op.entity in ("case", "case_event"):
         master = get_meta(conn, "device_id") or ""
         apply.rederive_since_last(conn, ruleset, frozenset({master}), True)

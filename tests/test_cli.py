@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import re
+import sqlite3
 import subprocess
 import sys
 
@@ -131,3 +132,15 @@ def test_the_office_adds_grids_and_workers_checked_against_the_ruleset(tmp_path)
     assert worker.returncode == 0 and "added worker 王芳" in worker.stdout
     bad_grid = _run("worker", "add", target, "李明", "--role", "网格员", "--grid", "NOPE")
     assert bad_grid.returncode == 2 and "no grid cell with code 'NOPE'" in bad_grid.stderr
+
+
+def test_a_tablet_command_leaves_an_older_master_store_unmigrated(tmp_path):
+    office = str(tmp_path / "office.db")
+    _run("init", office, "--role", "master")
+    with sqlite3.connect(office) as conn:  # as if made before the latest migration
+        conn.execute("DELETE FROM schema_migration WHERE name = '0003_op_field_stamps'")
+    result = _run("sync", office, "--master", "http://127.0.0.1:9", "--passphrase", "secret-words", cwd=tmp_path)
+    assert result.returncode == 2 and "is an unencrypted master store" in result.stderr
+    with sqlite3.connect(office) as conn:
+        names = {r[0] for r in conn.execute("SELECT name FROM schema_migration")}
+    assert "0003_op_field_stamps" not in names

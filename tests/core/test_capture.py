@@ -237,3 +237,14 @@ def test_any_actor_name_is_recorded_exactly_on_every_op(store_target, actor):
     assert len(ops) == 6
     assert {(o["actor"], o["device"]) for o in ops} == {(actor, "平板'01")}
     assert [o["fields"].get("pets") for o in ops[2:5]] == [0, 1, 2]
+
+
+def test_a_field_named_with_a_double_quote_can_be_set_to_null(opened):
+    name = 'say "hi"'
+    with opened.write() as rec:
+        house = rec.insert("household", {"grid_id": _grid(rec), name: "hello"})
+    with opened.write() as rec:
+        rec.update_many("household", [(house, {name: None, "pets": 1})])
+    with opened.read() as conn:
+        row = conn.execute(select(Household)).mappings().one()
+    assert row["fields"] == {name: None, "pets": 1} and set(row["stamps"]) == {name, "pets"}

@@ -20,8 +20,10 @@ from wangge.sync.ops import WireOp
 
 ROWS = ("r1", "r2", "r3")
 #: Typed columns and district fields, so both kinds of write are merged.
-FIELDS = ("address", "members", "pets", "note", "income")
-values = st.one_of(st.none(), st.integers(-5, 99), st.text("ab'\"中", max_size=3), st.booleans())
+FIELDS = ("address", "members", "pets", "note", "income", 'say "hi"')
+scalars = st.one_of(st.none(), st.integers(-5, 99), st.text("ab'\"中", max_size=3), st.booleans())
+#: Objects too, with nulls inside: a field's value is replaced whole, never merged into the one stored.
+values = st.one_of(scalars, st.dictionaries(st.sampled_from(("cat", "dog")), scalars, max_size=2))
 
 
 @st.composite

@@ -138,3 +138,18 @@ def test_ops_held_before_they_were_answerable_are_listed_for_review_after_the_up
         (listed,) = protocol.conflicts(s)
     assert (listed["kind"], listed["entity_id"], listed["lost"], listed["note"]) == (
         "quarantine", "h-1", {"address": "2036"}, "ahead")
+
+
+def test_edits_of_a_discarded_insert_are_held_too_and_the_tablet_keeps_syncing(net):
+    a, ok, future, _ = _clock_2036_patrol(net)
+    (insert,) = _quarantined(net)
+    review.answer(net.master_store, insert["id"], "discard", by="系统中心")
+    with a.store.write(actor=a.worker) as rec:  # the worker edits it before the next sync
+        rec.update("household", future, {"pets": 2})
+    net.sync(a)  # not refused: the edit needs an insert that will never apply
+    (edit,) = _quarantined(net)
+    assert edit["entity_id"] == future and edit["note"].startswith(f"needs op {insert['op_id']}")
+    assert rows(net.master_store, "household", "address") == rows(a.store, "household", "address") == [("ok",)]
+    review.answer(net.master_store, edit["id"], "discard", by="系统中心")
+    with pytest.raises(review.ReviewError, match="settled already"):
+        review.answer(net.master_store, edit["id"], "release", by="系统中心")
