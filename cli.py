@@ -489,8 +489,9 @@ def conflicts_command(store_path: str) -> None:
         click.echo("no conflicts")
     for r in rows:
         number = f"#{r['id']}"
+        what = (f"held {r['lost']!r}" if r["kind"] == "quarantine" else f"kept {r['kept']!r}, other {r['lost']!r}")
         click.echo(f"{number:<5} {r['kind']:<10} {r['entity']} {r['entity_id']} {r['field']} from {r['device']}: "
-                   f"kept {r['kept']!r}, other {r['lost']!r} — {r['note']}")
+                   f"{what} — {r['note']}")
     if rows:
         click.echo("answer one with: wangge resolve MASTER_STORE NUMBER accept|reject|keep|take|ack|release|discard")
 

@@ -46,6 +46,14 @@ def moment(stamp: int) -> str:
     return datetime.fromtimestamp(wall_of(stamp) / 1000, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
+def span(ms: int) -> str:
+    """A length of time for people, in its largest whole unit: ``3,516 days``, ``5 min``, ``40 s``."""
+    for unit, size in (("days", 86_400_000), ("hours", 3_600_000), ("min", 60_000)):
+        if ms >= size:
+            return f"{ms // size:,} {unit}"
+    return f"{ms // 1000} s"
+
+
 @dataclass
 class Clock:
     """One node's hybrid logical clock.

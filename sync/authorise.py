@@ -18,7 +18,7 @@ from typing import Optional
 from sqlalchemy.engine import Connection
 
 from wangge.core.errors import SyncError
-from wangge.core.hlc import describe, wall_of
+from wangge.core.hlc import moment, span, wall_of
 from wangge.core.models import APPEND_ONLY
 from wangge.core.ruleset import Ruleset
 from wangge.core.validators import field_problems
@@ -60,8 +60,8 @@ def authorise(conn: Connection, ops: list[WireOp], sender: Sender, ruleset: Opti
     for op in ops:
         ahead = wall_of(op.hlc) - now_ms
         if ahead > max_drift_ms:
-            _hold(drifted, held, op, f"stamp {describe(op.hlc)} is {ahead} ms ahead of the master's clock "
-                                     f"(bound {max_drift_ms} ms)")
+            _hold(drifted, held, op, f"stamped {moment(op.hlc)}, {span(ahead)} ahead of the master's clock "
+                                     f"(the bound is {span(max_drift_ms)}): the device's clock is wrong")
             continue
         if (op.entity, op.entity_id) in gone:
             # A tablet back from a long absence edited a row deleted meanwhile, whose
@@ -72,8 +72,7 @@ def authorise(conn: Connection, ops: list[WireOp], sender: Sender, ruleset: Opti
         first = quarantine.blocked_by(op, held) if held else None
         if first:
             # Applying it would fail (no such row) and refuse every later bundle of the tablet.
-            _hold(drifted, held, op, f"needs op {first}, which waits in quarantine: release that one first, "
-                                     f"then this")
+            _hold(drifted, held, op, f"needs {first} waits in quarantine: release that first, then this")
             continue
         _check(op, sender, ruleset, grids)
         if validate and ruleset is not None and op.entity in VALIDATED and op.kind != "delete":

@@ -59,13 +59,14 @@ def released(conn: Connection, op_id: str) -> None:
 
 
 def blocked_by(op: WireOp, held: dict[tuple[str, str], str]) -> Optional[str]:
-    """The held op that ``op`` needs applied first (the insert of its row, or of a row it refers to), if any."""
-    if op.kind in ("update", "delete") and (op.entity, op.entity_id) in held:
-        return held[(op.entity, op.entity_id)]
-    for column, entity in REFERENCES[op.entity]:
-        value = op.fields.get(column)
-        if type(value) is str and (entity, value) in held:
-            return held[(entity, value)]
+    """What ``op`` needs applied first, said for the office (the held insert of its row, or of
+    a row it refers to), if anything."""
+    needs = [(op.entity, op.entity_id)] if op.kind in ("update", "delete") else []
+    needs += [(entity, value) for column, entity in REFERENCES[op.entity]
+              if type(value := op.fields.get(column)) is str]
+    for entity, entity_id in needs:
+        if (entity, entity_id) in held:
+            return f"{entity} {entity_id}, whose insert (op {held[(entity, entity_id)]})"
     return None
 
 
