@@ -63,11 +63,16 @@ def authorise(conn: Connection, ops: list[WireOp], sender: Sender, ruleset: Opti
             _hold(drifted, held, op, f"stamped {moment(op.hlc)}, {span(ahead)} ahead of the master's clock "
                                      f"(the bound is {span(max_drift_ms)}): the device's clock is wrong")
             continue
-        if (op.entity, op.entity_id) in gone:
+        if (op.entity, op.entity_id) in gone and op.kind in ("update", "delete"):
             # A tablet back from a long absence edited a row deleted meanwhile, whose
             # tombstone is collected: the deletion stands and the rest of the bundle applies.
             drifted.append((op, f"{op.entity} {op.entity_id} was deleted and its tombstone collected at the "
                                 f"master: the edit is kept here, not applied"))
+            continue
+        lost = next(((entity, i) for _, entity, i in _references(op) if (entity, i) in gone), None) if gone else None
+        if lost:
+            _hold(drifted, held, op, f"it refers to {lost[0]} {lost[1]}, deleted and its tombstone collected at "
+                                     f"the master: kept here, not applied")
             continue
         first = quarantine.blocked_by(op, held) if held else None
         if first:
@@ -114,6 +119,15 @@ def _check(op: WireOp, sender: Sender, ruleset: Optional[Ruleset], grids: dict) 
             raise _refuse(op, sender, f"moves the row to grid {op.fields['grid_id']}, outside the worker's grids")
     if grid not in sender.grids:
         raise _refuse(op, sender, f"grid {grid} is not among the worker's grids")
+    for column, entity, entity_id in _references(op):
+        # A visit in the worker's grid to another grid's household would tie that
+        # household to work its own tablets never see (and could not apply).
+        held = grids.get(entity, {}).get(entity_id)
+        if held is None:
+            raise _refuse(op, sender, f"its {column} names {entity} {entity_id}, which the master does not have")
+        if held not in sender.grids:
+            raise _refuse(op, sender, f"its {column} names {entity} {entity_id} in grid {held}, outside the "
+                                      f"worker's grids")
     if op.entity == "case_event":
         _check_move(op, sender, ruleset)
 
@@ -139,23 +153,40 @@ def _check_move(op: WireOp, sender: Sender, ruleset: Optional[Ruleset]) -> None:
 
 
 def _collected(conn: Connection, ops: list[WireOp], grids: dict) -> set[tuple[str, str]]:
-    """(entity, id) of edited rows the master lacks because their tombstones were collected."""
+    """(entity, id) of rows edited or referred to that the master lacks because their tombstones were collected."""
     unknown: dict[str, list[str]] = {}
     for op in ops:
         if op.kind in ("update", "delete") and op.entity_id not in grids.get(op.entity, {}):
             unknown.setdefault(op.entity, []).append(op.entity_id)
+        for _, entity, entity_id in _references(op):
+            if entity_id not in grids.get(entity, {}):
+                unknown.setdefault(entity, []).append(entity_id)
     if not unknown:
         return set()
     return {(entity, i) for entity, ids in unknown.items() for i in collected_ids(conn, entity, ids)}
 
 
+def _references(op: WireOp) -> list[tuple[str, str, str]]:
+    """(column, entity, id) of each scoped row the op's fields refer to (a visit's household, an event's case)."""
+    out = []
+    for column, entity in _SCOPED_REFERENCES[op.entity]:
+        value = op.fields.get(column)
+        if type(value) is str:
+            out.append((column, entity, value))
+    return out
+
+
+_SCOPED_REFERENCES = {entity: tuple((column, target) for column, target in refs if target in scope.SCOPED)
+                      for entity, refs in quarantine.REFERENCES.items()}
+
+
 def _known_grids(conn: Connection, ops: list[WireOp]) -> dict[str, dict[str, str]]:
-    """Grids of the rows the ops edit (and of the cases their moves name), as stored."""
+    """Grids of the rows the ops edit and of the rows they refer to, as stored."""
     wanted: dict[str, set[str]] = {}
     for op in ops:
         # A new row's grid is in its fields: only edits need the stored row's.
         if op.entity in scope.SCOPED and op.kind in ("update", "delete"):
             wanted.setdefault(op.entity, set()).add(op.entity_id)
-        if op.entity == "case_event" and isinstance(op.fields.get("case_id"), str):
-            wanted.setdefault("case", set()).add(op.fields["case_id"])
+        for _, entity, entity_id in _references(op):
+            wanted.setdefault(entity, set()).add(entity_id)
     return {entity: scope.grids_of(conn, entity, ids) for entity, ids in wanted.items()}

@@ -91,6 +91,37 @@ def test_an_op_for_another_grid_is_refused(ready):
     assert rows(net.master_store, "household") == []
 
 
+def _forge(tablet, entity: str, fields: dict) -> str:
+    """An op the tablet's own store would refuse (its foreign keys), written straight into its log."""
+    import json
+
+    from wangge.core.ids import uuid7
+
+    with tablet.store.write(actor=tablet.worker) as rec:
+        rec.conn.exec_driver_sql(
+            "INSERT INTO op (op_id, entity, entity_id, hlc, actor, device, kind, fields) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (uuid7(), entity, uuid7(), rec.stamp(), tablet.worker, tablet.store.device_id, "append", json.dumps(fields)))
+    return tablet.sync.make_push()
+
+
+def test_a_visit_in_the_workers_grid_to_another_grids_household_is_refused(ready):
+    net, a = ready
+    b = net.add_tablet("b", grids=("g2",))
+    net.sync(b)
+    with b.store.write(actor=b.worker) as rec:
+        theirs = rec.insert("household", {"grid_id": "g2", "address": "2-1"})
+    net.sync(b)
+    push = _forge(a, "visit", {"household_id": theirs, "grid_id": "g1", "worker_id": a.worker, "minutes": 5})
+    refused(net, push, f"its household_id names household {theirs} in grid g2, outside the worker's grids")
+    assert rows(net.master_store, "visit") == []
+
+
+def test_an_op_naming_a_row_the_master_lacks_is_refused_with_that_reason(ready):
+    net, a = ready
+    push = _forge(a, "visit", {"household_id": "no-such", "grid_id": "g1", "worker_id": a.worker, "minutes": 5})
+    refused(net, push, "its household_id names household no-such, which the master does not have")
+
+
 def test_a_closure_forged_by_the_wrong_role_is_refused(ready):
     net, a = ready
     with a.store.write(actor=a.worker) as rec:
