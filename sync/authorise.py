@@ -166,14 +166,15 @@ def _collected(conn: Connection, ops: list[WireOp], grids: dict) -> set[tuple[st
     return {(entity, i) for entity, ids in unknown.items() for i in collected_ids(conn, entity, ids)}
 
 
-def _references(op: WireOp) -> list[tuple[str, str, str]]:
+def _references(op: WireOp) -> tuple[tuple[str, str, str], ...]:
     """(column, entity, id) of each scoped row the op's fields refer to (a visit's household, an event's case)."""
-    out = []
-    for column, entity in _SCOPED_REFERENCES[op.entity]:
-        value = op.fields.get(column)
+    found: tuple = ()
+    fields = op.fields
+    for column, entity in _SCOPED_REFERENCES[op.entity]:  # a new household names no building: nothing to build
+        value = fields.get(column)
         if type(value) is str:
-            out.append((column, entity, value))
-    return out
+            found += ((column, entity, value),)
+    return found
 
 
 _SCOPED_REFERENCES = {entity: tuple((column, target) for column, target in refs if target in scope.SCOPED)
