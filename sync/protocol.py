@@ -35,7 +35,7 @@ from wangge.core.capture import table_of
 from wangge.core.models import Case, Device, Op
 from wangge.core.ruleset import Ruleset
 from wangge.core.store import Store, get_meta, set_meta
-from wangge.sync import apply, bundle, merge, quarantine, scope, tables
+from wangge.sync import apply, bundle, merge, quarantine, revoked, scope, tables
 from wangge.sync.authorise import Sender, authorise
 from wangge.sync.keys import DeviceKeys, PublicKeys
 from wangge.sync.ops import OpError, WireOp, coalesce, from_wire
@@ -100,7 +100,8 @@ class MasterSync:
         """Verify, authorise and apply a device's push; return the signed reply and a one-line summary.
 
         Raises `BundleError` (malformed, over a cap), `NotEnrolled`, `SignatureInvalid`,
-        `Replayed`, `SealBroken`, `CloneDetected` or `Unauthorised`; the store is unchanged then.
+        `Replayed`, `SealBroken`, `CloneDetected` or `Unauthorised`; the store is unchanged
+        then, except that a revoked tablet's own bundle is kept for review (`wangge.sync.revoked`).
         """
         env = bundle.parse(data)
         head = env.header
@@ -109,22 +110,36 @@ class MasterSync:
                                      f"expected a push for this master {self.device_id}")
         with self.store.write(actor="sync") as rec:
             conn = rec.conn
-            device = self._enrolled(conn, head.sender)
-            env.verify(PublicKeys.from_b64(device.sign_key, device.box_key))
-            peer = conn.execute(select(tables.peer).where(tables.peer.c.device_id == head.sender)).mappings().first()
-            if peer and head.id == peer["bundle_id"] and peer["reply"]:
-                return bytes(peer["reply"]), f"bundle {head.id} from {head.sender} was imported before: same reply, nothing applied"
-            self._check_replay(conn, head, peer)
-            body = env.open(self.keys)
-            return self._apply_push(rec, conn, head, body, device, peer)
+            device = self._known(conn, head.sender)
+            if device.status == "revoked":
+                # Its own signature: a bundle from the tablet itself (a lost or stolen one, say),
+                # kept for the office; one forged in its name is refused and kept nowhere.
+                env.verify(PublicKeys.from_b64(device.sign_key, device.box_key))
+                refusal = NotEnrolled(f"bundle refused: device {head.sender} is revoked, not active; "
+                                      f"{revoked.keep(conn, head, data, rec.physical_ms)}; "
+                                      f"enroll it again with new keys")
+            else:
+                if device.status != "active":
+                    raise NotEnrolled(f"bundle refused: device {head.sender} is {device.status}, not active; "
+                                      f"approve it first")
+                env.verify(PublicKeys.from_b64(device.sign_key, device.box_key))
+                return self._import(rec, env, device)
+        raise refusal  # after the block: what was kept is committed
 
-    def _enrolled(self, conn: Connection, device_id: str):
+    def _import(self, rec, env: bundle.Envelope, device) -> tuple[bytes, str]:
+        conn, head = rec.conn, env.header
+        peer = conn.execute(select(tables.peer).where(tables.peer.c.device_id == head.sender)).mappings().first()
+        if peer and head.id == peer["bundle_id"] and peer["reply"]:
+            return bytes(peer["reply"]), f"bundle {head.id} from {head.sender} was imported before: same reply, nothing applied"
+        self._check_replay(conn, head, peer)
+        body = env.open(self.keys)
+        return self._apply_push(rec, conn, head, body, device, peer)
+
+    @staticmethod
+    def _known(conn: Connection, device_id: str):
         row = conn.execute(select(_devices).where(_devices.c.id == device_id, _devices.c.deleted.is_(None))).first()
         if row is None:
             raise NotEnrolled(f"bundle refused: device {device_id} is not enrolled at this master")
-        if row.status != "active":
-            raise NotEnrolled(f"bundle refused: device {device_id} is {row.status}, not active; "
-                              f"{'enroll it again with new keys' if row.status == 'revoked' else 'approve it first'}")
         return row
 
     @staticmethod

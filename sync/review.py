@@ -6,7 +6,8 @@
   reaches every tablet as an ordinary op; or rejected, leaving the case as it is;
 * a critical-field conflict is settled by keeping the value the store holds,
   or by taking the one queued for review (an ordinary, newer edit that syncs);
-* a stale move is acknowledged;
+* a stale move is acknowledged, and so is a bundle a revoked tablet sent
+  (`wangge.sync.revoked`: it stays kept, unapplied);
 * a quarantined op (`wangge.sync.quarantine`) is released, once the office
   trusts it: checked as the tablet's own op would be, then made at the
   office as a new change stamped now (its own stamp is what held it), which
@@ -33,7 +34,7 @@ from wangge.sync.authorise import Sender, Unauthorised, authorise
 _events, _devices = CaseEvent.__table__, Device.__table__
 #: What each kind of conflict may be answered with.
 ANSWERS = {"proposal": ("accept", "reject"), "critical": ("keep", "take"), "stale": ("ack",),
-           "quarantine": ("release", "discard")}
+           "quarantine": ("release", "discard"), "revoked": ("ack",)}
 
 
 class ReviewError(UsageError):
@@ -74,7 +75,8 @@ def answer(store: Store, conflict_id: int, how: str, *, by: str, note: str = "",
         else:
             done = {"reject": "proposal rejected: the case stays as it is",
                     "keep": f"{row['field']} keeps {row['kept']!r}",
-                    "ack": "stale move acknowledged: the case stays as it is"}[how]
+                    "ack": "stale move acknowledged: the case stays as it is" if row["kind"] == "stale" else
+                           f"noted: the bundle from revoked device {row['entity_id']} stays kept, unapplied"}[how]
         said = f"{how} by {by} at {now:%Y-%m-%d %H:%M} UTC" + (f": {note}" if note else "")
         rec.conn.execute(tables.conflict.update().where(tables.conflict.c.id == conflict_id)
                          .values(resolved=True, note=f"{row['note']} — {said}"))

@@ -12,6 +12,8 @@ None of these tables is replicated: they are each replica's bookkeeping.
   proposals and quarantined ops, for review (`wangge conflicts`).
 * ``sync_quarantine``: ops not applied (clock drift, a collected row, or
   needing such an op first), kept whole, never lost (`wangge.sync.quarantine`).
+* ``sync_revoked`` (master): bundles a revoked tablet sent, kept unopened
+  (`wangge.sync.revoked`).
 * ``sync_collected`` (master): ids of tombstoned rows removed by collection,
   so a late edit of one is set aside instead of refusing its bundle.
 """
@@ -47,7 +49,7 @@ seen = Table(
 conflict = Table(
     "sync_conflict", metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("kind", String, nullable=False),  # critical | stale | proposal | quarantine
+    Column("kind", String, nullable=False),  # critical | stale | proposal | quarantine | revoked
     Column("entity", String, nullable=False),
     Column("entity_id", String, nullable=False),
     Column("field", String, nullable=False, default=""),
@@ -67,6 +69,16 @@ quarantine = Table(
     Column("op", JSON, nullable=False),
     Column("reason", String, nullable=False),
     Column("at", BigInteger, nullable=False),
+)
+
+
+revoked = Table(
+    "sync_revoked", metadata,
+    Column("bundle_id", String, primary_key=True),
+    Column("device_id", String, nullable=False, index=True),
+    Column("seq", BigInteger, nullable=False),
+    Column("at", BigInteger, nullable=False),
+    Column("data", LargeBinary, nullable=False),  # as it came: signed, sealed to the master
 )
 
 
@@ -102,4 +114,5 @@ MIGRATIONS: tuple[Migration, ...] = (
     # Stores made after the table joined `metadata` have it from sync_0001 already.
     Migration("sync_0002_collected", lambda conn: collected.create(conn, checkfirst=True)),
     Migration("sync_0003_quarantine_for_review", _list_quarantine),
+    Migration("sync_0004_revoked_bundles", lambda conn: revoked.create(conn, checkfirst=True)),
 )

@@ -74,13 +74,31 @@ def test_re_importing_the_latest_bundle_returns_the_same_reply_and_applies_nothi
     assert again == reply and "imported before" in summary and dump(net) == before
 
 
-def test_a_revoked_device_is_refused(ready):
+def test_a_revoked_device_is_refused_its_bundle_kept_and_reported(ready):
     net, a = ready
-    from wangge.sync import enrollment
+    from wangge.sync import enrollment, protocol, review
 
     with net.master_store.write(actor="office") as rec:
         enrollment.revoke(rec, a.store.device_id)
-    refused(net, a.sync.make_push(), "revoked")
+    forged = bundle.build("push", "forged-2", a.store.device_id, "master", 99,
+                          {"ops": [], "cursor": 0, "repair": False, "ruleset": ""}, DeviceKeys.generate(),
+                          net.master_keys.public)
+    refused(net, forged, "signed by another key")  # in its name but not its own: kept nowhere
+    before = dump(net)
+    push = a.sync.make_push()
+    for _ in range(2):
+        with pytest.raises(SyncError, match="revoked, not active; the bundle (is|was) kept"):
+            net.master.exchange(push)
+    added = [line for line in dump(net) if line not in before]
+    assert len(added) == 2 and "sync_revoked" in added[0] + added[1] and "sync_conflict" in added[0] + added[1]
+    assert rows(net.master_store, "household") == []  # nothing in it applied
+    (listed,) = protocol.conflicts(net.master_store)
+    assert (listed["kind"], listed["entity_id"], listed["lost"]["bytes"]) == ("revoked", a.store.device_id, len(push))
+    with net.master_store.read() as conn:
+        kept = conn.exec_driver_sql("SELECT data FROM sync_revoked").scalar()
+    assert bytes(kept) == push  # as it came, still sealed to the master
+    said = review.answer(net.master_store, listed["id"], "ack", by="系统中心")
+    assert said.endswith(f"noted: the bundle from revoked device {a.store.device_id} stays kept, unapplied")
 
 
 def test_an_op_for_another_grid_is_refused(ready):
@@ -165,3 +183,18 @@ def test_a_cloned_tablet_is_detected(ready, tmp_path):
         refused(net, clone.make_push(), "cloned tablet or a restored backup")
     finally:
         clone_store.close()
+
+
+def test_a_revoked_tablet_that_keeps_pushing_fills_no_disk(ready, monkeypatch):
+    net, a = ready
+    from wangge.sync import enrollment, revoked
+
+    monkeypatch.setattr(revoked, "KEEP_MAX", 1)
+    with net.master_store.write(actor="office") as rec:
+        enrollment.revoke(rec, a.store.device_id)
+    with pytest.raises(SyncError, match="the bundle is kept for the office"):
+        net.master.exchange(a.sync.make_push())
+    before = dump(net)
+    with pytest.raises(SyncError, match="not kept: 1 of its bundles are kept already"):
+        net.master.exchange(a.sync.make_push())  # a new bundle (new id and sequence)
+    assert dump(net) == before
