@@ -108,6 +108,11 @@ class BlobStore:
                 yield start, self._code(sha, start, data)
                 start += len(data)
 
+    def remove(self, sha: str) -> None:
+        """Remove blob ``sha`` and any partial transfer of it, if there are."""
+        self.path(sha).unlink(missing_ok=True)
+        (self.partial / sha).unlink(missing_ok=True)
+
     # -- receiving ----------------------------------------------------------
 
     def received(self, sha: str) -> int:

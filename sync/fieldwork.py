@@ -297,7 +297,21 @@ def sync_photos(tablet, client, photos, keys=None) -> str:
             waiting += 1
             continue
         (marks / sha).touch()
-    return f"photos: {sent} sent, {received} received" + (f", {waiting} not at the master yet" if waiting else "")
+    # A photo no record here names any more (its grid left the tablet's scope, or the
+    # tablet downloaded afresh) goes too, once the master is known to hold it: no
+    # resident's photo stays behind on a tablet that left their grid.
+    removed = 0
+    for mark in list(marks.iterdir()):
+        try:
+            check_sha(mark.name)
+        except AttachmentError:
+            continue  # not a mark of ours
+        if mark.name not in sizes:
+            photos.remove(mark.name)
+            mark.unlink()
+            removed += 1
+    return (f"photos: {sent} sent, {received} received" + (f", {waiting} not at the master yet" if waiting else "")
+            + (f", {removed} removed (no longer in this tablet's grids)" if removed else ""))
 
 
 def known_master(tablet) -> protocol.Peer:

@@ -62,3 +62,23 @@ def test_a_photo_its_author_has_not_sent_yet_waits_for_a_later_sync(street, tmp_
     with tablet.read() as conn:
         assert conn.execute(select(Attachment.sha256)).scalars().all() == ["e" * 64]
     tablet.close()
+
+
+def test_photos_of_a_grid_the_tablet_left_are_removed_from_it(street, tmp_path):
+    built, url = street
+    master_blobs = BlobStore(tmp_path / "files" / "blobs")
+    tablet = st.tablet(built, url, 0, encrypted=True)
+    photos = tablet_photos(tablet, tmp_path / "tablet0.db")
+    _sync(tablet, url, photos)
+    theirs = _attach(built.store, built.grids[0], master_blobs, b"a resident's door, photographed")
+    mine = _attach(tablet, built.grids[0], photos, b"taken on this patrol, not sent yet")
+    assert _sync(tablet, url, photos) == "photos: 1 sent, 1 received"
+    with built.store.write(actor="office") as rec:  # the worker moves to the other grid
+        (old,) = rec.conn.exec_driver_sql("SELECT id FROM assignment WHERE worker_id = ?", (built.workers[0],)).one()
+        rec.update("assignment", old, {"active": False})
+        rec.insert("assignment", {"worker_id": built.workers[0], "grid_id": built.grids[1]})
+    said = _sync(tablet, url, photos)
+    assert said == "photos: 0 sent, 0 received, 2 removed (no longer in this tablet's grids)"
+    assert not photos.has(theirs) and not photos.has(mine)
+    assert master_blobs.has(theirs) and master_blobs.has(mine)  # the master keeps every photo
+    tablet.close()
