@@ -29,7 +29,7 @@ from sqlalchemy import case, delete, exists, func, literal, select
 from sqlalchemy.engine import Connection
 
 from wangge.core.errors import SyncError
-from wangge.core.hlc import DEFAULT_MAX_DRIFT_MS, pack, wall_of
+from wangge.core.hlc import DEFAULT_MAX_DRIFT_MS, pack, span, wall_of
 from wangge.core.ids import uuid7
 from wangge.core.capture import table_of
 from wangge.core.models import Case, Device, Op
@@ -325,7 +325,7 @@ class DeviceResult:
         if self.quarantined:
             text += f", {len(self.quarantined)} quarantined at the master"
         if self.clock_ahead_ms:
-            text += (f"; this tablet's clock runs {self.clock_ahead_ms // 60_000} minutes ahead of the master's: "
+            text += (f"; this tablet's clock runs {span(self.clock_ahead_ms)} ahead of the master's: "
                      f"set its date and time right, or its edits wait at the office")
         return text + ("; scope checksum differs: sync again to repair" if self.again else "")
 
@@ -436,7 +436,8 @@ class DeviceSync:
 
 
 def _set_back(rec, ack: dict) -> int:
-    """Set a clock that ran beyond the drift bound back to the master's time; return how far ahead it ran.
+    """Set a clock that ran beyond the drift bound back to the master's time; return how far ahead of
+    the master's it still runs when the tablet's own wall clock is wrong too (else 0).
 
     Its ops stamped meanwhile are held at the master, so no stamp the
     master applied is overtaken; without this every later edit would carry
