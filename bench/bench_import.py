@@ -231,7 +231,7 @@ def main() -> None:
             print(f"  {shape}, sent as {sent:,} ops")
             print(f"    import end to end: {seconds * 1000:.0f} ms = {values / seconds:,.0f} field values/s "
                   f"({sent / seconds:,.0f} ops/s)")
-            print(f"    wire: {size:,} bytes = {size / values:.1f} bytes per field value")
+            print(f"    wire: {size:,} bytes = {size / sent:.1f} bytes per op, {size / values:.1f} per field value")
             print("    " + ratio_line("vs executemany upsert into the master's household table", seconds, same, 3))
             print("    " + ratio_line("vs executemany upsert into a bare 3-column table", seconds, bare))
             floor = raw_floor(folder, rows, edits)
