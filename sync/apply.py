@@ -97,7 +97,10 @@ def apply_ops(conn: Connection, ops: Iterable[WireOp], *, ruleset: Optional[Rule
     for entity in ENTITY_ORDER:
         _insert(conn, entity, [op for op in by_entity.get(entity, ()) if op.kind in ("insert", "append")])
     for entity in ENTITY_ORDER:
-        changes = [op for op in by_entity.get(entity, ()) if op.kind in ("update", "delete")]
+        # An insert that folds later edits also merges into the row if it was there
+        # already (a re-send after a lost reply); into the row it just made, it changes nothing.
+        changes = [op if op.kind != "insert" else op._replace(kind="update")
+                   for op in by_entity.get(entity, ()) if op.kind in ("update", "delete") or op.stamps]
         if changes:
             orphans = _update(conn, entity, changes, merge.critical_fields(ruleset, entity), done)
             done.orphans.extend(orphans)
@@ -110,7 +113,7 @@ def apply_ops(conn: Connection, ops: Iterable[WireOp], *, ruleset: Optional[Rule
         rederive_status(conn, cases - {None}, ruleset, masters, record_conflicts)
     if record_conflicts and done.conflicts:
         conn.execute(tables.conflict.insert(), done.conflicts)
-    done.max_hlc = max((op.hlc for op in done.applied), default=0)
+    done.max_hlc = max((op.top for op in done.applied), default=0)
     return done
 
 
@@ -173,12 +176,17 @@ class _Plan:
             for name in self.dates & row.keys():
                 row[name] = _as_datetime(row[name])
         row["id"] = op.entity_id
-        row["hlc"], row["origin"], row["stamps"], row["deleted"] = op.hlc, op.device, {}, None
+        row["hlc"], row["origin"], row["stamps"], row["deleted"] = op.hlc, op.device, _own_stamps(op), None
         return row
 
 
 def _encoded(value, is_json: bool):
     return _store_json(value) if is_json and value is not None else value
+
+
+def _own_stamps(op: WireOp) -> dict:
+    """A new row's per-field stamps: none, unless the insert folds later edits of the row."""
+    return {name: [stamp, op.device] for name, stamp in op.stamps.items()} if op.stamps else {}
 
 
 _PLANS: dict[str, _Plan] = {}
@@ -241,6 +249,8 @@ def _insert_raw(conn: Connection, plan: _Plan, ops: list[WireOp]) -> None:
         elif custom:
             plan.row(op)  # raises, naming the field
         row[at["id"]], row[at["hlc"]], row[at["origin"]] = op.entity_id, op.hlc, op.device
+        if op.stamps:
+            row[at["stamps"]] = encode(_own_stamps(op))
         params.append(tuple(row))
     names = ", ".join(plan.names)
     conn.exec_driver_sql(f"INSERT INTO {plan.table.name} ({names}) VALUES ({', '.join('?' * len(plan.names))}) "

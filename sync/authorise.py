@@ -58,9 +58,9 @@ def authorise(conn: Connection, ops: list[WireOp], sender: Sender, ruleset: Opti
     held = quarantine.waiting(conn, sender.device_id) if ops else {}
     ok, drifted = [], []
     for op in ops:
-        ahead = wall_of(op.hlc) - now_ms
+        ahead = wall_of(op.top) - now_ms
         if ahead > max_drift_ms:
-            _hold(drifted, held, op, f"stamped {moment(op.hlc)}, {span(ahead)} ahead of the master's clock "
+            _hold(drifted, held, op, f"stamped {moment(op.top)}, {span(ahead)} ahead of the master's clock "
                                      f"(the bound is {span(max_drift_ms)}): the device's clock is wrong")
             continue
         if (op.entity, op.entity_id) in gone and op.kind in ("update", "delete"):

@@ -10,7 +10,9 @@ On the wire an op is a JSON array, in this order::
 the op's position in the sender's log (a device's own log for a push, the
 master's log for a reply). An update that folds several edits of one row
 (`coalesce`) has an eleventh item, ``{field: hlc}``, for the fields whose
-stamp is older than the op's ``hlc``. `from_wire` never trusts its input.
+stamp is older than the op's ``hlc``; an insert that folds the row's later
+edits has it for the fields those edits set, each newer than the insert's
+``hlc``. `from_wire` never trusts its input.
 """
 from __future__ import annotations
 
@@ -47,6 +49,11 @@ class WireOp(NamedTuple):
         stamps = self.stamps
         return stamps.get(name, self.hlc) if stamps else self.hlc
 
+    @property
+    def top(self) -> int:
+        """The newest stamp the op carries: a folded insert's later edits are newer than the insert."""
+        return max(self.hlc, *self.stamps.values()) if self.stamps else self.hlc
+
     def to_wire(self) -> list:
         return list(self) if self.stamps else list(self)[:10]
 
@@ -77,44 +84,72 @@ def from_wire(item: Any, where: str) -> WireOp:
 
 
 def _check_stamps(stamps: Any, op_id: str, kind: str, fields: dict, hlc: int, where: str) -> None:
-    if type(stamps) is not dict or kind != "update":
-        raise OpError(f"{where}: op {op_id}: item 10 (field stamps) must be an object, on an update only")
+    if type(stamps) is not dict or kind not in ("update", "insert"):
+        raise OpError(f"{where}: op {op_id}: item 10 (field stamps) must be an object, on an update or insert only")
     for name, stamp in stamps.items():
-        if name not in fields or type(stamp) is not int or not 0 < stamp <= hlc:
+        if kind == "update" and (name not in fields or type(stamp) is not int or not 0 < stamp <= hlc):
             raise OpError(f"{where}: op {op_id}: field stamp {name!r} must name one of its fields and be a "
                           f"stamp in 1..{hlc}, got {stamp!r}")
+        if kind == "insert" and (name not in fields or type(stamp) is not int or not stamp > hlc):
+            raise OpError(f"{where}: op {op_id}: field stamp {name!r} of a folded insert must name one of its "
+                          f"fields and be a later stamp than the insert's {hlc}, got {stamp!r}")
 
 
 def coalesce(ops: list[WireOp], keep_apart: Callable[[WireOp], bool] = lambda op: False) -> list[WireOp]:
-    """Fold each row's updates into one op, in place of the last, each field keeping its own stamp.
+    """Fold each row's updates into one op, each field keeping its own stamp.
 
     A tablet that edited a household form ten times on a patrol sends one op
     instead of ten; per-field last-writer-wins gives the same result, because
-    every field still carries the stamp of the edit that last set it. Inserts,
-    deletes, appends, ops with ``seen`` stamps and those ``keep_apart`` names
-    (edits of critical fields, which are reviewed edit by edit) stay as they are.
-    The folded op takes the last op's id, stamp and position, so sending the
-    same ops again folds them the same way.
+    every field still carries the stamp of the edit that last set it. Deletes,
+    appends, ops with ``seen`` stamps and those ``keep_apart`` names (edits of
+    critical fields, which are reviewed edit by edit) stay as they are.
+
+    The folded op takes the last update's id and position, so sending the same
+    ops again folds them the same way, and a re-send that folds in a newer edit
+    is a new op. If the row's insert is among ``ops`` too (a household made and
+    then edited offline), the updates fold into it: it keeps its place (what
+    refers to the row comes after it) and its stamp, and each later field
+    carries its own, newer one; a receiver that has the row already merges it.
+    Otherwise they fold into the last update, in its place.
     """
+    def foldable(op: WireOp) -> bool:
+        return op.kind == "update" and op.seen is None and not keep_apart(op)
+
     last: dict[tuple[str, str], int] = {}
+    inserts: dict[tuple[str, str], int] = {}
     for index, op in enumerate(ops):
-        if op.kind == "update" and op.seen is None and not keep_apart(op):
-            last[(op.entity, op.entity_id)] = index
-    if len(last) == sum(1 for op in ops if op.kind == "update"):
+        key = (op.entity, op.entity_id)
+        if foldable(op):
+            last[key] = index
+        elif op.kind == "insert" and op.seen is None and not op.stamps:
+            inserts.setdefault(key, index)
+    into = {key: inserts[key] for key, end in last.items() if inserts.get(key, end) < end}
+    if not into and len(last) == sum(1 for op in ops if op.kind == "update"):
         return ops  # nothing to fold
     folded: dict[tuple[str, str], tuple[dict, dict]] = {}
+    for index, op in enumerate(ops):
+        key = (op.entity, op.entity_id)
+        if index == into.get(key) or (foldable(op) and key in last):
+            fields, stamps = folded.setdefault(key, ({}, {}))
+            for name, value in op.fields.items():
+                fields[name] = value
+                stamps[name] = op.field_hlc(name)
     out = []
     for index, op in enumerate(ops):
         key = (op.entity, op.entity_id)
         end = last.get(key)
-        if end is None or op.kind != "update" or op.seen is not None or keep_apart(op):
-            out.append(op)
+        if key in into:
+            if index == into[key]:
+                final, (fields, stamps) = ops[end], folded[key]
+                own = {name: stamp for name, stamp in stamps.items() if stamp != op.hlc}
+                out.append(op._replace(op_id=final.op_id, seq=final.seq, fields=fields, stamps=own or None))
+            elif not foldable(op):
+                out.append(op)
             continue
-        fields, stamps = folded.setdefault(key, ({}, {}))
-        for name, value in op.fields.items():
-            fields[name] = value
-            stamps[name] = op.field_hlc(name)
-        if index == end:
+        if end is None or not foldable(op):
+            out.append(op)
+        elif index == end:
+            fields, stamps = folded[key]
             own = {name: stamp for name, stamp in stamps.items() if stamp != op.hlc}
             out.append(op._replace(fields=fields, stamps=own or None))
     return out

@@ -49,6 +49,41 @@ def test_folded_edits_merge_to_the_same_state_as_the_edits_one_by_one(mine, thei
         assert from_wire(op.to_wire(), "test") == op
 
 
+def _with_inserts(device: str, script, start: int) -> list[WireOp]:
+    """Each row's first edit made as its insert (a household recorded, then edited, offline)."""
+    ops, made = [], set()
+    for n, (row, fields) in enumerate(script):
+        kind = "update" if row in made else "insert"
+        made.add(row)
+        ops.append(WireOp(f"{device}-{n:03d}", "household", row, start + 2 * n, "w", device, kind, dict(fields),
+                          None, n + 1))
+    return ops
+
+
+@settings(max_examples=200, deadline=None)
+@given(script, script, st.randoms(use_true_random=False))
+def test_edits_folded_into_their_rows_insert_merge_like_the_edits_one_by_one(mine, theirs, rng):
+    own, other = _with_inserts("a", mine, 1000), _ops("b", theirs, 1001)
+    folded = coalesce(own)
+    assert [op.kind for op in folded] == ["insert"] * len({op.entity_id for op in own})
+    for op in folded:  # in the insert's place, with the last edit's id and position
+        last = max((o for o in own if o.entity_id == op.entity_id), key=lambda o: o.seq)
+        assert (op.op_id, op.seq) == (last.op_id, last.seq)
+        assert from_wire(op.to_wire(), "test") == op
+    both = folded + other
+    rng.shuffle(both)
+    assert _merge(both) == _merge(own + other)
+
+
+def test_an_insert_keeps_its_place_before_what_refers_to_it():
+    ops = _with_inserts("a", [("r1", {"pets": 1}), ("r2", {"pets": 2}), ("r1", {"pets": 3})], 10)
+    ops.insert(1, WireOp("a-visit", "visit", "v1", 11, "w", "a", "append", {"household_id": "r1"}, None, 2))
+    folded = coalesce(ops)
+    assert [(op.entity_id, op.kind, op.op_id) for op in folded] == [
+        ("r1", "insert", "a-002"), ("v1", "append", "a-visit"), ("r2", "insert", "a-001")]
+    assert folded[0].fields == {"pets": 3} and folded[0].stamps == {"pets": 14}
+
+
 def test_critical_edits_and_other_kinds_stay_as_they_are():
     ops = _ops("a", [("r1", {"pets": 1}), ("r1", {"address": "x"}), ("r1", {"pets": 2})], 10)
     ops.append(WireOp("a-del", "household", "r2", 99, "w", "a", "delete", {}, None, 9))
@@ -91,9 +126,39 @@ def test_a_patrol_of_edits_travels_as_one_op_per_household_and_lands_everywhere_
     assert first[2]["q0"][1] == "dev-b" and first[2]["q1"][0] < first[2]["pets"][0]  # own stamps kept
 
 
+def test_households_made_and_edited_offline_travel_as_one_insert_each_even_after_a_lost_reply(net):
+    a = net.add_tablet("a", grids=("g1",))
+    b = net.add_tablet("b", grids=("g1",))
+    net.sync(a)
+    net.sync(b)
+    with a.store.write(actor=a.worker) as rec:
+        houses = rec.insert_many("household", [{"grid_id": "g1", "address": f"1-{n}"} for n in range(3)])
+        rec.insert("visit", {"household_id": houses[0], "grid_id": "g1", "worker_id": a.worker, "minutes": 20})
+        for round_ in range(3):
+            rec.update_many("household", [(h, {"pets": round_}) for h in houses])
+    reply, summary = net.master.exchange(a.sync.make_push())  # the reply is lost on the way back
+    assert a.sync.pushed == 13 and summary.startswith("4 ops applied")  # 3 folded inserts and the visit
+    with a.store.write(actor=a.worker) as rec:
+        rec.update("household", houses[1], {"pets": 9, "note": "later"})
+    reply, summary = net.master.exchange(a.sync.make_push())  # all again, houses[1] folded under a new id
+    assert summary.startswith("1 ops applied from dev-a (3 already known")
+    a.sync.accept_reply(reply)
+    net.sync(b)
+    net.sync(a)  # checksums agree, or this raises
+
+    def households(s):
+        with s.read() as conn:
+            return sorted((r[0], json.loads(r[1])) for r in conn.execute(text("SELECT id, fields FROM household")))
+
+    assert households(a.store) == households(net.master_store) == households(b.store)
+    assert dict(households(b.store))[houses[1]] == {"pets": 9, "note": "later"}
+
+
 @pytest.mark.parametrize("item, message", [
     (["o", "household", "r1", 10, "w", "a", "insert", {"pets": 1}, None, 1, {"pets": 5}],
-     "item 10 (field stamps) must be an object, on an update only"),
+     "field stamp 'pets' of a folded insert must name one of its fields and be a later stamp than the insert's 10"),
+    (["o", "visit", "v1", 10, "w", "a", "append", {"minutes": 1}, None, 1, {"minutes": 15}],
+     "item 10 (field stamps) must be an object, on an update or insert only"),
     (["o", "household", "r1", 10, "w", "a", "update", {"pets": 1}, None, 1, {"income": 5}],
      "field stamp 'income' must name one of its fields and be a stamp in 1..10, got 5"),
     (["o", "household", "r1", 10, "w", "a", "update", {"pets": 1}, None, 1, {"pets": 11}],
