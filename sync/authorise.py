@@ -12,14 +12,16 @@ and an op that needs one held so first (`wangge.sync.quarantine`).
 """
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Optional
 
+from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
 from wangge.core.errors import SyncError
 from wangge.core.hlc import moment, span, wall_of
-from wangge.core.models import APPEND_ONLY
+from wangge.core.models import APPEND_ONLY, Op
 from wangge.core.ruleset import Ruleset
 from wangge.core.validators import field_problems
 from wangge.sync import quarantine, scope
@@ -27,6 +29,7 @@ from wangge.sync.ops import WireOp
 from wangge.sync.tombstones import collected_ids
 
 
+_op = Op.__table__
 #: Records whose district fields the rule file defines (`wangge.core.validators`).
 VALIDATED = frozenset({"case", "household", "visit"})
 
@@ -41,6 +44,16 @@ class Sender:
     worker_id: Optional[str]
     role: Optional[str]
     grids: frozenset[str]
+    #: The grids the device held at its last sync, and the master log position it had then:
+    #: what left its scope meanwhile is held for the office, not refused (`_LeftScope`).
+    previous: frozenset[str] = frozenset()
+    cursor: int = 0
+
+
+class _LeftScope(Exception):
+    """An op for a row the worker had when the tablet last synced, which has left the worker's grids
+    since (the worker reassigned, the row moved at the office). Refusing it would refuse every later
+    bundle of the tablet, which then never hears of the change: it is held for the office instead."""
 
 
 def authorise(conn: Connection, ops: list[WireOp], sender: Sender, ruleset: Optional[Ruleset], *,
@@ -79,7 +92,11 @@ def authorise(conn: Connection, ops: list[WireOp], sender: Sender, ruleset: Opti
             # Applying it would fail (no such row) and refuse every later bundle of the tablet.
             _hold(drifted, held, op, f"needs {first} waits in quarantine: release that first, then this")
             continue
-        _check(op, sender, ruleset, grids)
+        try:
+            _check(conn, op, sender, ruleset, grids)
+        except _LeftScope as left:
+            _hold(drifted, held, op, str(left))
+            continue
         if validate and ruleset is not None and op.entity in VALIDATED and op.kind != "delete":
             problems = field_problems(ruleset, op.entity, op.fields, new=op.kind != "update")
             if problems:
@@ -101,7 +118,7 @@ def _refuse(op: WireOp, sender: Sender, why: str) -> Unauthorised:
                         f"from device {sender.device_id}: {why}")
 
 
-def _check(op: WireOp, sender: Sender, ruleset: Optional[Ruleset], grids: dict) -> None:
+def _check(conn: Connection, op: WireOp, sender: Sender, ruleset: Optional[Ruleset], grids: dict) -> None:
     if op.device != sender.device_id:
         raise _refuse(op, sender, f"recorded on device {op.device}; a device may only push its own ops")
     if op.entity not in scope.DEVICE_WRITABLE:
@@ -115,10 +132,13 @@ def _check(op: WireOp, sender: Sender, ruleset: Optional[Ruleset], grids: dict) 
         grid = grids.get(op.entity, {}).get(op.entity_id)
         if grid is None:
             raise _refuse(op, sender, "no such row at the master")
-        if "grid_id" in op.fields and op.fields["grid_id"] not in sender.grids:
-            raise _refuse(op, sender, f"moves the row to grid {op.fields['grid_id']}, outside the worker's grids")
+        target = op.fields.get("grid_id", grid)
+        if target != grid and target not in sender.grids:
+            _outside(conn, op, sender, None, target, f"moves the row to grid {target}, outside the worker's grids")
     if grid not in sender.grids:
-        raise _refuse(op, sender, f"grid {grid} is not among the worker's grids")
+        row = ("case", op.fields.get("case_id")) if op.entity == "case_event" else (
+            (op.entity, op.entity_id) if op.kind in ("update", "delete") else None)
+        _outside(conn, op, sender, row, grid, f"grid {grid} is not among the worker's grids")
     for column, entity, entity_id in _references(op):
         # A visit in the worker's grid to another grid's household would tie that
         # household to work its own tablets never see (and could not apply).
@@ -126,10 +146,26 @@ def _check(op: WireOp, sender: Sender, ruleset: Optional[Ruleset], grids: dict) 
         if held is None:
             raise _refuse(op, sender, f"its {column} names {entity} {entity_id}, which the master does not have")
         if held not in sender.grids:
-            raise _refuse(op, sender, f"its {column} names {entity} {entity_id} in grid {held}, outside the "
-                                      f"worker's grids")
+            _outside(conn, op, sender, (entity, entity_id), held,
+                     f"its {column} names {entity} {entity_id} in grid {held}, outside the worker's grids")
     if op.entity == "case_event":
         _check_move(op, sender, ruleset)
+
+
+def _outside(conn: Connection, op: WireOp, sender: Sender, row: Optional[tuple], grid: Optional[str], why: str):
+    """Raise `_LeftScope` if the worker had ``grid`` at the tablet's last sync or ``row`` moved to it since;
+    else `Unauthorised`: a tablet that never held the grid has no business there."""
+    if grid in sender.previous or (row is not None and _moved_since(conn, row, sender.cursor)):
+        raise _LeftScope(f"{why}: it left them since the tablet last synced; kept here, not applied")
+    raise _refuse(op, sender, why)
+
+
+def _moved_since(conn: Connection, row: tuple, cursor: int) -> bool:
+    """Whether an op after ``cursor`` (what the tablet has not heard of) moved ``row`` to another grid."""
+    entity, entity_id = row
+    found = conn.execute(select(_op.c.fields).where(_op.c.entity == entity, _op.c.entity_id == entity_id,
+                                                    _op.c.seq > cursor, _op.c.kind == "update")).scalars()
+    return any("grid_id" in (fields if isinstance(fields, dict) else json.loads(fields)) for fields in found)
 
 
 def _grid_of_new(op: WireOp, grids: dict) -> Optional[str]:

@@ -95,7 +95,8 @@ def _check_stamps(stamps: Any, op_id: str, kind: str, fields: dict, hlc: int, wh
                           f"fields and be a later stamp than the insert's {hlc}, got {stamp!r}")
 
 
-def coalesce(ops: list[WireOp], keep_apart: Callable[[WireOp], bool] = lambda op: False) -> list[WireOp]:
+def coalesce(ops: list[WireOp], keep_apart: Callable[[WireOp], bool] = lambda op: False,
+             may_join: Callable[[WireOp, WireOp], bool] = lambda insert, update: True) -> list[WireOp]:
     """Fold each row's updates into one op, each field keeping its own stamp.
 
     A tablet that edited a household form ten times on a patrol sends one op
@@ -110,7 +111,9 @@ def coalesce(ops: list[WireOp], keep_apart: Callable[[WireOp], bool] = lambda op
     then edited offline), the updates fold into it: it keeps its place (what
     refers to the row comes after it) and its stamp, and each later field
     carries its own, newer one; a receiver that has the row already merges it.
-    Otherwise they fold into the last update, in its place.
+    Otherwise, or if one of them may not join the insert (``may_join``, or a
+    stamp not above the insert's: a clock set back in between), they fold
+    into the last update, in its place.
     """
     def foldable(op: WireOp) -> bool:
         return op.kind == "update" and op.seen is None and not keep_apart(op)
@@ -123,7 +126,14 @@ def coalesce(ops: list[WireOp], keep_apart: Callable[[WireOp], bool] = lambda op
             last[key] = index
         elif op.kind == "insert" and op.seen is None and not op.stamps:
             inserts.setdefault(key, index)
-    into = {key: inserts[key] for key, end in last.items() if inserts.get(key, end) < end}
+    joining: dict[tuple[str, str], bool] = {}
+    for index, op in enumerate(ops):
+        key = (op.entity, op.entity_id)
+        start = inserts.get(key)
+        if start is not None and start < index and foldable(op) and joining.get(key, True):
+            joining[key] = (may_join(ops[start], op)
+                            and min(map(op.field_hlc, op.fields), default=op.hlc) > ops[start].hlc)
+    into = {key: inserts[key] for key, end in last.items() if inserts.get(key, end) < end and joining.get(key)}
     if not into and len(last) == sum(1 for op in ops if op.kind == "update"):
         return ops  # nothing to fold
     folded: dict[tuple[str, str], tuple[dict, dict]] = {}

@@ -165,13 +165,16 @@ class MasterSync:
         # afresh sends its own old ops again, at new positions).
         newest_key = f"sync.newest.{head.sender}"
         newest = get_meta(conn, newest_key) or ""
-        known = apply.known_op_ids(conn, (op.op_id for op in ops if op.seq <= through or op.op_id <= newest))
+        maybe = [op.op_id for op in ops if op.seq <= through or op.op_id <= newest]
+        # Held ops are known too: a bundle re-sent after a lost reply carries them again.
+        known = apply.known_op_ids(conn, maybe) | quarantine.known(conn, maybe)
         forked = [op for op in ops if op.seq <= through and op.op_id not in known]
         if forked:
             raise CloneDetected(f"bundle refused: device {head.sender} sends a new op {forked[0].op_id} at position "
                                 f"{forked[0].seq}, already acknowledged with other ops: a cloned tablet or a restored backup")
         grids = scope.worker_grids(conn, device.worker_id)
-        sender = Sender(head.sender, device.worker_id, scope.worker_role(conn, device.worker_id), frozenset(grids))
+        sender = Sender(head.sender, device.worker_id, scope.worker_role(conn, device.worker_id), frozenset(grids),
+                        frozenset(peer["scope"]) if peer else frozenset(), cursor)
         fresh = [op for op in ops if op.op_id not in known]
         same_rules = self.ruleset is not None and body.get("ruleset") == self.ruleset.version
         ok, drifted = authorise(conn, fresh, sender, self.ruleset, now_ms=rec.physical_ms,
@@ -358,7 +361,8 @@ class DeviceSync:
             ops = [_with_seen(conn, _wire(r), ruleset) for r in rows]
             # Edits of critical fields are reviewed one by one at the office: never folded.
             critical = {entity: merge.critical_fields(ruleset, entity) for entity in {op.entity for op in ops}}
-            ops = coalesce(ops, lambda op: not critical[op.entity].isdisjoint(op.fields))
+            ops = coalesce(ops, lambda op: not critical[op.entity].isdisjoint(op.fields),
+                           _may_join(pack(rec.physical_ms + DEFAULT_MAX_DRIFT_MS)))
             seq = int(self._meta(conn, "seq")) + 1
             bundle_id = uuid7()
             body = {"ops": [op.to_wire() for op in ops], "cursor": int(self._meta(conn, "cursor")),
@@ -433,6 +437,16 @@ class DeviceSync:
         result.again = mine != body.get("checksums")
         set_meta(conn, "sync.repair", "1" if result.again else "0")
         return result
+
+
+def _may_join(newest: int):
+    """Whether an update may fold into its row's insert: not if it sets a reference (the
+    insert keeps its place, ahead of the row the reference may name), nor if its stamp
+    runs past ``newest`` (a drifted edit would have the master hold the whole insert)."""
+    def may(insert: WireOp, update: WireOp) -> bool:
+        columns = quarantine.REFERENCES[update.entity]
+        return update.top <= newest and not any(column in update.fields for column, _ in columns)
+    return may
 
 
 def _set_back(rec, ack: dict) -> int:

@@ -53,6 +53,16 @@ def waiting(conn: Connection, device_id: str) -> dict[tuple[str, str], str]:
     return {(op[1], op[2]): op[0] for op in found if op[6] in ("insert", "append")}
 
 
+def known(conn: Connection, op_ids: Iterable[str]) -> set[str]:
+    """Those of ``op_ids`` held here, answered or not: a re-sent bundle's held ops are no strangers."""
+    ids, found = sorted(set(op_ids)), set()
+    for start in range(0, len(ids), 500):
+        found.update(conn.execute(select(_q.c.op_id).where(_q.c.op_id.in_(ids[start : start + 500]))).scalars())
+        found.update(conn.execute(select(_c.c.op_id).where(_c.c.kind == "quarantine",
+                                                           _c.c.op_id.in_(ids[start : start + 500]))).scalars())
+    return found
+
+
 def released(conn: Connection, op_id: str) -> None:
     """Forget the held op once the office has made it: its row for review keeps what it was."""
     conn.execute(_q.delete().where(_q.c.op_id == op_id))
