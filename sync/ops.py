@@ -51,8 +51,9 @@ class WireOp(NamedTuple):
 
     @property
     def top(self) -> int:
-        """The newest stamp the op carries: a folded insert's later edits are newer than the insert."""
-        return max(self.hlc, *self.stamps.values()) if self.stamps else self.hlc
+        """The newest stamp the op carries: a folded insert's later edits are newer than the insert
+        (an update's own field stamps are never newer than it, `from_wire` checks)."""
+        return max(self.hlc, *self.stamps.values()) if self.stamps and self.kind == "insert" else self.hlc
 
     def to_wire(self) -> list:
         return list(self) if self.stamps else list(self)[:10]
