@@ -92,11 +92,15 @@ def test_critical_edits_and_other_kinds_stay_as_they_are():
                                                         ("a-del", {})]
 
 
-def test_a_patrol_of_edits_travels_as_one_op_per_household_and_lands_everywhere_alike(net):
-    a = net.add_tablet("a", grids=("g1",))
-    b = net.add_tablet("b", grids=("g1",))
+def _two_tablets_in_g1(net):
+    a, b = net.add_tablet("a", grids=("g1",)), net.add_tablet("b", grids=("g1",))
     net.sync(a)
     net.sync(b)
+    return a, b
+
+
+def test_a_patrol_of_edits_travels_as_one_op_per_household_and_lands_everywhere_alike(net):
+    a, b = _two_tablets_in_g1(net)
     with a.store.write(actor=a.worker) as rec:
         houses = rec.insert_many("household", [{"grid_id": "g1", "address": f"1-{n}"} for n in range(3)])
     net.sync(a)
@@ -127,10 +131,7 @@ def test_a_patrol_of_edits_travels_as_one_op_per_household_and_lands_everywhere_
 
 
 def test_households_made_and_edited_offline_travel_as_one_insert_each_even_after_a_lost_reply(net):
-    a = net.add_tablet("a", grids=("g1",))
-    b = net.add_tablet("b", grids=("g1",))
-    net.sync(a)
-    net.sync(b)
+    a, b = _two_tablets_in_g1(net)
     with a.store.write(actor=a.worker) as rec:
         houses = rec.insert_many("household", [{"grid_id": "g1", "address": f"1-{n}"} for n in range(3)])
         rec.insert("visit", {"household_id": houses[0], "grid_id": "g1", "worker_id": a.worker, "minutes": 20})
