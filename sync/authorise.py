@@ -71,6 +71,7 @@ def authorise(conn: Connection, ops: list[WireOp], sender: Sender, ruleset: Opti
     held = quarantine.waiting(conn, sender.device_id) if ops else {}
     ok, drifted = [], []
     for op in ops:
+        _check_origin(op, sender)  # before any hold: nothing is kept in another device's name
         ahead = wall_of(op.top) - now_ms
         if ahead > max_drift_ms:
             _hold(drifted, held, op, f"stamped {moment(op.top)}, {span(ahead)} ahead of the master's clock "
@@ -118,7 +119,7 @@ def _refuse(op: WireOp, sender: Sender, why: str) -> Unauthorised:
                         f"from device {sender.device_id}: {why}")
 
 
-def _check(conn: Connection, op: WireOp, sender: Sender, ruleset: Optional[Ruleset], grids: dict) -> None:
+def _check_origin(op: WireOp, sender: Sender) -> None:
     if op.device != sender.device_id:
         raise _refuse(op, sender, f"recorded on device {op.device}; a device may only push its own ops")
     if op.entity not in scope.DEVICE_WRITABLE:
@@ -126,6 +127,9 @@ def _check(conn: Connection, op: WireOp, sender: Sender, ruleset: Optional[Rules
     expected = ("append",) if op.entity in APPEND_ONLY else ("insert", "update", "delete")
     if op.kind not in expected:
         raise _refuse(op, sender, f"{op.entity} takes {'/'.join(expected)} ops only")
+
+
+def _check(conn: Connection, op: WireOp, sender: Sender, ruleset: Optional[Ruleset], grids: dict) -> None:
     if op.kind in ("insert", "append"):
         grid = _grid_of_new(op, grids)
     else:
@@ -153,19 +157,26 @@ def _check(conn: Connection, op: WireOp, sender: Sender, ruleset: Optional[Rules
 
 
 def _outside(conn: Connection, op: WireOp, sender: Sender, row: Optional[tuple], grid: Optional[str], why: str):
-    """Raise `_LeftScope` if the worker had ``grid`` at the tablet's last sync or ``row`` moved to it since;
-    else `Unauthorised`: a tablet that never held the grid has no business there."""
-    if grid in sender.previous or (row is not None and _moved_since(conn, row, sender.cursor)):
+    """Raise `_LeftScope` if the worker had ``grid`` at the tablet's last sync, or ``row`` was once in a grid
+    the tablet held (the office moved it away); else `Unauthorised`: a tablet that never held the grid
+    has no business there."""
+    held = sender.previous | sender.grids
+    if grid in sender.previous or (row is not None and not held.isdisjoint(_grids_ever(conn, row))):
         raise _LeftScope(f"{why}: it left them since the tablet last synced; kept here, not applied")
     raise _refuse(op, sender, why)
 
 
-def _moved_since(conn: Connection, row: tuple, cursor: int) -> bool:
-    """Whether an op after ``cursor`` (what the tablet has not heard of) moved ``row`` to another grid."""
+def _grids_ever(conn: Connection, row: tuple) -> set:
+    """Every grid ``row`` has been in, from its insert and the moves in the log."""
     entity, entity_id = row
     found = conn.execute(select(_op.c.fields).where(_op.c.entity == entity, _op.c.entity_id == entity_id,
-                                                    _op.c.seq > cursor, _op.c.kind == "update")).scalars()
-    return any("grid_id" in (fields if isinstance(fields, dict) else json.loads(fields)) for fields in found)
+                                                    _op.c.kind.in_(("insert", "update")))).scalars()
+    grids = set()
+    for fields in found:
+        fields = fields if isinstance(fields, dict) else json.loads(fields)
+        if isinstance(fields.get("grid_id"), str):
+            grids.add(fields["grid_id"])
+    return grids
 
 
 def _grid_of_new(op: WireOp, grids: dict) -> Optional[str]:

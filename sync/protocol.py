@@ -32,7 +32,7 @@ from wangge.core.errors import SyncError
 from wangge.core.hlc import DEFAULT_MAX_DRIFT_MS, pack, span, wall_of
 from wangge.core.ids import uuid7
 from wangge.core.capture import table_of
-from wangge.core.models import Case, Device, Op
+from wangge.core.models import Case, CaseEvent, Device, Op
 from wangge.core.ruleset import Ruleset
 from wangge.core.store import Store, get_meta, set_meta
 from wangge.sync import apply, bundle, merge, quarantine, revoked, scope, tables
@@ -40,7 +40,7 @@ from wangge.sync.authorise import Sender, authorise
 from wangge.sync.keys import DeviceKeys, PublicKeys
 from wangge.sync.ops import OpError, WireOp, coalesce, from_wire
 
-_devices, _op, _cases = Device.__table__, Op.__table__, Case.__table__
+_devices, _op, _cases, _events = Device.__table__, Op.__table__, Case.__table__, CaseEvent.__table__
 
 
 class NotEnrolled(SyncError, PermissionError):
@@ -173,8 +173,12 @@ class MasterSync:
             raise CloneDetected(f"bundle refused: device {head.sender} sends a new op {forked[0].op_id} at position "
                                 f"{forked[0].seq}, already acknowledged with other ops: a cloned tablet or a restored backup")
         grids = scope.worker_grids(conn, device.worker_id)
+        # What the tablet held as far as it knows: its scope at the last reply, and the grids of
+        # assignments changed since its cursor (that reply may have been lost).
+        previous = set(peer["scope"]) if peer else set()
+        previous |= scope.grids_changed_since(conn, device.worker_id, cursor)
         sender = Sender(head.sender, device.worker_id, scope.worker_role(conn, device.worker_id), frozenset(grids),
-                        frozenset(peer["scope"]) if peer else frozenset(), cursor)
+                        frozenset(previous), cursor)
         fresh = [op for op in ops if op.op_id not in known]
         same_rules = self.ruleset is not None and body.get("ruleset") == self.ruleset.version
         ok, drifted = authorise(conn, fresh, sender, self.ruleset, now_ms=rec.physical_ms,
@@ -210,6 +214,10 @@ class MasterSync:
             ops = _ops_of_scope(conn, grids)
         else:
             ops = _ops_since(conn, cursor, head.sender, grids)
+            # A row the office moved into the device's grids comes whole: the device never had its insert.
+            moved = {(op.entity, op.entity_id) for op in ops if op.kind == "update" and "grid_id" in op.fields}
+            if moved:
+                ops = _merge_ops(ops, _ops_of_rows(conn, moved))
             old = set(peer["scope"]) if peer else set()
             if peer and old != set(grids):
                 evict = _rows_only_in(conn, sorted(old - set(grids)), grids)
@@ -287,6 +295,22 @@ def _ops_of_scope(conn: Connection, grids: list[str]) -> list[WireOp]:
         else:
             query = query.where(table.c.grid_id.in_(grids))
         out.extend(_wire(r) for r in conn.execute(query.where(_op.c.entity == entity)))
+    return sorted(out, key=lambda op: op.seq)
+
+
+def _ops_of_rows(conn: Connection, rows: set[tuple[str, str]]) -> list[WireOp]:
+    """Every op of ``rows`` (entity, id), and of the moves of the cases among them, in log order."""
+    out: list[WireOp] = []
+    wanted = {entity: sorted(i for e, i in rows if e == entity) for entity, _ in rows}
+    cases = wanted.get("case", [])
+    if cases:
+        wanted["case_event"] = sorted(set(wanted.get("case_event", [])) | set(conn.execute(
+            select(_events.c.id).where(_events.c.case_id.in_(cases))).scalars()))
+    for entity, ids in wanted.items():
+        for start in range(0, len(ids), apply.CHUNK):
+            chunk = ids[start : start + apply.CHUNK]
+            out.extend(_wire(r) for r in conn.execute(select(_op).where(_op.c.entity == entity,
+                                                                        _op.c.entity_id.in_(chunk))))
     return sorted(out, key=lambda op: op.seq)
 
 

@@ -13,9 +13,10 @@ from __future__ import annotations
 
 from typing import Iterable, Optional
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.engine import Connection
 
+from wangge.core.errors import SyncError
 from wangge.core.models import ENTITIES
 from wangge.sync import tables
 from wangge.sync.ops import WireOp, from_wire
@@ -31,8 +32,25 @@ REFERENCES: dict[str, tuple[tuple[str, str], ...]] = {
 }
 
 
-def hold(conn: Connection, held: Iterable[tuple[WireOp, str]], now_ms: int) -> None:
-    """Keep each op with its reason and list it for review; an op held before stays as it was."""
+#: Ops kept per device at most: a tablet (honest or not) cannot fill the master's disk this way.
+HOLD_MAX = 10_000
+
+
+class QuarantineFull(SyncError):
+    """A device already has as many ops waiting as are kept; the office must answer them first."""
+
+
+def hold(conn: Connection, held: list[tuple[WireOp, str]], now_ms: int) -> None:
+    """Keep each op with its reason and list it for review; an op held before stays as it was.
+
+    Raises `QuarantineFull` (the caller's transaction then rolls back) past `HOLD_MAX` ops of a device.
+    """
+    if held:
+        device = held[0][0].device
+        waiting = conn.execute(select(func.count()).select_from(_q).where(_q.c.device == device)).scalar()
+        if waiting + len(held) > HOLD_MAX:
+            raise QuarantineFull(f"bundle refused: {waiting} ops from device {device} wait in quarantine already "
+                                 f"(at most {HOLD_MAX:,} are kept): the office answers them first (wangge conflicts)")
     for op, reason in held:
         if conn.execute(select(_q.c.op_id).where(_q.c.op_id == op.op_id)).first():
             continue

@@ -25,9 +25,7 @@ def keep(conn: Connection, head: bundle.Header, data: bytes, now_ms: int) -> str
     """Keep a revoked tablet's verified bundle and list it; return what was done, for the refusal."""
     if conn.execute(select(_kept.c.bundle_id).where(_kept.c.bundle_id == head.id)).first():
         return "the bundle was kept before"
-    last = conn.execute(select(tables.peer.c.bundle_seq).where(tables.peer.c.device_id == head.sender)).scalar()
-    if conn.execute(select(tables.seen.c.bundle_id).where(tables.seen.c.bundle_id == head.id)).first() or (
-            last is not None and head.seq <= last):
+    if conn.execute(select(tables.seen.c.bundle_id).where(tables.seen.c.bundle_id == head.id)).first():
         return "it is an old bundle, imported before the revocation: not kept again"
     held = conn.execute(select(func.count()).select_from(_kept).where(_kept.c.device_id == head.sender)).scalar()
     if held >= KEEP_MAX:

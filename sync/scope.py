@@ -18,7 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
 from wangge.core.capture import table_of
-from wangge.core.models import Assignment, Case, GridCell, Worker
+from wangge.core.models import Assignment, Case, GridCell, Op, Worker
 
 #: Sent to every device whatever its grids.
 SHARED = frozenset({"grid_cell", "worker", "assignment"})
@@ -30,6 +30,7 @@ DEVICE_WRITABLE = frozenset({"building", "household", "resident", "case", "case_
 SCOPED = ("building", "household", "resident", "case", "case_event", "visit", "attachment", "point_entry")
 CHUNK = 500
 _grids, _assign, _workers, _cases = GridCell.__table__, Assignment.__table__, Worker.__table__, Case.__table__
+_op = Op.__table__
 
 
 def worker_grids(conn: Connection, worker_id: Optional[str]) -> list[str]:
@@ -38,11 +39,26 @@ def worker_grids(conn: Connection, worker_id: Optional[str]) -> list[str]:
         return []
     codes = conn.execute(select(_grids.c.code).join(_assign, _assign.c.grid_id == _grids.c.id).where(
         _assign.c.worker_id == worker_id, _assign.c.active.is_(True), _assign.c.deleted.is_(None))).scalars().all()
+    return sorted(_cells_at_or_below(conn, codes))
+
+
+def grids_changed_since(conn: Connection, worker_id: Optional[str], cursor: int) -> set[str]:
+    """Grids (and the cells below them) of ``worker_id``'s assignments changed after log position
+    ``cursor``: what the worker held, as far as a tablet at that cursor knows, and may have lost."""
+    if not worker_id:
+        return set()
+    codes = conn.execute(select(_grids.c.code).distinct().select_from(
+        _op.join(_assign, _assign.c.id == _op.c.entity_id).join(_grids, _grids.c.id == _assign.c.grid_id)).where(
+        _op.c.entity == "assignment", _op.c.seq > cursor, _assign.c.worker_id == worker_id)).scalars().all()
+    return _cells_at_or_below(conn, codes)
+
+
+def _cells_at_or_below(conn: Connection, codes) -> set[str]:
     ids: set[str] = set()
     for code in codes:  # hierarchical codes: "01.02" lies below "01"
         ids.update(conn.execute(select(_grids.c.id).where(
             (_grids.c.code == code) | _grids.c.code.startswith(code + ".", autoescape=True))).scalars())
-    return sorted(ids)
+    return ids
 
 
 def worker_role(conn: Connection, worker_id: Optional[str]) -> Optional[str]:
