@@ -118,7 +118,7 @@ class Recorder:
             return
         rows = self._load(entity, {entity_id for entity_id, _ in changes})
         ops = []
-        device, actor = self.device, self.actor
+        device = self.device
         named, has_fields = columns | REPLICATION_COLUMNS, "fields" in columns
         for (entity_id, values), stamp, op_id in zip(changes, self._stamps(len(changes)), uuid7_many(len(changes))):
             row = rows.get(entity_id)

@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from datetime import datetime
-from operator import itemgetter
 from typing import Iterable, Optional
 
 from pydantic_core import PydanticUndefined

@@ -225,7 +225,7 @@ def _references(op: WireOp) -> tuple[tuple[str, str, str], ...]:
 
 
 _SCOPED_REFERENCES = {entity: tuple((column, target) for column, target in refs if target in scope.SCOPED)
-                      for entity, refs in quarantine.REFERENCES.items()}
+                      for entity, refs in scope.REFERENCES.items()}
 
 
 def _known_grids(conn: Connection, ops: list[WireOp]) -> dict[str, dict[str, str]]:

@@ -468,7 +468,7 @@ def _may_join(newest: int):
     insert keeps its place, ahead of the row the reference may name), nor if its stamp
     runs past ``newest`` (a drifted edit would have the master hold the whole insert)."""
     def may(insert: WireOp, update: WireOp) -> bool:
-        columns = quarantine.REFERENCES[update.entity]
+        columns = scope.REFERENCES[update.entity]
         return update.top <= newest and not any(column in update.fields for column, _ in columns)
     return may
 

@@ -17,19 +17,10 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import Connection
 
 from wangge.core.errors import SyncError
-from wangge.core.models import ENTITIES
-from wangge.sync import tables
+from wangge.sync import scope, tables
 from wangge.sync.ops import WireOp, from_wire
 
 _q, _c = tables.quarantine, tables.conflict
-#: Entity names by table name, for foreign keys.
-_BY_TABLE = {model.__table__.name: entity for entity, model in ENTITIES.items()}
-#: Per entity, its columns that refer to another synced row, and that row's entity.
-REFERENCES: dict[str, tuple[tuple[str, str], ...]] = {
-    entity: tuple((column.name, _BY_TABLE[fk.column.table.name]) for column in model.__table__.columns
-                  for fk in column.foreign_keys if fk.column.table.name in _BY_TABLE)
-    for entity, model in ENTITIES.items()
-}
 
 
 #: Ops kept per device at most: a tablet (honest or not) cannot fill the master's disk this way.
@@ -72,12 +63,14 @@ def waiting(conn: Connection, device_id: str) -> dict[tuple[str, str], str]:
 
 
 def known(conn: Connection, op_ids: Iterable[str]) -> set[str]:
-    """Those of ``op_ids`` held here, answered or not: a re-sent bundle's held ops are no strangers."""
+    """Those of ``op_ids`` held here, answered or not: a re-sent bundle's held ops are no strangers.
+
+    Every held op has its row for review, which stays when the op is released.
+    """
     ids, found = sorted(set(op_ids)), set()
-    for start in range(0, len(ids), 500):
-        found.update(conn.execute(select(_q.c.op_id).where(_q.c.op_id.in_(ids[start : start + 500]))).scalars())
-        found.update(conn.execute(select(_c.c.op_id).where(_c.c.kind == "quarantine",
-                                                           _c.c.op_id.in_(ids[start : start + 500]))).scalars())
+    for start in range(0, len(ids), scope.CHUNK):
+        found.update(conn.execute(select(_c.c.op_id).where(
+            _c.c.kind == "quarantine", _c.c.op_id.in_(ids[start : start + scope.CHUNK]))).scalars())
     return found
 
 
@@ -90,7 +83,7 @@ def blocked_by(op: WireOp, held: dict[tuple[str, str], str]) -> Optional[str]:
     """What ``op`` needs applied first, said for the office (the held insert of its row, or of
     a row it refers to), if anything."""
     needs = [(op.entity, op.entity_id)] if op.kind in ("update", "delete") else []
-    needs += [(entity, value) for column, entity in REFERENCES[op.entity]
+    needs += [(entity, value) for column, entity in scope.REFERENCES[op.entity]
               if type(value := op.fields.get(column)) is str]
     for entity, entity_id in needs:
         if (entity, entity_id) in held:

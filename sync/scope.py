@@ -18,7 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
 from wangge.core.capture import table_of
-from wangge.core.models import Assignment, Case, GridCell, Op, Worker
+from wangge.core.models import ENTITIES, Assignment, Case, GridCell, Op, Worker
 
 #: Sent to every device whatever its grids.
 SHARED = frozenset({"grid_cell", "worker", "assignment"})
@@ -29,6 +29,13 @@ DEVICE_WRITABLE = frozenset({"building", "household", "resident", "case", "case_
                              "attachment", "point_entry"})
 SCOPED = ("building", "household", "resident", "case", "case_event", "visit", "attachment", "point_entry")
 CHUNK = 500
+_BY_TABLE = {model.__table__.name: entity for entity, model in ENTITIES.items()}
+#: Per entity, its columns that refer to another synced row (its foreign keys), and that row's entity.
+REFERENCES: dict[str, tuple[tuple[str, str], ...]] = {
+    entity: tuple((column.name, _BY_TABLE[fk.column.table.name]) for column in model.__table__.columns
+                  for fk in column.foreign_keys if fk.column.table.name in _BY_TABLE)
+    for entity, model in ENTITIES.items()
+}
 _grids, _assign, _workers, _cases = GridCell.__table__, Assignment.__table__, Worker.__table__, Case.__table__
 _op = Op.__table__
 

@@ -11,6 +11,16 @@ from wangge.sync import enrollment, protocol
 from .test_session import rows
 
 
+def _synced_household(net):
+    """A tablet in g1 whose household there has reached the master."""
+    a = net.add_tablet("a", grids=("g1",))
+    net.sync(a)
+    with a.store.write(actor=a.worker) as rec:
+        house = rec.insert("household", {"grid_id": "g1", "address": "1-1"})
+    net.sync(a)
+    return a, house
+
+
 def _held(net) -> list[dict]:
     return [c for c in protocol.conflicts(net.master_store) if c["kind"] == "quarantine"]
 
@@ -30,11 +40,7 @@ def test_a_household_recorded_after_the_worker_was_reassigned_is_held_and_the_ta
 
 
 def test_edits_of_a_household_the_office_moved_away_are_held(net):
-    a = net.add_tablet("a", grids=("g1",))
-    net.sync(a)
-    with a.store.write(actor=a.worker) as rec:
-        house = rec.insert("household", {"grid_id": "g1", "address": "1-1"})
-    net.sync(a)
+    a, house = _synced_household(net)
     with net.master_store.write(actor="office") as rec:  # a boundary change at the office
         rec.update("household", house, {"grid_id": "g2"})
     with a.store.write(actor=a.worker) as rec:  # offline: the tablet does not know yet
@@ -139,11 +145,7 @@ def test_an_edit_made_before_the_repair_round_of_a_household_moved_away_is_held(
 
 
 def test_an_edit_after_a_lost_reply_that_carried_the_reassignment_is_held(net):
-    a = net.add_tablet("a", grids=("g1",))
-    net.sync(a)
-    with a.store.write(actor=a.worker) as rec:
-        house = rec.insert("household", {"grid_id": "g1", "address": "1-1"})
-    net.sync(a)
+    a, house = _synced_household(net)
     with net.master_store.write(actor="office") as rec:
         rec.update("assignment", "a-a-g1", {"active": False})
         rec.insert("assignment", {"id": "a-a-g2", "worker_id": a.worker, "grid_id": "g2"})
