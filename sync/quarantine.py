@@ -91,6 +91,11 @@ def blocked_by(op: WireOp, held: dict[tuple[str, str], str]) -> Optional[str]:
     return None
 
 
+def held_at(conn: Connection, op_id: str) -> int:
+    """When the master set ``op_id`` aside, by its own clock (ms)."""
+    return conn.execute(select(_q.c.at).where(_q.c.op_id == op_id)).scalar_one()
+
+
 def held_op(conn: Connection, op_id: str) -> WireOp:
     """The op kept under ``op_id`` (it was valid when held)."""
     item = conn.execute(select(_q.c.op).where(_q.c.op_id == op_id)).scalar_one()

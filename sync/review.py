@@ -12,6 +12,8 @@
   trusts it: checked as the tablet's own op would be, then made at the
   office as a new change stamped now (its own stamp is what held it), which
   syncs to every tablet; or discarded, applying nowhere and kept on record.
+  A released edit leaves the fields someone changed after it was held: the
+  edit is older than its stamp said, those changes are not.
 
 Each answer marks the row resolved and notes who answered, how and when.
 """
@@ -24,7 +26,8 @@ from sqlalchemy import select
 
 from wangge.core import casework
 from wangge.core.errors import TransitionError, UsageError, WanggeError
-from wangge.core.hlc import DEFAULT_MAX_DRIFT_MS
+from wangge.core.capture import table_of
+from wangge.core.hlc import DEFAULT_MAX_DRIFT_MS, wall_of
 from wangge.core.models import CaseEvent, Device
 from wangge.core.ruleset import Ruleset
 from wangge.core.store import Store, get_meta
@@ -128,6 +131,12 @@ def _release(rec, row, ruleset: Optional[Ruleset]) -> str:
     if held:
         raise ReviewError(f"conflict #{row['id']} cannot be released yet: {held[0][1]}")
     values = apply.typed(op.entity, op.fields)
+    later = _changed_since(conn, op, quarantine.held_at(conn, op.op_id)) if op.kind == "update" else []
+    values = {name: value for name, value in values.items() if name not in later}
+    kept = f"; {', '.join(later)} kept as changed since it was held" if later else ""
+    if op.kind == "update" and not values:
+        quarantine.released(conn, op.op_id)
+        return f"update {op.entity} {op.entity_id} released: nothing to apply{kept}"
     if op.kind in ("insert", "append"):
         rec.insert(op.entity, {**values, "id": op.entity_id})
     elif op.kind == "update":
@@ -138,4 +147,15 @@ def _release(rec, row, ruleset: Optional[Ruleset]) -> str:
     if op.entity in ("case", "case_event"):
         master = get_meta(conn, "device_id") or ""
         apply.rederive_since_last(conn, ruleset, frozenset({master}), True)
-    return f"{op.kind} {op.entity} {op.entity_id} released: made at the office as a new change, which syncs"
+    return f"{op.kind} {op.entity} {op.entity_id} released: made at the office as a new change, which syncs{kept}"
+
+
+def _changed_since(conn, op, held_ms: int) -> list[str]:
+    """The fields of ``op`` whose stored value was set by an edit stamped at or after ``held_ms``.
+
+    Only a field's own stamp counts: one the row's insert set has none, and
+    an insert released after the edit was held must not shadow the edit.
+    """
+    table = table_of(op.entity)
+    stamps = conn.execute(select(table.c.stamps).where(table.c.id == op.entity_id)).scalar() or {}
+    return sorted(name for name in op.fields if name in stamps and wall_of(stamps[name][0]) >= held_ms)

@@ -113,6 +113,40 @@ def test_released_ops_apply_at_the_office_in_order_and_reach_the_tablet(net, tmp
     assert notes[edit["id"]].endswith(": clock fixed")
 
 
+def test_a_released_edit_leaves_the_fields_changed_since_it_was_held(net):
+    a = net.add_tablet("a")
+    net.sync(a)
+    with a.store.write(actor=a.worker) as rec:
+        home = rec.insert("household", {"grid_id": "g1", "address": "1号", "head_name": "王"})
+    net.sync(a)
+    _jump_to_2036(a)
+    with a.store.write(actor=a.worker) as rec:
+        rec.update("household", home, {"address": "2号", "pets": 3})
+    net.sync(a)  # held; the reply sets the tablet's clock back
+    with net.master_store.write(actor="office") as rec:  # corrected at the office while the edit waits
+        rec.update("household", home, {"address": "3号"})
+    (held,) = _quarantined(net)
+    said = review.answer(net.master_store, held["id"], "release", by="系统中心")
+    assert said.endswith("which syncs; address kept as changed since it was held"), said
+    net.sync(a)
+    for store in (net.master_store, a.store):
+        assert rows(store, "household", "address, json_extract(fields, '$.pets')") == [("3号", 3)]
+    _jump_to_2036(a)
+    with a.store.write(actor=a.worker) as rec:
+        rec.update("household", home, {"pets": 5})
+    net.sync(a)  # held again, and the clock set back again
+    with a.store.write(actor=a.worker) as rec:  # the worker, clock fixed, records the count again
+        rec.update("household", home, {"pets": 4})
+    net.sync(a)
+    (held,) = _quarantined(net)
+    assert review.answer(net.master_store, held["id"], "release", by="系统中心").endswith(
+        "released: nothing to apply; pets kept as changed since it was held")
+    net.sync(a)
+    assert _quarantined(net) == []
+    for store in (net.master_store, a.store):
+        assert rows(store, "household", "json_extract(fields, '$.pets')") == [(4,)]
+
+
 def test_a_discarded_op_is_kept_on_record_and_applies_nowhere(net):
     a, ok, future, _ = _clock_2036_patrol(net)
     net.sync(a)
