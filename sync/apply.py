@@ -372,10 +372,10 @@ def _patchable(fields: dict) -> bool:
     """Whether SQLite's ``json_patch`` sets these values as they are: it would merge an object
     into the one stored instead of replacing it, and a null's JSON path cannot name a field
     whose name has a double quote."""
-    for name, value in fields.items():
-        if type(value) is dict or (value is None and '"' in name):
-            return False
-    return True
+    kinds = set(map(type, fields.values()))
+    if dict in kinds:
+        return False
+    return type(None) not in kinds or not any(value is None and '"' in name for name, value in fields.items())
 
 
 def _load_stamps(conn: Connection, table: str, ids: set[str]) -> dict[str, list]:

@@ -164,6 +164,10 @@ def test_households_made_and_edited_offline_travel_as_one_insert_each_even_after
      "field stamp 'income' must name one of its fields and be a stamp in 1..10, got 5"),
     (["o", "household", "r1", 10, "w", "a", "update", {"pets": 1}, None, 1, {"pets": 11}],
      "field stamp 'pets' must name one of its fields and be a stamp in 1..10, got 11"),
+    (["o", "household", "r1", 10, "w", "a", "update", {"pets": 1, "note": ""}, None, 1, {"pets": 5, "note": True}],
+     "field stamp 'note' must name one of its fields and be a stamp in 1..10, got True"),
+    (["o", "household", "r1", 10, "w", "a", "update", {"pets": 1}, None, 1, {"pets": 0}],
+     "field stamp 'pets' must name one of its fields and be a stamp in 1..10, got 0"),
     (["o", "household", "r1", 10, "w", "a", "update", {"pets": 1}, None, 1, {"pets": 5}, "extra"],
      "an op must be a list of 10 or 11 items"),
 ])
