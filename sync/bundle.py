@@ -81,6 +81,10 @@ class Envelope:
             raise BundleError(f"bundle {self.header.id}: body does not decompress: {exc}") from None
         if len(raw) != self.header.body or inflater.unconsumed_tail:
             raise BundleError(f"bundle {self.header.id}: body is not the {self.header.body} bytes its header declares")
+        if not inflater.eof or inflater.unused_data:
+            # The stream's own checksum (its trailer) is what says the body came out whole.
+            raise BundleError(f"bundle {self.header.id}: body is not one whole zlib stream: "
+                              f"{'its end and checksum are missing' if not inflater.eof else 'bytes follow its end'}")
         try:
             body = json.loads(raw)
         except ValueError as exc:
@@ -117,8 +121,8 @@ def parse(data: bytes) -> Envelope:
     if len(data) < 12 + hlen:
         raise BundleError(f"bundle is truncated: {len(data)} bytes cannot hold its {hlen}-byte header")
     (plen,) = struct.unpack_from(">I", data, 8 + hlen)
-    if plen > MAX_PAYLOAD:
-        raise BundleError(f"bundle payload of {plen} bytes is over the cap of {MAX_PAYLOAD}")
+    if not 16 <= plen <= MAX_PAYLOAD:
+        raise BundleError(f"bundle payload of {plen} bytes is outside 16..{MAX_PAYLOAD} (its AEAD tag alone is 16)")
     expected = 12 + hlen + plen + SIGNATURE_BYTES
     if len(data) != expected:
         what = "truncated" if len(data) < expected else "too long"

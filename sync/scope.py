@@ -194,5 +194,8 @@ def _digest_sql(conn: Connection, entity: str, grids: Optional[int]) -> str:
             where = f"JOIN cases c ON c.id = t.case_id WHERE c.grid_id IN ({marks})"
         else:
             where = f"WHERE t.grid_id IN ({marks})"
-        sql = _SQL[key] = f"SELECT {columns} FROM {name} t {where} ORDER BY t.id"
+        # Ids sort by their bytes on every replica: PostgreSQL's default collation sorts
+        # by language ("a1" before "A1"), SQLite by bytes, and the digests must agree.
+        order = 't.id COLLATE "C"' if conn.dialect.name == "postgresql" else "t.id"
+        sql = _SQL[key] = f"SELECT {columns} FROM {name} t {where} ORDER BY {order}"
     return sql

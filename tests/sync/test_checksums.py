@@ -2,6 +2,9 @@
 from __future__ import annotations
 
 import json
+import uuid
+
+import pytest
 
 from hypothesis import given
 from hypothesis import strategies as st
@@ -43,3 +46,37 @@ def test_rows_an_import_just_wrote_digest_as_they_would_from_a_cold_start(tmp_pa
             warm = scope.checksums(conn, [grid])
             scope._written.clear()
             assert scope.checksums(conn, [grid]) == warm
+
+
+@pytest.mark.postgres
+def test_a_postgresql_master_sorting_by_language_digests_as_an_sqlite_tablet_does(tmp_path):
+    from sqlalchemy import create_engine, text
+
+    from wangge.core import store
+    from wangge.sync import apply
+    from wangge.sync.ops import WireOp
+
+    from ..conftest import PG_SERVER, _pg_engine
+
+    # Most PostgreSQL servers are set up with a language collation (en_US, ICU), which puts "a1" before "A1".
+    admin, name = _pg_engine(), "t_" + uuid.uuid4().hex[:12]
+    with admin.connect() as conn:
+        conn.execute(text(f"CREATE DATABASE {name} TEMPLATE template0 LOCALE_PROVIDER icu ICU_LOCALE 'und' "
+                          "LOCALE 'C.UTF-8'"))
+    try:
+        ops = [WireOp("op-g", "grid_cell", "g", 10, "o", "m", "insert", {"code": "01", "level": "grid", "name": "g"})]
+        ops += [WireOp(f"op-{i}", "household", i, 11 + n, "o", "m", "insert", {"grid_id": "g", "pets": n})
+                for n, i in enumerate(["b", "a1", "A1", "ab", "_", "中"])]
+        digests = []
+        for url in (str(tmp_path / "tablet.db"), PG_SERVER.rsplit("/", 1)[0] + "/" + name):
+            with store.init(url, "master", device_id="m") as s:
+                with s.write() as rec:
+                    apply.apply_ops(rec.conn, ops)
+                with s.read() as conn:
+                    digests.append(scope.checksums(conn, ["g"]))
+        assert digests[0] == digests[1]
+    finally:
+        create_engine(PG_SERVER).dispose()
+        with admin.connect() as conn:
+            conn.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        admin.dispose()

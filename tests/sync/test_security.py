@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import sqlite3
+import struct
+import zlib
 
 import pytest
 
@@ -46,6 +48,24 @@ def test_a_truncated_bundle_is_refused_before_anything_else(ready):
     data = a.sync.make_push()
     refused(net, data[:-10], "truncated")
     refused(net, data[:7], "not a wangge bundle")
+
+
+@pytest.mark.parametrize("cut, reason", [(lambda packed: packed[:-4], "its end and checksum are missing"),
+                                         (lambda packed: packed + b"\x00", "bytes follow its end")])
+def test_a_body_that_is_not_one_whole_zlib_stream_is_refused(ready, monkeypatch, cut, reason):
+    net, a = ready
+    whole = zlib.compress
+    monkeypatch.setattr(zlib, "compress", lambda raw, level: cut(whole(raw, level)))
+    data = a.sync.make_push()
+    monkeypatch.undo()
+    refused(net, data, f"body is not one whole zlib stream: {reason}")
+
+
+def test_a_payload_shorter_than_its_tag_is_refused(ready):
+    net, a = ready
+    header = bundle.Header("push", "short-1", a.store.device_id, "master", 9, bytes(32), 0).to_bytes()
+    signed = bundle.MAGIC + struct.pack(">I", len(header)) + header + struct.pack(">I", 3) + b"abc"
+    refused(net, signed + a.keys.sign(signed), "payload of 3 bytes is outside 16..")
 
 
 def test_a_bundle_re_signed_by_another_device_is_refused(ready):
