@@ -19,6 +19,7 @@ from typing import Optional
 from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
+from wangge.core.capture import REPLICATION_COLUMNS
 from wangge.core.errors import SyncError
 from wangge.core.hlc import moment, span, wall_of
 from wangge.core.models import APPEND_ONLY, Op
@@ -127,6 +128,9 @@ def _check_origin(op: WireOp, sender: Sender) -> None:
     expected = ("append",) if op.entity in APPEND_ONLY else ("insert", "update", "delete")
     if op.kind not in expected:
         raise _refuse(op, sender, f"{op.entity} takes {'/'.join(expected)} ops only")
+    if not REPLICATION_COLUMNS.isdisjoint(op.fields):
+        taken = ", ".join(sorted(REPLICATION_COLUMNS & op.fields.keys()))
+        raise _refuse(op, sender, f"it sets {taken}, which only the merge sets (from the op's own stamp)")
 
 
 def _check(conn: Connection, op: WireOp, sender: Sender, ruleset: Optional[Ruleset], grids: dict) -> None:

@@ -142,6 +142,12 @@ def _forge(tablet, entity: str, fields: dict) -> str:
     return tablet.sync.make_push()
 
 
+def test_an_op_setting_the_merges_own_columns_is_refused(ready):
+    net, a = ready
+    push = _forge(a, "visit", {"grid_id": "g1", "minutes": 5, "hlc": 1, "deleted": None})
+    refused(net, push, "it sets deleted, hlc, which only the merge sets")
+
+
 def test_a_visit_in_the_workers_grid_to_another_grids_household_is_refused(ready):
     net, a = ready
     b = net.add_tablet("b", grids=("g2",))
