@@ -99,12 +99,16 @@ class EnrollmentRequest:
 
         Raises `EnrollmentError` otherwise.
         """
-        sign_key = _raw_key(self.sign_key, "sign_key")
-        _raw_key(self.box_key, "box_key")
+        try:
+            sign_key = _raw_key(self.sign_key, "sign_key")
+            _raw_key(self.box_key, "box_key")
+            signature = _b64(self.signature, "signature")
+        except _Malformed as exc:
+            raise EnrollmentError(f"enrollment request {exc}") from None
         if not self.device_id or len(self.device_id) > 64:
             raise EnrollmentError(f"bad device id {self.device_id!r}: expected 1-64 characters")
         try:
-            Ed25519PublicKey.from_public_bytes(sign_key).verify(_b64(self.signature, "signature"), self.payload())
+            Ed25519PublicKey.from_public_bytes(sign_key).verify(signature, self.payload())
         except InvalidSignature:
             raise EnrollmentError(
                 f"enrollment request of device {self.device_id} is not signed by its own key: refused"
@@ -122,17 +126,21 @@ def _enc(raw: bytes) -> str:
     return base64.b64encode(raw).decode("ascii")
 
 
+class _Malformed(ValueError):
+    """A field that does not decode; the request or card it came from frames the message."""
+
+
 def _b64(text: str, what: str) -> bytes:
     try:
         return base64.b64decode(text, validate=True)
     except (ValueError, binascii.Error):
-        raise EnrollmentError(f"enrollment request {what} is not base64") from None
+        raise _Malformed(f"{what} is not base64") from None
 
 
 def _raw_key(text: str, what: str) -> bytes:
     raw = _b64(text, what)
     if len(raw) != 32:
-        raise EnrollmentError(f"enrollment request {what} must be a 32-byte public key, got {len(raw)} bytes")
+        raise _Malformed(f"{what} must be a 32-byte public key, got {len(raw)} bytes")
     return raw
 
 
@@ -174,18 +182,41 @@ class MasterCard:
         body = text[len(CARD_PREFIX):]
         try:
             data = json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
-            card = cls(**data)
-        except (ValueError, TypeError, binascii.Error):
-            raise EnrollmentError("master card text is damaged (was it scanned whole?)") from None
+        except (ValueError, binascii.Error) as exc:
+            raise EnrollmentError(f"master card is damaged: its text does not decode ({exc}); "
+                                  "was it scanned whole?") from None
+        try:
+            card = cls._from_dict(data)
+        except _Malformed as exc:
+            raise EnrollmentError(f"master card is damaged: {exc}") from None
         if card.device_id != device_id:
             raise EnrollmentError(f"this master card was made for device {card.device_id}, not {device_id}")
         try:
-            Ed25519PublicKey.from_public_bytes(_raw_key(card.sign_key, "sign_key")).verify(
-                _b64(card.signature, "signature"), card.payload())
+            sign_key, signature = _raw_key(card.sign_key, "sign_key"), _b64(card.signature, "signature")
+            _raw_key(card.box_key, "box_key")
+        except _Malformed as exc:
+            raise EnrollmentError(f"master card for device {device_id} is damaged: {exc}; "
+                                  "was it scanned whole?") from None
+        try:
+            Ed25519PublicKey.from_public_bytes(sign_key).verify(signature, card.payload())
         except InvalidSignature:
             raise EnrollmentError("master card is not signed by the master's own key: refused") from None
-        _raw_key(card.box_key, "box_key")
         return card
+
+    @classmethod
+    def _from_dict(cls, data) -> "MasterCard":
+        """Raises `_Malformed` unless ``data`` has exactly the card's fields, all text, and a master id."""
+        names = {"master_id", "sign_key", "box_key", "device_id", "signature"}
+        if not isinstance(data, dict) or set(data) != names:
+            got = sorted(data) if isinstance(data, dict) else f"a JSON {type(data).__name__}"
+            raise _Malformed(f"expected exactly the fields {sorted(names)}, got {got}")
+        wrong = sorted(name for name, value in data.items() if not isinstance(value, str))
+        if wrong:
+            kinds = ", ".join(f"{name} is {type(data[name]).__name__}" for name in wrong)
+            raise _Malformed(f"every field must be text, but {kinds}")
+        if not data["master_id"]:
+            raise _Malformed("master_id is empty")
+        return cls(**data)
 
 
 def make_card(master_id: str, sign_key: str, box_key: str, device_id: str,

@@ -15,11 +15,13 @@ from sqlalchemy import func, select
 
 from support import street as st
 from support.transport import CuttingProxy
-from wangge.core.errors import SyncError
+from wangge.core.errors import SyncError, UsageError
 from wangge.core.models import Op
-from wangge.sync import enrollment, scope
-from wangge.sync.client import MasterClient
+from wangge.sync import enrollment, scope, server
+from wangge.sync.attachments import BlobStore
+from wangge.sync.client import MasterClient, Signer, check_master_url
 from wangge.sync.fieldwork import tablet_session
+from wangge.sync.identity import store_keys
 from wangge.sync.server import running
 from wangge.sync.tablet import enrollment_request
 
@@ -152,3 +154,117 @@ def test_bad_requests_get_clear_json_errors(street, method, path, body, status, 
     error = response.json()
     assert words in error["error"] and error["status"] == status
     assert "Traceback" not in response.text
+
+
+# -- what the client accepts as a master's URL and as a master's answer ------------------------
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("http://10.0.0.2:8470", "http://10.0.0.2:8470"),
+    (" https://office.example/wangge/ ", "https://office.example/wangge"),
+    ("http://[::1]:8470/", "http://[::1]:8470"),
+])
+def test_a_master_url_is_returned_tidied(text, expected):
+    assert check_master_url(text) == expected
+
+
+@pytest.mark.parametrize("text, words", [
+    ("", "it is empty"),
+    ("10.0.0.2:8470", "did you mean http://10.0.0.2:8470?"),
+    ("ftp://10.0.0.2", "ftp:// is not a scheme a master serves"),
+    ("http://10.0.0.2:84 70", "space"),
+    ("http://10.0.0.2:port", "invalid port"),
+    ("http://[::1:8470", "no closing ']'"),
+    ("http://:8470", "no host"),
+    ("http://10.0.0.2:84700", "outside 1-65535"),
+    ("http://10.0.0.2:8470/?token=1", "no ?query"),
+])
+def test_a_url_that_cannot_name_a_master_is_a_usage_error_naming_it(text, words):
+    with pytest.raises(UsageError) as caught:
+        MasterClient(text)
+    message = str(caught.value)
+    assert repr(text) in message and words in message and "http://10.0.0.2:8470" in message
+    assert "\n" not in message
+
+
+def _answering(handler) -> MasterClient:
+    return MasterClient("http://master.test", transport=httpx.MockTransport(handler), sleep=lambda s: None)
+
+
+_PORTAL = httpx.Response(200, headers={"content-type": "text/html"}, content=b"<html>log in first</html>")
+
+
+@pytest.mark.parametrize("answer, words", [
+    (_PORTAL, "got HTTP 200 text/html, expected a JSON object"),
+    (httpx.Response(302, headers={"location": "http://portal.test/login"}), "redirecting to http://portal.test/login"),
+    (httpx.Response(404, headers={"content-type": "text/html"}, content=b"<h1>Not Found</h1>"),
+     "got HTTP 404 text/html, expected a JSON error"),
+    (httpx.Response(200, content=b'{"received": 0}'), "with no content type"),
+    (httpx.Response(200, json=[1, 2]), "expected a JSON object"),
+    (httpx.Response(200, json={"received": "0"}), "expected a count for 'received'"),
+], ids=["a login page", "a redirect", "an HTML 404", "no content type", "a JSON list", "a count as text"])
+def test_a_server_that_does_not_answer_as_a_master_is_named_as_such(answer, words):
+    with _answering(lambda request: answer) as client:
+        with pytest.raises(SyncError) as caught:
+            client.exchange(b"bundle")
+    message = str(caught.value)
+    assert message.startswith("http://master.test does not answer") and words in message, message
+    assert "/uploads/" in message and "\n" not in message
+
+
+@pytest.mark.parametrize("call", ["enroll", "enrollment", "health"])
+def test_enrollment_calls_to_a_login_page_name_what_came_back(call):
+    with _answering(lambda request: _PORTAL) as client:
+        with pytest.raises(SyncError, match="does not answer as a wangge master: .* got HTTP 200 text/html"):
+            {"enroll": lambda: client.enroll({}), "enrollment": lambda: client.enrollment("dev-1"),
+             "health": client.health}[call]()
+
+
+@pytest.mark.parametrize("answer, words", [
+    ({"device_id": "d"}, "expected a text for 'status'"),
+    ({"status": "active", "master": "m"}, "expected an object for 'master'"),
+    ({"status": "active", "master": {"id": "m", "sign_key": 1, "box_key": "b"}}, "for 'sign_key'"),
+])
+def test_an_enrollment_answer_missing_its_fields_is_refused(answer, words):
+    json_answer = httpx.Response(200, json=answer)
+    with _answering(lambda request: json_answer) as client:
+        with pytest.raises(SyncError, match=words):
+            client.enrollment("dev-1")
+
+
+def test_a_reply_download_that_stops_short_is_an_error_not_a_wait_forever():
+    def handler(request):
+        path = request.url.path
+        if path.startswith("/uploads/"):
+            return httpx.Response(200, json={"received": 0, "answered": True})
+        if path.startswith("/exchange/"):
+            return httpx.Response(200, json={"reply": "e" * 64, "size": 10, "summary": ""})
+        return httpx.Response(200, headers={"content-type": "application/octet-stream"}, content=b"")
+
+    with _answering(handler) as client:
+        with pytest.raises(SyncError, match="stopped at byte 0 of 10"):
+            client.exchange(b"bundle")
+
+
+def test_a_refusal_keeps_the_masters_own_words():
+    refusal = httpx.Response(403, json={"error": "device d is revoked at this master\nmore", "status": 403})
+    with _answering(lambda request: refusal) as client:
+        with pytest.raises(SyncError, match=r"refused GET /uploads/[0-9a-f]{12}…: device d is revoked at this master$"):
+            client.exchange(b"bundle")
+
+
+def test_a_photo_larger_than_one_chunk_of_the_master_comes_down_whole(street, tmp_path, monkeypatch):
+    built, app, url = street
+    monkeypatch.setattr(server, "MAX_CHUNK_BYTES", 1000)  # the master sends 4 MiB a chunk; a phone photo can be more
+    tablet = st.tablet(built, url, 0)
+    data = bytes(range(256)) * 20
+    sha = BlobStore(tmp_path / "files" / "blobs").put(data)
+    with built.store.write(actor="office") as rec:
+        rec.insert("attachment", {"sha256": sha, "size": len(data), "media_type": "image/jpeg",
+                                  "grid_id": built.grids[0]})
+    photos = BlobStore(tmp_path / "tablet-photos")
+    with MasterClient(url) as client:
+        client.get_blob(photos, sha, Signer(tablet.device_id, store_keys(tablet).sign), size=len(data))
+        assert client.traffic.bytes_down == len(data)
+    assert photos.read(sha) == data
+    tablet.close()
