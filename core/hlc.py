@@ -11,7 +11,6 @@ with any clock they like and nothing here reads the system time.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timezone
 
 from wangge.core.errors import ClockDriftError
 
@@ -37,13 +36,46 @@ def counter_of(stamp: int) -> int:
 
 
 def describe(stamp: int) -> str:
-    """A stamp as ``wall_ms.counter``, for messages and traces."""
-    return f"{wall_of(stamp)}.{counter_of(stamp)}"
+    """A stamp as ``wall_ms.counter``, for messages and traces, whatever integer it is."""
+    wall = wall_of(stamp)
+    try:
+        return f"{wall}.{counter_of(stamp)}"
+    except ValueError:  # more digits than Python writes in decimal (sys.get_int_max_str_digits); no clock's
+        return f"({wall.bit_length()}-bit wall time).{counter_of(stamp)}"
 
 
 def moment(stamp: int) -> str:
-    """A stamp as the UTC time it was made, to the second, for people reading a review list."""
-    return datetime.fromtimestamp(wall_of(stamp) / 1000, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+    """A stamp as the UTC time it was made, to the second, for people reading a review list.
+
+    Works for any integer: a stamp from a broken clock can lie past year 9999 (or
+    before year 1), where `datetime` gives up, and it is exactly such a stamp that
+    a message about a wrong clock must show. Years are ISO 8601's (0 is 1 BC).
+    """
+    seconds = wall_of(stamp) // 1000
+    days, second = divmod(seconds, 86_400)
+    year, month, day = _civil(days)
+    hour, rest = divmod(second, 3600)
+    try:
+        written = f"{abs(year):04d}"
+    except ValueError:  # a year of more digits than Python writes in decimal
+        return f"a {seconds.bit_length()}-bit wall time, far outside any calendar"
+    sign = "-" if year < 0 else ""
+    return f"{sign}{written}-{month:02d}-{day:02d} {hour:02d}:{rest // 60:02d}:{rest % 60:02d} UTC"
+
+
+def _civil(days: int) -> tuple[int, int, int]:
+    """(year, month, day) of the proleptic Gregorian calendar, ``days`` after 1970-01-01.
+
+    H. Hinnant's ``civil_from_days``: exact for any integer, unlike `datetime`.
+    """
+    days += 719_468  # from 0000-03-01, so a leap day ends each 4-year cycle
+    era, day_of_era = divmod(days, 146_097)
+    year_of_era = (day_of_era - day_of_era // 1460 + day_of_era // 36_524 - day_of_era // 146_096) // 365
+    day_of_year = day_of_era - (365 * year_of_era + year_of_era // 4 - year_of_era // 100)
+    shifted = (5 * day_of_year + 2) // 153  # months from March
+    day = day_of_year - (153 * shifted + 2) // 5 + 1
+    month = shifted + 3 if shifted < 10 else shifted - 9
+    return era * 400 + year_of_era + (month <= 2), month, day
 
 
 def span(ms: int) -> str:

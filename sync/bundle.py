@@ -25,6 +25,7 @@ from typing import Any
 
 from wangge.core.errors import SyncError
 from wangge.sync.keys import DeviceKeys, PublicKeys, begin_seal
+from wangge.sync.ops import MAX_INT
 
 MAGIC = b"WGB\x01"
 VERSION = 1
@@ -33,6 +34,8 @@ MAX_PAYLOAD = 64 * 1024 * 1024
 #: Cap on the decompressed body: a small payload must not inflate without bound.
 MAX_BODY = 512 * 1024 * 1024
 SIGNATURE_BYTES = 64
+#: The largest push counter: what a signed 64-bit column holds (`wangge.sync.ops.MAX_INT`).
+MAX_SEQ = MAX_INT
 KINDS = ("push", "reply")
 HEADER_FIELDS = {"v": int, "kind": str, "id": str, "from": str, "to": str, "seq": int, "eph": str, "body": int}
 
@@ -150,8 +153,11 @@ def _header(raw: bytes) -> Header:
         raise BundleError(f"bundle kind {data['kind']!r} is unknown: expected one of {', '.join(KINDS)}")
     if not (0 < len(data["id"]) <= 64 and 0 < len(data["from"]) <= 64 and 0 < len(data["to"]) <= 64):
         raise BundleError("bundle header id, from and to must be 1-64 characters")
-    if data["seq"] < 1 or not 0 <= data["body"] <= MAX_BODY:
-        raise BundleError(f"bundle header seq must be ≥ 1 and body within 0..{MAX_BODY}, got {data['seq']}, {data['body']}")
+    if not 1 <= data["seq"] <= MAX_SEQ:
+        # The receiver keeps it in a signed 64-bit column: a larger one would fail there, not here.
+        raise BundleError(f"bundle header field 'seq' must be an integer in 1..{MAX_SEQ}, got {data['seq']}")
+    if not 0 <= data["body"] <= MAX_BODY:
+        raise BundleError(f"bundle header field 'body' must be a byte count in 0..{MAX_BODY}, got {data['body']}")
     try:
         eph = base64.b64decode(data["eph"], validate=True)
     except ValueError:

@@ -12,15 +12,23 @@ master's log for a reply). An update that folds several edits of one row
 (`coalesce`) has an eleventh item, ``{field: hlc}``, for the fields whose
 stamp is older than the op's ``hlc``; an insert that folds the row's later
 edits has it for the fields those edits set, each newer than the insert's
-``hlc``. `from_wire` never trusts its input.
+``hlc``. `from_wire` never trusts its input: every integer must also fit
+the signed 64-bit columns the receiver stores it in (`MAX_INT`).
 """
 from __future__ import annotations
 
-from typing import Any, Callable, NamedTuple, Optional
+from typing import Any, Callable, NamedTuple, NoReturn, Optional
 
+from sqlalchemy import JSON
+
+from wangge.core.capture import REPLICATION_COLUMNS
 from wangge.core.models import ENTITIES
 
 KINDS = ("insert", "append", "update", "delete")
+#: The largest integer a signed 64-bit column (SQLite INTEGER, PostgreSQL BIGINT) holds. JSON
+#: integers have no bound, so every one a peer sends is checked against it before it reaches SQL.
+MAX_INT = 2**63 - 1
+MIN_INT = -(2**63)
 
 
 class OpError(ValueError):
@@ -60,6 +68,11 @@ class WireOp(NamedTuple):
 
 
 _KINDS = frozenset(KINDS)
+#: Per entity, the fields an op may set that are bound to an SQL column as they come: an integer
+#: there must fit it. District fields are kept in a JSON column, where any integer fits.
+_TYPED = {entity: tuple(c.name for c in model.__table__.columns
+                        if not isinstance(c.type, JSON) and c.name not in REPLICATION_COLUMNS)
+          for entity, model in ENTITIES.items()}
 
 
 def from_wire(item: Any, where: str) -> WireOp:
@@ -72,16 +85,41 @@ def from_wire(item: Any, where: str) -> WireOp:
             and type(actor) is str and type(device) is str and type(kind) is str and type(fields) is dict
             and (seen is None or type(seen) is dict) and type(seq) is int):
         return _wrong_type(item, where)
-    if entity not in ENTITIES:
+    typed = _TYPED.get(entity)
+    if typed is None:
         raise OpError(f"{where}: op {op_id} names unknown entity {entity!r}")
     if kind not in _KINDS:
         raise OpError(f"{where}: op {op_id} has unknown kind {kind!r}: expected one of {', '.join(KINDS)}")
-    if not op_id or not entity_id or hlc <= 0:
-        raise OpError(f"{where}: op needs an op id, an entity id and a positive stamp")
+    if not op_id or not entity_id or not 0 < hlc <= MAX_INT or not 0 <= seq <= MAX_INT:
+        _wrong_value(op_id, entity_id, hlc, seq, where)
+    for name in typed:
+        value = fields.get(name)
+        if type(value) is int and not MIN_INT <= value <= MAX_INT:
+            raise OpError(f"{where}: op {op_id}: field {entity}.{name} must fit a signed 64-bit column, "
+                          f"{MIN_INT}..{MAX_INT}, got {value}")
+    if seen is not None:
+        _check_seen(seen, op_id, where)
     stamps = item[10] if len(item) == 11 else None
     if stamps is not None:
         _check_stamps(stamps, op_id, kind, fields, hlc, where)
     return WireOp(op_id, entity, entity_id, hlc, actor, device, kind, fields, seen, seq, stamps or None)
+
+
+def _wrong_value(op_id: str, entity_id: str, hlc: int, seq: int, where: str) -> NoReturn:
+    if not op_id or not entity_id:
+        raise OpError(f"{where}: op needs an op id and an entity id, got {op_id!r:.40} and {entity_id!r:.40}")
+    if not 0 < hlc <= MAX_INT:
+        raise OpError(f"{where}: op {op_id}: hlc (item 3) must be an integer in 1..{MAX_INT}, got {hlc}")
+    raise OpError(f"{where}: op {op_id}: seq (item 9) must be an integer in 0..{MAX_INT}, got {seq}")
+
+
+def _check_seen(seen: dict, op_id: str, where: str) -> None:
+    # Only updates of critical fields carry it, so checking it costs the bulk of a bundle nothing.
+    for name, pair in seen.items():
+        if not (type(pair) is list and len(pair) == 2 and type(pair[0]) is int and 0 < pair[0] <= MAX_INT
+                and type(pair[1]) is str):
+            raise OpError(f"{where}: op {op_id}: seen stamp {name!r} (item 8) must be [stamp in 1..{MAX_INT}, "
+                          f"device id], got {pair!r:.60}")
 
 
 def _check_stamps(stamps: Any, op_id: str, kind: str, fields: dict, hlc: int, where: str) -> None:
@@ -90,15 +128,16 @@ def _check_stamps(stamps: Any, op_id: str, kind: str, fields: dict, hlc: int, wh
     # A folded op carries a stamp per field: check them all at once, and one by one only to say which is wrong.
     values = stamps.values()
     if not stamps or (stamps.keys() <= fields.keys() and int in (kinds := set(map(type, values))) and len(kinds) == 1
-                      and (0 < min(values) and max(values) <= hlc if kind == "update" else min(values) > hlc)):
+                      and (0 < min(values) and max(values) <= hlc if kind == "update"
+                           else hlc < min(values) and max(values) <= MAX_INT)):
         return
     for name, stamp in stamps.items():
         if kind == "update" and (name not in fields or type(stamp) is not int or not 0 < stamp <= hlc):
             raise OpError(f"{where}: op {op_id}: field stamp {name!r} must name one of its fields and be a "
                           f"stamp in 1..{hlc}, got {stamp!r}")
-        if kind == "insert" and (name not in fields or type(stamp) is not int or not stamp > hlc):
+        if kind == "insert" and (name not in fields or type(stamp) is not int or not hlc < stamp <= MAX_INT):
             raise OpError(f"{where}: op {op_id}: field stamp {name!r} of a folded insert must name one of its "
-                          f"fields and be a later stamp than the insert's {hlc}, got {stamp!r}")
+                          f"fields and be a later stamp than the insert's {hlc}, at most {MAX_INT}, got {stamp!r}")
 
 
 def coalesce(ops: list[WireOp], keep_apart: Callable[[WireOp], bool] = lambda op: False,

@@ -61,6 +61,10 @@ MAX_JSON_BYTES = 64 * 1024
 #: A signed blob request is valid this long: bounds replay of a captured header.
 REQUEST_SKEW_MS = 5 * 60 * 1000
 
+#: Digits of the longest number a query parameter or header may carry (offsets, sizes, times in ms):
+#: any 18-digit number fits a signed 64-bit integer, and none of these needs more.
+MAX_DIGITS = 18
+
 HEADER_DEVICE = "x-wangge-device"
 HEADER_TIME = "x-wangge-time"
 HEADER_SIGNATURE = "x-wangge-signature"
@@ -114,8 +118,8 @@ class Request:
         """The whole body, refusing more than ``cap`` bytes (413) before reading it all."""
         declared = self.headers.get("content-length")
         if declared is not None:
-            if not declared.isdigit():
-                raise HttpError(400, f"bad Content-Length {declared!r}: expected a number of bytes")
+            if not _is_number(declared):
+                raise HttpError(400, f"bad Content-Length {declared!r:.40}: expected a number of bytes")
             if int(declared) > cap:
                 raise HttpError(413, f"request body of {declared} bytes is over the cap of {cap} bytes")
         parts, size = [], 0
@@ -147,8 +151,9 @@ class Request:
             if default is None:
                 raise HttpError(400, f"missing query parameter {name!r}: expected a number of bytes")
             return default
-        if not raw.isdigit():
-            raise HttpError(400, f"bad query parameter {name}={raw!r}: expected a non-negative integer")
+        if not _is_number(raw):
+            raise HttpError(400, f"bad query parameter {name}={raw!r:.40}: expected a non-negative integer "
+                                 f"of at most {MAX_DIGITS} digits 0-9")
         return int(raw)
 
 
@@ -308,8 +313,9 @@ class MasterApp:
         device, stamp, signature = (req.headers.get(h) for h in (HEADER_DEVICE, HEADER_TIME, HEADER_SIGNATURE))
         if not (device and stamp and signature):
             raise HttpError(401, f"this endpoint needs a signed request: headers {HEADER_DEVICE}, {HEADER_TIME}, {HEADER_SIGNATURE}")
-        if not stamp.isdigit() or abs(int(stamp) - self.now_ms()) > REQUEST_SKEW_MS:
-            raise HttpError(401, f"request time {stamp!r} is not within 5 minutes of the master's clock")
+        if not _is_number(stamp) or abs(int(stamp) - self.now_ms()) > REQUEST_SKEW_MS:
+            raise HttpError(401, f"request time {stamp!r:.40} is not milliseconds since the epoch within 5 minutes "
+                                 f"of the master's clock")
         try:
             raw = base64.b64decode(signature, validate=True)
         except ValueError:
@@ -338,6 +344,15 @@ _ROUTES = {
     ("PUT", "blobs", 2): "blob_chunk",
     ("GET", "blobs", 3): "blob_data",
 }
+
+
+def _is_number(text: str) -> bool:
+    """Whether ``text`` is a plain decimal number: ASCII digits only, at most `MAX_DIGITS` of them.
+
+    `str.isdigit` alone also passes "²" and full-width "１", which `int` refuses or reads as
+    digits no client sends; and a thousand-digit number is no offset, size or time.
+    """
+    return 0 < len(text) <= MAX_DIGITS and text.isascii() and text.isdigit()
 
 
 def request_message(method: str, path: str, device: str, stamp: str) -> bytes:
