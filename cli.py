@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 
@@ -436,8 +437,13 @@ def bundle_export(store_path: str, keys_path: str | None, out: str, passphrase: 
 
     opened, keys = _sync_parts(store_path, keys_path, passphrase)
     with opened:
-        data = protocol.DeviceSync(opened, keys, known_master(opened)).make_push()
-        files.write_atomic(out, data)
+        if opened.role == "master":
+            raise UsageError(f"{store_path} is a master store: a tablet exports its push; the master answers it "
+                             f"with `wangge bundle import {store_path} PUSH_FILE`")
+        files.check_target(out)
+        # Written inside the push's transaction: a failed write leaves the tablet as it was.
+        data = protocol.DeviceSync(opened, keys, known_master(opened)).make_push(
+            deliver=lambda made: files.write_atomic(out, made))
     click.echo(f"wrote {len(data):,} bytes to {out}")
 
 
@@ -463,12 +469,32 @@ def bundle_import(store_path: str, bundle_file: str, keys_path: str | None, repl
     opened, keys = _sync_parts(store_path, keys_path, passphrase)
     with opened:
         if opened.role == "master":
-            reply, summary = protocol.MasterSync(opened, keys, ruleset=installed_rules(opened)()).exchange(data)
-            target = files.write_atomic(reply_out or bundle_file + ".reply", reply)
+            # Checked first: an error line after the bundle was applied would leave the office unsure.
+            target = files.check_target(reply_out or bundle_file + ".reply")
+            with _naming(bundle_file):
+                reply, summary = protocol.MasterSync(opened, keys, ruleset=installed_rules(opened)()).exchange(data)
+            try:
+                files.write_atomic(target, reply)
+            except UsageError as exc:
+                raise UsageError(f"{summary}, but {exc}: import the same bundle again to write its reply") from None
             click.echo(f"{summary}; reply written to {target}")
         else:
-            result = protocol.DeviceSync(opened, keys, protocol.trusted_master(opened)).accept_reply(data)
+            with _naming(bundle_file):
+                result = protocol.DeviceSync(opened, keys, protocol.trusted_master(opened)).accept_reply(data)
             click.echo(result.summary())
+
+
+@contextmanager
+def _naming(bundle_file: str):
+    """Say which file a refused bundle came from: an inbox holds dozens."""
+    from wangge.core.errors import SyncError
+
+    try:
+        yield
+    except SyncError as exc:
+        error = click.ClickException(f"{bundle_file}: {exc}")
+        error.exit_code = exc.exit_code
+        raise error from None
 
 
 @cli.command("conflicts")

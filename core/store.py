@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -241,6 +242,7 @@ def open(  # noqa: A001 - the store's verb
     Raises `UsageError` if there is no store, `StoreRoleError` on a role
     mismatch, `StoreError` for a wrong key; nothing is written in any case.
     """
+    _probe(target, key)
     engine = connect(target, must_exist=True, key=key)
     try:
         with engine.begin() as conn:
@@ -267,6 +269,7 @@ def role_of(target: str) -> Optional[str]:
     """The role of the store at ``target``, read without opening it for use (no migrations run);
     None if there is no plain store there (nothing, another database, an encrypted file)."""
     try:
+        _probe(target, None)
         engine = connect(target, must_exist=True)
     except WanggeError:
         return None
@@ -277,6 +280,44 @@ def role_of(target: str) -> Optional[str]:
         return None
     finally:
         engine.dispose()
+
+
+_SQLITE_MAGIC = b"SQLite format 3\x00"
+
+
+def _probe(target: str, key: Optional[bytes]) -> None:
+    """Raise `UsageError` if the SQLite file at ``target`` holds no plain wangge store, telling so
+    without changing it: a store's connection switches the file to WAL for good, and a mistyped
+    path must not do that to another program's database (or turn an empty file into one)."""
+    url = make_url(database_url(target))
+    if url.get_backend_name() != "sqlite" or key is not None or not url.database:
+        return
+    file = Path(url.database)
+    if file.is_dir():
+        raise UsageError(f"{file} is a folder, not a store: give the path of the store's file")
+    try:
+        with file.open("rb") as opened:
+            head = opened.read(len(_SQLITE_MAGIC))
+    except OSError:
+        return  # missing or unreadable: `connect` says which
+    if head == _SQLITE_MAGIC:
+        probe = sqlite3.connect(file)
+        try:
+            found = probe.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?",
+                                  (_meta.name,)).fetchone()
+        except sqlite3.DatabaseError as exc:
+            raise UsageError(f"{file} is not a wangge store: SQLite cannot read it ({exc})") from None
+        finally:
+            probe.close()
+        if found is None:
+            raise UsageError(f"{file} is not a wangge store: it is an SQLite database of something else; "
+                             f"create a store with `wangge init`")
+    elif Path(f"{file}.key").exists():  # `wangge.sync.atrest` keeps a tablet's key file beside it
+        raise UsageError(f"{file} is an encrypted tablet store: this command runs on a plain (master) store; "
+                         f"a tablet's commands unlock it with the worker's passphrase")
+    else:
+        what = "it is empty" if not head else "it is not an SQLite database"
+        raise UsageError(f"{file} is not a wangge store: {what}; create one with `wangge init`")
 
 
 def _existing_role(conn: Connection) -> Optional[str]:

@@ -295,7 +295,9 @@ def open_tablet(database: str | Path, passphrase: str, *, now_ms: Optional[int] 
     """
     from wangge.core import store
 
-    if not keyfile_path(database).exists() and Path(database).exists():
+    if not Path(database).exists():
+        raise UsageError(f"no tablet store at {database}: make one with `wangge device enroll {database} --name NAME`")
+    if not keyfile_path(database).exists():
         _refuse_plain_store(database)
     opened = store.open(str(database), "device", key=unlock(database, passphrase), **store_options)
     if not for_sync:

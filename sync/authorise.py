@@ -19,7 +19,7 @@ from typing import Optional
 from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
-from wangge.core.capture import REPLICATION_COLUMNS
+from wangge.core.capture import REPLICATION_COLUMNS, columns_of
 from wangge.core.errors import SyncError
 from wangge.core.hlc import moment, span, wall_of
 from wangge.core.models import APPEND_ONLY, Op
@@ -131,6 +131,22 @@ def _check_origin(op: WireOp, sender: Sender) -> None:
     if not REPLICATION_COLUMNS.isdisjoint(op.fields):
         taken = ", ".join(sorted(REPLICATION_COLUMNS & op.fields.keys()))
         raise _refuse(op, sender, f"it sets {taken}, which only the merge sets (from the op's own stamp)")
+    columns = _closed_columns(op.entity)
+    if columns is not None and not op.fields.keys() <= columns:
+        unknown = ", ".join(sorted(op.fields.keys() - columns))
+        raise _refuse(op, sender, f"{op.entity} has no field {unknown}: expected some of {', '.join(sorted(columns))}")
+
+
+_CLOSED: dict[str, frozenset[str] | None] = {}
+
+
+def _closed_columns(entity: str) -> frozenset[str] | None:
+    """The names an op of ``entity`` may set, or None if any name goes (a district field, kept in
+    the row's ``fields``)."""
+    if entity not in _CLOSED:
+        columns = columns_of(entity)
+        _CLOSED[entity] = None if "fields" in columns else columns
+    return _CLOSED[entity]
 
 
 def _check(conn: Connection, op: WireOp, sender: Sender, ruleset: Optional[Ruleset], grids: dict) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import ssl
 import time
 from pathlib import Path
 from typing import Callable, Optional
@@ -19,7 +20,7 @@ from typing import Callable, Optional
 from sqlalchemy import select
 
 from wangge.core import casework, store
-from wangge.core.errors import SyncError, WanggeError
+from wangge.core.errors import SyncError, UsageError, WanggeError
 from wangge.core.models import Attachment
 from wangge.core.report import table
 from wangge.core.ruleset import Ruleset
@@ -95,6 +96,8 @@ def serve_master(target: str, *, host: str, port: int, rules_file: Optional[str]
     from wangge.sync import server, watch
     from wangge.sync.office import Office
 
+    if certfile or keyfile:
+        check_tls(certfile, keyfile)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     observers = []
     with store.open(target, "master", extra_migrations=tables.MIGRATIONS) as master:
@@ -122,10 +125,27 @@ def serve_master(target: str, *, host: str, port: int, rules_file: Optional[str]
                 observer.join()
 
 
+def check_tls(certfile: Optional[str], keyfile: Optional[str]) -> None:
+    """Raise `UsageError` unless the certificate (and key) load for serving: before the master
+    announces an address it would then not serve."""
+    if certfile is None:
+        raise UsageError(f"a TLS key ({keyfile}) needs its certificate: give --cert too")
+    try:
+        ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(certfile, keyfile)
+    except (ssl.SSLError, OSError) as exc:
+        key = f" and key {keyfile}" if keyfile else " (holding its key)"
+        raise UsageError(f"cannot serve TLS with certificate {certfile}{key}: "
+                         f"{getattr(exc, 'reason', None) or exc.strerror or exc}: expected PEM files of a "
+                         f"certificate and its private key") from None
+
+
 def enroll_tablet(target: str, passphrase: str, name: str, master_url: Optional[str] = None) -> str:
     """Create the tablet's keys if needed and return its request as text (and send it, if a URL is given)."""
+    from wangge.sync.client import check_master_url
     from wangge.sync.tablet import enrollment_request
 
+    # Checked before anything is made or remembered: a typo is said at once, never stored.
+    master_url = check_master_url(master_url) if master_url is not None else None
     opened = (atrest.init_tablet(target, passphrase, extra_migrations=tables.MIGRATIONS) if not Path(target).exists()
               else atrest.open_tablet(target, passphrase, for_sync=True, extra_migrations=tables.MIGRATIONS))
     with opened:
@@ -213,9 +233,10 @@ def sync_tablet(target: str, master_url: str, passphrase: str, *, progress: bool
     The lease is the ruleset's (`lease` in its settings), as the master last
     sent it. Raises `WrongPassphrase`, or `SyncError` in one line with nothing lost.
     """
-    from wangge.sync.client import MasterClient, ProgressBar
+    from wangge.sync.client import MasterClient, ProgressBar, check_master_url
     from wangge.sync.tablet import tablet_photos
 
+    master_url = check_master_url(master_url)
     with atrest.open_tablet(target, passphrase, for_sync=True, extra_migrations=tables.MIGRATIONS) as tablet:
         bar = ProgressBar() if progress else None
         with MasterClient(master_url, on_progress=bar.update if bar else None) as client:

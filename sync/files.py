@@ -16,12 +16,24 @@ from wangge.sync.bundle import MAX_HEADER, MAX_PAYLOAD, SIGNATURE_BYTES
 MAX_FILE = 12 + MAX_HEADER + MAX_PAYLOAD + SIGNATURE_BYTES
 
 
-def write_atomic(path: str | Path, data: bytes) -> Path:
-    """Write ``data`` to ``path`` atomically. Raises `UsageError` if the folder is missing or unwritable."""
+def check_target(path: str | Path) -> Path:
+    """``path`` if a file can be written there; else `UsageError` saying why. For checking before
+    doing what the file is to record (applying a bundle whose reply it is to hold)."""
     target = Path(path)
     folder = target.parent if str(target.parent) else Path(".")
     if not folder.is_dir():
         raise UsageError(f"cannot write {target}: folder {folder} does not exist")
+    if target.is_dir():
+        raise UsageError(f"cannot write {target}: it is a folder; give a file name")
+    if not os.access(folder, os.W_OK):
+        raise UsageError(f"cannot write {target}: folder {folder} is not writable")
+    return target
+
+
+def write_atomic(path: str | Path, data: bytes) -> Path:
+    """Write ``data`` to ``path`` atomically. Raises `UsageError` if the folder is missing or unwritable."""
+    target = check_target(path)
+    folder = target.parent if str(target.parent) else Path(".")
     temp = folder / f".{target.name}.{os.getpid()}.tmp"
     try:
         with open(temp, "wb") as out:
@@ -47,6 +59,11 @@ def read_bundle(path: str | Path) -> bytes:
         size = source.stat().st_size
         if size > MAX_FILE:
             raise UsageError(f"{source} is {size} bytes, over the bundle cap of {MAX_FILE}: not a bundle")
-        return source.read_bytes()
+        with source.open("rb") as opened:
+            # A pipe or a device has no size to check first: read no more than the cap allows.
+            data = opened.read(MAX_FILE + 1)
+        if len(data) > MAX_FILE:
+            raise UsageError(f"{source} holds more than the bundle cap of {MAX_FILE} bytes: not a bundle")
+        return data
     except OSError as exc:
         raise UsageError(f"cannot read bundle {source}: {exc.strerror}") from None

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import Callable, Optional
 
 from sqlalchemy import case, delete, exists, func, literal, select
 from sqlalchemy.engine import Connection
@@ -38,7 +38,7 @@ from wangge.core.store import Store, get_meta, set_meta
 from wangge.sync import apply, bundle, merge, quarantine, revoked, scope, tables
 from wangge.sync.authorise import Sender, authorise
 from wangge.sync.keys import DeviceKeys, PublicKeys
-from wangge.sync.ops import OpError, WireOp, coalesce, from_wire
+from wangge.sync.ops import MAX_INT, OpError, WireOp, coalesce, from_wire
 
 _devices, _op, _cases, _events = Device.__table__, Op.__table__, Case.__table__, CaseEvent.__table__
 
@@ -75,8 +75,10 @@ def _body_ops(body: dict, where: str) -> list[WireOp]:
 
 def _int(body: dict, name: str, where: str) -> int:
     value = body.get(name)
-    if type(value) is not int or value < 0:
-        raise bundle.BundleError(f"{where}: body field {name!r} must be a non-negative integer, got {value!r}")
+    # Log positions go into signed 64-bit columns and SQL comparisons: a larger one fails there.
+    if type(value) is not int or not 0 <= value <= MAX_INT:
+        raise bundle.BundleError(f"{where}: body field {name!r} must be a non-negative integer in 0..{MAX_INT}, "
+                                 f"got {value!r:.60}")
     return value
 
 
@@ -374,8 +376,12 @@ class DeviceSync:
     def _meta(self, conn: Connection, name: str, default: str = "0") -> str:
         return get_meta(conn, "sync." + name) or default
 
-    def make_push(self) -> bytes:
-        """A bundle of every own op not yet acknowledged, to the master. Safe to call again after a lost reply."""
+    def make_push(self, deliver: Optional[Callable[[bytes], object]] = None) -> bytes:
+        """A bundle of every own op not yet acknowledged, to the master. Safe to call again after a lost reply.
+
+        ``deliver`` (writing the bundle to a file, say) runs before the push counts as made: if it
+        raises, the tablet still waits for the reply to its previous push, which may be on its way.
+        """
         with self.store.write(actor="sync") as rec:
             conn = rec.conn
             through = int(self._meta(conn, "through"))
@@ -395,6 +401,8 @@ class DeviceSync:
                                 self.master.keys)
             set_meta(conn, "sync.seq", str(seq))
             set_meta(conn, "sync.pending", json.dumps({"id": bundle_id, "seq": seq}))
+            if deliver is not None:
+                deliver(data)
         self.pushed = len(rows)  # the edits made, however many ops carry them
         return data
 
@@ -420,7 +428,7 @@ class DeviceSync:
             conn = rec.conn
             pending = json.loads(self._meta(conn, "pending", "{}"))
             if head.seq != pending.get("seq"):
-                raise Replayed(f"reply {head.id} answers push {head.seq}, expected a reply to push {pending.get('seq')}")
+                raise Replayed(_unexpected_reply(head, pending.get("seq"), int(self._meta(conn, "seq"))))
             body = env.open(self.keys)
             ack = body.get("ack") or {}
             if ack.get("bundle") != pending.get("id"):
@@ -463,6 +471,17 @@ class DeviceSync:
         return result
 
 
+def _unexpected_reply(head, waiting: Optional[int], made: int) -> str:
+    """Why a reply is not the one the tablet waits for, said for the person importing it."""
+    if waiting is None and head.seq <= made:
+        return (f"reply {head.id} answers push {head.seq}, which was imported before: nothing applied, "
+                f"and no push waits for a reply")
+    if waiting is None:
+        return f"reply {head.id} answers push {head.seq}, which this tablet never made: nothing applied"
+    return (f"reply {head.id} answers push {head.seq}, but the tablet waits for the reply to push {waiting}, "
+            f"made since: import that one, or sync again")
+
+
 def _may_join(newest: int):
     """Whether an update may fold into its row's insert: not if it sets a reference (the
     insert keeps its place, ahead of the row the reference may name), nor if its stamp
@@ -483,8 +502,8 @@ def _set_back(rec, ack: dict) -> int:
     wrong keeps stamping ahead until it is set right (the summary says so).
     """
     clock, bound = ack.get("clock"), ack.get("max_drift_ms")
-    if type(clock) is not int or type(bound) is not int or clock <= 0:
-        return 0  # a master that does not say
+    if type(clock) is not int or type(bound) is not int or not 0 < clock <= MAX_INT or not 0 <= bound <= MAX_INT:
+        return 0  # a master that does not say, or says what no stamp or bound can be
     if wall_of(rec.clock.last) - wall_of(clock) <= bound:
         return 0
     rec.clock.last = max(clock, pack(rec.physical_ms))

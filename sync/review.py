@@ -55,6 +55,8 @@ def answer(store: Store, conflict_id: int, how: str, *, by: str, note: str = "",
     if store.role != "master":
         raise ReviewError(f"store {store.url} is a {store.role}: conflicts are answered at the master")
     now = now or datetime.now(timezone.utc)
+    if not 0 < conflict_id < 2**63:  # past 64 bits the lookup itself would fail
+        raise ReviewError(f"no conflict #{conflict_id}: `wangge conflicts` lists them with their numbers")
     with store.write(actor=by) as rec:
         row = rec.conn.execute(select(tables.conflict).where(tables.conflict.c.id == conflict_id)).mappings().first()
         if row is None:

@@ -148,6 +148,12 @@ def test_an_op_setting_the_merges_own_columns_is_refused(ready):
     refused(net, push, "it sets deleted, hlc, which only the merge sets")
 
 
+def test_an_op_naming_a_field_its_entity_lacks_is_refused(ready):
+    net, a = ready
+    push = _forge(a, "attachment", {"grid_id": "g1", "colour": "red"})
+    refused(net, push, "attachment has no field colour: expected some of ")
+
+
 def test_a_visit_in_the_workers_grid_to_another_grids_household_is_refused(ready):
     net, a = ready
     b = net.add_tablet("b", grids=("g2",))
@@ -224,3 +230,160 @@ def test_a_revoked_tablet_that_keeps_pushing_fills_no_disk(ready, monkeypatch):
     with pytest.raises(SyncError, match="not kept: 1 of its bundles are kept already"):
         net.master.exchange(a.sync.make_push())  # a new bundle (new id and sequence)
     assert dump(net) == before
+
+
+# -- integers: every one on the wire must fit the signed 64-bit columns it is kept in ----------
+
+TOO_BIG = 2**63  # one past what SQLite INTEGER and PostgreSQL BIGINT hold
+
+
+def _signed(net, a, ops: list, *, seq: int = 100, cursor: int = 0) -> bytes:
+    """A push signed with the tablet's own keys: what a tablet with a bug, or another implementation, can send."""
+    from wangge.core.ids import uuid7
+
+    return bundle.build("push", uuid7(), a.store.device_id, net.master.device_id, seq,
+                        {"ops": ops, "cursor": cursor, "repair": False, "ruleset": ""}, a.keys, net.master_keys.public)
+
+
+def _household(net, a, **fields) -> list:
+    from wangge.core.hlc import pack
+    from wangge.core.ids import uuid7
+
+    return [uuid7(), "household", uuid7(), pack(net.clock()), a.worker, a.store.device_id, "insert",
+            {"grid_id": "g1", "address": "1-201", **fields}, None, 1000]
+
+
+def _with(item: list, index: int, value) -> list:
+    return item[:index] + [value] + item[index + 1:]
+
+
+#: What a push carries past 64 bits: how to make it, and the words of its refusal (in this order).
+_PAST_64_BITS = {
+    "header seq": (lambda net, a: _signed(net, a, [], seq=TOO_BIG),
+                   [f"bundle header field 'seq' must be an integer in 1..{TOO_BIG - 1}, got {TOO_BIG}"]),
+    "body cursor": (lambda net, a: _signed(net, a, [], cursor=TOO_BIG),
+                    [f"body field 'cursor' must be a non-negative integer in 0..{TOO_BIG - 1}, got {TOO_BIG}"]),
+    "op hlc": (lambda net, a: _signed(net, a, [_with(_household(net, a), 3, TOO_BIG)]),
+               [f"hlc (item 3) must be an integer in 1..{TOO_BIG - 1}, got {TOO_BIG}"]),
+    "op seq": (lambda net, a: _signed(net, a, [_with(_household(net, a), 9, TOO_BIG)]),
+               [f"seq (item 9) must be an integer in 0..{TOO_BIG - 1}, got {TOO_BIG}"]),
+    "folded insert's field stamp": (
+        lambda net, a: _signed(net, a, [_household(net, a) + [{"address": TOO_BIG}]]),
+        ["field stamp 'address' of a folded insert", f"at most {TOO_BIG - 1}, got {TOO_BIG}"]),
+    "seen stamp": (lambda net, a: _signed(net, a, [_with(_with(_household(net, a), 6, "update"), 8,
+                                                         {"address": [TOO_BIG, a.store.device_id]})]),
+                   [f"seen stamp 'address' (item 8) must be [stamp in 1..{TOO_BIG - 1}, device id], got [{TOO_BIG}, "]),
+    "typed column": (lambda net, a: _signed(net, a, [_household(net, a, members=TOO_BIG)]),
+                     [f"field household.members must fit a signed 64-bit column, {-TOO_BIG}..{TOO_BIG - 1}, "
+                      f"got {TOO_BIG}"]),
+    "typed column, below": (lambda net, a: _signed(net, a, [_household(net, a, members=-TOO_BIG - 1)]),
+                            ["field household.members", f"got {-TOO_BIG - 1}"]),
+    "an integer in a text column": (lambda net, a: _signed(net, a, [_household(net, a, address=TOO_BIG)]),
+                                    ["field household.address must fit a signed 64-bit column"]),
+}
+
+
+@pytest.mark.parametrize("what", list(_PAST_64_BITS))
+def test_a_signed_push_with_an_integer_past_64_bits_is_refused_naming_it(ready, what):
+    import re
+
+    net, a = ready
+    make, words = _PAST_64_BITS[what]
+    refused(net, make(net, a), ".*".join(map(re.escape, words)))
+
+
+def test_the_largest_integers_that_fit_are_accepted(ready):
+    net, a = ready
+    top = TOO_BIG - 1
+    # A district field lives in the JSON column, where an integer of any size is kept as it is.
+    op = _with(_household(net, a, members=top, pets=2**70), 9, top)
+    net.master.exchange(_signed(net, a, [op], seq=top))
+    assert rows(net.master_store, "household", "id, members, json_extract(fields, '$.pets')") == [(op[2], top, 2**70)]
+
+
+def _json_like():
+    from hypothesis import strategies as st
+
+    edges = st.sampled_from([0, 1, -1, TOO_BIG - 1, TOO_BIG, -TOO_BIG, -TOO_BIG - 1, 2**64, 10**40])
+    scalars = st.none() | st.booleans() | st.integers() | edges | st.floats() | st.text(max_size=8)
+    return st.recursive(scalars, lambda inner: st.lists(inner, max_size=4)
+                        | st.dictionaries(st.text(max_size=8), inner, max_size=4), max_leaves=12)
+
+
+def _op_like():
+    """Lists shaped like an op, at most one item replaced by anything JSON holds: to reach every check."""
+    from hypothesis import strategies as st
+
+    from wangge.core.models import ENTITIES
+    from wangge.sync.ops import KINDS
+
+    anything = _json_like()
+    stamp = st.integers(min_value=1, max_value=2**40) | st.integers(min_value=-2, max_value=2**65) | st.sampled_from(
+        [TOO_BIG - 1, TOO_BIG])
+    name = st.sampled_from(["grid_id", "members", "address", "pets", "minutes"])
+    fields = st.dictionaries(name, st.integers() | st.sampled_from([TOO_BIG, -TOO_BIG - 1]) | anything, max_size=4)
+    seen = st.none() | st.dictionaries(name, st.tuples(stamp, st.text(max_size=4)).map(list) | anything, max_size=2)
+    stamps = st.none() | st.dictionaries(name, stamp | anything, max_size=3)
+    ident = st.text(min_size=1, max_size=4)
+    items = st.tuples(ident, st.sampled_from([*ENTITIES, "nope"]), ident, stamp, st.text(max_size=4),
+                      st.text(max_size=4), st.sampled_from([*KINDS, "nope"]), fields, seen, stamp, stamps).map(list)
+    # Mostly whole; else one item replaced, or the length changed: each check is met by the rest.
+    return st.tuples(items, st.sampled_from(range(31)), anything).map(lambda made: _swap(*made))
+
+
+def _swap(op: list, index: int, value) -> list:
+    if index <= 10:
+        return _with(op, index, value)
+    return {11: op[:10], 12: op + [value], 13: op[:9]}.get(index, op)
+
+
+def test_from_wire_returns_an_op_or_raises_op_error_for_anything_json_holds():
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from wangge.core.models import ENTITIES
+    from wangge.sync.ops import MAX_INT, MIN_INT, OpError, WireOp, from_wire
+
+    @settings(max_examples=300, deadline=None)
+    @given(st.one_of(_op_like(), _json_like()))
+    def check(item):
+        try:
+            op = from_wire(item, "bundle b op 0")
+        except OpError as exc:
+            assert str(exc).startswith("bundle b op 0: ")
+            return
+        assert isinstance(op, WireOp)
+        assert 0 < op.hlc <= MAX_INT and 0 <= op.seq <= MAX_INT
+        assert all(0 < stamp <= MAX_INT for stamp in (op.stamps or {}).values())
+        assert all(0 < pair[0] <= MAX_INT for pair in (op.seen or {}).values())
+        columns = ENTITIES[op.entity].__table__.columns  # a field without one is kept in the JSON `fields`
+        assert all(MIN_INT <= value <= MAX_INT for name, value in op.fields.items()
+                   if type(value) is int and name in columns)
+
+    check()
+
+
+@pytest.mark.parametrize("raw, ok", [("0", True), ("42", True), ("9" * 18, True), ("9" * 19, False), ("", False),
+                                     ("²", False), ("１", False), ("٣", False), ("-1", False), ("+1", False),
+                                     (" 1", False), ("1.0", False)])
+def test_a_number_in_a_query_or_header_is_ascii_digits_only(tmp_path, raw, ok):
+    # "²".isdigit() and "１".isdigit() are true: int() refuses the one and reads the other.
+    import asyncio
+
+    from wangge.sync.server import HttpError, MasterApp, Request
+
+    request = Request("GET", "/replies/x", {"offset": raw}, {}, None)
+    if ok:
+        assert request.int_param("offset") == int(raw)
+    else:
+        with pytest.raises(HttpError, match="bad query parameter offset=") as bad:
+            request.int_param("offset")
+        assert bad.value.status == 400
+    if not raw:
+        return  # an empty header is a missing one
+    app = MasterApp(None, tmp_path, now_ms=lambda: int(raw) if ok else 0)
+    headers = {"x-wangge-device": "d", "x-wangge-time": raw, "x-wangge-signature": "!"}
+    with pytest.raises(HttpError) as refused:
+        asyncio.run(app._signed(Request("GET", "/blobs/x", {}, headers, None)))
+    # A good time gets as far as the signature (not base64 here); any other is refused as a time.
+    assert refused.value.status == 401 and ("not base64" if ok else "request time") in str(refused.value)

@@ -6,7 +6,7 @@ import json
 import pytest
 
 from wangge.core import store
-from wangge.core.errors import StoreError
+from wangge.core.errors import StoreError, UsageError
 from wangge.sync import atrest
 
 FAST_N = 2**10  # scrypt work factor for tests; production tunes to ~0.5 s
@@ -34,7 +34,7 @@ def test_wrong_passphrase_cannot_open(tablet):
 
 
 def test_without_key_or_with_wrong_key_the_store_stays_closed(tablet):
-    with pytest.raises(StoreError, match="not a database"):
+    with pytest.raises(UsageError, match="is an encrypted tablet store"):
         store.open(str(tablet))
     with pytest.raises(StoreError, match="not a database"):
         store.open(str(tablet), key=b"\x01" * 32)

@@ -12,6 +12,8 @@ import sys
 import time
 from contextlib import contextmanager
 
+import pytest
+
 from support.transport import wait_for
 from wangge import rulesets
 
@@ -82,3 +84,43 @@ def test_a_tablet_enrolls_syncs_by_usb_and_http_and_is_revoked_with_the_commands
         assert len(refused.stderr.strip().splitlines()) == 1 and "Traceback" not in refused.stderr
     listed = _run("device", "list", office)
     assert "王芳的平板" in listed.stdout and "revoked" in listed.stdout
+
+
+def _self_signed(folder):
+    """A certificate for 127.0.0.1 and its key, as PEM files, made the way an office makes its own."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "街道办")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now)
+            .not_valid_after(now + datetime.timedelta(days=30))
+            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
+            .sign(key, hashes.SHA256()))
+    cert_file, key_file = folder / "office.pem", folder / "office.key"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return cert_file, key_file
+
+
+def test_a_certificate_and_its_key_load_for_serving_and_mismatched_ones_are_named(tmp_path):
+    from wangge.core.errors import UsageError
+    from wangge.sync.fieldwork import check_tls
+
+    cert, key = _self_signed(tmp_path)
+    check_tls(str(cert), str(key))
+    other = tmp_path / "other"
+    other.mkdir()
+    _, other_key = _self_signed(other)
+    with pytest.raises(UsageError, match=f"cannot serve TLS with certificate {cert} and key {other_key}"):
+        check_tls(str(cert), str(other_key))
+    with pytest.raises(UsageError, match="needs its certificate"):
+        check_tls(None, str(key))
