@@ -189,10 +189,9 @@ class MasterApp:
             status, body, kind = await self.route(request)
         except HttpError as exc:
             status, body, kind = exc.status, _error(exc.status, str(exc)), "application/json"
-        except AttachmentError as exc:
-            status, body, kind = 400, _error(400, str(exc)), "application/json"
         except SyncError as exc:
-            status, body, kind = 403, _error(403, str(exc)), "application/json"
+            status = refusal_status(exc)
+            body, kind = _error(status, str(exc)), "application/json"
         except WanggeError as exc:
             status, body, kind = 422, _error(422, str(exc)), "application/json"
         except Exception:  # noqa: BLE001 - never a traceback to a client
@@ -362,6 +361,22 @@ def request_message(method: str, path: str, device: str, stamp: str) -> bytes:
 
 def _json(status: int, value: Any) -> tuple[int, bytes, str]:
     return status, json.dumps(value, ensure_ascii=False).encode("utf-8"), "application/json"
+
+
+def refusal_status(exc: SyncError) -> int:
+    """The HTTP status of a sync refusal: 400 for what is malformed (a damaged bundle, a bad
+    request or attachment), 409 for a bundle out of turn (replayed, or a reply to another push),
+    403 for what is well formed but not allowed (a bad signature, a revoked device, an op out
+    of scope). A client acts on the kind: resend whole, sync again, or ask the office."""
+    from wangge.sync.bundle import BundleError
+    from wangge.sync.enrollment import EnrollmentError
+    from wangge.sync.protocol import Replayed
+
+    if isinstance(exc, (BundleError, EnrollmentError, AttachmentError)):
+        return 400
+    if isinstance(exc, Replayed):
+        return 409
+    return 403
 
 
 def _error(status: int, message: str) -> bytes:

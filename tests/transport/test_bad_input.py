@@ -635,7 +635,7 @@ def test_approve_and_revoke_name_what_is_unknown(office):
     ({"content-type": "application/json"}, b'"text"', 400, "must be a JSON object, got str"),
     ({"content-type": "application/json"}, b"\xff\xfe", 400, "not JSON"),
     ({"content-type": "application/json"}, b'{"device_id": 1, "name": "b", "sign_key": "x", "box_key": "y", '
-                                           b'"signature": "z"}', 403, "must all be strings"),
+                                           b'"signature": "z"}', 400, "must all be strings"),
 ], ids=["a form", "a list", "a string", "not UTF-8", "numbers for strings"])
 def test_enrollment_garbage_gets_a_clear_4xx_and_registers_nothing(shared, headers, body, status, words):
     office, url = shared
@@ -668,10 +668,13 @@ def test_an_upload_cut_short_stores_nothing(shared):
     assert httpx.get(f"{url}/uploads/{sha}").json() == {"received": 0, "answered": False}
 
 
-@pytest.mark.parametrize("what, words", [
-    ("random bytes", "not a wangge bundle"), ("a reply", "expected a push"), ("a truncated push", "truncated"),
+@pytest.mark.parametrize("what, status, words", [
+    ("random bytes", 400, "not a wangge bundle"), ("a reply", 400, "expected a push"),
+    ("a truncated push", 400, "truncated"), ("a push seen before", 409, "already imported (replay)"),
+    ("a push signed by another key", 403, "signed by another key"),
 ])
-def test_a_bad_bundle_over_http_gets_a_clear_4xx_and_changes_nothing(served, what, words):
+def test_a_bad_bundle_over_http_gets_a_clear_4xx_and_changes_nothing(served, what, status, words):
+    # The status says what to do: 400 resend it whole, 409 sync again, 403 ask the office.
     office, url = served
     if what == "random bytes":
         data = os.urandom(500)
@@ -679,11 +682,18 @@ def test_a_bad_bundle_over_http_gets_a_clear_4xx_and_changes_nothing(served, wha
         push = export(office, office.folder / "push.wgb")
         if what == "a truncated push":
             data = push.read_bytes()[:-10]
+        elif what == "a push signed by another key":
+            data = push.read_bytes()[:-64] + bytes(64)
         else:
             assert wangge("bundle", "import", office.master, push).exit_code == 0
             data = push.with_name("push.wgb.reply").read_bytes()
+            if what == "a push seen before":
+                export(office, office.folder / "push2.wgb")  # a newer push is the latest: the old one is a replay
+                assert wangge("bundle", "import", office.master, office.folder / "push2.wgb").exit_code == 0
+                data = push.read_bytes()
     before = dump(office.master)
-    assert words in json_error(upload(url, data))
+    response = upload(url, data)
+    assert words in json_error(response) and response.status_code == status, response.text
     assert dump(office.master) == before
 
 

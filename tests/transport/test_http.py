@@ -138,7 +138,7 @@ def test_an_unreachable_master_fails_in_one_line():
 
 @pytest.mark.parametrize("method, path, body, status, words", [
     ("POST", "/enroll", b"{not json", 400, "not JSON"),
-    ("POST", "/enroll", b'{"device_id": "x"}', 403, "exactly the fields"),
+    ("POST", "/enroll", b'{"device_id": "x"}', 400, "exactly the fields"),
     ("PUT", "/uploads/" + "a" * 64 + "?offset=0&total=5", b"x" * (5 * 1024 * 1024), 413, "over the cap"),
     ("PUT", "/uploads/" + "a" * 64 + "?offset=zero&total=5", b"x", 400, "non-negative integer"),
     ("GET", "/uploads/../../etc/passwd", b"", 404, "no endpoint"),
