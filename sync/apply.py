@@ -16,12 +16,12 @@ from datetime import datetime
 from typing import Iterable, Optional
 
 from pydantic_core import PydanticUndefined
-from sqlalchemy import JSON, DateTime, bindparam, select
+from sqlalchemy import JSON, DateTime, bindparam, delete, func, select
 from sqlalchemy.engine import Connection
 
 from wangge.core.capture import REPLICATION_COLUMNS, columns_of, dumps, patch_rows, sql_text, table_of
 from wangge.core.errors import StoreError
-from wangge.core.models import ENTITIES, Case, CaseEvent
+from wangge.core.models import ENTITIES, Case, CaseEvent, Op
 from wangge.core.ruleset import Ruleset
 from wangge.sync import merge, scope, tables
 from wangge.sync.ops import WireOp
@@ -55,6 +55,23 @@ class Applied:
     orphans: list[WireOp] = field(default_factory=list)  # updates of rows this replica lacks
     conflicts: list[dict] = field(default_factory=list)
     max_hlc: int = 0
+
+
+def remove_ops(conn: Connection, where, owner: str) -> None:
+    """Delete the log's ops matching ``where`` without giving their positions to later ops.
+
+    A log position is a promise: peers acknowledge ops by it (a master's
+    cursor, a device's pushed ``through``). SQLite hands the highest rowid
+    plus one to the next insert, so removing the newest ops would hand their
+    positions out again, to ops a peer then never asks for. A mark (kind
+    ``mark``, on the private ``device`` entity: never sent) holds the top.
+    """
+    _op = Op.__table__
+    top = conn.execute(select(func.coalesce(func.max(_op.c.seq), 0))).scalar()
+    conn.execute(delete(_op).where(where))
+    if top and not conn.execute(select(_op.c.seq).where(_op.c.seq == top)).first():
+        conn.execute(_op.insert().values(seq=top, op_id=f"mark-{owner}-{top}", entity="device", entity_id=owner,
+                                         hlc=1, actor="sync", device="", kind="mark", fields={}))
 
 
 def known_op_ids(conn: Connection, op_ids: Iterable[str]) -> set[str]:

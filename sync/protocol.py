@@ -449,7 +449,7 @@ class DeviceSync:
             set_meta(conn, "sync.ruleset", body["ruleset"])
         if result.reset:
             _wipe(conn, self.device_id)
-        result.evicted = _evict(conn, body.get("evict") or {})
+        result.evicted = _evict(conn, body.get("evict") or {}, self.device_id)
         done = apply.apply_ops(conn, ops, ruleset=self._ruleset(conn), masters=frozenset({self.master.device_id}),
                                derive=False)
         result.applied = len(done.applied)
@@ -534,20 +534,15 @@ def _wipe(conn: Connection, device_id: str) -> None:
 
     The log's position must not go back: the master knows this device's ops
     by position, and a later op at a position it acknowledged before would
-    look like a cloned tablet. A mark (never sent) holds the highest position.
+    look like a cloned tablet (`apply.remove_ops`).
     """
-    top = conn.execute(select(func.coalesce(func.max(_op.c.seq), 0))).scalar()
     for entity in reversed(apply.ENTITY_ORDER):
         if entity not in scope.PRIVATE:
             conn.execute(delete(apply.table_of(entity)))
-    conn.execute(delete(_op).where(_op.c.entity != "device"))
-    if top and not conn.execute(select(_op.c.seq).where(_op.c.seq == top)).first():
-        conn.execute(_op.insert().values(seq=top, op_id=f"mark-{device_id}-{top}", entity="device",
-                                         entity_id=device_id, hlc=1, actor="sync", device="",
-                                         kind="mark", fields={}))
+    apply.remove_ops(conn, _op.c.entity != "device", device_id)
 
 
-def _evict(conn: Connection, evict: dict) -> int:
+def _evict(conn: Connection, evict: dict, device_id: str) -> int:
     """Remove rows that left the device's scope, children first, with their ops (not replicated)."""
     count = 0
     for entity in reversed(apply.ENTITY_ORDER):
@@ -558,7 +553,7 @@ def _evict(conn: Connection, evict: dict) -> int:
         for start in range(0, len(ids), apply.CHUNK):
             chunk = [i for i in ids[start : start + apply.CHUNK] if isinstance(i, str)]
             count += conn.execute(delete(table).where(table.c.id.in_(chunk))).rowcount
-            conn.execute(delete(_op).where(_op.c.entity == entity, _op.c.entity_id.in_(chunk)))
+            apply.remove_ops(conn, (_op.c.entity == entity) & _op.c.entity_id.in_(chunk), device_id)
     return count
 
 

@@ -70,7 +70,8 @@ def collect(store: Store, *, absent_after_days: float = ABSENT_AFTER_DAYS) -> Co
                 except Exception:  # noqa: BLE001 - a live row still refers to it: keep the tombstone
                     kept += 1
                     continue
-                conn.execute(delete(_op).where(_op.c.entity == entity, _op.c.entity_id == entity_id))
+                apply.remove_ops(conn, (_op.c.entity == entity) & (_op.c.entity_id == entity_id),
+                                 store.device_id or "master")
                 gone = tables.collected
                 conn.execute(delete(gone).where(gone.c.entity == entity, gone.c.entity_id == entity_id))
                 conn.execute(insert(gone).values(entity=entity, entity_id=entity_id, horizon=limit))
