@@ -122,7 +122,7 @@ def apply_ops(conn: Connection, ops: Iterable[WireOp], *, ruleset: Optional[Rule
             done.orphans.extend(orphans)
     orphan_ids = {op.op_id for op in done.orphans}
     done.applied = [op for op in todo if op.op_id not in orphan_ids]
-    _log(conn, done.applied)
+    log_ops(conn, done.applied)
     if derive:
         cases = {op.entity_id for op in done.applied if op.entity == "case"}
         cases |= {op.fields.get("case_id") for op in done.applied if op.entity == "case_event"}
@@ -463,7 +463,8 @@ def _load(conn: Connection, plan: _Plan, ids: set[str]) -> dict[str, dict]:
     return rows
 
 
-def _log(conn: Connection, ops: list[WireOp]) -> None:
+def log_ops(conn: Connection, ops: list[WireOp]) -> None:
+    """Append ``ops`` to the local log as they are (their ids, stamps and devices)."""
     if not ops:
         return
     first = ops[0]

@@ -45,8 +45,9 @@ class Sender:
     worker_id: Optional[str]
     role: Optional[str]
     grids: frozenset[str]
-    #: The grids the device held at its last sync, and the master log position it had then:
-    #: what left its scope meanwhile is held for the office, not refused (`_LeftScope`).
+    #: The grids the device may have held (its scope at its last sync, and every grid the worker
+    #: was assigned), and the master log position it had then: what left its scope is held for
+    #: the office, not refused (`_LeftScope`).
     previous: frozenset[str] = frozenset()
     cursor: int = 0
 

@@ -27,8 +27,9 @@ from typing import Callable, Optional
 
 from sqlalchemy import case, delete, exists, func, literal, select
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import SQLAlchemyError
 
-from wangge.core.errors import SyncError
+from wangge.core.errors import SyncError, WanggeError
 from wangge.core.hlc import DEFAULT_MAX_DRIFT_MS, pack, span, wall_of
 from wangge.core.ids import uuid7
 from wangge.core.capture import table_of
@@ -175,10 +176,11 @@ class MasterSync:
             raise CloneDetected(f"bundle refused: device {head.sender} sends a new op {forked[0].op_id} at position "
                                 f"{forked[0].seq}, already acknowledged with other ops: a cloned tablet or a restored backup")
         grids = scope.worker_grids(conn, device.worker_id)
-        # What the tablet held as far as it knows: its scope at the last reply, and the grids of
-        # assignments changed since its cursor (that reply may have been lost).
+        # What the tablet may have held: its scope at the last reply, and the grids of every
+        # assignment the worker has had. An op recorded there while a reassignment (or its
+        # eviction) travelled is held for the office; refused, it would refuse every later bundle.
         previous = set(peer["scope"]) if peer else set()
-        previous |= scope.grids_changed_since(conn, device.worker_id, cursor)
+        previous |= scope.grids_changed_since(conn, device.worker_id, 0)
         sender = Sender(head.sender, device.worker_id, scope.worker_role(conn, device.worker_id), frozenset(grids),
                         frozenset(previous), cursor)
         fresh = [op for op in ops if op.op_id not in known]
@@ -447,26 +449,34 @@ class DeviceSync:
         if body.get("ruleset"):
             self.ruleset = Ruleset.from_json(body["ruleset"])
             set_meta(conn, "sync.ruleset", body["ruleset"])
+        # Own ops the master has not got (recorded while the push travelled): no wipe or eviction loses them.
+        sent = max(through, before)
+        unsent = [_wire(r) for r in conn.execute(select(_op).where(
+            _op.c.device == self.device_id, _op.c.seq > sent, _op.c.kind != "mark").order_by(_op.c.seq))]
         if result.reset:
             _wipe(conn, self.device_id)
-        result.evicted = _evict(conn, body.get("evict") or {}, self.device_id)
-        done = apply.apply_ops(conn, ops, ruleset=self._ruleset(conn), masters=frozenset({self.master.device_id}),
-                               derive=False)
+        result.evicted = _evict(conn, body.get("evict") or {}, self.device_id, keep_after=sent)
+        masters = frozenset({self.master.device_id})
+        done = apply.apply_ops(conn, ops, ruleset=self._ruleset(conn), masters=masters, derive=False)
         result.applied = len(done.applied)
-        apply.rederive_since_last(conn, self._ruleset(conn), frozenset({self.master.device_id}), False)
+        top = conn.execute(select(func.coalesce(func.max(_op.c.seq), 0))).scalar()
+        if result.reset and unsent:
+            _replay_own(conn, unsent, self._ruleset(conn), masters)
+        apply.rederive_since_last(conn, self._ruleset(conn), masters, False)
         if done.max_hlc:
             rec.clock.last = max(rec.clock.last, done.max_hlc)
         result.clock_ahead_ms = _set_back(rec, ack)
         through = max(ack["through"], before)  # never back: after a download afresh it ran ahead of the master's
         if result.reset:
-            # Every own op now in the log came back from the master, which has it:
-            # none is to be pushed again.
-            through = max(through, conn.execute(select(func.coalesce(func.max(_op.c.seq), 0))).scalar())
+            # Every own op the download brought came back from the master, which has it:
+            # none is to be pushed again (the unsent ones replayed after it are).
+            through = max(through, top)
         set_meta(conn, "sync.through", str(through))
         set_meta(conn, "sync.cursor", str(_int(body, "upto", where)))
         set_meta(conn, "sync.pending", "{}")
+        # With unsent own ops the replicas differ by them until the next push: no repair for that.
         mine = scope.checksums(conn, None)
-        result.again = mine != body.get("checksums")
+        result.again = not unsent and mine != body.get("checksums")
         set_meta(conn, "sync.repair", "1" if result.again else "0")
         return result
 
@@ -542,8 +552,23 @@ def _wipe(conn: Connection, device_id: str) -> None:
     apply.remove_ops(conn, _op.c.entity != "device", device_id)
 
 
-def _evict(conn: Connection, evict: dict, device_id: str) -> int:
-    """Remove rows that left the device's scope, children first, with their ops (not replicated)."""
+def _replay_own(conn: Connection, unsent: list[WireOp], ruleset: Optional[Ruleset], masters: frozenset) -> None:
+    """Apply the device's unsent ops again after a download afresh wiped them, each logged anew to be
+    pushed. One that no longer applies (its row, or a row it names, left the scope) is logged all the
+    same: the master holds or refuses it, and says so."""
+    for op in unsent:
+        try:
+            with conn.begin_nested():
+                done = apply.apply_ops(conn, [op], ruleset=ruleset, masters=masters, derive=False)
+        except (SQLAlchemyError, WanggeError):
+            done = None
+        if done is None or done.orphans:
+            apply.log_ops(conn, [op])
+
+
+def _evict(conn: Connection, evict: dict, device_id: str, keep_after: int) -> int:
+    """Remove rows that left the device's scope, children first, with their ops (not replicated),
+    but for the device's own ops after ``keep_after``: unsent, they go to the master, which holds them."""
     count = 0
     for entity in reversed(apply.ENTITY_ORDER):
         ids = evict.get(entity) or []
@@ -553,7 +578,8 @@ def _evict(conn: Connection, evict: dict, device_id: str) -> int:
         for start in range(0, len(ids), apply.CHUNK):
             chunk = [i for i in ids[start : start + apply.CHUNK] if isinstance(i, str)]
             count += conn.execute(delete(table).where(table.c.id.in_(chunk))).rowcount
-            apply.remove_ops(conn, (_op.c.entity == entity) & _op.c.entity_id.in_(chunk), device_id)
+            own_unsent = (_op.c.device == device_id) & (_op.c.seq > keep_after)
+            apply.remove_ops(conn, (_op.c.entity == entity) & _op.c.entity_id.in_(chunk) & ~own_unsent, device_id)
     return count
 
 
