@@ -568,19 +568,38 @@ def _replay_own(conn: Connection, unsent: list[WireOp], ruleset: Optional[Rulese
 
 def _evict(conn: Connection, evict: dict, device_id: str, keep_after: int) -> int:
     """Remove rows that left the device's scope, children first, with their ops (not replicated),
-    but for the device's own ops after ``keep_after``: unsent, they go to the master, which holds them."""
+    but for the device's own ops after ``keep_after``: unsent, they go to the master, which holds them.
+
+    A row here that refers to an evicted one goes with it: the tablet's own, which the master
+    never had and so does not list (a visit recorded before the tablet heard), would stop the
+    eviction on its foreign key.
+    """
+    doomed = {entity: {i for i in (evict.get(entity) or []) if isinstance(i, str)}
+              for entity in scope.SCOPED if isinstance(evict.get(entity), list)}
+    for parent in apply.ENTITY_ORDER:  # parents first: a child's own children follow it in turn
+        for child in scope.SCOPED:
+            for column, target in scope.REFERENCES[child]:
+                if target == parent and doomed.get(parent):
+                    doomed.setdefault(child, set()).update(_referring(conn, child, column, doomed[parent]))
     count = 0
     for entity in reversed(apply.ENTITY_ORDER):
-        ids = evict.get(entity) or []
-        if entity not in scope.SCOPED or not isinstance(ids, list):
-            continue
+        ids = sorted(doomed.get(entity) or ())
         table = apply.table_of(entity)
         for start in range(0, len(ids), apply.CHUNK):
-            chunk = [i for i in ids[start : start + apply.CHUNK] if isinstance(i, str)]
+            chunk = ids[start : start + apply.CHUNK]
             count += conn.execute(delete(table).where(table.c.id.in_(chunk))).rowcount
             own_unsent = (_op.c.device == device_id) & (_op.c.seq > keep_after)
             apply.remove_ops(conn, (_op.c.entity == entity) & _op.c.entity_id.in_(chunk) & ~own_unsent, device_id)
     return count
+
+
+def _referring(conn: Connection, entity: str, column: str, ids: set[str]) -> set[str]:
+    """Ids of the ``entity`` rows whose ``column`` names one of ``ids``."""
+    table, found, listed = apply.table_of(entity), set(), sorted(ids)
+    for start in range(0, len(listed), apply.CHUNK):
+        found.update(conn.execute(select(table.c.id).where(
+            table.c[column].in_(listed[start : start + apply.CHUNK]))).scalars())
+    return found
 
 
 def trust_master(store: Store, master: Peer) -> None:
