@@ -215,7 +215,7 @@ class MasterSync:
         upto = conn.execute(select(func.coalesce(func.max(_op.c.seq), 0))).scalar()
         evict: dict[str, list[str]] = {}
         if reset:
-            ops = _ops_of_scope(conn, grids)
+            ops = _ops_of_scope(conn, grids, shared=True)
         else:
             ops = _ops_since(conn, cursor, head.sender, grids)
             # A row the office moved into the device's grids comes whole: the device never had its insert.
@@ -283,12 +283,14 @@ def _ops_since(conn: Connection, cursor: int, device_id: str, grids: list[str]) 
     return [_wire(r) for r in conn.execute(query)]
 
 
-def _ops_of_scope(conn: Connection, grids: list[str]) -> list[WireOp]:
-    """Every op of every row in the scope of ``grids`` (shared rows included), in log order."""
+def _ops_of_scope(conn: Connection, grids: list[str], shared: bool = False) -> list[WireOp]:
+    """Every op of every row in the scope of ``grids``, in log order; shared rows too if there are
+    grids or ``shared`` says so (a download afresh: a worker between two jobs holds none, and still
+    needs the grid tree, the workers and the assignments every checksum covers)."""
     out: list[WireOp] = []
     for entity in scope.synced_entities():
         if entity in scope.SHARED:
-            if grids:
+            if grids or shared:
                 out.extend(_wire(r) for r in conn.execute(select(_op).where(_op.c.entity == entity)))
             continue
         # Joined, not `entity_id IN (rows in scope)`, which SQLite runs several times slower.
