@@ -158,7 +158,8 @@ def coalesce(ops: list[WireOp], keep_apart: Callable[[WireOp], bool] = lambda op
     carries its own, newer one; a receiver that has the row already merges it.
     Otherwise, or if one of them may not join the insert (``may_join``, or a
     stamp not above the insert's: a clock set back in between), they fold
-    into the last update, in its place.
+    into the last update, in its place; unless one is stamped above the
+    last (the clock set back between them), when none of them folds.
     """
     def foldable(op: WireOp) -> bool:
         return op.kind == "update" and op.seen is None and not keep_apart(op)
@@ -171,6 +172,14 @@ def coalesce(ops: list[WireOp], keep_apart: Callable[[WireOp], bool] = lambda op
             last[key] = index
         elif op.kind == "insert" and op.seen is None and not op.stamps:
             inserts.setdefault(key, index)
+    # A row whose earlier edit is stamped above its last (the clock was set back in between) is
+    # sent edit by edit: folded, a field would carry a stamp above its op's, which no receiver takes.
+    newest: dict[tuple[str, str], int] = {}
+    for op in ops:
+        if foldable(op):
+            key = (op.entity, op.entity_id)
+            newest[key] = max(newest.get(key, 0), op.hlc)
+    last = {key: end for key, end in last.items() if newest[key] <= ops[end].hlc}
     joining: dict[tuple[str, str], bool] = {}
     for index, op in enumerate(ops):
         key = (op.entity, op.entity_id)
