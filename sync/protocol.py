@@ -201,7 +201,7 @@ class MasterSync:
             rec.clock.observe(done.max_hlc, rec.physical_ms)
         acked = max([through] + [op.seq for op in ops])
         clock = max(rec.clock.last, pack(rec.physical_ms))
-        reply_body = self._reply_body(conn, head, body, cursor, grids, peer, acked, done, drifted, clock)
+        reply_body = self._reply_body(conn, head, body, cursor, sender, peer, acked, done, drifted, clock)
         reply = bundle.build("reply", uuid7(), self.device_id, head.sender, head.seq, reply_body, self.keys,
                              PublicKeys.from_b64(device.sign_key, device.box_key))
         self._remember(conn, head, peer, acked, cursor, grids, reply, rec.physical_ms)
@@ -209,7 +209,8 @@ class MasterSync:
                    f"{len(drifted)} quarantined, {len(done.conflicts)} conflicts); {len(reply_body['ops'])} ops sent back")
         return reply, summary
 
-    def _reply_body(self, conn, head, body, cursor, grids, peer, acked, done, drifted, clock) -> dict:
+    def _reply_body(self, conn, head, body, cursor, sender, peer, acked, done, drifted, clock) -> dict:
+        grids = sorted(sender.grids)
         horizon = int(get_meta(conn, "sync.gc_horizon") or 0)
         reset = bool(body.get("repair")) or (cursor < horizon)
         upto = conn.execute(select(func.coalesce(func.max(_op.c.seq), 0))).scalar()
@@ -223,9 +224,13 @@ class MasterSync:
             if moved:
                 ops = _merge_ops(ops, _ops_of_rows(conn, moved))
             old = set(peer["scope"]) if peer else set()
-            if peer and old != set(grids):
-                evict = _rows_only_in(conn, sorted(old - set(grids)), grids)
-                ops = _merge_ops(ops, _ops_of_scope(conn, sorted(set(grids) - old)))
+            # The last reply may have been lost: a grid whose assignment changed after the cursor
+            # this push acknowledges may not have reached the tablet, so it is backfilled again
+            # (ops it has are skipped by id), and evicted again if it is gone.
+            unsure = scope.grids_changed_since(conn, sender.worker_id, cursor) if peer else set()
+            if peer and (old != set(grids) or unsure):
+                evict = _rows_only_in(conn, sorted((old | unsure) - set(grids)), grids)
+                ops = _merge_ops(ops, _ops_of_scope(conn, sorted(set(grids) - (old - unsure))))
         version = self.ruleset.version if self.ruleset else ""
         return {
             "ack": {"bundle": head.id, "through": acked, "applied": len(done.applied),
