@@ -70,8 +70,14 @@ def remove_ops(conn: Connection, where, owner: str) -> None:
     top = conn.execute(select(func.coalesce(func.max(_op.c.seq), 0))).scalar()
     conn.execute(delete(_op).where(where))
     if top and not conn.execute(select(_op.c.seq).where(_op.c.seq == top)).first():
-        conn.execute(_op.insert().values(seq=top, op_id=f"mark-{owner}-{top}", entity="device", entity_id=owner,
-                                         hlc=1, actor="sync", device="", kind="mark", fields={}))
+        mark_position(conn, top, owner)
+
+
+def mark_position(conn: Connection, seq: int, owner: str) -> None:
+    """Hold log position ``seq`` with a mark: an op row no peer is ever sent."""
+    conn.execute(Op.__table__.insert().values(seq=seq, op_id=f"mark-{owner}-{seq}", entity="device",
+                                              entity_id=owner, hlc=1, actor="sync", device="", kind="mark",
+                                              fields={}))
 
 
 def known_op_ids(conn: Connection, op_ids: Iterable[str]) -> set[str]:

@@ -231,6 +231,10 @@ class MasterSync:
             if peer and (old != set(grids) or unsure):
                 evict = _rows_only_in(conn, sorted((old | unsure) - set(grids)), grids)
                 ops = _merge_ops(ops, _ops_of_scope(conn, sorted(set(grids) - (old - unsure))))
+            # Tombstones collected since the cursor go from the tablet too, or its checksums would differ.
+            for entity, entity_id in conn.execute(select(tables.collected.c.entity, tables.collected.c.entity_id)
+                                                  .where(tables.collected.c.seq > cursor)):
+                evict.setdefault(entity, []).append(entity_id)
         version = self.ruleset.version if self.ruleset else ""
         return {
             "ack": {"bundle": head.id, "through": acked, "applied": len(done.applied),

@@ -15,14 +15,15 @@ None of these tables is replicated: they are each replica's bookkeeping.
 * ``sync_revoked`` (master): bundles a revoked tablet sent, kept unopened
   (`wangge.sync.revoked`).
 * ``sync_collected`` (master): ids of tombstoned rows removed by collection,
-  so a late edit of one is set aside instead of refusing its bundle.
+  so a late edit of one is set aside instead of refusing its bundle, and a
+  device that still holds the tombstone is told to drop it.
 """
 from __future__ import annotations
 
 from sqlalchemy import JSON, BigInteger, Boolean, Column, Integer, LargeBinary, MetaData, String, Table, text
 from sqlalchemy.engine import Connection
 
-from wangge.core.migrations import Migration
+from wangge.core.migrations import Migration, _add_column
 
 metadata = MetaData()
 
@@ -87,6 +88,9 @@ collected = Table(
     Column("entity", String, primary_key=True),
     Column("entity_id", String, primary_key=True),
     Column("horizon", BigInteger, nullable=False),
+    # The master's log top when collected: a device whose cursor is below it may still hold
+    # the tombstone, and is told to drop it (`evict`), or its checksums would differ.
+    Column("seq", BigInteger, nullable=False, default=0),
 )
 
 
@@ -115,4 +119,6 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration("sync_0002_collected", lambda conn: collected.create(conn, checkfirst=True)),
     Migration("sync_0003_quarantine_for_review", _list_quarantine),
     Migration("sync_0004_revoked_bundles", lambda conn: revoked.create(conn, checkfirst=True)),
+    Migration("sync_0005_collected_seq",
+              lambda conn: _add_column(conn, "sync_collected", "seq", "BIGINT NOT NULL DEFAULT 0")),
 )

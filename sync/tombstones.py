@@ -54,6 +54,8 @@ def collect(store: Store, *, absent_after_days: float = ABSENT_AFTER_DAYS) -> Co
     with store.write(actor="sync") as rec:
         conn = rec.conn
         limit, absent = horizon(conn, rec.physical_ms, absent_after_days)
+        # A position above every cursor acknowledged so far: who has not passed it may hold a tombstone.
+        after = conn.execute(select(func.coalesce(func.max(_op.c.seq), 0))).scalar() + 1
         removed = kept = 0
         for entity in reversed(apply.ENTITY_ORDER):  # children first, so a parent can follow them
             table = apply.table_of(entity)
@@ -74,8 +76,10 @@ def collect(store: Store, *, absent_after_days: float = ABSENT_AFTER_DAYS) -> Co
                                  store.device_id or "master")
                 gone = tables.collected
                 conn.execute(delete(gone).where(gone.c.entity == entity, gone.c.entity_id == entity_id))
-                conn.execute(insert(gone).values(entity=entity, entity_id=entity_id, horizon=limit))
+                conn.execute(insert(gone).values(entity=entity, entity_id=entity_id, horizon=limit, seq=after))
                 removed += 1
+        if removed:
+            apply.mark_position(conn, after, store.device_id or "master")  # so replies move cursors past it
         set_meta(conn, "sync.gc_horizon", str(limit))
     return Collected(removed, kept, limit, absent)
 
