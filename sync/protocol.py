@@ -483,6 +483,7 @@ class DeviceSync:
             # none is to be pushed again (the unsent ones replayed after it are).
             through = max(through, top)
         set_meta(conn, "sync.through", str(through))
+        _forget_evicted(conn, self.device_id, before, through)
         set_meta(conn, "sync.cursor", str(_int(body, "upto", where)))
         set_meta(conn, "sync.pending", "{}")
         # With unsent own ops the replicas differ by them until the next push: no repair for that.
@@ -602,6 +603,16 @@ def _evict(conn: Connection, evict: dict, device_id: str, keep_after: int) -> in
             own_unsent = (_op.c.device == device_id) & (_op.c.seq > keep_after)
             apply.remove_ops(conn, (_op.c.entity == entity) & _op.c.entity_id.in_(chunk) & ~own_unsent, device_id)
     return count
+
+
+def _forget_evicted(conn: Connection, device_id: str, before: int, through: int) -> None:
+    """Drop the own ops just acknowledged whose row is gone (evicted while they waited to be pushed):
+    the master has them now, and no record of a grid the worker left stays on the tablet."""
+    for entity in scope.SCOPED:
+        table = apply.table_of(entity)
+        gone = ~exists().where(table.c.id == _op.c.entity_id)
+        apply.remove_ops(conn, (_op.c.device == device_id) & (_op.c.seq > before) & (_op.c.seq <= through)
+                         & (_op.c.entity == entity) & gone, device_id)
 
 
 def _referring(conn: Connection, entity: str, column: str, ids: set[str]) -> set[str]:
