@@ -51,12 +51,16 @@ def worker_grids(conn: Connection, worker_id: Optional[str]) -> list[str]:
 
 def grids_changed_since(conn: Connection, worker_id: Optional[str], cursor: int) -> set[str]:
     """Grids (and the cells below them) of ``worker_id``'s assignments changed after log position
-    ``cursor``: what the worker held, as far as a tablet at that cursor knows, and may have lost."""
+    ``cursor``: what the worker held, as far as a tablet at that cursor knows, and may have lost.
+    At cursor 0, every grid the worker was ever assigned."""
     if not worker_id:
         return set()
-    codes = conn.execute(select(_grids.c.code).distinct().select_from(
+    query = select(_grids.c.code).distinct().select_from(
         _op.join(_assign, _assign.c.id == _op.c.entity_id).join(_grids, _grids.c.id == _assign.c.grid_id)).where(
-        _op.c.entity == "assignment", _op.c.seq > cursor, _assign.c.worker_id == worker_id)).scalars().all()
+        _op.c.entity == "assignment", _assign.c.worker_id == worker_id)
+    # Without a position to start from, no `seq` test: SQLite would then walk the whole log by
+    # position instead of the assignment ops by entity.
+    codes = conn.execute(query.where(_op.c.seq > cursor) if cursor else query).scalars().all()
     return _cells_at_or_below(conn, codes)
 
 
