@@ -189,6 +189,11 @@ class Store:
                 yield conn
         except DBAPIError as exc:
             raise StoreError(f"store {self.url}: {_first_line(exc)}") from exc
+        except UnicodeEncodeError as exc:
+            # A lone surrogate ("\\ud800" in JSON decodes to one): no database text can hold it.
+            bad = exc.object[exc.start : exc.end] if isinstance(exc.object, str) else ""
+            raise StoreError(f"store {self.url}: a text value holds {bad!r}, which is not a Unicode character "
+                             f"(a lone surrogate): expected text that UTF-8 can encode; nothing was written") from None
 
 
 def init(
