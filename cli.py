@@ -440,7 +440,6 @@ def bundle_export(store_path: str, keys_path: str | None, out: str, passphrase: 
         if opened.role == "master":
             raise UsageError(f"{store_path} is a master store: a tablet exports its push; the master answers it "
                              f"with `wangge bundle import {store_path} PUSH_FILE`")
-        files.check_target(out)
         # Written inside the push's transaction: a failed write leaves the tablet as it was.
         data = protocol.DeviceSync(opened, keys, known_master(opened)).make_push(
             deliver=lambda made: files.write_atomic(out, made))

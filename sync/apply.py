@@ -57,6 +57,11 @@ class Applied:
     max_hlc: int = 0
 
 
+def log_top(conn: Connection) -> int:
+    """The highest position in the local op log (0 if it is empty)."""
+    return conn.execute(select(func.coalesce(func.max(Op.__table__.c.seq), 0))).scalar()
+
+
 def remove_ops(conn: Connection, where, owner: str) -> None:
     """Delete the log's ops matching ``where`` without giving their positions to later ops.
 
@@ -67,7 +72,7 @@ def remove_ops(conn: Connection, where, owner: str) -> None:
     ``mark``, on the private ``device`` entity: never sent) holds the top.
     """
     _op = Op.__table__
-    top = conn.execute(select(func.coalesce(func.max(_op.c.seq), 0))).scalar()
+    top = log_top(conn)
     conn.execute(delete(_op).where(where))
     if top and not conn.execute(select(_op.c.seq).where(_op.c.seq == top)).first():
         mark_position(conn, top, owner)

@@ -213,7 +213,7 @@ class MasterSync:
         grids = sorted(sender.grids)
         horizon = int(get_meta(conn, "sync.gc_horizon") or 0)
         reset = bool(body.get("repair")) or (cursor < horizon)
-        upto = conn.execute(select(func.coalesce(func.max(_op.c.seq), 0))).scalar()
+        upto = apply.log_top(conn)
         evict: dict[str, list[str]] = {}
         if reset:
             ops = _ops_of_scope(conn, grids, shared=True)
@@ -470,7 +470,7 @@ class DeviceSync:
         masters = frozenset({self.master.device_id})
         done = apply.apply_ops(conn, ops, ruleset=self._ruleset(conn), masters=masters, derive=False)
         result.applied = len(done.applied)
-        top = conn.execute(select(func.coalesce(func.max(_op.c.seq), 0))).scalar()
+        top = apply.log_top(conn)
         if result.reset and unsent:
             _replay_own(conn, unsent, self._ruleset(conn), masters)
         apply.rederive_since_last(conn, self._ruleset(conn), masters, False)
@@ -608,11 +608,13 @@ def _evict(conn: Connection, evict: dict, device_id: str, keep_after: int) -> in
 def _forget_evicted(conn: Connection, device_id: str, before: int, through: int) -> None:
     """Drop the own ops just acknowledged whose row is gone (evicted while they waited to be pushed):
     the master has them now, and no record of a grid the worker left stays on the tablet."""
-    for entity in scope.SCOPED:
-        table = apply.table_of(entity)
-        gone = ~exists().where(table.c.id == _op.c.entity_id)
-        apply.remove_ops(conn, (_op.c.device == device_id) & (_op.c.seq > before) & (_op.c.seq <= through)
-                         & (_op.c.entity == entity) & gone, device_id)
+    if through <= before:
+        return
+    acked = (_op.c.device == device_id) & (_op.c.seq > before) & (_op.c.seq <= through)
+    orphaned = [seq for entity in scope.SCOPED for seq in conn.execute(select(_op.c.seq).where(
+        acked, _op.c.entity == entity, ~exists().where(apply.table_of(entity).c.id == _op.c.entity_id))).scalars()]
+    if orphaned:
+        apply.remove_ops(conn, _op.c.seq.in_(orphaned), device_id)
 
 
 def _referring(conn: Connection, entity: str, column: str, ids: set[str]) -> set[str]:

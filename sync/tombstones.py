@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import delete, exists, func, insert, select
+from sqlalchemy import delete, exists, insert, select
 from sqlalchemy.engine import Connection
 
 from wangge.core.errors import StoreError
@@ -37,7 +37,7 @@ class Collected:
 
 def horizon(conn: Connection, now_ms: int, absent_after_days: float = ABSENT_AFTER_DAYS) -> tuple[int, tuple[str, ...]]:
     """The collection horizon, and the active devices too long absent to hold it back."""
-    top = conn.execute(select(func.coalesce(func.max(_op.c.seq), 0))).scalar()
+    top = apply.log_top(conn)
     since = now_ms - int(absent_after_days * DAY_MS)
     rows = conn.execute(select(tables.peer.c.device_id, tables.peer.c.cursor, tables.peer.c.seen_at)
                         .join(_devices, _devices.c.id == tables.peer.c.device_id)
@@ -55,7 +55,7 @@ def collect(store: Store, *, absent_after_days: float = ABSENT_AFTER_DAYS) -> Co
         conn = rec.conn
         limit, absent = horizon(conn, rec.physical_ms, absent_after_days)
         # A position above every cursor acknowledged so far: who has not passed it may hold a tombstone.
-        after = conn.execute(select(func.coalesce(func.max(_op.c.seq), 0))).scalar() + 1
+        after = apply.log_top(conn) + 1
         removed = kept = 0
         for entity in reversed(apply.ENTITY_ORDER):  # children first, so a parent can follow them
             table = apply.table_of(entity)
