@@ -162,22 +162,21 @@ class Convergence(RuleBasedStateMachine):
     @rule(name=st.sampled_from(sorted(TABLETS)), pick=st.integers(0, 50), field=st.sampled_from(FIELDS),
           value=st.integers(0, 9))
     def update_household(self, name, pick, field, value):
-        # Any household the tablet shows, whether or not its grid is still the worker's.
-        homes = self.households(name)
-        if homes:
-            t = self.tablet(name)
-            with t.store.write(actor=t.worker) as rec:
-                rec.update("household", homes[pick % len(homes)][0],
-                           {field: value if field in FOLDABLE else f"v{value}"})
-            self.recorded_on(name)
+        self.on_household(name, pick, lambda rec, home: rec.update(
+            "household", home, {field: value if field in FOLDABLE else f"v{value}"}))
 
     @rule(name=st.sampled_from(sorted(TABLETS)), pick=st.integers(0, 50))
     def delete_household(self, name, pick):
+        self.on_household(name, pick, lambda rec, home: rec.delete("household", home))
+
+    def on_household(self, name, pick, change) -> None:
+        """``change(rec, household id)`` on one of the households the tablet shows, whether or not
+        its grid is still the worker's."""
         homes = self.households(name)
         if homes:
             t = self.tablet(name)
             with t.store.write(actor=t.worker) as rec:
-                rec.delete("household", homes[pick % len(homes)][0])
+                change(rec, homes[pick % len(homes)][0])
             self.recorded_on(name)
 
     @rule(name=st.sampled_from(sorted(TABLETS)), pick=st.integers(0, 50))
