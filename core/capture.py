@@ -19,6 +19,7 @@ from pydantic_core import PydanticUndefined
 from sqlalchemy import bindparam, select
 from sqlalchemy.engine import Connection
 
+from wangge.core import placement
 from wangge.core.errors import StoreError
 from wangge.core.hlc import Clock
 from wangge.core.ids import uuid7, uuid7_many
@@ -67,6 +68,8 @@ class Recorder:
         self.device = device
         self.actor = actor
         self.ops = 0
+        #: Rows this write may have put in another grid than their owner's (`wangge.core.placement`).
+        self.placed = placement.Placed()
 
     def stamp(self) -> int:
         """A fresh HLC stamp for one change."""
@@ -96,6 +99,9 @@ class Recorder:
         if records:
             self.conn.execute(table.insert(), records)
             self._write_ops(entity, kind, ops)
+            if entity in placement.OWNERS:
+                for record in records:
+                    self.placed.note(entity, record["id"], record, new=True)
         return [r["id"] for r in records]
 
     def update(self, entity: str, entity_id: str, values: Mapping[str, Any]) -> None:
@@ -112,6 +118,11 @@ class Recorder:
             raise StoreError(f"{entity} is append-only: its rows cannot be updated")
         changes = list(changes)
         columns = columns_of(entity)
+        watched = placement.WATCHED.get(entity)
+        if watched:
+            for entity_id, values in changes:
+                if not watched.isdisjoint(values):
+                    self.placed.note(entity, entity_id, values, new=False)
         # SQLite merges the JSON itself, so rows need not be read back;
         # elsewhere rows are read, merged here and written back once each.
         if self.conn.dialect.name == "sqlite" and "fields" in columns and self._update_in_sql(entity, changes, columns):

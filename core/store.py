@@ -21,7 +21,7 @@ from sqlalchemy import create_engine, event, select
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlchemyError
 
-from wangge.core import collector, migrations
+from wangge.core import collector, migrations, placement
 from wangge.core.capture import Recorder
 from wangge.core.errors import StoreError, StoreRoleError, UsageError, WanggeError
 from wangge.core.hlc import Clock
@@ -166,6 +166,9 @@ class Store:
         the advanced clock commit together, or on an exception none of them.
         The cyclic collector is paused meanwhile (`wangge.core.collector`):
         a bulk write or an import builds many small objects and no cycles.
+        What belongs to a row moved to another grid moves with it, in ops of
+        its own (`wangge.core.placement`); a row put in another grid than the
+        one it belongs to raises `StoreError`, and nothing is written.
         """
         with collector.paused(), self._transaction() as conn:
             clock = Clock(last=int(get_meta(conn, "hlc") or 0))
@@ -174,6 +177,8 @@ class Store:
                 conn, clock=clock, physical_ms=physical, device=device or self.device_id, actor=actor
             )
             yield recorder
+            if recorder.placed:
+                placement.settle(recorder, recorder.placed, strict=True)
             set_meta(conn, "hlc", str(clock.last))
 
     @contextmanager

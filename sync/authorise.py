@@ -19,6 +19,7 @@ from typing import Optional
 from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
+from wangge.core import placement
 from wangge.core.capture import REPLICATION_COLUMNS, columns_of
 from wangge.core.errors import SyncError
 from wangge.core.hlc import moment, span, wall_of
@@ -151,8 +152,11 @@ def _closed_columns(entity: str) -> frozenset[str] | None:
 
 
 def _check(conn: Connection, op: WireOp, sender: Sender, ruleset: Optional[Ruleset], grids: dict) -> None:
+    own = _has_grid(op.entity)
     if op.kind in ("insert", "append"):
-        grid = _grid_of_new(op, grids)
+        # A row's own grid is where it was recorded, which must be the worker's; the grid whose
+        # scope it lies in (its owner's) is checked with its references below.
+        grid = op.fields.get("grid_id") if own else _grid_of_new(op, grids)
     else:
         grid = grids.get(op.entity, {}).get(op.entity_id)
         if grid is None:
@@ -160,9 +164,10 @@ def _check(conn: Connection, op: WireOp, sender: Sender, ruleset: Optional[Rules
         target = op.fields.get("grid_id", grid)
         if target != grid and target not in sender.grids:
             _outside(conn, op, sender, None, target, f"moves the row to grid {target}, outside the worker's grids")
-    if grid not in sender.grids:
-        row = ("case", op.fields.get("case_id")) if op.entity == "case_event" else (
-            (op.entity, op.entity_id) if op.kind in ("update", "delete") else None)
+    if grid is None and not own:
+        pass  # its owner is not at the master: the references below say so
+    elif grid not in sender.grids:
+        row = (op.entity, op.entity_id) if op.kind in ("update", "delete") else None if own else _owner(op)
         _outside(conn, op, sender, row, grid, f"grid {grid} is not among the worker's grids")
     for column, entity, entity_id in _references(op):
         # A visit in the worker's grid to another grid's household would tie that
@@ -200,10 +205,26 @@ def _grids_ever(conn: Connection, row: tuple) -> set:
     return grids
 
 
+def _has_grid(entity: str) -> bool:
+    return "grid_id" in columns_of(entity)
+
+
 def _grid_of_new(op: WireOp, grids: dict) -> Optional[str]:
-    if op.entity == "case_event":
-        return grids.get("case", {}).get(op.fields.get("case_id"))
+    """The grid whose scope a new row lies in: an append-only row's owner's (None if the master
+    lacks it), else its own."""
+    owner = _owner(op)
+    if owner is not None:
+        return grids.get(owner[0], {}).get(owner[1])
     return op.fields.get("grid_id")
+
+
+def _owner(op: WireOp) -> Optional[tuple[str, str]]:
+    """(entity, id) of the row a new append-only row belongs to, if it names one."""
+    for column, entity in placement.BELONGS.get(op.entity, ()):
+        value = op.fields.get(column)
+        if type(value) is str:
+            return entity, value
+    return None
 
 
 def _check_move(op: WireOp, sender: Sender, ruleset: Optional[Ruleset]) -> None:

@@ -29,11 +29,12 @@ from sqlalchemy import case, delete, exists, func, literal, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import SQLAlchemyError
 
+from wangge.core import placement
 from wangge.core.errors import SyncError, WanggeError
 from wangge.core.hlc import DEFAULT_MAX_DRIFT_MS, pack, span, wall_of
 from wangge.core.ids import uuid7
 from wangge.core.capture import table_of
-from wangge.core.models import Case, CaseEvent, Device, Op
+from wangge.core.models import Device, Op
 from wangge.core.ruleset import Ruleset
 from wangge.core.store import Store, get_meta, set_meta
 from wangge.sync import apply, bundle, merge, quarantine, revoked, scope, tables
@@ -41,7 +42,7 @@ from wangge.sync.authorise import Sender, authorise
 from wangge.sync.keys import DeviceKeys, PublicKeys
 from wangge.sync.ops import MAX_INT, OpError, WireOp, coalesce, from_wire
 
-_devices, _op, _cases, _events = Device.__table__, Op.__table__, Case.__table__, CaseEvent.__table__
+_devices, _op = Device.__table__, Op.__table__
 
 
 class NotEnrolled(SyncError, PermissionError):
@@ -190,6 +191,11 @@ class MasterSync:
         done = apply.apply_ops(conn, ok, ruleset=self.ruleset, masters=frozenset({self.device_id}),
                                record_conflicts=True, fresh=True, derive=False)
         done.duplicates += len(ops) - len(fresh)
+        # What belongs to a row the tablet moved, or a row it put with an owner the office moved
+        # meanwhile, goes to the owner's grid, in the master's own ops.
+        for op in done.applied:
+            rec.placed.note(op.entity, op.entity_id, op.fields, new=op.kind in ("insert", "append"))
+        placement.settle(rec, rec.placed, strict=False)
         if fresh:
             set_meta(conn, newest_key, max(newest, max(op.op_id for op in fresh)))
         # Moves the office recorded here since the last exchange are replayed with the rest.
@@ -279,14 +285,9 @@ def _ops_since(conn: Connection, cursor: int, device_id: str, grids: list[str]) 
     """
     in_scope = {}
     for entity in scope.SCOPED:
-        table = table_of(entity)
-        if entity == "case_event":
-            rows = select(literal(1)).select_from(table.join(_cases, _cases.c.id == table.c.case_id)).where(
-                table.c.id == _op.c.entity_id, _cases.c.grid_id.in_(grids))
-        else:
-            rows = select(literal(1)).select_from(table).where(table.c.id == _op.c.entity_id,
-                                                               table.c.grid_id.in_(grids))
-        in_scope[entity] = exists(rows)
+        source, grid = scope.placed(entity)
+        in_scope[entity] = exists(select(literal(1)).select_from(source).where(
+            table_of(entity).c.id == _op.c.entity_id, grid.in_(grids)))
     wanted = case(in_scope, value=_op.c.entity, else_=_op.c.entity.in_(sorted(scope.SHARED)))
     query = select(_op).where(_op.c.seq > cursor, _op.c.device != device_id, wanted).order_by(_op.c.seq)
     return [_wire(r) for r in conn.execute(query)]
@@ -304,24 +305,23 @@ def _ops_of_scope(conn: Connection, grids: list[str], shared: bool = False) -> l
             continue
         # Joined, not `entity_id IN (rows in scope)`, which SQLite runs several times slower.
         table = table_of(entity)
-        query = select(_op).join(table, table.c.id == _op.c.entity_id)
-        if entity == "case_event":
-            query = query.join(_cases, _cases.c.id == table.c.case_id).where(_cases.c.grid_id.in_(grids))
-        else:
-            query = query.where(table.c.grid_id.in_(grids))
+        source, grid = scope.placed(entity)
+        query = select(_op).select_from(_op.join(source, table.c.id == _op.c.entity_id)).where(grid.in_(grids))
         out.extend(_wire(r) for r in conn.execute(query.where(_op.c.entity == entity)))
     return sorted(out, key=lambda op: op.seq)
 
 
 def _ops_of_rows(conn: Connection, rows: set[tuple[str, str]]) -> list[WireOp]:
-    """Every op of ``rows`` (entity, id), and of the moves of the cases among them, in log order."""
+    """Every op of ``rows`` (entity, id), and of the append-only rows that belong to them (a case's
+    moves, a household's visits, a visit's photos), in log order."""
     out: list[WireOp] = []
-    wanted = {entity: sorted(i for e, i in rows if e == entity) for entity, _ in rows}
-    cases = wanted.get("case", [])
-    if cases:
-        wanted["case_event"] = sorted(set(wanted.get("case_event", [])) | set(conn.execute(
-            select(_events.c.id).where(_events.c.case_id.in_(cases))).scalars()))
+    wanted = {entity: {i for e, i in rows if e == entity} for entity, _ in rows}
+    for entity in apply.ENTITY_ORDER:  # owners first: a visit's photos follow the visit in turn
+        for column, owner in placement.BELONGS.get(entity, ()):
+            if wanted.get(owner):
+                wanted.setdefault(entity, set()).update(_referring(conn, entity, column, wanted[owner]))
     for entity, ids in wanted.items():
+        ids = sorted(ids)
         for start in range(0, len(ids), apply.CHUNK):
             chunk = ids[start : start + apply.CHUNK]
             out.extend(_wire(r) for r in conn.execute(select(_op).where(_op.c.entity == entity,

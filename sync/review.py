@@ -24,7 +24,7 @@ from typing import Optional
 
 from sqlalchemy import select
 
-from wangge.core import casework
+from wangge.core import casework, placement
 from wangge.core.errors import TransitionError, UsageError, WanggeError
 from wangge.core.capture import table_of
 from wangge.core.hlc import DEFAULT_MAX_DRIFT_MS, wall_of
@@ -145,6 +145,8 @@ def _release(rec, row, ruleset: Optional[Ruleset]) -> str:
         rec.update(op.entity, op.entity_id, values)
     else:
         rec.delete(op.entity, op.entity_id)
+    # The office takes the held op as it came: where its owner has moved since, it follows.
+    placement.settle(rec, rec.placed, strict=False)
     quarantine.released(conn, op.op_id)
     if op.entity in ("case", "case_event"):
         master = get_meta(conn, "device_id") or ""

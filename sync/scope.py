@@ -14,11 +14,12 @@ import hashlib
 import json
 from typing import Iterable, Optional
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.engine import Connection
 
+from wangge.core import placement
 from wangge.core.capture import table_of
-from wangge.core.models import ENTITIES, Assignment, Case, GridCell, Op, Worker
+from wangge.core.models import ENTITIES, Assignment, GridCell, Op, Worker
 
 #: Sent to every device whatever its grids.
 SHARED = frozenset({"grid_cell", "worker", "assignment"})
@@ -36,7 +37,7 @@ REFERENCES: dict[str, tuple[tuple[str, str], ...]] = {
                   for fk in column.foreign_keys if fk.column.table.name in _BY_TABLE)
     for entity, model in ENTITIES.items()
 }
-_grids, _assign, _workers, _cases = GridCell.__table__, Assignment.__table__, Worker.__table__, Case.__table__
+_grids, _assign, _workers = GridCell.__table__, Assignment.__table__, Worker.__table__
 _op = Op.__table__
 
 
@@ -79,31 +80,83 @@ def worker_role(conn: Connection, worker_id: Optional[str]) -> Optional[str]:
 
 
 def grids_of(conn: Connection, entity: str, ids: Iterable[str]) -> dict[str, str]:
-    """The grid of each existing row of a scoped ``entity`` (a case event's is its case's)."""
+    """The scope's grid of each existing row of a scoped ``entity`` (an append-only row's is its
+    owner's: `wangge.core.placement.BELONGS`)."""
     ids, found = sorted(set(ids)), {}
-    table = table_of(entity).name
+    joins, grid = placed_sql(entity)
     mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
     for start in range(0, len(ids), CHUNK):
         chunk = tuple(ids[start : start + CHUNK])
         # Written out, not built by the query compiler: an import looks up 10,000 rows here.
         marks = ", ".join([mark] * len(chunk))
-        if entity == "case_event":
-            sql = f"SELECT t.id, c.grid_id FROM {table} t JOIN cases c ON c.id = t.case_id WHERE t.id IN ({marks})"
-        else:
-            sql = f"SELECT id, grid_id FROM {table} WHERE id IN ({marks})"
+        sql = f"SELECT t.id, {grid} FROM {table_of(entity).name} t {joins} WHERE t.id IN ({marks})"
         found.update(conn.exec_driver_sql(sql, chunk).all())
     return found
+
+
+def placed_sql(entity: str) -> tuple[str, str]:
+    """(joins, grid expression) in SQL giving the grid whose scope holds each row ``t`` of
+    ``entity``: its own, or for an append-only row its owner's (found the same way in turn), or
+    with no owner named, its own."""
+    joins, grid = _placing(entity, "t", table_of(entity).c, False)
+    sql = " ".join(f"{'LEFT JOIN' if outer else 'JOIN'} {table_of(owner).name} {name} ON {name}.id = {on}"
+                   for owner, name, on, outer in joins)
+    return sql, grid if isinstance(grid, str) else f"COALESCE({', '.join(grid)})"
+
+
+def placed(entity: str):
+    """(from clause, grid column) of the query form of `placed_sql`."""
+    table = table_of(entity)
+    aliases = {"t": table}
+    joins, grid = _placing(entity, "t", table.c, False, aliases)
+    source = table
+    for owner, name, on, outer in joins:
+        left, column = on.split(".")
+        source = source.join(aliases[name], aliases[name].c.id == aliases[left].c[column], isouter=outer)
+    return source, _expression(grid, aliases)
+
+
+def _placing(entity: str, name: str, columns, outer: bool, aliases: Optional[dict] = None):
+    """The joins (owner, alias, "alias.column" it joins on, outer) and grid ("alias.column", or
+    a tuple of them to coalesce) for rows ``name`` of ``entity``."""
+    owners = placement.BELONGS.get(entity)
+    if not owners:
+        return [], f"{name}.grid_id"
+    # One owner that every row names joins plainly; else each owner may be missing.
+    plain = len(owners) == 1 and not columns[owners[0][0]].nullable
+    joins, grids = [], []
+    for n, (column, owner) in enumerate(owners):
+        alias = f"{name}_{n}"
+        if aliases is not None:
+            aliases[alias] = table_of(owner).alias(alias)
+        joins.append((owner, alias, f"{name}.{column}", outer or not plain))
+        inner, grid = _placing(owner, alias, table_of(owner).c, outer or not plain, aliases)
+        joins.extend(inner)
+        grids.append(grid)
+    if plain:
+        return joins, grids[0]
+    return joins, tuple(_flat(grids)) + (f"{name}.grid_id",)
+
+
+def _flat(grids):
+    for grid in grids:
+        yield from (grid if isinstance(grid, tuple) else (grid,))
+
+
+def _expression(grid, aliases: dict):
+    if isinstance(grid, tuple):
+        return func.coalesce(*(_expression(g, aliases) for g in grid))
+    name, column = grid.split(".")
+    return aliases[name].c[column]
 
 
 def rows_in_scope(conn: Connection, entity: str, grids: Optional[list[str]]):
     """A query for the ids of ``entity`` rows in scope; ``grids=None`` means every row held."""
     table = table_of(entity)
-    query = select(table.c.id)
     if grids is None or entity in SHARED:
-        return query
-    if entity == "case_event":
-        return query.join(_cases, _cases.c.id == table.c.case_id).where(_cases.c.grid_id.in_(grids))
-    return query.where(table.c.grid_id.in_(grids))
+        return select(table.c.id)
+    source, grid = placed(entity)
+    return select(table.c.id).select_from(source).where(grid.in_(grids))
 
 
 def synced_entities() -> tuple[str, ...]:
@@ -194,10 +247,9 @@ def _digest_sql(conn: Connection, entity: str, grids: Optional[int]) -> str:
             where = ""
         elif not grids:
             where = "WHERE 1 = 0"
-        elif entity == "case_event":
-            where = f"JOIN cases c ON c.id = t.case_id WHERE c.grid_id IN ({marks})"
         else:
-            where = f"WHERE t.grid_id IN ({marks})"
+            joins, grid = placed_sql(entity)
+            where = f"{joins} WHERE {grid} IN ({marks})"
         # Ids sort by their bytes on every replica: PostgreSQL's default collation sorts
         # by language ("a1" before "A1"), SQLite by bytes, and the digests must agree.
         order = 't.id COLLATE "C"' if conn.dialect.name == "postgresql" else "t.id"

@@ -1,0 +1,149 @@
+"""Placement: a row lives in the grid of the row it belongs to.
+
+A tablet holds the grids of its worker. A row in another grid than the row it
+refers to would reach tablets that lack what it refers to, and fail there on the
+foreign key at every sync. So:
+
+- a resident lives in its household's grid, a household in its building's, a
+  case in its household's (or, with none, its building's): when one of these
+  moves (the office redraws a boundary), what belongs to it moves with it, in
+  ops of its own (`settle`);
+- append-only rows (case events, visits, point entries, photos) are never
+  updated: each lies in the scope of the row it belongs to (`BELONGS`), found
+  by join (`wangge.sync.scope`), and its own ``grid_id`` keeps the grid it was
+  recorded in, which the monthly scores count.
+"""
+from __future__ import annotations
+
+from typing import Optional
+
+from sqlalchemy.engine import Connection
+
+from wangge.core.errors import StoreError
+
+#: Per movable entity, the rows whose grid it takes, first named first.
+OWNERS: dict[str, tuple[tuple[str, str], ...]] = {
+    "household": (("building_id", "building"),),
+    "resident": (("household_id", "household"),),
+    "case": (("household_id", "household"), ("building_id", "building")),
+}
+#: Per append-only entity, the rows whose scope it lies in, first named first; with none named,
+#: its own grid.
+BELONGS: dict[str, tuple[tuple[str, str], ...]] = {
+    "case_event": (("case_id", "case"),),
+    "visit": (("household_id", "household"),),
+    "point_entry": (("resident_id", "resident"),),
+    "attachment": (("case_id", "case"), ("visit_id", "visit")),
+}
+#: Entities that movable rows belong to.
+_OWNED = frozenset(owner for owners in OWNERS.values() for _, owner in owners)
+#: Per entity, the fields whose change may misplace a row: its grid and its owners.
+WATCHED: dict[str, frozenset[str]] = {
+    entity: frozenset({"grid_id"} | {column for column, _ in OWNERS.get(entity, ())})
+    for entity in set(OWNERS) | _OWNED
+}
+_TABLES = {"building": "building", "household": "household", "resident": "resident", "case": "cases",
+           "visit": "visit", "case_event": "case_event", "point_entry": "point_entry", "attachment": "attachment"}
+CHUNK = 500
+
+
+class Placed:
+    """Rows a write may have put in another grid than their owner's.
+
+    ``own``: rows given a grid or an owner (checked against their owner);
+    ``moved``: rows given a grid (what belongs to them follows); ``explicit``:
+    rows whose grid the writer named, which `settle` never overrides.
+    """
+
+    def __init__(self) -> None:
+        self.own: dict[str, set[str]] = {}
+        self.moved: dict[str, set[str]] = {}
+        self.explicit: dict[str, set[str]] = {}
+
+    def __bool__(self) -> bool:
+        return bool(self.own or self.moved)
+
+    def note(self, entity: str, entity_id: str, fields, *, new: bool) -> None:
+        """Record a write of ``fields`` to a row (``new``: an insert)."""
+        owners = OWNERS.get(entity)
+        gridded = "grid_id" in fields
+        # A new row is checked only if it names an owner; nothing belongs to it yet.
+        named = owners and any(fields.get(column) is not None for column, _ in owners)
+        if named or (owners and gridded and not new):
+            self.own.setdefault(entity, set()).add(entity_id)
+            if gridded:
+                self.explicit.setdefault(entity, set()).add(entity_id)
+        if gridded and not new and entity in _OWNED:
+            self.moved.setdefault(entity, set()).add(entity_id)
+
+    def clear(self) -> None:
+        self.own, self.moved, self.explicit = {}, {}, {}
+
+
+
+
+def settle(rec, placed: Placed, *, strict: bool) -> int:
+    """Move every row ``placed`` touched, and what belongs to them, to their owner's grid, with
+    ``rec`` recording the moves as updates; return how many rows moved.
+
+    ``strict`` (a write at hand): a row whose grid the writer named and its owner's differ is a
+    mistake, and raises `StoreError` naming both; else (ops merged from a device) the owner wins.
+    """
+    moved = 0
+    own, parents = placed.own, placed.moved
+    explicit = {entity: set(ids) for entity, ids in placed.explicit.items()}  # the moves below add to it
+    for _ in range(len(OWNERS) + 1):  # building → household → resident and case: the chain is short
+        found = {entity: _misplaced(rec.conn, entity, own.get(entity, set()), parents) for entity in OWNERS}
+        found = {entity: rows for entity, rows in found.items() if rows}
+        if not found:
+            placed.clear()
+            return moved
+        if strict:
+            _refuse_explicit(found, explicit)
+        for entity, rows in found.items():
+            rec.update_many(entity, [(i, {"grid_id": grid}) for i, (grid, _) in sorted(rows.items())])
+            moved += len(rows)
+        own, parents = {}, {entity: set(rows) for entity, rows in found.items()}
+    raise StoreError("rows kept moving between grids while following their owners")  # pragma: no cover
+
+
+def _refuse_explicit(found: dict, explicit: dict) -> None:
+    for entity, rows in found.items():
+        for entity_id, (grid, (column, owner_id)) in sorted(rows.items()):
+            if entity_id in explicit.get(entity, ()):
+                owner = dict(OWNERS[entity])[column]
+                raise StoreError(f"{entity} {entity_id} is put in another grid than its {owner} {owner_id}, "
+                                 f"which is in grid {grid}: a {entity} lives in its {owner}'s grid; expected "
+                                 f"grid_id {grid}, or move the {owner} instead, or take the {entity} out of it")
+
+
+def _misplaced(conn: Connection, entity: str, ids: set[str], parents: dict[str, set[str]]) -> dict:
+    """Live ``entity`` rows among ``ids``, or belonging to ``parents``, not in their owner's grid:
+    id → (owner's grid, (column, owner id))."""
+    owners = OWNERS[entity]
+    wanted = [("t.id", sorted(ids))] + [(f"t.{column}", sorted(parents.get(owner, ())))
+                                        for column, owner in owners]
+    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    joins = " ".join(f"LEFT JOIN {_TABLES[owner]} o{n} ON o{n}.id = t.{column}"
+                     for n, (column, owner) in enumerate(owners))
+    columns = ", ".join(f"t.{column}, o{n}.grid_id" for n, (column, _) in enumerate(owners))
+    found: dict[str, tuple] = {}
+    for where, values in wanted:
+        for start in range(0, len(values), CHUNK):
+            chunk = tuple(values[start : start + CHUNK])
+            sql = (f"SELECT t.id, t.grid_id, {columns} FROM {_TABLES[entity]} t {joins} "
+                   f"WHERE t.deleted IS NULL AND {where} IN ({', '.join([mark] * len(chunk))})")
+            for row in conn.exec_driver_sql(sql, chunk):
+                owner = _owner_of(row, owners)
+                if owner is not None and owner[0] != row[1]:
+                    found[row[0]] = owner
+    return found
+
+
+def _owner_of(row, owners) -> Optional[tuple]:
+    """(grid, (column, id)) of the first owner the row names that exists."""
+    for n, (column, _) in enumerate(owners):
+        owner_id, grid = row[2 + 2 * n], row[3 + 2 * n]
+        if owner_id is not None:
+            return (grid, (column, owner_id)) if grid is not None else None
+    return None
