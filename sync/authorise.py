@@ -187,22 +187,9 @@ def _outside(conn: Connection, op: WireOp, sender: Sender, row: Optional[tuple],
     the tablet held (the office moved it away); else `Unauthorised`: a tablet that never held the grid
     has no business there."""
     held = sender.previous | sender.grids
-    if grid in sender.previous or (row is not None and not held.isdisjoint(_grids_ever(conn, row))):
+    if grid in sender.previous or (row is not None and not held.isdisjoint(scope.grids_ever(conn, *row))):
         raise _LeftScope(f"{why}: it left them since the tablet last synced; kept here, not applied")
     raise _refuse(op, sender, why)
-
-
-def _grids_ever(conn: Connection, row: tuple) -> set:
-    """Every grid ``row`` has been in, from its insert and the moves in the log."""
-    entity, entity_id = row
-    found = conn.execute(select(_op.c.fields).where(_op.c.entity == entity, _op.c.entity_id == entity_id,
-                                                    _op.c.kind.in_(("insert", "update")))).scalars()
-    grids = set()
-    for fields in found:
-        fields = fields if isinstance(fields, dict) else json.loads(fields)
-        if isinstance(fields.get("grid_id"), str):
-            grids.add(fields["grid_id"])
-    return grids
 
 
 def _has_grid(entity: str) -> bool:

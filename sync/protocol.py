@@ -25,7 +25,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Callable, Optional
 
-from sqlalchemy import case, delete, exists, func, literal, select
+from sqlalchemy import String, case, cast, delete, exists, func, literal, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -230,12 +230,15 @@ class MasterSync:
             if moved:
                 ops = _merge_ops(ops, _ops_of_rows(conn, moved))
             old = set(peer["scope"]) if peer else set()
+            if peer:
+                evict = _moved_away(conn, cursor, grids, old | set(grids))
             # The last reply may have been lost: a grid whose assignment changed after the cursor
             # this push acknowledges may not have reached the tablet, so it is backfilled again
             # (ops it has are skipped by id), and evicted again if it is gone.
             unsure = scope.grids_changed_since(conn, sender.worker_id, cursor) if peer else set()
             if peer and (old != set(grids) or unsure):
-                evict = _rows_only_in(conn, sorted((old | unsure) - set(grids)), grids)
+                for entity, ids in _rows_only_in(conn, sorted((old | unsure) - set(grids)), grids).items():
+                    evict[entity] = sorted(set(evict.get(entity, ())) | set(ids))
                 ops = _merge_ops(ops, _ops_of_scope(conn, sorted(set(grids) - (old - unsure))))
             # Tombstones collected since the cursor go from the tablet too, or its checksums would differ.
             for entity, entity_id in conn.execute(select(tables.collected.c.entity, tables.collected.c.entity_id)
@@ -346,6 +349,26 @@ def _rows_only_in(conn: Connection, old: list[str], new: list[str]) -> dict[str,
         ids -= set(conn.execute(scope.rows_in_scope(conn, entity, new)).scalars())
         if ids:
             out[entity] = sorted(ids)
+    return out
+
+
+def _moved_away(conn: Connection, cursor: int, grids: list[str], held: set[str]) -> dict[str, list[str]]:
+    """Ids per entity of rows moved after ``cursor`` out of ``grids``, that were once in a grid of
+    ``held``: the device evicts each with what belongs to it, rather than finding its checksums
+    differ and downloading afresh."""
+    movable = sorted(placement.WATCHED)
+    found: dict[str, set[str]] = {}
+    for entity, entity_id in conn.execute(select(_op.c.entity, _op.c.entity_id).distinct().where(
+            _op.c.seq > cursor, _op.c.kind == "update", _op.c.entity.in_(movable),
+            cast(_op.c.fields, String).like('%"grid_id"%'))):
+        found.setdefault(entity, set()).add(entity_id)
+    out = {}
+    for entity, ids in found.items():
+        now = scope.grids_of(conn, entity, ids)
+        gone = sorted(i for i, grid in now.items() if grid not in grids
+                      and not held.isdisjoint(scope.grids_ever(conn, entity, i)))
+        if gone:
+            out[entity] = gone
     return out
 
 

@@ -73,6 +73,18 @@ def _cells_at_or_below(conn: Connection, codes) -> set[str]:
     return ids
 
 
+def grids_ever(conn: Connection, entity: str, entity_id: str) -> set[str]:
+    """Every grid a row has been in, from its insert and the moves in the log."""
+    found = conn.execute(select(_op.c.fields).where(_op.c.entity == entity, _op.c.entity_id == entity_id,
+                                                    _op.c.kind.in_(("insert", "update")))).scalars()
+    grids = set()
+    for fields in found:
+        fields = fields if isinstance(fields, dict) else json.loads(fields)
+        if isinstance(fields.get("grid_id"), str):
+            grids.add(fields["grid_id"])
+    return grids
+
+
 def worker_role(conn: Connection, worker_id: Optional[str]) -> Optional[str]:
     if not worker_id:
         return None

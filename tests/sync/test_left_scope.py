@@ -125,23 +125,24 @@ def _exchange(net, tablet):
     return tablet.sync.accept_reply(reply), summary
 
 
-def test_an_edit_made_before_the_repair_round_of_a_household_moved_away_is_held(net):
+def test_edits_made_while_the_push_travels_of_a_household_moved_away_are_held(net):
     a = net.add_tablet("a", grids=("g1",))
     net.sync(a)
     with a.store.write(actor=a.worker) as rec:
         house = rec.insert("household", {"grid_id": "g1", "address": "1-1"})
-        case = rec.insert("case", {"item_code": "x", "grid_id": "g1"})
+        case = rec.insert("case", {"item_code": "x", "grid_id": "g1", "household_id": house})
     net.sync(a)
-    with net.master_store.write(actor="office") as rec:
+    push = a.sync.make_push()
+    with net.master_store.write(actor="office") as rec:  # the case goes with its household
         rec.update("household", house, {"grid_id": "g2"})
-        rec.update("case", case, {"grid_id": "g2"})
-    result, _ = _exchange(net, a)
-    assert result.again  # its cursor is past the moves now; the repair round is still to come
     with a.store.write(actor=a.worker) as rec:
         rec.update("household", house, {"pets": 3})
         rec.insert("case_event", {"case_id": case, "move": "立案", "role": "网格员"})
+    result = a.sync.accept_reply(net.master.exchange(push)[0])
+    assert result.evicted == 3 and not result.again  # the household, its case and the move, kept to be pushed
     net.sync(a)
     assert sorted(c["entity"] for c in _held(net)) == ["case_event", "household"]
+    assert rows(a.store, "household") == rows(a.store, "cases") == rows(a.store, "case_event") == []
 
 
 def test_an_edit_after_a_lost_reply_that_carried_the_reassignment_is_held(net):

@@ -40,7 +40,11 @@ def test_a_household_moved_to_another_grid_takes_everything_of_it_along(net):
     net.sync(a)
     with net.master_store.write(actor="office") as rec:  # a boundary change
         rec.update("household", house, {"grid_id": "g2"})
-    net.sync(a), net.sync(b)
+    # In one exchange each: the old grid's tablet evicts it all, the new one's gets it all.
+    left, came = (tablet.sync.accept_reply(net.master.exchange(tablet.sync.make_push())[0]) for tablet in (a, b))
+    assert not (left.again or left.reset or came.again or came.reset)
+    assert left.evicted == 7
+    assert came.applied == 7 + 3  # every insert, and the moves of the household, its resident and its case
     assert _held(a.store) == dict.fromkeys(BELONGINGS, 0)
     assert _held(b.store) == _held(net.master_store) == dict.fromkeys(BELONGINGS, 1)
     # The resident and the case moved in the master's own ops; the visit and the point entry
