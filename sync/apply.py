@@ -83,6 +83,10 @@ def mark_position(conn: Connection, seq: int, owner: str) -> None:
     conn.execute(Op.__table__.insert().values(seq=seq, op_id=f"mark-{owner}-{seq}", entity="device",
                                               entity_id=owner, hlc=1, actor="sync", device="", kind="mark",
                                               fields={}))
+    if conn.dialect.name == "postgresql":
+        # A position given outright leaves PostgreSQL's sequence behind: the next op would take it.
+        conn.exec_driver_sql("SELECT setval(pg_get_serial_sequence('op', 'seq'), "
+                             "GREATEST(%s, nextval(pg_get_serial_sequence('op', 'seq'))))", (seq,))
 
 
 def known_op_ids(conn: Connection, op_ids: Iterable[str]) -> set[str]:
@@ -576,7 +580,9 @@ def rederive_since_last(conn: Connection, ruleset: Optional[Ruleset], masters: f
         if conn.dialect.paramstyle == "qmark" else
         "SELECT seq, entity, entity_id, fields FROM op WHERE seq > %s AND entity IN ('case', 'case_event')",
         (since,)).all()
-    cases = {r[2] if r[1] == "case" else json.loads(r[3]).get("case_id") for r in rows}
+    # PostgreSQL's driver hands JSON back decoded, SQLite's as text.
+    cases = {r[2] if r[1] == "case" else (r[3] if isinstance(r[3], dict) else json.loads(r[3])).get("case_id")
+             for r in rows}
     rederive_status(conn, cases - {None}, ruleset, masters, record_conflicts)
     top = conn.exec_driver_sql("SELECT COALESCE(MAX(seq), 0) FROM op").scalar()
     set_meta(conn, "sync.derived", str(top))

@@ -192,8 +192,13 @@ def _outside(conn: Connection, op: WireOp, sender: Sender, row: Optional[tuple],
     raise _refuse(op, sender, why)
 
 
+_GRIDDED: dict[str, bool] = {}
+
+
 def _has_grid(entity: str) -> bool:
-    return "grid_id" in columns_of(entity)
+    if entity not in _GRIDDED:
+        _GRIDDED[entity] = "grid_id" in columns_of(entity)
+    return _GRIDDED[entity]
 
 
 def _grid_of_new(op: WireOp, grids: dict) -> Optional[str]:

@@ -193,8 +193,10 @@ class MasterSync:
         done.duplicates += len(ops) - len(fresh)
         # What belongs to a row the tablet moved, or a row it put with an owner the office moved
         # meanwhile, goes to the owner's grid, in the master's own ops.
+        watched = placement.WATCHED
         for op in done.applied:
-            rec.placed.note(op.entity, op.entity_id, op.fields, new=op.kind in ("insert", "append"))
+            if op.entity in watched and not watched[op.entity].isdisjoint(op.fields):
+                rec.placed.note(op.entity, op.entity_id, op.fields, new=op.kind in ("insert", "append"))
         placement.settle(rec, rec.placed, strict=False)
         if fresh:
             set_meta(conn, newest_key, max(newest, max(op.op_id for op in fresh)))

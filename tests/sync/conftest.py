@@ -50,10 +50,10 @@ class Tablet:
 class Net:
     """One master and its tablets. ``sync(tablet)`` runs a full exchange through bytes only."""
 
-    def __init__(self, folder, ruleset=None):
+    def __init__(self, folder, ruleset=None, master_at=None):
         self.folder, self.clock, self.ruleset = folder, Clock(), ruleset
         self.master_keys = DeviceKeys.generate()
-        self.master_store = store.init(str(folder / "master.db"), "master", device_id="master",
+        self.master_store = store.init(master_at or str(folder / "master.db"), "master", device_id="master",
                                        extra_migrations=tables.MIGRATIONS, now_ms=self.clock)
         self.master = MasterSync(self.master_store, self.master_keys, ruleset=ruleset)
         self.tablets: dict[str, Tablet] = {}
@@ -109,5 +109,14 @@ class Net:
 @pytest.fixture
 def net(tmp_path):
     n = Net(tmp_path, small_ruleset())
+    yield n
+    n.close()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def any_net(request, tmp_path):
+    """A net whose master is an SQLite file, then a PostgreSQL schema."""
+    at = request.getfixturevalue("pg_url") if request.param == "postgresql" else None
+    n = Net(tmp_path, small_ruleset(), master_at=at)
     yield n
     n.close()

@@ -33,7 +33,8 @@ def _held(store) -> dict[str, int]:
     return {table: len(rows(store, table)) for table in BELONGINGS}
 
 
-def test_a_household_moved_to_another_grid_takes_everything_of_it_along(net):
+def test_a_household_moved_to_another_grid_takes_everything_of_it_along(any_net):
+    net = any_net
     a, b = net.add_tablet("a", grids=("g1",)), net.add_tablet("b", grids=("g2",))
     net.sync(a), net.sync(b)
     house = _household_with_belongings(a)
