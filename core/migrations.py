@@ -67,7 +67,18 @@ CORE: tuple[Migration, ...] = (
     # cost every change an extra B-tree insert (about a fifth of a raw write).
     Migration("0002_op_without_hlc_index", lambda conn: conn.exec_driver_sql("DROP INDEX IF EXISTS ix_op_hlc")),
     Migration("0003_op_field_stamps", lambda conn: _add_column(conn, "op", "stamps", "JSON")),
+    # A tablet (SQLite) holds any 64-bit number; a PostgreSQL master refused past 2**31 and so
+    # every later bundle of the tablet that recorded one.
+    Migration("0004_wide_integers", lambda conn: _widen(conn, WIDE_INTEGERS)),
 )
+#: Typed integer columns made BIGINT by 0004 (SQLite's INTEGER is 64-bit already).
+WIDE_INTEGERS = (("household", "members"), ("visit", "minutes"), ("attachment", "size"), ("point_entry", "delta"))
+
+
+def _widen(conn: Connection, columns) -> None:
+    if conn.dialect.name == "postgresql":
+        for table, column in columns:
+            conn.exec_driver_sql(f"ALTER TABLE {table} ALTER COLUMN {column} TYPE BIGINT")
 
 
 def _add_column(conn: Connection, table: str, column: str, sql_type: str) -> None:

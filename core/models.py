@@ -64,7 +64,8 @@ class Household(Replicated, table=True):
     building_id: Optional[str] = Field(default=None, foreign_key="building.id", index=True)
     address: str = ""
     head_name: str = ""
-    members: int = 0
+    # 64-bit, as every number on the wire and in a tablet's SQLite: PostgreSQL's INTEGER stops at 2**31.
+    members: int = Field(default=0, sa_type=BigInteger)
     fields: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
 
 
@@ -164,7 +165,7 @@ class Visit(Replicated, table=True):
     grid_id: str = Field(foreign_key="grid_cell.id", index=True)
     worker_id: str = Field(foreign_key="worker.id", index=True)
     at: datetime = Field(default_factory=_now, sa_type=DateTime(timezone=True))
-    minutes: int = 0
+    minutes: int = Field(default=0, sa_type=BigInteger)
     purpose: str = ""
     notes: str = ""
     fields: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
@@ -176,7 +177,7 @@ class Attachment(Replicated, table=True):
     __tablename__ = "attachment"
     id: str = Field(primary_key=True)
     sha256: str = Field(index=True)
-    size: int
+    size: int = Field(sa_type=BigInteger)
     media_type: str
     case_id: Optional[str] = Field(default=None, foreign_key="cases.id", index=True)
     visit_id: Optional[str] = Field(default=None, foreign_key="visit.id", index=True)
@@ -191,7 +192,7 @@ class PointEntry(Replicated, table=True):
     id: str = Field(primary_key=True)
     resident_id: str = Field(foreign_key="resident.id", index=True)
     grid_id: str = Field(foreign_key="grid_cell.id", index=True)
-    delta: int
+    delta: int = Field(sa_type=BigInteger)
     reason: str
     rule: str = ""
     at: datetime = Field(default_factory=_now, sa_type=DateTime(timezone=True))

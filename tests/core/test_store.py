@@ -119,3 +119,17 @@ def test_a_path_the_system_will_not_let_us_write_is_one_clear_error():
     # /proc refuses new files even to root, for whom permission bits mean nothing.
     with pytest.raises((UsageError, StoreError), match="/proc/wangge-test.db"):
         store.init("/proc/wangge-test.db", "device")
+
+
+@pytest.mark.postgres
+def test_a_postgresql_store_made_with_32_bit_counts_is_widened_on_opening(pg_url):
+    with store.init(pg_url, "master") as s, s.engine.begin() as conn:
+        for table, column in migrations.WIDE_INTEGERS:  # as a store made before 0004 has them
+            conn.exec_driver_sql(f"ALTER TABLE {table} ALTER COLUMN {column} TYPE INTEGER")
+        conn.execute(text("DELETE FROM schema_migration WHERE name = '0004_wide_integers'"))
+    with store.open(pg_url) as s:
+        with s.write() as rec:
+            rec.insert("grid_cell", {"id": "g", "code": "01", "level": "grid", "name": "g"})
+            rec.insert("household", {"grid_id": "g", "address": "1-1", "members": 2**63 - 1})
+        with s.read() as conn:
+            assert conn.execute(text("SELECT members FROM household")).scalar() == 2**63 - 1

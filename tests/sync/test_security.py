@@ -387,3 +387,15 @@ def test_a_number_in_a_query_or_header_is_ascii_digits_only(tmp_path, raw, ok):
         asyncio.run(app._signed(Request("GET", "/blobs/x", {}, headers, None)))
     # A good time gets as far as the signature (not base64 here); any other is refused as a time.
     assert refused.value.status == 401 and ("not base64" if ok else "request time") in str(refused.value)
+
+
+def test_the_largest_numbers_a_tablet_holds_fit_a_master_on_either_database(any_net):
+    net, top = any_net, TOO_BIG - 1
+    a = net.add_tablet("a", grids=("g1",))
+    net.sync(a)
+    with a.store.write(actor=a.worker) as rec:
+        house = rec.insert("household", {"grid_id": "g1", "address": "1-1", "members": top})
+        rec.insert("visit", {"household_id": house, "grid_id": "g1", "worker_id": a.worker, "minutes": -top})
+    net.sync(a)
+    assert rows(net.master_store, "household", "members") == [(top,)]
+    assert rows(net.master_store, "visit", "minutes") == [(-top,)]
