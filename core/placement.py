@@ -67,8 +67,9 @@ class Placed:
         """Record a write of ``fields`` to a row (``new``: an insert)."""
         owners = OWNERS.get(entity)
         gridded = "grid_id" in fields
-        # A new row is checked only if it names an owner; nothing belongs to it yet.
-        named = owners and any(fields.get(column) is not None for column, _ in owners)
+        # A new row is checked only if it names an owner; nothing belongs to it yet. An edit that
+        # takes a row out of its owner (a case no longer about a household) may leave it to another.
+        named = owners and any(fields.get(column) is not None if new else column in fields for column, _ in owners)
         if named or (owners and gridded and not new):
             self.own.setdefault(entity, set()).add(entity_id)
             if gridded:
@@ -95,6 +96,8 @@ def settle(rec, placed: Placed, *, strict: bool) -> int:
     for _ in range(len(OWNERS) + 1):  # building → household → resident and case: the chain is short
         found = {entity: _misplaced(rec.conn, entity, own.get(entity, set()), parents) for entity in OWNERS}
         found = {entity: rows for entity, rows in found.items() if rows}
+        if strict:
+            _refuse_split(rec.conn, own, parents)
         if not found:
             placed.clear()
             return moved
@@ -105,6 +108,24 @@ def settle(rec, placed: Placed, *, strict: bool) -> int:
             moved += len(rows)
         own, parents = {}, {entity: set(rows) for entity, rows in found.items()}
     raise StoreError("rows kept moving between grids while following their owners")  # pragma: no cover
+
+
+def _refuse_split(conn: Connection, own: dict[str, set[str]], parents: dict[str, set[str]]) -> None:
+    """Raise `StoreError` for a row written naming owners in two grids (a case about a household
+    of one grid in a building of another), or left so by a move of one of them: some tablets
+    would hold it without the other."""
+    for entity, owners in OWNERS.items():
+        if len(owners) < 2:
+            continue
+        wanted = [("t.id", sorted(own.get(entity, ())))] + [
+            (f"t.{column}", sorted(parents.get(owner, ()))) for column, owner in owners]
+        for row in (row for where, values in wanted for row in _rows(conn, entity, where, values)):
+            named = [(row[2 + 2 * n], row[3 + 2 * n], owner) for n, (_, owner) in enumerate(owners)
+                     if row[2 + 2 * n] is not None and row[3 + 2 * n] is not None]
+            if len({grid for _, grid, _ in named}) > 1:
+                said = " and ".join(f"{owner} {owner_id} in grid {grid}" for owner_id, grid, owner in named)
+                raise StoreError(f"{entity} {row[0]} names {said}: a {entity} lives in one grid, with what it "
+                                 f"names; expected them in the same grid, or name only one")
 
 
 def _refuse_explicit(found: dict, explicit: dict) -> None:
@@ -123,21 +144,27 @@ def _misplaced(conn: Connection, entity: str, ids: set[str], parents: dict[str, 
     owners = OWNERS[entity]
     wanted = [("t.id", sorted(ids))] + [(f"t.{column}", sorted(parents.get(owner, ())))
                                         for column, owner in owners]
+    found: dict[str, tuple] = {}
+    for where, values in wanted:
+        for row in _rows(conn, entity, where, values):
+            owner = _owner_of(row, owners)
+            if owner is not None and owner[0] != row[1]:
+                found[row[0]] = owner
+    return found
+
+
+def _rows(conn: Connection, entity: str, where: str, values: list[str]):
+    """Live ``entity`` rows whose ``where`` is among ``values``: (id, grid, then per owner its id and grid)."""
+    owners = OWNERS[entity]
     mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
     joins = " ".join(f"LEFT JOIN {_TABLES[owner]} o{n} ON o{n}.id = t.{column}"
                      for n, (column, owner) in enumerate(owners))
     columns = ", ".join(f"t.{column}, o{n}.grid_id" for n, (column, _) in enumerate(owners))
-    found: dict[str, tuple] = {}
-    for where, values in wanted:
-        for start in range(0, len(values), CHUNK):
-            chunk = tuple(values[start : start + CHUNK])
-            sql = (f"SELECT t.id, t.grid_id, {columns} FROM {_TABLES[entity]} t {joins} "
-                   f"WHERE t.deleted IS NULL AND {where} IN ({', '.join([mark] * len(chunk))})")
-            for row in conn.exec_driver_sql(sql, chunk):
-                owner = _owner_of(row, owners)
-                if owner is not None and owner[0] != row[1]:
-                    found[row[0]] = owner
-    return found
+    for start in range(0, len(values), CHUNK):
+        chunk = tuple(values[start : start + CHUNK])
+        sql = (f"SELECT t.id, t.grid_id, {columns} FROM {_TABLES[entity]} t {joins} "
+               f"WHERE t.deleted IS NULL AND {where} IN ({', '.join([mark] * len(chunk))})")
+        yield from conn.exec_driver_sql(sql, chunk)
 
 
 def _owner_of(row, owners) -> Optional[tuple]:
