@@ -108,11 +108,14 @@ class Recorder:
         """Change some fields of one row and record one ``update`` op."""
         self.update_many(entity, [(entity_id, values)])
 
-    def update_many(self, entity: str, changes: Iterable[tuple[str, Mapping[str, Any]]]) -> None:
+    def update_many(self, entity: str, changes: Iterable[tuple[str, Mapping[str, Any]]], *,
+                    tombstones: bool = False) -> None:
         """Apply many changes, one op per change, reading and writing each row once.
 
         Raises `StoreError` for an append-only entity, a missing or deleted
         row, or an attempt to set a replication column; nothing is written.
+        ``tombstones`` lets a deleted row change too, staying deleted: its
+        tombstone moves with its owner (`wangge.core.placement`).
         """
         if entity in APPEND_ONLY:
             raise StoreError(f"{entity} is append-only: its rows cannot be updated")
@@ -125,7 +128,8 @@ class Recorder:
                     self.placed.note(entity, entity_id, values, new=False)
         # SQLite merges the JSON itself, so rows need not be read back;
         # elsewhere rows are read, merged here and written back once each.
-        if self.conn.dialect.name == "sqlite" and "fields" in columns and self._update_in_sql(entity, changes, columns):
+        if (self.conn.dialect.name == "sqlite" and "fields" in columns
+                and self._update_in_sql(entity, changes, columns, live_only=not tombstones)):
             return
         rows = self._load(entity, {entity_id for entity_id, _ in changes})
         ops = []
@@ -135,7 +139,7 @@ class Recorder:
             row = rows.get(entity_id)
             if row is None:
                 raise StoreError(f"cannot update {entity} {entity_id}: no such row")
-            if row["deleted"] is not None:
+            if row["deleted"] is not None and not tombstones:
                 raise StoreError(f"cannot update {entity} {entity_id}: it was deleted")
             if named.isdisjoint(values):
                 # Only the district's own fields: the usual form save, and the
@@ -161,7 +165,7 @@ class Recorder:
         self._save(entity, rows.values())
         self._write_ops(entity, "update", ops)
 
-    def _update_in_sql(self, entity: str, changes: list, columns: frozenset[str]) -> bool:
+    def _update_in_sql(self, entity: str, changes: list, columns: frozenset[str], live_only: bool = True) -> bool:
         """`update_many` on SQLite with the JSON merge done by SQLite's ``json_patch``.
 
         Rows are never read into Python: the changes of each row are folded
@@ -229,7 +233,7 @@ class Recorder:
                     for name in values:
                         own[name] = stamp
                 patches.append((entity_id, plain, custom, dumps(custom), _stamps_patch(own, None, tail)))
-        matched = patch_rows(self.conn, table_of(entity).name, patches, live_only=True)
+        matched = patch_rows(self.conn, table_of(entity).name, patches, live_only=live_only)
         if matched != len(rows):
             self._refuse_missing(entity, list(rows))
         self._write_ops(entity, "update", list(zip(uuid7_many(len(changes)), [e for e, _ in changes], stamps, jsons)))

@@ -104,7 +104,9 @@ def settle(rec, placed: Placed, *, strict: bool) -> int:
         if strict:
             _refuse_explicit(found, explicit)
         for entity, rows in found.items():
-            rec.update_many(entity, [(i, {"grid_id": grid}) for i, (grid, _) in sorted(rows.items())])
+            # A tombstone moves too: a tablet of the old grid would hold it without its owner.
+            rec.update_many(entity, [(i, {"grid_id": grid}) for i, (grid, _) in sorted(rows.items())],
+                            tombstones=True)
             moved += len(rows)
         own, parents = {}, {entity: set(rows) for entity, rows in found.items()}
     raise StoreError("rows kept moving between grids while following their owners")  # pragma: no cover
@@ -119,7 +121,7 @@ def _refuse_split(conn: Connection, own: dict[str, set[str]], parents: dict[str,
             continue
         wanted = [("t.id", sorted(own.get(entity, ())))] + [
             (f"t.{column}", sorted(parents.get(owner, ()))) for column, owner in owners]
-        for row in (row for where, values in wanted for row in _rows(conn, entity, where, values)):
+        for row in (row for where, values in wanted for row in _rows(conn, entity, where, values, True)):
             named = [(row[2 + 2 * n], row[3 + 2 * n], owner) for n, (_, owner) in enumerate(owners)
                      if row[2 + 2 * n] is not None and row[3 + 2 * n] is not None]
             if len({grid for _, grid, _ in named}) > 1:
@@ -139,7 +141,7 @@ def _refuse_explicit(found: dict, explicit: dict) -> None:
 
 
 def _misplaced(conn: Connection, entity: str, ids: set[str], parents: dict[str, set[str]]) -> dict:
-    """Live ``entity`` rows among ``ids``, or belonging to ``parents``, not in their owner's grid:
+    """``entity`` rows among ``ids``, or belonging to ``parents``, not in their owner's grid:
     id → (owner's grid, (column, owner id))."""
     owners = OWNERS[entity]
     wanted = [("t.id", sorted(ids))] + [(f"t.{column}", sorted(parents.get(owner, ())))
@@ -153,8 +155,9 @@ def _misplaced(conn: Connection, entity: str, ids: set[str], parents: dict[str, 
     return found
 
 
-def _rows(conn: Connection, entity: str, where: str, values: list[str]):
-    """Live ``entity`` rows whose ``where`` is among ``values``: (id, grid, then per owner its id and grid)."""
+def _rows(conn: Connection, entity: str, where: str, values: list[str], live_only: bool = False):
+    """``entity`` rows, tombstones too, whose ``where`` is among ``values``: (id, grid, then per owner
+    its id and grid)."""
     owners = OWNERS[entity]
     mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
     joins = " ".join(f"LEFT JOIN {_TABLES[owner]} o{n} ON o{n}.id = t.{column}"
@@ -163,7 +166,7 @@ def _rows(conn: Connection, entity: str, where: str, values: list[str]):
     for start in range(0, len(values), CHUNK):
         chunk = tuple(values[start : start + CHUNK])
         sql = (f"SELECT t.id, t.grid_id, {columns} FROM {_TABLES[entity]} t {joins} "
-               f"WHERE t.deleted IS NULL AND {where} IN ({', '.join([mark] * len(chunk))})")
+               f"WHERE {where} IN ({', '.join([mark] * len(chunk))}){' AND t.deleted IS NULL' if live_only else ''}")
         yield from conn.exec_driver_sql(sql, chunk)
 
 

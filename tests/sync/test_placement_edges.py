@@ -190,11 +190,8 @@ def test_moving_a_building_that_a_case_names_besides_its_household_is_refused_at
     assert rows(b.store, "building") == []
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "placement._misplaced skips tombstoned rows (deleted IS NULL), so a deleted household stays in g1 "
-    "when its building moves to g2; g1's tablet evicts the building with the household's tombstone, "
-    "checksums differ, and the download afresh fails on the tombstone's foreign key to the building"))
-def test_moving_the_building_of_a_deleted_household_does_not_wedge_the_old_grid(net):
+def test_the_tombstone_of_a_deleted_household_moves_with_its_building(any_net):
+    net = any_net
     a, b = net.add_tablet("a", grids=("g1",)), net.add_tablet("b", grids=("g2",))
     net.sync(a), net.sync(b)
     with net.master_store.write(actor="office") as rec:
@@ -206,9 +203,11 @@ def test_moving_the_building_of_a_deleted_household_does_not_wedge_the_old_grid(
     net.sync(a)
     with net.master_store.write(actor="office") as rec:
         rec.update("building", building, {"grid_id": "g2"})
-    net.sync(a)  # today: FOREIGN KEY constraint failed, at every sync
-    net.sync(b)
-    assert rows(a.store, "building") == [] and rows(b.store, "building", "grid_id") == [("g2",)]
+    net.sync(a), net.sync(b)  # the tombstone goes with its building, and stays a tombstone
+    assert rows(a.store, "building") == rows(a.store, "household") == []
+    assert rows(b.store, "building", "grid_id") == [("g2",)]
+    assert [(i, g, d is not None) for i, g, d in rows(b.store, "household", "id, grid_id, deleted")] == [
+        (house, "g2", True)]
 
 
 @pytest.mark.xfail(strict=True, reason=(
