@@ -93,14 +93,19 @@ def settle(rec, placed: Placed, *, strict: bool) -> int:
     moved = 0
     own, parents = placed.own, placed.moved
     explicit = {entity: set(ids) for entity, ids in placed.explicit.items()}  # the moves below add to it
+    every = {entity: set(ids) for entity, ids in parents.items()}  # every row moved, for the photos' check
     for _ in range(len(OWNERS) + 1):  # building → household → resident and case: the chain is short
         found = {entity: _misplaced(rec.conn, entity, own.get(entity, set()), parents) for entity in OWNERS}
         found = {entity: rows for entity, rows in found.items() if rows}
         if strict:
             _refuse_split(rec.conn, own, parents)
         if not found:
+            if strict:
+                _refuse_split_photos(rec.conn, every)
             placed.clear()
             return moved
+        for entity, rows in found.items():
+            every.setdefault(entity, set()).update(rows)
         if strict:
             _refuse_explicit(found, explicit)
         for entity, rows in found.items():
@@ -128,6 +133,24 @@ def _refuse_split(conn: Connection, own: dict[str, set[str]], parents: dict[str,
                 said = " and ".join(f"{owner} {owner_id} in grid {grid}" for owner_id, grid, owner in named)
                 raise StoreError(f"{entity} {row[0]} names {said}: a {entity} lives in one grid, with what it "
                                  f"names; expected them in the same grid, or name only one")
+
+
+def _refuse_split_photos(conn: Connection, moved: dict[str, set[str]]) -> None:
+    """Raise `StoreError` if a move leaves a photo of a case, taken on a visit, with its case in one
+    grid and its visit's household in another: a tablet of either would hold it without the other."""
+    households, cases = sorted(moved.get("household", ())), sorted(moved.get("case", ()))
+    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    for where, values in (("h.id", households), ("c.id", cases)):
+        for start in range(0, len(values), CHUNK):
+            chunk = tuple(values[start : start + CHUNK])
+            row = conn.exec_driver_sql(
+                "SELECT a.id, c.id, c.grid_id, h.id, h.grid_id FROM attachment a JOIN cases c ON c.id = a.case_id "
+                "JOIN visit v ON v.id = a.visit_id JOIN household h ON h.id = v.household_id "
+                f"WHERE {where} IN ({', '.join([mark] * len(chunk))}) AND c.grid_id <> h.grid_id", chunk).first()
+            if row is not None:
+                raise StoreError(f"attachment {row[0]} belongs to case {row[1]} in grid {row[2]} and to a visit of "
+                                 f"household {row[3]} in grid {row[4]}: a photo lives in one grid; expected the "
+                                 f"case to move with the household (name it as the case's household)")
 
 
 def _refuse_explicit(found: dict, explicit: dict) -> None:

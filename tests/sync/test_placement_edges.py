@@ -1,7 +1,5 @@
 """Placement at its edges: photos of old visits, rows given an owner in another grid, cases
-naming two owners, moves across reassignments, and what a sync costs the master.
-
-Tests marked xfail(strict=True) pin known defects: each says what goes wrong and where."""
+naming two owners, tombstones, moves across reassignments, and what a sync costs the master."""
 from __future__ import annotations
 
 import pytest
@@ -210,12 +208,7 @@ def test_the_tombstone_of_a_deleted_household_moves_with_its_building(any_net):
         (house, "g2", True)]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "an attachment naming a case and a visit lies in the case's scope (BELONGS: case first), but "
-    "protocol._ops_of_rows sends it with the visit's moved household to g2's tablet, which lacks the case, "
-    "and g1's tablet evicts it with the visit though the master keeps it in g1: both fail on a foreign key "
-    "at every sync"))
-def test_a_photo_of_a_case_taken_on_a_visit_survives_the_visits_household_moving(net):
+def test_moving_the_household_of_a_visit_whose_photo_is_of_another_grids_case_is_refused(net):
     a, b = net.add_tablet("a", grids=("g1",)), net.add_tablet("b", grids=("g2",))
     net.sync(a), net.sync(b)
     with a.store.write(actor=a.worker) as rec:
@@ -225,11 +218,16 @@ def test_a_photo_of_a_case_taken_on_a_visit_survives_the_visits_household_moving
         rec.insert("attachment", {"sha256": "ab" * 32, "size": 3, "media_type": "image/jpeg",
                                   "visit_id": visit, "case_id": case, "grid_id": "g1"})
     net.sync(a)
-    with net.master_store.write(actor="office") as rec:
+    with pytest.raises(StoreError, match=f"belongs to case {case} in grid g1 and to a visit of household {house} "
+                                         f"in grid g2: a photo lives in one grid"):
+        with net.master_store.write(actor="office") as rec:
+            rec.update("household", house, {"grid_id": "g2"})
+    with net.master_store.write(actor="office") as rec:  # the way out: the case is about the household
+        rec.update("case", case, {"household_id": house})
         rec.update("household", house, {"grid_id": "g2"})
-    net.sync(b)  # today: FOREIGN KEY constraint failed (the attachment's case)
-    net.sync(a)  # today: FOREIGN KEY constraint failed (the attachment's visit), after a download afresh
-    assert rows(b.store, "visit") == [(visit,)]
+    net.sync(b), net.sync(a)
+    assert rows(b.store, "visit") == [(visit,)] and len(rows(b.store, "attachment")) == 1
+    assert rows(a.store, "visit") == rows(a.store, "attachment") == []
 
 
 def _statements(net, tablet) -> int:
