@@ -29,18 +29,25 @@ def _household_with_belongings(tablet, grid="g1", building=None):
 BELONGINGS = ("household", "resident", "visit", "attachment", "point_entry", "cases", "case_event")
 
 
+def moved_household(net, to="g2"):
+    """Tablets of g1 and g2, a household of g1 with all its belongings synced, then moved ``to``
+    at the office: (the g1 tablet, the g2 tablet, the household)."""
+    a, b = net.add_tablet("a", grids=("g1",)), net.add_tablet("b", grids=("g2",))
+    net.sync(a), net.sync(b)
+    house = _household_with_belongings(a)
+    net.sync(a)
+    with net.master_store.write(actor="office") as rec:  # a boundary change
+        rec.update("household", house, {"grid_id": to})
+    return a, b, house
+
+
 def _held(store) -> dict[str, int]:
     return {table: len(rows(store, table)) for table in BELONGINGS}
 
 
 def test_a_household_moved_to_another_grid_takes_everything_of_it_along(any_net):
     net = any_net
-    a, b = net.add_tablet("a", grids=("g1",)), net.add_tablet("b", grids=("g2",))
-    net.sync(a), net.sync(b)
-    house = _household_with_belongings(a)
-    net.sync(a)
-    with net.master_store.write(actor="office") as rec:  # a boundary change
-        rec.update("household", house, {"grid_id": "g2"})
+    a, b, house = moved_household(net)
     # In one exchange each: the old grid's tablet evicts it all, the new one's gets it all.
     left, came = (tablet.sync.accept_reply(net.master.exchange(tablet.sync.make_push())[0]) for tablet in (a, b))
     assert not (left.again or left.reset or came.again or came.reset)

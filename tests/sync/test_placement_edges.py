@@ -8,7 +8,7 @@ from sqlalchemy import event
 from wangge.core.errors import StoreError
 from wangge.sync import protocol, scope
 
-from .test_placement import BELONGINGS, _held, _household_with_belongings
+from .test_placement import BELONGINGS, _held, _household_with_belongings, moved_household
 from .test_session import rows
 
 
@@ -29,7 +29,7 @@ def _quarantined(net):
     return [c for c in protocol.conflicts(net.master_store) if c.get("kind") == "quarantine"]
 
 
-# -- what works -------------------------------------------------------------------------------------
+# -- moves across absences -------------------------------------------------------------------------
 
 
 def test_a_tablet_offline_across_a_move_has_its_new_records_held_and_is_not_wedged(any_net):
@@ -37,12 +37,7 @@ def test_a_tablet_offline_across_a_move_has_its_new_records_held_and_is_not_wedg
     visit (with a photo), a point entry, a case move, a new resident and an edit. All are held for
     the office, the household and everything of it leave the tablet, and the next sync is clean."""
     net = any_net
-    a, b = net.add_tablet("a", grids=("g1",)), net.add_tablet("b", grids=("g2",))
-    net.sync(a), net.sync(b)
-    house = _household_with_belongings(a)
-    net.sync(a)
-    with net.master_store.write(actor="office") as rec:
-        rec.update("household", house, {"grid_id": "g2"})
+    a, b, house = moved_household(net)
     (person,), (case,) = rows(a.store, "resident")[0], rows(a.store, "cases")[0]
     with a.store.write(actor=a.worker) as rec:
         visit = rec.insert("visit", {"household_id": house, "grid_id": "g1", "worker_id": a.worker, "minutes": 5})
@@ -98,7 +93,7 @@ def test_a_worker_reassigned_while_the_household_moves_elsewhere_loses_it_and_it
     assert _held(b.store) == dict.fromkeys(BELONGINGS, 1)
 
 
-# -- defects ----------------------------------------------------------------------------------------
+# -- moves at the edges ----------------------------------------------------------------------------
 
 
 def test_a_photo_added_offline_to_an_old_visit_of_a_moved_household_is_held_not_refused(net):
