@@ -11,6 +11,7 @@ row's JSON ``fields`` column, and ops carry them flat next to the columns.
 """
 from __future__ import annotations
 
+import functools
 import json
 from datetime import date, datetime, timezone
 from typing import Any, Iterable, Mapping, Optional
@@ -33,6 +34,12 @@ _op = Op.__table__
 _CHUNK = 500
 
 
+def stored_json(value: Any) -> Any:
+    """A JSON column's value as the driver hands it back: decoded already on PostgreSQL, text on
+    SQLite (None stays None)."""
+    return json.loads(value) if isinstance(value, (str, bytes)) else value
+
+
 def json_value(value: Any) -> Any:
     """A value as it travels in an op's JSON."""
     if isinstance(value, (datetime, date)):
@@ -40,6 +47,7 @@ def json_value(value: Any) -> Any:
     return value
 
 
+@functools.cache
 def columns_of(entity: str) -> frozenset[str]:
     """The typed columns of ``entity`` that changes may set."""
     return frozenset(c.name for c in table_of(entity).columns) - REPLICATION_COLUMNS

@@ -20,6 +20,7 @@ from typing import Optional
 from sqlalchemy.engine import Connection
 
 from wangge.core.errors import StoreError
+from wangge.core.models import ENTITIES
 
 #: Per movable entity, the rows whose grid it takes, first named first.
 OWNERS: dict[str, tuple[tuple[str, str], ...]] = {
@@ -42,8 +43,7 @@ WATCHED: dict[str, frozenset[str]] = {
     entity: frozenset({"grid_id"} | {column for column, _ in OWNERS.get(entity, ())})
     for entity in set(OWNERS) | _OWNED
 }
-_TABLES = {"building": "building", "household": "household", "resident": "resident", "case": "cases",
-           "visit": "visit", "case_event": "case_event", "point_entry": "point_entry", "attachment": "attachment"}
+_TABLES = {entity: model.__tablename__ for entity, model in ENTITIES.items()}
 CHUNK = 500
 
 
@@ -77,20 +77,24 @@ class Placed:
         if gridded and not new and entity in _OWNED:
             self.moved.setdefault(entity, set()).add(entity_id)
 
+    def note_ops(self, ops) -> None:
+        """Record the writes of ops merged from a device."""
+        for op in ops:
+            watched = WATCHED.get(op.entity)
+            if watched and not watched.isdisjoint(op.fields):
+                self.note(op.entity, op.entity_id, op.fields, new=op.kind in ("insert", "append"))
+
     def clear(self) -> None:
         self.own, self.moved, self.explicit = {}, {}, {}
 
 
-
-
-def settle(rec, placed: Placed, *, strict: bool) -> int:
+def settle(rec, placed: Placed, *, strict: bool) -> None:
     """Move every row ``placed`` touched, and what belongs to them, to their owner's grid, with
-    ``rec`` recording the moves as updates; return how many rows moved.
+    ``rec`` recording the moves as updates.
 
     ``strict`` (a write at hand): a row whose grid the writer named and its owner's differ is a
     mistake, and raises `StoreError` naming both; else (ops merged from a device) the owner wins.
     """
-    moved = 0
     own, parents = placed.own, placed.moved
     explicit = {entity: set(ids) for entity, ids in placed.explicit.items()}  # the moves below add to it
     every = {entity: set(ids) for entity, ids in parents.items()}  # every row moved, for the photos' check
@@ -103,7 +107,7 @@ def settle(rec, placed: Placed, *, strict: bool) -> int:
             if strict:
                 _refuse_split_photos(rec.conn, every)
             placed.clear()
-            return moved
+            return
         for entity, rows in found.items():
             every.setdefault(entity, set()).update(rows)
         if strict:
@@ -112,7 +116,6 @@ def settle(rec, placed: Placed, *, strict: bool) -> int:
             # A tombstone moves too: a tablet of the old grid would hold it without its owner.
             rec.update_many(entity, [(i, {"grid_id": grid}) for i, (grid, _) in sorted(rows.items())],
                             tombstones=True)
-            moved += len(rows)
         own, parents = {}, {entity: set(rows) for entity, rows in found.items()}
     raise StoreError("rows kept moving between grids while following their owners")  # pragma: no cover
 

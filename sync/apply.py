@@ -19,7 +19,7 @@ from pydantic_core import PydanticUndefined
 from sqlalchemy import JSON, DateTime, bindparam, delete, func, select
 from sqlalchemy.engine import Connection
 
-from wangge.core.capture import REPLICATION_COLUMNS, columns_of, dumps, patch_rows, sql_text, table_of
+from wangge.core.capture import REPLICATION_COLUMNS, columns_of, dumps, patch_rows, sql_text, stored_json, table_of
 from wangge.core.errors import StoreError
 from wangge.core.models import ENTITIES, Case, CaseEvent, Op
 from wangge.core.ruleset import Ruleset
@@ -580,9 +580,7 @@ def rederive_since_last(conn: Connection, ruleset: Optional[Ruleset], masters: f
         if conn.dialect.paramstyle == "qmark" else
         "SELECT seq, entity, entity_id, fields FROM op WHERE seq > %s AND entity IN ('case', 'case_event')",
         (since,)).all()
-    # PostgreSQL's driver hands JSON back decoded, SQLite's as text.
-    cases = {r[2] if r[1] == "case" else (r[3] if isinstance(r[3], dict) else json.loads(r[3])).get("case_id")
-             for r in rows}
+    cases = {r[2] if r[1] == "case" else stored_json(r[3]).get("case_id") for r in rows}
     rederive_status(conn, cases - {None}, ruleset, masters, record_conflicts)
     top = conn.exec_driver_sql("SELECT COALESCE(MAX(seq), 0) FROM op").scalar()
     set_meta(conn, "sync.derived", str(top))

@@ -12,18 +12,16 @@ and an op that needs one held so first (`wangge.sync.quarantine`).
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Optional
 
-from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
 from wangge.core import placement
 from wangge.core.capture import REPLICATION_COLUMNS, columns_of
 from wangge.core.errors import SyncError
 from wangge.core.hlc import moment, span, wall_of
-from wangge.core.models import APPEND_ONLY, Op
+from wangge.core.models import APPEND_ONLY
 from wangge.core.ruleset import Ruleset
 from wangge.core.validators import field_problems
 from wangge.sync import quarantine, scope
@@ -31,7 +29,6 @@ from wangge.sync.ops import WireOp
 from wangge.sync.tombstones import collected_ids
 
 
-_op = Op.__table__
 #: Records whose district fields the rule file defines (`wangge.core.validators`).
 VALIDATED = frozenset({"case", "household", "visit"})
 
@@ -139,20 +136,15 @@ def _check_origin(op: WireOp, sender: Sender) -> None:
         raise _refuse(op, sender, f"{op.entity} has no field {unknown}: expected some of {', '.join(sorted(columns))}")
 
 
-_CLOSED: dict[str, frozenset[str] | None] = {}
-
-
 def _closed_columns(entity: str) -> frozenset[str] | None:
     """The names an op of ``entity`` may set, or None if any name goes (a district field, kept in
     the row's ``fields``)."""
-    if entity not in _CLOSED:
-        columns = columns_of(entity)
-        _CLOSED[entity] = None if "fields" in columns else columns
-    return _CLOSED[entity]
+    columns = columns_of(entity)
+    return None if "fields" in columns else columns
 
 
 def _check(conn: Connection, op: WireOp, sender: Sender, ruleset: Optional[Ruleset], grids: dict) -> None:
-    own = _has_grid(op.entity)
+    own = "grid_id" in columns_of(op.entity)
     if op.kind in ("insert", "append"):
         # A row's own grid is where it was recorded, which must be the worker's; the grid whose
         # scope it lies in (its owner's) is checked with its references below.
@@ -167,7 +159,10 @@ def _check(conn: Connection, op: WireOp, sender: Sender, ruleset: Optional[Rules
     if grid is None and not own:
         pass  # its owner is not at the master: the references below say so
     elif grid not in sender.grids:
-        row = (op.entity, op.entity_id) if op.kind in ("update", "delete") else None if own else _owner(op)
+        if op.kind in ("update", "delete"):
+            row = (op.entity, op.entity_id)
+        else:  # a new row recorded in its own grid, or one lying in its owner's
+            row = None if own else _owner(op)
         _outside(conn, op, sender, row, grid, f"grid {grid} is not among the worker's grids")
     for column, entity, entity_id in _references(op):
         # A visit in the worker's grid to another grid's household would tie that
@@ -190,15 +185,6 @@ def _outside(conn: Connection, op: WireOp, sender: Sender, row: Optional[tuple],
     if grid in sender.previous or (row is not None and not held.isdisjoint(scope.grids_ever(conn, *row))):
         raise _LeftScope(f"{why}: it left them since the tablet last synced; kept here, not applied")
     raise _refuse(op, sender, why)
-
-
-_GRIDDED: dict[str, bool] = {}
-
-
-def _has_grid(entity: str) -> bool:
-    if entity not in _GRIDDED:
-        _GRIDDED[entity] = "grid_id" in columns_of(entity)
-    return _GRIDDED[entity]
 
 
 def _grid_of_new(op: WireOp, grids: dict) -> Optional[str]:

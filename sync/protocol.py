@@ -33,7 +33,7 @@ from wangge.core import placement
 from wangge.core.errors import SyncError, WanggeError
 from wangge.core.hlc import DEFAULT_MAX_DRIFT_MS, pack, span, wall_of
 from wangge.core.ids import uuid7
-from wangge.core.capture import table_of
+from wangge.core.capture import stored_json, table_of
 from wangge.core.models import Device, Op
 from wangge.core.ruleset import Ruleset
 from wangge.core.store import Store, get_meta, set_meta
@@ -193,10 +193,7 @@ class MasterSync:
         done.duplicates += len(ops) - len(fresh)
         # What belongs to a row the tablet moved, or a row it put with an owner the office moved
         # meanwhile, goes to the owner's grid, in the master's own ops.
-        watched = placement.WATCHED
-        for op in done.applied:
-            if op.entity in watched and not watched[op.entity].isdisjoint(op.fields):
-                rec.placed.note(op.entity, op.entity_id, op.fields, new=op.kind in ("insert", "append"))
+        rec.placed.note_ops(done.applied)
         placement.settle(rec, rec.placed, strict=False)
         if fresh:
             set_meta(conn, newest_key, max(newest, max(op.op_id for op in fresh)))
@@ -268,13 +265,8 @@ class MasterSync:
         conn.execute(tables.seen.insert().values(bundle_id=head.id, device_id=head.sender, seq=head.seq))
 
 
-def _fields(value) -> dict:
-    return value if isinstance(value, dict) else json.loads(value)
-
-
 def _wire(row) -> WireOp:
-    fields = _fields(row.fields)
-    stamps = row.stamps if row.stamps is None or isinstance(row.stamps, dict) else json.loads(row.stamps)
+    fields, stamps = stored_json(row.fields), stored_json(row.stamps)
     return WireOp(row.op_id, row.entity, row.entity_id, row.hlc, row.actor, row.device, row.kind, fields, None,
                   row.seq, stamps or None)
 

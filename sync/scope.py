@@ -18,7 +18,7 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import Connection
 
 from wangge.core import placement
-from wangge.core.capture import table_of
+from wangge.core.capture import stored_json, table_of
 from wangge.core.models import ENTITIES, Assignment, GridCell, Op, Worker
 
 #: Sent to every device whatever its grids.
@@ -86,7 +86,7 @@ def grids_ever_of(conn: Connection, entity: str, ids) -> dict[str, set[str]]:
             _op.c.entity == entity, _op.c.entity_id.in_(ids[start : start + CHUNK]),
             _op.c.kind.in_(("insert", "append", "update"))))
         for entity_id, fields in found:
-            fields = fields if isinstance(fields, dict) else json.loads(fields)
+            fields = stored_json(fields)
             if isinstance(fields.get("grid_id"), str):
                 out.setdefault(entity_id, set()).add(fields["grid_id"])
     return out
@@ -117,56 +117,41 @@ def placed_sql(entity: str) -> tuple[str, str]:
     """(joins, grid expression) in SQL giving the grid whose scope holds each row ``t`` of
     ``entity``: its own, or for an append-only row its owner's (found the same way in turn), or
     with no owner named, its own."""
-    joins, grid = _placing(entity, "t", table_of(entity).c, False)
-    sql = " ".join(f"{'LEFT JOIN' if outer else 'JOIN'} {table_of(owner).name} {name} ON {name}.id = {on}"
-                   for owner, name, on, outer in joins)
-    return sql, grid if isinstance(grid, str) else f"COALESCE({', '.join(grid)})"
+    joins, grids = _placing(entity, "t", False)
+    sql = " ".join(f"{'LEFT JOIN' if outer else 'JOIN'} {table_of(owner).name} {alias} "
+                   f"ON {alias}.id = {parent}.{column}" for owner, alias, parent, column, outer in joins)
+    columns = [f"{alias}.grid_id" for alias in grids]
+    return sql, columns[0] if len(columns) == 1 else f"COALESCE({', '.join(columns)})"
 
 
 def placed(entity: str):
     """(from clause, grid column) of the query form of `placed_sql`."""
-    table = table_of(entity)
-    aliases = {"t": table}
-    joins, grid = _placing(entity, "t", table.c, False, aliases)
-    source = table
-    for owner, name, on, outer in joins:
-        left, column = on.split(".")
-        source = source.join(aliases[name], aliases[name].c.id == aliases[left].c[column], isouter=outer)
-    return source, _expression(grid, aliases)
+    source = table_of(entity)
+    aliases = {"t": source}
+    joins, grids = _placing(entity, "t", False)
+    for owner, alias, parent, column, outer in joins:
+        aliases[alias] = table_of(owner).alias(alias)
+        source = source.join(aliases[alias], aliases[alias].c.id == aliases[parent].c[column], isouter=outer)
+    columns = [aliases[alias].c.grid_id for alias in grids]
+    return source, columns[0] if len(columns) == 1 else func.coalesce(*columns)
 
 
-def _placing(entity: str, name: str, columns, outer: bool, aliases: Optional[dict] = None):
-    """The joins (owner, alias, "alias.column" it joins on, outer) and grid ("alias.column", or
-    a tuple of them to coalesce) for rows ``name`` of ``entity``."""
+def _placing(entity: str, name: str, outer: bool) -> tuple[list[tuple], list[str]]:
+    """For rows ``name`` of ``entity``: the joins, each (owner, alias, the alias it joins from,
+    its column there, outer or not), and the aliases whose grid to take, first found first."""
     owners = placement.BELONGS.get(entity)
     if not owners:
-        return [], f"{name}.grid_id"
+        return [], [name]
     # One owner that every row names joins plainly; else each owner may be missing.
-    plain = len(owners) == 1 and not columns[owners[0][0]].nullable
+    plain = len(owners) == 1 and not table_of(entity).c[owners[0][0]].nullable
     joins, grids = [], []
     for n, (column, owner) in enumerate(owners):
-        alias = f"{name}_{n}"
-        if aliases is not None:
-            aliases[alias] = table_of(owner).alias(alias)
-        joins.append((owner, alias, f"{name}.{column}", outer or not plain))
-        inner, grid = _placing(owner, alias, table_of(owner).c, outer or not plain, aliases)
-        joins.extend(inner)
-        grids.append(grid)
-    if plain:
-        return joins, grids[0]
-    return joins, tuple(_flat(grids)) + (f"{name}.grid_id",)
-
-
-def _flat(grids):
-    for grid in grids:
-        yield from (grid if isinstance(grid, tuple) else (grid,))
-
-
-def _expression(grid, aliases: dict):
-    if isinstance(grid, tuple):
-        return func.coalesce(*(_expression(g, aliases) for g in grid))
-    name, column = grid.split(".")
-    return aliases[name].c[column]
+        alias, loose = f"{name}_{n}", outer or not plain
+        joins.append((owner, alias, name, column, loose))
+        inner, found = _placing(owner, alias, loose)
+        joins += inner
+        grids += found
+    return joins, grids if plain else grids + [name]
 
 
 def rows_in_scope(conn: Connection, entity: str, grids: Optional[list[str]]):

@@ -18,7 +18,6 @@ import itertools
 import json
 import os
 
-import pytest
 from hypothesis import HealthCheck, Phase, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
@@ -30,6 +29,7 @@ from wangge.sync import protocol, scope, tombstones
 
 from .conftest import Net, small_ruleset
 from .test_quarantine import YEAR_2036_MS, _jump_to_2036
+from .test_left_scope import _synced_household
 from .test_session import rows
 
 #: Each tablet's grids at enrollment; the office changes them as the run goes.
@@ -483,10 +483,7 @@ def test_a_tablet_present_throughout_a_collection_drops_the_tombstone_without_do
 
 
 def test_what_a_tablet_records_while_a_repair_push_travels_reaches_the_master(net):
-    a = net.add_tablet("a", grids=("g1",))
-    net.sync(a)
-    house = _household(a)
-    net.sync(a)
+    a, house = _synced_household(net)
     with a.store.write() as rec:  # a row lost on the tablet outside the op log (a botched restore)
         rec.conn.execute(text("DELETE FROM household WHERE id = :i"), {"i": house})
     assert a.sync.accept_reply(net.master.exchange(a.sync.make_push())[0]).again  # a repair is due
@@ -499,10 +496,7 @@ def test_what_a_tablet_records_while_a_repair_push_travels_reaches_the_master(ne
 
 
 def test_an_edit_made_while_the_reassignment_travels_is_held_and_leaves_the_tablet(net):
-    a = net.add_tablet("a", grids=("g1",))
-    net.sync(a)
-    house = _household(a)
-    net.sync(a)
+    a, house = _synced_household(net)
     push = a.sync.make_push()
     with a.store.write(actor=a.worker) as rec:
         rec.update("household", house, {"pets": 3})
@@ -525,10 +519,7 @@ def test_a_household_recorded_while_the_reassignment_travels_is_held(net):
 
 
 def test_an_edit_of_a_household_left_behind_is_held(net):
-    a = net.add_tablet("a", grids=("g1",))
-    net.sync(a)
-    house = _household(a)
-    net.sync(a)
+    a, house = _synced_household(net)
     with net.master_store.write(actor="office") as rec:
         rec.update("household", house, {"grid_id": "g3"})
     _move_worker(net, a, "g1", to="g2")
@@ -542,10 +533,7 @@ def test_an_edit_of_a_household_left_behind_is_held(net):
 
 
 def test_an_update_before_and_after_the_clock_is_set_back_is_held_and_merged(net):
-    a = net.add_tablet("a", grids=("g1",))
-    net.sync(a)
-    house = _household(a)
-    net.sync(a)
+    a, house = _synced_household(net)
     push = a.sync.make_push()
     _jump_to_2036(a)
     with a.store.write(actor=a.worker) as rec:
@@ -568,10 +556,7 @@ def test_a_worker_left_without_grids_still_converges(net):
 
 
 def test_a_visit_held_for_a_grid_taken_away_leaves_with_its_household(net):
-    a = net.add_tablet("a", grids=("g1",))
-    net.sync(a)
-    house = _household(a)
-    net.sync(a)
+    a, house = _synced_household(net)
     _move_worker(net, a, "g1", to="g2")
     with a.store.write(actor=a.worker) as rec:  # before it hears
         rec.insert("visit", {"household_id": house, "grid_id": "g1", "worker_id": a.worker, "minutes": 5})

@@ -12,6 +12,13 @@ from .test_placement import BELONGINGS, _held, _household_with_belongings, moved
 from .test_session import rows
 
 
+def _tablets(net):
+    """A synced tablet of g1 and one of g2."""
+    a, b = net.add_tablet("a", grids=("g1",)), net.add_tablet("b", grids=("g2",))
+    net.sync(a), net.sync(b)
+    return a, b
+
+
 def _checksums_agree(net, tablet):
     with tablet.store.read() as conn:
         mine = scope.checksums(conn, None)
@@ -113,8 +120,7 @@ def test_a_photo_added_offline_to_an_old_visit_of_a_moved_household_is_held_not_
 
 
 def test_a_resident_moved_by_the_office_into_a_household_of_another_grid_reaches_that_grid(net):
-    a, b = net.add_tablet("a", grids=("g1",)), net.add_tablet("b", grids=("g2",))
-    net.sync(a), net.sync(b)
+    a, b = _tablets(net)
     house = _household_with_belongings(a)
     with net.master_store.write(actor="office") as rec:
         other = rec.insert("household", {"grid_id": "g2", "address": "2-1"})
@@ -152,8 +158,7 @@ def test_a_case_moved_on_a_tablet_to_a_household_of_its_other_grid_reaches_that_
 
 
 def test_a_case_naming_a_household_and_a_building_of_different_grids_is_refused_at_the_office(net):
-    a, b = net.add_tablet("a", grids=("g1",)), net.add_tablet("b", grids=("g2",))
-    net.sync(a), net.sync(b)
+    a, b = _tablets(net)
     with net.master_store.write(actor="office") as rec:
         building = rec.insert("building", {"grid_id": "g2", "code": "B3", "name": "3号楼"})
         house = rec.insert("household", {"grid_id": "g1", "address": "1-1"})
@@ -166,8 +171,7 @@ def test_a_case_naming_a_household_and_a_building_of_different_grids_is_refused_
 
 
 def test_moving_a_building_that_a_case_names_besides_its_household_is_refused_at_the_office(net):
-    a, b = net.add_tablet("a", grids=("g1",)), net.add_tablet("b", grids=("g2",))
-    net.sync(a), net.sync(b)
+    a, b = _tablets(net)
     with net.master_store.write(actor="office") as rec:
         building = rec.insert("building", {"grid_id": "g1", "code": "B3", "name": "3号楼"})
         house = rec.insert("household", {"grid_id": "g1", "address": "1-1"})
@@ -185,8 +189,7 @@ def test_moving_a_building_that_a_case_names_besides_its_household_is_refused_at
 
 def test_the_tombstone_of_a_deleted_household_moves_with_its_building(any_net):
     net = any_net
-    a, b = net.add_tablet("a", grids=("g1",)), net.add_tablet("b", grids=("g2",))
-    net.sync(a), net.sync(b)
+    a, b = _tablets(net)
     with net.master_store.write(actor="office") as rec:
         building = rec.insert("building", {"grid_id": "g1", "code": "B3", "name": "3号楼"})
         house = rec.insert("household", {"grid_id": "g1", "address": "1-1", "building_id": building})
@@ -204,8 +207,7 @@ def test_the_tombstone_of_a_deleted_household_moves_with_its_building(any_net):
 
 
 def test_moving_the_household_of_a_visit_whose_photo_is_of_another_grids_case_is_refused(net):
-    a, b = net.add_tablet("a", grids=("g1",)), net.add_tablet("b", grids=("g2",))
-    net.sync(a), net.sync(b)
+    a, b = _tablets(net)
     with a.store.write(actor=a.worker) as rec:
         house = rec.insert("household", {"grid_id": "g1", "address": "1-1"})
         visit = rec.insert("visit", {"household_id": house, "grid_id": "g1", "worker_id": a.worker, "minutes": 10})
