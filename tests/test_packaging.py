@@ -9,7 +9,7 @@ import zipfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-CODE_FOLDERS = ["core", "dsl", "sync", "rulesets", "bench"]
+CODE_FOLDERS = ["core", "dsl", "sync", "rulesets", "bench", "app", "web"]
 
 
 def test_every_code_folder_is_a_listed_package():
