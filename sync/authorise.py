@@ -15,10 +15,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional
 
+from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
 from wangge.core import placement
-from wangge.core.capture import REPLICATION_COLUMNS, columns_of
+from wangge.core.capture import REPLICATION_COLUMNS, columns_of, table_of
 from wangge.core.errors import SyncError
 from wangge.core.hlc import moment, span, wall_of
 from wangge.core.models import APPEND_ONLY
@@ -66,7 +67,8 @@ def authorise(conn: Connection, ops: list[WireOp], sender: Sender, ruleset: Opti
     its bundle would leave it unable ever to get them).
     Raises `Unauthorised` naming the first op that is not allowed and why.
     """
-    grids = _known_grids(conn, ops)
+    made = _inserts_stored(conn, ops)
+    grids = _known_grids(conn, ops, made)
     gone = _collected(conn, ops, grids)
     held = quarantine.waiting(conn, sender.device_id) if ops else {}
     ok, drifted = [], []
@@ -94,7 +96,8 @@ def authorise(conn: Connection, ops: list[WireOp], sender: Sender, ruleset: Opti
             _hold(drifted, held, op, f"needs {first} waits in quarantine: release that first, then this")
             continue
         try:
-            _check(conn, op, sender, ruleset, grids)
+            _check_new_id(op, sender, made, grids)
+            _check(conn, op, sender, ruleset, grids, (op.entity, op.entity_id) in made)
         except _LeftScope as left:
             _hold(drifted, held, op, str(left))
             continue
@@ -102,10 +105,34 @@ def authorise(conn: Connection, ops: list[WireOp], sender: Sender, ruleset: Opti
             problems = field_problems(ruleset, op.entity, op.fields, new=op.kind != "update")
             if problems:
                 raise _refuse(op, sender, "; ".join(problems))
-        if op.kind in ("insert", "append"):
-            grids.setdefault(op.entity, {})[op.entity_id] = _grid_of_new(op, grids)
+        _note_grid(op, made, grids)
         ok.append(op)
     return ok, drifted
+
+
+def _check_new_id(op: WireOp, sender: Sender, made: dict, grids: dict) -> None:
+    """Refuse an insert under the id of a row the master has, or an earlier op of the bundle made,
+    unless it is that row's own insert sent again (same stamp, same device: a re-send after a lost
+    reply, which may fold newer edits). Any other would take over the row, wherever it lies: its
+    later edits in the bundle would be judged by the grid the insert names, not the row's."""
+    if op.kind not in ("insert", "append"):
+        return
+    stamp = made.get((op.entity, op.entity_id))
+    if stamp is not None and stamp != op.stamp:
+        grid = grids.get(op.entity, {}).get(op.entity_id)
+        raise _refuse(op, sender, f"{op.entity} {op.entity_id} exists at the master, in grid {grid}, made by "
+                                  f"another insert: a new row needs a fresh id (an edit of that row is an update)")
+
+
+def _note_grid(op: WireOp, made: dict, grids: dict) -> None:
+    """Keep ``grids`` right for the later ops of the bundle: a new row is where its insert puts it,
+    a moved one where the move puts it (both checked to be the worker's)."""
+    row = (op.entity, op.entity_id)
+    if op.kind in ("insert", "append") and row not in made:
+        grids.setdefault(op.entity, {})[op.entity_id] = _grid_of_new(op, grids)
+        made[row] = op.stamp
+    elif op.kind == "update" and type(op.fields.get("grid_id")) is str:
+        grids[op.entity][op.entity_id] = op.fields["grid_id"]
 
 
 def _hold(drifted: list, held: dict, op: WireOp, why: str) -> None:
@@ -127,6 +154,10 @@ def _check_origin(op: WireOp, sender: Sender) -> None:
     expected = ("append",) if op.entity in APPEND_ONLY else ("insert", "update", "delete")
     if op.kind not in expected:
         raise _refuse(op, sender, f"{op.entity} takes {'/'.join(expected)} ops only")
+    given = op.fields.get("id", op.entity_id)
+    if given != op.entity_id if op.kind in ("insert", "append") else "id" in op.fields:
+        raise _refuse(op, sender, f"it sets id {given!r:.80}: an insert's id repeats the op's entity id, and "
+                                  f"a row's id never changes")
     if not REPLICATION_COLUMNS.isdisjoint(op.fields):
         taken = ", ".join(sorted(REPLICATION_COLUMNS & op.fields.keys()))
         raise _refuse(op, sender, f"it sets {taken}, which only the merge sets (from the op's own stamp)")
@@ -143,9 +174,12 @@ def _closed_columns(entity: str) -> frozenset[str] | None:
     return None if "fields" in columns else columns
 
 
-def _check(conn: Connection, op: WireOp, sender: Sender, ruleset: Optional[Ruleset], grids: dict) -> None:
+def _check(conn: Connection, op: WireOp, sender: Sender, ruleset: Optional[Ruleset], grids: dict,
+           stored: bool) -> None:
+    """Raise unless the row ``op`` writes and every row it names lie in the sender's grids. A row the
+    master has (``stored``: an insert sent again is judged as an edit) is judged where it lies."""
     own = "grid_id" in columns_of(op.entity)
-    if op.kind in ("insert", "append"):
+    if op.kind in ("insert", "append") and not stored:
         # A row's own grid is where it was recorded, which must be the worker's; the grid whose
         # scope it lies in (its owner's) is checked with its references below.
         grid = op.fields.get("grid_id") if own else _grid_of_new(op, grids)
@@ -159,7 +193,7 @@ def _check(conn: Connection, op: WireOp, sender: Sender, ruleset: Optional[Rules
     if grid is None and not own:
         pass  # its owner is not at the master: the references below say so
     elif grid not in sender.grids:
-        if op.kind in ("update", "delete"):
+        if op.kind in ("update", "delete") or stored:
             row = (op.entity, op.entity_id)
         else:  # a new row recorded in its own grid, or one lying in its owner's
             row = None if own else _owner(op)
@@ -248,12 +282,30 @@ _SCOPED_REFERENCES = {entity: tuple((column, target) for column, target in refs 
                       for entity, refs in scope.REFERENCES.items()}
 
 
-def _known_grids(conn: Connection, ops: list[WireOp]) -> dict[str, dict[str, str]]:
-    """Grids of the rows the ops edit and of the rows they refer to, as stored."""
+def _inserts_stored(conn: Connection, ops: list[WireOp]) -> dict[tuple[str, str], tuple[int, str]]:
+    """(entity, id) → insert stamp ``(hlc, origin)`` of each row the master has that an op inserts."""
     wanted: dict[str, set[str]] = {}
     for op in ops:
-        # A new row's grid is in its fields: only edits need the stored row's.
-        if op.entity in scope.SCOPED and op.kind in ("update", "delete"):
+        if op.kind in ("insert", "append"):
+            wanted.setdefault(op.entity, set()).add(op.entity_id)
+    found = {}
+    for entity, ids in wanted.items():
+        table, id_list = table_of(entity), sorted(ids)
+        for start in range(0, len(id_list), scope.CHUNK):
+            chunk = id_list[start : start + scope.CHUNK]
+            for entity_id, hlc, origin in conn.execute(select(table.c.id, table.c.hlc, table.c.origin)
+                                                       .where(table.c.id.in_(chunk))):
+                found[(entity, entity_id)] = (hlc, origin)
+    return found
+
+
+def _known_grids(conn: Connection, ops: list[WireOp], made: dict) -> dict[str, dict[str, str]]:
+    """Grids of the rows the ops write and of the rows they refer to, as stored."""
+    wanted: dict[str, set[str]] = {}
+    for op in ops:
+        # A new row's grid is in its fields: only edits, and inserts of rows the master has
+        # (``made``), need the stored row's.
+        if op.entity in scope.SCOPED and (op.kind in ("update", "delete") or (op.entity, op.entity_id) in made):
             wanted.setdefault(op.entity, set()).add(op.entity_id)
         for _, entity, entity_id in _references(op):
             wanted.setdefault(entity, set()).add(entity_id)

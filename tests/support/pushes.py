@@ -1,0 +1,38 @@
+"""Pushes a tablet with a bug (or another implementation) can send: its own keys sign and seal them
+properly, so only what is inside them can be refused; and a dump of a store to show a refusal changed
+nothing, on SQLite and PostgreSQL alike."""
+from __future__ import annotations
+
+from sqlalchemy import inspect, text
+
+from wangge.core.hlc import pack
+from wangge.core.ids import uuid7
+from wangge.sync import bundle
+
+
+def signed_push(net, tablet, ops: list, *, seq: int = 100, cursor: int | None = None) -> bytes:
+    """A push of wire ``ops`` signed with ``tablet``'s keys and sealed to ``net``'s master. ``cursor``
+    defaults to the tablet's own, so nothing but the ops looks wrong."""
+    if cursor is None:
+        with tablet.store.read() as conn:
+            from wangge.core.store import get_meta
+
+            cursor = int(get_meta(conn, "sync.cursor") or 0)
+    return bundle.build("push", uuid7(), tablet.store.device_id, net.master.device_id, seq,
+                        {"ops": ops, "cursor": cursor, "repair": False, "ruleset": ""}, tablet.keys,
+                        net.master_keys.public)
+
+
+def wire_op(net, tablet, entity: str, kind: str, fields: dict, *, entity_id: str | None = None,
+            seen=None, stamps=None, seq: int = 1000) -> list:
+    """One op as it travels, recorded by ``tablet`` now."""
+    op = [uuid7(), entity, entity_id or uuid7(), pack(net.clock()), tablet.worker, tablet.store.device_id, kind,
+          fields, seen, seq]
+    return op + [stamps] if stamps is not None else op
+
+
+def dump(store) -> dict[str, list[str]]:
+    """Every row of every table, in a stable order."""
+    with store.read() as conn:
+        names = sorted(inspect(conn).get_table_names())
+        return {name: sorted(map(repr, conn.execute(text(f'SELECT * FROM "{name}"')).all())) for name in names}
