@@ -24,7 +24,7 @@ from wangge.core.errors import SyncError
 from wangge.core.hlc import moment, span, wall_of
 from wangge.core.models import APPEND_ONLY
 from wangge.core.ruleset import Ruleset
-from wangge.core.validators import field_problems
+from wangge.core.validators import column_problems, field_problems
 from wangge.sync import quarantine, scope
 from wangge.sync.ops import WireOp
 from wangge.sync.tombstones import collected_ids
@@ -165,6 +165,9 @@ def _check_origin(op: WireOp, sender: Sender) -> None:
     if columns is not None and not op.fields.keys() <= columns:
         unknown = ", ".join(sorted(op.fields.keys() - columns))
         raise _refuse(op, sender, f"{op.entity} has no field {unknown}: expected some of {', '.join(sorted(columns))}")
+    problems = column_problems(op.entity, op.fields, new=op.kind in ("insert", "append"))
+    if problems:
+        raise _refuse(op, sender, "; ".join(problems))
 
 
 def _closed_columns(entity: str) -> frozenset[str] | None:

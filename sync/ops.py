@@ -23,12 +23,11 @@ from sqlalchemy import JSON
 
 from wangge.core.capture import REPLICATION_COLUMNS
 from wangge.core.models import ENTITIES
+# JSON integers have no bound: every one a peer sends is checked against what a signed 64-bit
+# column holds before it reaches SQL (re-exported for the sync package).
+from wangge.core.validators import MAX_INT, MIN_INT
 
 KINDS = ("insert", "append", "update", "delete")
-#: The largest integer a signed 64-bit column (SQLite INTEGER, PostgreSQL BIGINT) holds. JSON
-#: integers have no bound, so every one a peer sends is checked against it before it reaches SQL.
-MAX_INT = 2**63 - 1
-MIN_INT = -(2**63)
 
 
 class OpError(ValueError):
