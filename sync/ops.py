@@ -97,7 +97,7 @@ def from_wire(item: Any, where: str) -> WireOp:
             raise OpError(f"{where}: op {op_id}: field {entity}.{name} must fit a signed 64-bit column, "
                           f"{MIN_INT}..{MAX_INT}, got {value}")
     if seen is not None:
-        _check_seen(seen, op_id, where)
+        _check_seen(seen, op_id, hlc, where)
     stamps = item[10] if len(item) == 11 else None
     if stamps is not None:
         _check_stamps(stamps, op_id, kind, fields, hlc, where)
@@ -112,13 +112,17 @@ def _wrong_value(op_id: str, entity_id: str, hlc: int, seq: int, where: str) -> 
     raise OpError(f"{where}: op {op_id}: seq (item 9) must be an integer in 0..{MAX_INT}, got {seq}")
 
 
-def _check_seen(seen: dict, op_id: str, where: str) -> None:
+def _check_seen(seen: dict, op_id: str, hlc: int, where: str) -> None:
     # Only updates of critical fields carry it, so checking it costs the bulk of a bundle nothing.
     for name, pair in seen.items():
         if not (type(pair) is list and len(pair) == 2 and type(pair[0]) is int and 0 < pair[0] <= MAX_INT
                 and type(pair[1]) is str):
             raise OpError(f"{where}: op {op_id}: seen stamp {name!r} (item 8) must be [stamp in 1..{MAX_INT}, "
                           f"device id], got {pair!r:.60}")
+        if pair[0] > hlc:
+            # A worker sees a value before changing it: a later one would pass any value held as seen.
+            raise OpError(f"{where}: op {op_id}: seen stamp {name!r} (item 8) is {pair[0]}, newer than the op's "
+                          f"own stamp {hlc}: the value seen must be older than the edit")
 
 
 def _check_stamps(stamps: Any, op_id: str, kind: str, fields: dict, hlc: int, where: str) -> None:

@@ -570,7 +570,9 @@ def _with_seen(conn: Connection, op: WireOp, ruleset: Optional[Ruleset]) -> Wire
         _op.c.kind.in_(("insert", "update"))))]
     seen = {}
     for name in critical:
-        stamps = [(r.field_hlc(name), r.device) for r in earlier if name in r.fields]
+        # A stamp above the edit's own is the tablet's own earlier edit stamped while its clock ran
+        # ahead, which the master holds unapplied: what the worker saw before it is what counts.
+        stamps = [(r.field_hlc(name), r.device) for r in earlier if name in r.fields and r.field_hlc(name) <= op.hlc]
         if stamps:
             seen[name] = list(max(stamps))
     return op._replace(seen=seen or None)
