@@ -69,6 +69,7 @@ def authorise(conn: Connection, ops: list[WireOp], sender: Sender, ruleset: Opti
     """
     made = _inserts_stored(conn, ops)
     grids = _known_grids(conn, ops, made)
+    workers = _known_workers(conn, ops)
     gone = _collected(conn, ops, grids)
     held = quarantine.waiting(conn, sender.device_id) if ops else {}
     ok, drifted = [], []
@@ -95,6 +96,9 @@ def authorise(conn: Connection, ops: list[WireOp], sender: Sender, ruleset: Opti
             # Applying it would fail (no such row) and refuse every later bundle of the tablet.
             _hold(drifted, held, op, f"needs {first} waits in quarantine: release that first, then this")
             continue
+        for column, _, worker in _references(op, _WORKER_REFERENCES):
+            if worker not in workers:
+                raise _refuse(op, sender, f"its {column} names worker {worker}, whom the master does not have")
         try:
             _check_new_id(op, sender, made, grids)
             _check(conn, op, sender, ruleset, grids, (op.entity, op.entity_id) in made)
@@ -270,11 +274,12 @@ def _collected(conn: Connection, ops: list[WireOp], grids: dict) -> set[tuple[st
     return {(entity, i) for entity, ids in unknown.items() for i in collected_ids(conn, entity, ids)}
 
 
-def _references(op: WireOp) -> tuple[tuple[str, str, str], ...]:
-    """(column, entity, id) of each scoped row the op's fields refer to (a visit's household, an event's case)."""
+def _references(op: WireOp, among: Optional[dict] = None) -> tuple[tuple[str, str, str], ...]:
+    """(column, entity, id) of each scoped row the op's fields refer to (a visit's household, an event's
+    case), or of each row of ``among`` (per entity, its columns that name one and the entity named)."""
     found: tuple = ()
     fields = op.fields
-    for column, entity in _SCOPED_REFERENCES[op.entity]:  # a new household names no building: nothing to build
+    for column, entity in (among or _SCOPED_REFERENCES)[op.entity]:  # a new household names no building
         value = fields.get(column)
         if type(value) is str:
             found += ((column, entity, value),)
@@ -283,6 +288,19 @@ def _references(op: WireOp) -> tuple[tuple[str, str, str], ...]:
 
 _SCOPED_REFERENCES = {entity: tuple((column, target) for column, target in refs if target in scope.SCOPED)
                       for entity, refs in scope.REFERENCES.items()}
+#: A row may name workers too (a visit's, a case's reporter): they are everyone's, but must exist.
+_WORKER_REFERENCES = {entity: tuple((column, target) for column, target in refs if target == "worker")
+                      for entity, refs in scope.REFERENCES.items()}
+
+
+def _known_workers(conn: Connection, ops: list[WireOp]) -> set[str]:
+    """The workers the ops name that the master has."""
+    named = sorted({worker for op in ops for _, _, worker in _references(op, _WORKER_REFERENCES)})
+    if not named:
+        return set()
+    workers = table_of("worker")
+    return {found for start in range(0, len(named), scope.CHUNK) for found in conn.execute(
+        select(workers.c.id).where(workers.c.id.in_(named[start : start + scope.CHUNK]))).scalars()}
 
 
 def _inserts_stored(conn: Connection, ops: list[WireOp]) -> dict[tuple[str, str], tuple[int, str]]:

@@ -14,13 +14,18 @@ def signed_push(net, tablet, ops: list, *, seq: int = 100, cursor: int | None = 
     """A push of wire ``ops`` signed with ``tablet``'s keys and sealed to ``net``'s master. ``cursor``
     defaults to the tablet's own, so nothing but the ops looks wrong."""
     if cursor is None:
-        with tablet.store.read() as conn:
-            from wangge.core.store import get_meta
-
-            cursor = int(get_meta(conn, "sync.cursor") or 0)
+        cursor = tablet_cursor(tablet)
     return bundle.build("push", uuid7(), tablet.store.device_id, net.master.device_id, seq,
                         {"ops": ops, "cursor": cursor, "repair": False, "ruleset": ""}, tablet.keys,
                         net.master_keys.public)
+
+
+def tablet_cursor(tablet) -> int:
+    """The master log position ``tablet`` has applied: what its next push says."""
+    from wangge.core.store import get_meta
+
+    with tablet.store.read() as conn:
+        return int(get_meta(conn, "sync.cursor") or 0)
 
 
 def wire_op(net, tablet, entity: str, kind: str, fields: dict, *, entity_id: str | None = None,
@@ -36,3 +41,16 @@ def dump(store) -> dict[str, list[str]]:
     with store.read() as conn:
         names = sorted(inspect(conn).get_table_names())
         return {name: sorted(map(repr, conn.execute(text(f'SELECT * FROM "{name}"')).all())) for name in names}
+
+
+def sealed_raw(net, tablet, raw: bytes, *, seq: int = 100) -> bytes:
+    """A push whose body is ``raw`` as it is (JSON wangge would never write), signed and sealed properly."""
+    import struct
+    import zlib
+
+    eph, encrypt = bundle.begin_seal(net.master_keys.public.box)
+    header = bundle.Header("push", uuid7(), tablet.store.device_id, net.master.device_id, seq, eph,
+                           len(raw)).to_bytes()
+    payload = encrypt(zlib.compress(raw, 6), header)
+    signed = bundle.MAGIC + struct.pack(">I", len(header)) + header + struct.pack(">I", len(payload)) + payload
+    return signed + tablet.keys.sign(signed)

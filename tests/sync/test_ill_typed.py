@@ -2,6 +2,8 @@
 field, on an SQLite and a PostgreSQL master alike, and the master is unchanged; never an internal error."""
 from __future__ import annotations
 
+import json
+
 import pytest
 from click.testing import CliRunner
 from support.pushes import dump, signed_push, wire_op
@@ -129,7 +131,7 @@ def test_every_typed_column_of_every_entity_refuses_a_value_of_another_type(mine
     base["point_entry"][1]["resident_id"] = resident
     columns = [(entity, name, kind) for entity in sorted(base) for name, (kind, _) in _column_kinds(entity).items()
                if name != "id"]
-    json_values = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False)
+    json_values = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False)
                                | st.text(max_size=6), lambda inner: st.lists(inner, max_size=3)
                                | st.dictionaries(st.text(max_size=3), inner, max_size=3), max_leaves=6)
 
@@ -156,3 +158,29 @@ def test_every_typed_column_of_every_entity_refuses_a_value_of_another_type(mine
 
     check()
     assert dump(net.master_store) == before
+
+
+@pytest.mark.parametrize("value, words", [
+    ("NaN", "NaN is not a JSON number"),
+    ("-Infinity", "-Infinity is not a JSON number"),
+    ("1e400", "1e400 is too large for a number"),
+    ('"\\ud800x"', "is not Unicode text (an escaped lone surrogate)"),
+    ("[" * 100_000 + "]" * 100_000, "nested too deeply"),
+])
+def test_json_that_could_not_be_stored_is_refused_as_such(mine, value, words):
+    from support.pushes import sealed_raw
+
+    net, a, _, _ = mine
+    op = wire_op(net, a, "household", "insert", {"grid_id": "g1", "pets": "@"})
+    raw = json.dumps({"ops": [op], "cursor": 0}, ensure_ascii=False).replace('"@"', value).encode()
+    refused_naming(net, sealed_raw(net, a, raw), "body is not JSON", words)
+
+
+def test_an_escaped_surrogate_pair_is_text_and_applies(mine):
+    from support.pushes import sealed_raw, tablet_cursor
+
+    net, a, _, _ = mine
+    op = wire_op(net, a, "household", "insert", {"grid_id": "g1", "address": "@"})
+    raw = json.dumps({"ops": [op], "cursor": tablet_cursor(a)}).replace('"@"', '"\\ud83c\\udfe0 1-1"').encode()
+    net.master.exchange(sealed_raw(net, a, raw))
+    assert ("🏠 1-1",) in rows(net.master_store, "household", "address")
