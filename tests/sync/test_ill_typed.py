@@ -184,3 +184,14 @@ def test_an_escaped_surrogate_pair_is_text_and_applies(mine):
     raw = json.dumps({"ops": [op], "cursor": tablet_cursor(a)}).replace('"@"', '"\\ud83c\\udfe0 1-1"').encode()
     net.master.exchange(sealed_raw(net, a, raw))
     assert ("🏠 1-1",) in rows(net.master_store, "household", "address")
+
+
+def test_two_ops_under_one_op_id_are_refused(mine):
+    net, a, _, _ = mine
+    house = wire_op(net, a, "household", "insert", {"grid_id": "g1"})
+    visit = wire_op(net, a, "visit", "append", {"household_id": house[2], "grid_id": "g1", "worker_id": a.worker})
+    photo = wire_op(net, a, "attachment", "append", {"sha256": "1" * 64, "size": 1, "media_type": "image/png",
+                                                     "grid_id": "g1"})
+    photo[0] = house[0]
+    refused_naming(net, signed_push(net, a, [photo, house, visit]), f"op 1: op id {house[0]} is given to an "
+                                                                    f"earlier op of the bundle too")
