@@ -158,10 +158,9 @@ def _check_origin(op: WireOp, sender: Sender) -> None:
     expected = ("append",) if op.entity in APPEND_ONLY else ("insert", "update", "delete")
     if op.kind not in expected:
         raise _refuse(op, sender, f"{op.entity} takes {'/'.join(expected)} ops only")
-    given = op.fields.get("id", op.entity_id)
-    if given != op.entity_id if op.kind in ("insert", "append") else "id" in op.fields:
-        raise _refuse(op, sender, f"it sets id {given!r:.80}: an insert's id repeats the op's entity id, and "
-                                  f"a row's id never changes")
+    if "id" in op.fields and (op.kind not in ("insert", "append") or op.fields["id"] != op.entity_id):
+        raise _refuse(op, sender, f"it sets id {op.fields['id']!r:.80}: an insert's id repeats the op's entity id, "
+                                  f"and a row's id never changes")
     if not REPLICATION_COLUMNS.isdisjoint(op.fields):
         taken = ", ".join(sorted(REPLICATION_COLUMNS & op.fields.keys()))
         raise _refuse(op, sender, f"it sets {taken}, which only the merge sets (from the op's own stamp)")

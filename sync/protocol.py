@@ -73,12 +73,13 @@ def _body_ops(body: dict, where: str) -> list[WireOp]:
         ops = [from_wire(item, f"{where} op {n}") for n, item in enumerate(items)]
     except OpError as exc:
         raise bundle.BundleError(str(exc)) from None
-    if len({op.op_id for op in ops}) < len(ops):
-        # An op id names one change: the second would be taken for the first, and what needs it fail.
-        seen: set[str] = set()
-        twice = next(n for n, op in enumerate(ops) if op.op_id in seen or seen.add(op.op_id))
-        raise bundle.BundleError(f"{where} op {twice}: op id {ops[twice].op_id} is given to an earlier op of the "
-                                 f"bundle too: each op needs its own")
+    given: set[str] = set()
+    for n, op in enumerate(ops):
+        if op.op_id in given:
+            # An op id names one change: the second would be taken for the first, and what needs it fail.
+            raise bundle.BundleError(f"{where} op {n}: op id {op.op_id} is given to an earlier op of the "
+                                     f"bundle too: each op needs its own")
+        given.add(op.op_id)
     return ops
 
 

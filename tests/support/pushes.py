@@ -54,3 +54,13 @@ def sealed_raw(net, tablet, raw: bytes, *, seq: int = 100) -> bytes:
     payload = encrypt(zlib.compress(raw, 6), header)
     signed = bundle.MAGIC + struct.pack(">I", len(header)) + header + struct.pack(">I", len(payload)) + payload
     return signed + tablet.keys.sign(signed)
+
+
+def tablet_with_household(net, name: str = "a", grid: str = "g1", **fields):
+    """A tablet of ``grid`` that recorded one household there and synced it: (tablet, household id)."""
+    tablet = net.add_tablet(name, grids=(grid,))
+    net.sync(tablet)
+    with tablet.store.write(actor=tablet.worker) as rec:
+        house = rec.insert("household", {"grid_id": grid, "address": "1-1", **fields})
+    net.sync(tablet)
+    return tablet, house

@@ -6,7 +6,7 @@ import json
 
 import pytest
 from click.testing import CliRunner
-from support.pushes import dump, signed_push, wire_op
+from support.pushes import dump, signed_push, tablet_with_household, wire_op
 
 from wangge.cli import cli
 from wangge.core.errors import SyncError
@@ -19,10 +19,8 @@ from .test_session import rows
 def mine(any_net):
     """Tablet a in g1 with a household and a case of its own, synced."""
     net = any_net
-    a = net.add_tablet("a", grids=("g1",))
-    net.sync(a)
+    a, house = tablet_with_household(net)
     with a.store.write(actor=a.worker) as rec:
-        house = rec.insert("household", {"grid_id": "g1", "address": "1-1"})
         case = rec.insert("case", {"item_code": "x", "grid_id": "g1", "household_id": house})
     net.sync(a)
     return net, a, house, case

@@ -3,7 +3,7 @@ than the edit itself is refused, and one the master never held queues the edit f
 from __future__ import annotations
 
 import pytest
-from support.pushes import dump, signed_push, wire_op
+from support.pushes import dump, signed_push, tablet_with_household, wire_op
 
 from wangge.core.errors import SyncError
 from wangge.sync import protocol
@@ -15,11 +15,7 @@ from .test_session import rows
 def edited_at_the_office(any_net):
     """Tablet a's household, its address then changed at the office (the tablet has not synced since)."""
     net = any_net
-    a = net.add_tablet("a", grids=("g1",))
-    net.sync(a)
-    with a.store.write(actor=a.worker) as rec:
-        house = rec.insert("household", {"grid_id": "g1", "address": "1-1"})
-    net.sync(a)
+    a, house = tablet_with_household(net)
     with net.master_store.write(actor="office") as rec:
         rec.update("household", house, {"address": "1-1 (office)"})
     return net, a, house
