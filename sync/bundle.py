@@ -193,8 +193,9 @@ def _header(raw: bytes) -> Header:
         raise BundleError(f"bundle format version {data['v']} is not supported: expected {VERSION}")
     if data["kind"] not in KINDS:
         raise BundleError(f"bundle kind {data['kind']!r} is unknown: expected one of {', '.join(KINDS)}")
-    if not (0 < len(data["id"]) <= 64 and 0 < len(data["from"]) <= 64 and 0 < len(data["to"]) <= 64):
-        raise BundleError("bundle header id, from and to must be 1-64 characters")
+    if not all(0 < len(data[name]) <= 64 and "\x00" not in data[name] for name in ("id", "from", "to")):
+        # NUL: a PostgreSQL master could not even look the sender up.
+        raise BundleError("bundle header id, from and to must be 1-64 characters, none of them NUL")
     if not 1 <= data["seq"] <= MAX_SEQ:
         # The receiver keeps it in a signed 64-bit column: a larger one would fail there, not here.
         raise BundleError(f"bundle header field 'seq' must be an integer in 1..{MAX_SEQ}, got {data['seq']}")

@@ -91,11 +91,17 @@ def from_wire(item: Any, where: str) -> WireOp:
         raise OpError(f"{where}: op {op_id} has unknown kind {kind!r}: expected one of {', '.join(KINDS)}")
     if not op_id or not entity_id or not 0 < hlc <= MAX_INT or not 0 <= seq <= MAX_INT:
         _wrong_value(op_id, entity_id, hlc, seq, where)
+    if "\x00" in op_id + entity_id + actor + device:
+        raise OpError(f"{where}: op {op_id!r:.60}: its ids hold a NUL character, which no text column keeps")
     for name in typed:
         value = fields.get(name)
         if type(value) is int and not MIN_INT <= value <= MAX_INT:
             raise OpError(f"{where}: op {op_id}: field {entity}.{name} must fit a signed 64-bit column, "
                           f"{MIN_INT}..{MAX_INT}, got {value}")
+        if type(value) is str and "\x00" in value:
+            # PostgreSQL keeps no NUL in text, and the master looks ids up before anything else.
+            raise OpError(f"{where}: op {op_id}: field {entity}.{name} holds a NUL character, which no text "
+                          f"column keeps, got {value!r:.60}")
     if seen is not None:
         _check_seen(seen, op_id, hlc, where)
     stamps = item[10] if len(item) == 11 else None

@@ -12,11 +12,13 @@ from wangge.sync import bundle
 
 def signed_push(net, tablet, ops: list, *, seq: int = 100, cursor: int | None = None) -> bytes:
     """A push of wire ``ops`` signed with ``tablet``'s keys and sealed to ``net``'s master. ``cursor``
-    defaults to the tablet's own, so nothing but the ops looks wrong."""
+    defaults to the tablet's own, and the push says it holds the master's rules (so the district's
+    fields are checked): nothing but the ops looks wrong."""
     if cursor is None:
         cursor = tablet_cursor(tablet)
+    rules = net.ruleset.version if net.ruleset else ""
     return bundle.build("push", uuid7(), tablet.store.device_id, net.master.device_id, seq,
-                        {"ops": ops, "cursor": cursor, "repair": False, "ruleset": ""}, tablet.keys,
+                        {"ops": ops, "cursor": cursor, "repair": False, "ruleset": rules}, tablet.keys,
                         net.master_keys.public)
 
 

@@ -43,9 +43,33 @@ def _rows(rec, prefix: str, grid: str, worker: str) -> None:
                                "reason": p})
 
 
-@pytest.fixture
-def world(any_net):
-    net = any_net
+def _district_rules():
+    """The test rules with district fields of every type on households, visits and cases, so the
+    pushes meet the rule file's checks too."""
+    from wangge.core.ruleset import FieldSpec, FieldType, Label, Register
+
+    from .conftest import small_ruleset
+
+    every = (FieldSpec(code="人口", type=FieldType.integer, min=1, max=30),
+             FieldSpec(code="面积", type=FieldType.decimal, min=0),
+             FieldSpec(code="低保", type=FieldType.boolean),
+             FieldSpec(code="生日", type=FieldType.date),
+             FieldSpec(code="类别", type=FieldType.choice, choices=("常住", "流动")),
+             FieldSpec(code="标签", type=FieldType.choices, choices=("独居", "残疾")),
+             FieldSpec(code="电话", type=FieldType.phone),
+             FieldSpec(code="身份证", type=FieldType.id_number, critical=True),
+             FieldSpec(code="备注", type=FieldType.text, pattern="^[^#]*$"))
+    registers = tuple(Register(entity=entity, fields=every) for entity in ("household", "visit", "case"))
+    return small_ruleset().model_copy(update={"registers": registers, "label": Label(zh="测试")})
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def world(request, tmp_path):
+    from .conftest import Net
+
+    at = request.getfixturevalue("pg_url") if request.param == "postgresql" else None
+    net = Net(tmp_path, _district_rules(), master_at=at)
+    request.addfinalizer(net.close)
     a, b = net.add_tablet("a", grids=("g1",)), net.add_tablet("b", grids=("g2",))
     for tablet, prefix, grid in ((a, "a", "g1"), (b, "b", "g2")):
         net.sync(tablet)
@@ -64,7 +88,8 @@ def _seeds(net, a) -> list[list]:
     def op(entity, kind, fields, entity_id=None, **extra):
         return wire_op(net, a, entity, kind, fields, entity_id=entity_id, **extra)
 
-    new_house = op("household", "insert", {"grid_id": "g1", "address": "新", "members": 1})
+    new_house = op("household", "insert", {"grid_id": "g1", "address": "新", "members": 1, "人口": 3, "类别": "常住",
+                                            "生日": "1950-01-01", "标签": ["独居"], "电话": "13800000000"})
     folded = op("building", "insert", {"grid_id": "g1", "code": "F", "name": "楼"})
     folded.append({"name": folded[3] + 7})
     return [
@@ -90,10 +115,12 @@ def _seeds(net, a) -> list[list]:
 
 _NAMES = ["grid_id", "household_id", "building_id", "case_id", "visit_id", "resident_id", "worker_id",
           "reporter_id", "id", "fields", "address", "head_name", "members", "name", "at", "reported_at", "stale",
-          "move", "role", "size", "delta", "minutes", "hlc", "deleted", "pets", "户主", "x\x00y"]
-_IDS = B_IDS + A_IDS + ["g1", "g2", "g3", "root", "w-a", "w-b", "nope", ""]
-_EDGES = [None, True, False, 0, -1, 1.5, 2**63 - 1, 2**63, -(2**63) - 1, "", "x", "1\x00", "2026-03-01", "2026-13-01",
-          [], {}, [1], {"a": 1}, 1e308, "g2", "2026-03-01T09:00:00+08:00", "一二三"]
+          "move", "role", "size", "delta", "minutes", "hlc", "deleted", "pets", "户主", "x\x00y", "人口", "面积",
+          "低保", "生日", "类别", "标签", "电话", "身份证", "备注"]
+_IDS = B_IDS + A_IDS + ["g1", "g2", "g3", "root", "w-a", "w-b", "nope", "", "b-house\x00"]
+_EDGES = [None, True, False, 0, -1, 1.5, 2**63 - 1, 2**63, -(2**63) - 1, 10**400, "", "x", "1\x00", "2026-03-01",
+          "2026-13-01", [], {}, [1], {"a": 1}, 1e308, "g2", "2026-03-01T09:00:00+08:00", "一二三", "常住", ["独居"],
+          "13800000000", "11010519491231002X", "a#b", "NaN", "1e999"]
 
 
 def _value(rnd: random.Random, depth: int = 0):

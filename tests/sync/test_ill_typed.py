@@ -57,7 +57,6 @@ BAD = {
     "report time as no date": ("case", "insert", {"item_code": "x", "grid_id": "g1", "reported_at": "soon"},
                                "case.reported_at"),
     "stale as text": ("case_event", "append", {"case_id": "@case", "move": "立案", "stale": "x"}, "case_event.stale"),
-    "an edit with a NUL": ("household", "update", {"address": "1\x002"}, "household.address"),
 }
 
 
@@ -69,6 +68,16 @@ def test_a_value_of_the_wrong_type_is_refused_naming_the_op_and_the_field(mine, 
     fields = {key: given.get(value, value) if isinstance(value, str) else value for key, value in fields.items()}
     op = wire_op(net, a, entity, kind, fields, entity_id=house if kind == "update" else None)
     refused_naming(net, signed_push(net, a, [op]), f"op {op[0]} ({kind} {entity} ", name)
+
+
+@pytest.mark.parametrize("where", ["address", "building_id", "entity id"])
+def test_a_nul_character_is_refused_before_the_master_looks_anything_up(mine, where):
+    # PostgreSQL keeps no NUL in text: the lookup of a row by such an id failed there as an internal error.
+    net, a, house, _ = mine
+    op = wire_op(net, a, "household", "update", {} if where == "entity id" else {where: "1\x002"},
+                 entity_id=house + "\x00" if where == "entity id" else house)
+    refused_naming(net, signed_push(net, a, [op]), "NUL character", "" if where == "entity id" else
+                   f"field household.{where} holds")
 
 
 def test_members_given_as_text_is_refused_by_the_command_line_too(mine, tmp_path):
@@ -152,7 +161,8 @@ def test_every_typed_column_of_every_entity_refuses_a_value_of_another_type(mine
         op = wire_op(net, a, entity, op_kind, {**fields, name: value}, seq=next(seq))
         with pytest.raises(SyncError) as caught:
             net.master.exchange(signed_push(net, a, [op], seq=op[9]))
-        assert f"op {op[0]} " in str(caught.value) and f"{entity}.{name}: " in str(caught.value), str(caught.value)
+        said = str(caught.value)
+        assert f"op {op[0]}" in said and (f"{entity}.{name}: " in said or f"field {entity}.{name} " in said), said
 
     check()
     assert dump(net.master_store) == before
