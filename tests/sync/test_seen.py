@@ -53,3 +53,19 @@ def test_an_edit_made_knowing_the_office_value_merges_without_review(edited_at_t
         rec.update("household", house, {"address": "1-1 (tablet)"})
     net.sync(a)
     assert critical(net) == [] and rows(net.master_store, "household", "address") == [("1-1 (tablet)",)]
+
+
+def test_an_edit_after_ones_own_edit_held_for_a_clock_ahead_is_not_refused(net):
+    from .test_quarantine import _jump_to_2036
+
+    a, house = tablet_with_household(net)
+    _jump_to_2036(a)
+    with a.store.write(actor=a.worker) as rec:
+        rec.update("household", house, {"address": "2036"})
+    reply, summary = net.master.exchange(a.sync.make_push())
+    assert "1 quarantined" in summary
+    a.sync.accept_reply(reply)  # the reply sets the tablet's clock back; its repair round is still to come
+    with a.store.write(actor=a.worker) as rec:
+        rec.update("household", house, {"address": "1-1, 2 楼"})
+    net.sync(a)  # what the worker saw before the held edit is what the master holds: no refusal, no review
+    assert rows(net.master_store, "household", "address") == [("1-1, 2 楼",)] and critical(net) == []
