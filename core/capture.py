@@ -21,6 +21,7 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.engine import Connection
 
 from wangge.core import placement
+from wangge.core.entities import BATCH
 from wangge.core.errors import StoreError
 from wangge.core.hlc import Clock
 from wangge.core.ids import uuid7, uuid7_many
@@ -31,7 +32,7 @@ REPLICATION_COLUMNS = frozenset({"hlc", "origin", "stamps", "deleted"})
 OP_COLUMNS = ("op_id", "entity", "entity_id", "hlc", "actor", "device", "kind", "fields")
 _op = Op.__table__
 #: Rows fetched per SELECT when updating many entities at once.
-_CHUNK = 500
+_CHUNK = BATCH
 
 
 def stored_json(value: Any) -> Any:

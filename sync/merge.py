@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping, Optional
 
+from wangge.core import entities
 from wangge.core.hlc import moment
 from wangge.core.lifecycle import machine
 from wangge.core.ruleset import Lifecycle, Ruleset
@@ -23,10 +24,7 @@ from wangge.core.ruleset import Lifecycle, Ruleset
 Stamp = tuple[int, str]
 
 #: Typed columns that count as critical whatever the ruleset says.
-CRITICAL_COLUMNS: dict[str, frozenset[str]] = {
-    "household": frozenset({"address", "head_name"}),
-    "resident": frozenset({"name", "id_number"}),
-}
+CRITICAL_COLUMNS = entities.CRITICAL_COLUMNS
 
 
 @dataclass(frozen=True)
