@@ -17,7 +17,7 @@ from typing import Iterable, Optional
 from sqlalchemy import func, select
 from sqlalchemy.engine import Connection
 
-from wangge.core import entities, placement
+from wangge.core import codec, entities, placement
 from wangge.core.capture import stored_json, table_of
 from wangge.core.models import Assignment, GridCell, Op, Worker
 
@@ -197,14 +197,8 @@ def checksums(conn: Connection, grids: Optional[list[str]]) -> dict[str, str]:
     return out
 
 
-# `json.dumps(value, sort_keys=True)`, the digest's documented form, with its C
-# encoder built once: dumps builds one per call, which cost more than a row.
-_encode_sorted = json.encoder.c_make_encoder and json.encoder.c_make_encoder(
-    None, None, json.encoder.encode_basestring_ascii, None, ": ", ", ", True, False, True)
-
-
-def _canonical(value) -> str:
-    return "".join(_encode_sorted(value, 0)) if _encode_sorted else json.dumps(value, sort_keys=True)
+#: `json.dumps(value, sort_keys=True)`, the digest's documented form (`wangge.core.codec`).
+_canonical = codec.canonical
 
 
 #: Stamps texts this process wrote in canonical form (`canonical_stamps`), which a
