@@ -324,14 +324,8 @@ def _update(conn: Connection, entity: str, ops: list[WireOp], critical: frozense
                                            "kept": c.kept, "lost": c.lost, "hlc": op.hlc, "note": c.note,
                                            "resolved": False})
         else:
-            # Per-field last writer wins, inlined: this loop runs once per field of every op.
-            stamp, insert, device = (op.hlc, op.device), (row["hlc"], row["origin"]), op.device
-            wins = {}
-            for name, value in op.fields.items():
-                held = row_stamps.get(name)
-                mine = (own[name], device) if own and name in own else stamp
-                if mine > ((held[0], held[1]) if held else insert):
-                    wins[name] = value
+            wins = {name: value for name, (value, _) in merge.winners(
+                op.fields, row_stamps, (row["hlc"], row["origin"]), op.hlc, op.device, own).items()}
         if not wins:
             continue
         marks = changed.setdefault(op.entity_id, set())
@@ -376,13 +370,9 @@ def _update_patched(conn: Connection, plan: _Plan, ops: list[WireOp]) -> list[Wi
                 patch = patches[op.entity_id] = ({}, {})
             patch[0]["deleted"] = row[3]
             continue
-        # Per-field last writer wins, inlined: this loop runs once per field of every op.
-        stamps, insert, device, own, hlc = row[2], (row[0], row[1]), op.device, op.stamps, op.hlc
-        for name, value in op.fields.items():
-            held = stamps.get(name)
-            mine = own.get(name, hlc) if own else hlc
-            if (mine, device) <= ((held[0], held[1]) if held else insert):
-                continue
+        stamps, device = row[2], op.device
+        for name, (value, mine) in merge.winners(op.fields, stamps, (row[0], row[1]), op.hlc, device,
+                                                 op.stamps).items():
             if name in REPLICATION_COLUMNS or name == "id":
                 raise StoreError(f"op {op.op_id} may not set {entity}.{name}")
             if patch is None:
