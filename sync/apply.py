@@ -20,7 +20,7 @@ from sqlalchemy import JSON, DateTime, bindparam, delete, func, select
 from sqlalchemy.engine import Connection
 
 from wangge.core.capture import REPLICATION_COLUMNS, columns_of, dumps, patch_rows, sql_text, stored_json, table_of
-from wangge.core import entities
+from wangge.core import codec, entities
 from wangge.core.errors import StoreError
 from wangge.core.models import ENTITIES, Case, CaseEvent, Op
 from wangge.core.ruleset import Ruleset
@@ -33,17 +33,8 @@ ENTITY_ORDER = entities.ORDER
 _cases, _events = Case.__table__, CaseEvent.__table__
 
 
-def _store_json(value) -> str:
-    """JSON as the store engine's serializer writes it (core/store.py), for rows written past it."""
-    if not value:
-        return "{}" if isinstance(value, dict) else _encoder.encode(value)
-    return "".join(_c_encode(value, 0)) if _c_encode else _encoder.encode(value)
-
-
-_encoder = json.JSONEncoder(ensure_ascii=False)
-# `JSONEncoder.encode` builds a C encoder per call, which costs more than a small row: build it once.
-_c_encode = json.encoder.c_make_encoder and json.encoder.c_make_encoder(
-    None, _encoder.default, json.encoder.encode_basestring, None, ": ", ", ", False, False, True)
+#: JSON as the store engine's serializer writes it, for rows written past it (`wangge.core.codec`).
+_store_json = codec.column
 
 
 @dataclass
