@@ -283,10 +283,14 @@ def device() -> None:
 @click.argument("tablet_store")
 @click.option("--name", required=True, help="A name the office will recognise, e.g. 王芳的平板.")
 @click.option("--master", "master_url", default=None, help="Send the request to this master now.")
-@click.option("--passphrase", prompt=True, hide_input=True, envvar="WANGGE_PASSPHRASE",
-              help="The worker's passphrase (prompted if not given).")
+@click.option("--passphrase", prompt=True, hide_input=True, confirmation_prompt=True, envvar="WANGGE_PASSPHRASE",
+              help="The worker's passphrase (asked twice if not given): at least 8 characters.")
 def device_enroll(tablet_store, name, master_url, passphrase) -> None:
     """Make this tablet's enrollment request (also as text for a QR code).
+
+    A new tablet store is encrypted under a random key, kept in
+    TABLET_STORE.key and locked by the passphrase (at least 8 characters,
+    not one repeated).
 
     \b
     Example:
@@ -295,6 +299,28 @@ def device_enroll(tablet_store, name, master_url, passphrase) -> None:
     from wangge.sync import fieldwork
 
     click.echo(fieldwork.enroll_tablet(tablet_store, passphrase, name, master_url))
+
+
+@device.command("passphrase")
+@click.argument("tablet_store")
+@click.option("--passphrase", prompt="Current passphrase", hide_input=True, envvar="WANGGE_PASSPHRASE",
+              help="The passphrase now (prompted if not given).")
+@click.option("--new-passphrase", prompt="New passphrase", hide_input=True, confirmation_prompt=True,
+              envvar="WANGGE_NEW_PASSPHRASE", help="The new passphrase (asked twice if not given): at least 8 characters.")
+def device_passphrase(tablet_store, passphrase, new_passphrase) -> None:
+    """Change the passphrase of the tablet store at TABLET_STORE.
+
+    Re-locks the database key in TABLET_STORE.key under the new passphrase;
+    the database itself is not re-encrypted, so this takes a second.
+
+    \b
+    Example:
+      wangge device passphrase tablet.db
+    """
+    from wangge.sync import atrest
+
+    path = atrest.change_passphrase(tablet_store, passphrase, new_passphrase)
+    click.echo(f"passphrase changed: {path} re-locked under the new one (the database was not re-encrypted)")
 
 
 @device.command("approve")

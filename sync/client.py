@@ -164,15 +164,15 @@ class MasterClient:
 
     # -- bundles ------------------------------------------------------------
 
-    def exchange(self, bundle: bytes, *, ops: int = 0) -> tuple[bytes, dict]:
-        """Send a bundle and return the master's reply bundle and its record.
+    def exchange(self, bundle: bytes, *, ops: int = 0, signer: Optional[Signer] = None) -> tuple[bytes, dict]:
+        """Send a bundle (its upload signed by ``signer``) and return the master's reply bundle and its record.
 
         Raises `SyncError` if the master refuses the bundle or cannot be
         reached after the retries; the caller's outbox is untouched then.
         """
         sha = hashlib.sha256(bundle).hexdigest()
         self._stage("upload")
-        self._upload(f"/uploads/{sha}", bundle)
+        self._upload(f"/uploads/{sha}", bundle, signer=signer)
         self.traffic.ops_up += ops
         self._stage("apply")
         record = self._ask("POST", f"/exchange/{sha}")

@@ -11,7 +11,6 @@ are where HTTP meets it, with the keys each store keeps (`wangge.sync.identity`)
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 from typing import Callable, NamedTuple, Optional
 
@@ -109,7 +108,8 @@ def enroll_tablet(target: str, passphrase: str, name: str, master_url: Optional[
 
     # Checked before anything is made or remembered: a typo is said at once, never stored.
     master_url = check_master_url(master_url) if master_url is not None else None
-    opened = (atrest.init_tablet(target, passphrase, extra_migrations=tables.MIGRATIONS) if not Path(target).exists()
+    made = not Path(target).exists()
+    opened = (atrest.init_tablet(target, passphrase, extra_migrations=tables.MIGRATIONS) if made
               else atrest.open_tablet(target, passphrase, for_sync=True, extra_migrations=tables.MIGRATIONS))
     with opened:
         request = enrollment_request(opened, name)
@@ -117,8 +117,11 @@ def enroll_tablet(target: str, passphrase: str, name: str, master_url: Optional[
             # Remembered so that a first `wangge bundle export` can still learn the master's keys.
             with opened.write(actor="enrollment") as rec:
                 set_meta(rec.conn, META_MASTER_URL, master_url)
-    lines = [f"device {request.device_id} ({name})", f"fingerprint: {request.fingerprint}",
-             "request (show as a QR code or copy to the office):", request.to_text()]
+    lines = [f"device {request.device_id} ({name})", f"fingerprint: {request.fingerprint}"]
+    if made:
+        lines.append(f"key file: {atrest.keyfile_path(target).resolve()} (the database key, locked by the "
+                     f"passphrase: keep it beside the database; without it the data cannot be read)")
+    lines += ["request (show as a QR code or copy to the office):", request.to_text()]
     if master_url:
         from wangge.sync.client import MasterClient
 
@@ -189,12 +192,11 @@ def registry_snapshot(target: str, out: str) -> str:
     return f"registry version {body['version']} ({len(body['devices'])} devices), signed by {body['master']}: {path}"
 
 
-def sync_tablet(target: str, master_url: str, passphrase: str, *, progress: bool = False,
-                now_ms: Callable[[], int] = lambda: int(time.time() * 1000)) -> str:
+def sync_tablet(target: str, master_url: str, passphrase: str, *, progress: bool = False) -> str:
     """One sync of an encrypted tablet with a master over HTTP, photos included; renews the lease.
 
-    The lease is the ruleset's (`lease` in its settings), as the master last
-    sent it. Raises `WrongPassphrase`, or `SyncError` in one line with nothing lost.
+    The lease is renewed by the reply itself (`atrest.accept_reply_lease`),
+    for the ruleset's `lease` days as the master last sent it. Raises `WrongPassphrase`, or `SyncError` in one line with nothing lost.
     """
     from wangge.sync.client import MasterClient, ProgressBar, check_master_url
     from wangge.sync.tablet import tablet_photos
@@ -210,9 +212,6 @@ def sync_tablet(target: str, master_url: str, passphrase: str, *, progress: bool
             finally:
                 if bar:
                     bar.__exit__(None, None, None)
-        with tablet.write(actor="sync") as rec:
-            stored = get_meta(rec.conn, "sync.ruleset")
-            atrest.renew_lease(rec.conn, now_ms(), Ruleset.from_json(stored).settings.lease_days if stored else None)
     return summary
 
 
@@ -225,13 +224,16 @@ def tablet_session(tablet, client, *, rounds: int = 3, photos=None) -> str:
     `SyncError` in one line; the outbox is kept until a signed ack is
     verified, so nothing is lost.
     """
+    from wangge.sync.client import Signer
+
     keys = store_keys(tablet)
     master = _master_of(tablet, client)
     device = protocol.DeviceSync(tablet, keys, master)
+    signer = Signer(tablet.device_id, keys.sign)
     lines = []
     for _ in range(rounds):
         push = device.make_push()
-        reply, record = client.exchange(push, ops=device.pushed)
+        reply, record = client.exchange(push, ops=device.pushed, signer=signer)
         result = device.accept_reply(reply)
         client.count_down(result.applied)
         lines.append(f"sent {len(push):,} bytes, received {len(reply):,}: {result.acked} ops acknowledged, "

@@ -65,15 +65,17 @@ class Office:
     def device_grids(self, device_id: str, message: bytes, signature: bytes) -> list[str]:
         """Grids of an active device whose signature verifies. Raises `SyncError`."""
         with self.store.read() as conn:
-            row = conn.execute(select(_devices).where(_devices.c.id == device_id)).first()
-            if row is None or row.status != "active":
-                state = "unknown" if row is None else row.status
-                raise SyncError(f"device {device_id} is {state} at this master: requests refused")
-            try:
-                Ed25519PublicKey.from_public_bytes(base64.b64decode(row.sign_key)).verify(signature, message)
-            except (InvalidSignature, ValueError):
-                raise SyncError(f"request signature of device {device_id} does not verify") from None
+            row = _signed_by(conn, device_id, message, signature, ("active",))
             return grids_of_worker(conn, row.worker_id)
+
+    def may_upload(self, device_id: str, message: bytes, signature: bytes) -> None:
+        """Raise `SyncError` unless an enrolled device signed ``message``: only they may store a bundle here.
+
+        A revoked device may still upload: its bundle is refused at the exchange
+        but kept for the office to review (`wangge.sync.revoked`).
+        """
+        with self.store.read() as conn:
+            _signed_by(conn, device_id, message, signature, ("active", "revoked"))
 
     def registry(self) -> bytes:
         """The device registry, signed by this master (`wangge.sync.registry`)."""
@@ -90,6 +92,19 @@ class Office:
             facts["ruleset"] = self.live_rules.version
             facts["rules_error"] = self.live_rules.last_error
         return facts
+
+
+def _signed_by(conn, device_id: str, message: bytes, signature: bytes, statuses: tuple[str, ...]):
+    """The device row of ``device_id`` if its status is one of ``statuses`` and its key signed ``message``."""
+    row = conn.execute(select(_devices).where(_devices.c.id == device_id)).first()
+    if row is None or row.status not in statuses:
+        state = "unknown" if row is None else row.status
+        raise SyncError(f"device {device_id} is {state} at this master: requests refused")
+    try:
+        Ed25519PublicKey.from_public_bytes(base64.b64decode(row.sign_key)).verify(signature, message)
+    except (InvalidSignature, ValueError):
+        raise SyncError(f"request signature of device {device_id} does not verify") from None
+    return row
 
 
 def grids_of_worker(conn, worker_id: Optional[str]) -> list[str]:

@@ -37,7 +37,7 @@ from wangge.core.capture import stored_json, table_of
 from wangge.core.models import Device, Op
 from wangge.core.ruleset import Ruleset
 from wangge.core.store import Store, get_meta, set_meta
-from wangge.sync import apply, bundle, merge, quarantine, revoked, scope, tables
+from wangge.sync import apply, atrest, bundle, merge, quarantine, revoked, scope, tables
 from wangge.sync.authorise import Sender, authorise
 from wangge.sync.keys import DeviceKeys, PublicKeys
 from wangge.sync.ops import MAX_INT, OpError, WireOp, coalesce, from_wire
@@ -520,6 +520,7 @@ class DeviceSync:
         mine = scope.checksums(conn, None)
         result.again = not unsent and mine != body.get("checksums")
         set_meta(conn, "sync.repair", "1" if result.again else "0")
+        atrest.accept_reply_lease(conn, ack.get("clock"), self._ruleset(conn))  # by HTTP or by file alike
         return result
 
 

@@ -33,9 +33,14 @@ from starlette.routing import BaseRoute
 from wangge.core.errors import SyncError, UsageError, WanggeError
 from wangge.sync.attachments import BlobStore
 from wangge.web.access import AccessLog
+from wangge.web.connections import (DEFAULT_CAP, HEADER_TIMEOUT, MAX_HEAD_BYTES, ConnectionGuard, connection_cap,
+                                    guarded_protocol, raise_file_limit)
+from wangge.web.log_limits import limit_repeats
 from wangge.web.sync import Master, SyncEndpoints
 
 log = logging.getLogger("wangge.server")
+#: Seconds a kept-alive connection may sit between requests.
+IDLE_TIMEOUT = 5
 
 
 class MasterApp(Starlette):
@@ -102,14 +107,21 @@ def bind(host: str = "127.0.0.1", port: int = 0) -> socket.socket:
     return sock
 
 
-def _config(app, *, certfile: Optional[str] = None, keyfile: Optional[str] = None, log_level: str = "warning"):
+def _config(app, *, certfile: Optional[str] = None, keyfile: Optional[str] = None, log_level: str = "warning",
+            max_connections: int = DEFAULT_CAP, header_timeout: float = HEADER_TIMEOUT,
+            idle_timeout: int = IDLE_TIMEOUT, guard: Optional[ConnectionGuard] = None):
     import uvicorn
 
     if bool(certfile) != bool(keyfile):
         raise UsageError("TLS needs both a certificate file and its key file (--cert and --key)")
+    guard = guard or ConnectionGuard()
+    guard.cap = connection_cap(raise_file_limit(), max_connections)
+    guard.header_timeout = header_timeout
+    # limit_concurrency past the cap: the guard evicts idle connections before uvicorn would answer 503.
     return uvicorn.Config(app, lifespan="on", log_level=log_level, ssl_certfile=certfile, ssl_keyfile=keyfile,
-                          timeout_keep_alive=30, limit_concurrency=4096, backlog=2048, access_log=False,
-                          log_config=None)
+                          http=guarded_protocol(guard), h11_max_incomplete_event_size=MAX_HEAD_BYTES,
+                          timeout_keep_alive=idle_timeout, limit_concurrency=guard.cap + 1, backlog=2048,
+                          access_log=False, log_config=None)
 
 
 def serve(app, sock: socket.socket, **options) -> None:
@@ -204,10 +216,12 @@ def serve_master(target: str, *, host: str, port: int, rules_file: Optional[str]
 
 
 def configure_logging() -> None:
-    """Log wangge's own lines (access log, rule-file errors, inbox) at INFO; other libraries only warnings."""
+    """Log wangge's own lines (access log, rule-file errors, inbox) at INFO, other libraries' warnings,
+    and any one warning or error at most once a minute (`RepeatLimit`)."""
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")
     logging.getLogger("wangge").setLevel(logging.INFO)
     logging.getLogger("uvicorn.error").setLevel(logging.INFO)
+    limit_repeats()
 
 
 def check_tls(certfile: Optional[str], keyfile: Optional[str]) -> None:

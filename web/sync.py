@@ -14,7 +14,7 @@ with a 4xx code, never a traceback — see `wangge.web.server`):
     POST /enroll                      an enrollment request → {"device_id", "status"}
     GET  /enroll/{device_id}          the request's status (pending, active, revoked)
     GET  /uploads/{sha}               {"received": N} bytes of an upload so far
-    PUT  /uploads/{sha}?offset=&total=   one chunk (raw body) → {"received": N}
+    PUT  /uploads/{sha}?offset=&total=   one chunk (raw body) → {"received": N} (signed request)
     POST /exchange/{sha}              apply the uploaded bundle → {"reply", "size", "summary"}
     GET  /replies/{sha}?offset=       the reply bundle's bytes from offset (raw)
     GET  /blobs/{sha}                 {"received": N} (signed request)
@@ -78,6 +78,9 @@ class Master(Protocol):
 
         Raises `SyncError` for an unknown or revoked device or a bad signature.
         """
+
+    def may_upload(self, device_id: str, message: bytes, signature: bytes) -> None:
+        """Raise `SyncError` unless an enrolled device's key signed ``message`` (a bundle upload)."""
 
     def health(self) -> dict:
         """Facts for the health endpoint (role, ruleset version, ...)."""
@@ -145,6 +148,58 @@ async def read_json(request: Request) -> dict:
     return value
 
 
+class EnrollmentGate:
+    """Per source address: a rate of enrollment requests, and a cap on the devices it may have waiting.
+
+    A token bucket of ``burst`` requests refilled at one per ``every`` seconds
+    stops a flood; ``per_address`` bounds the new pending devices one address
+    may register (an office enrolling tablets on its own Wi-Fi stays far
+    below both). The store's own cap (`enrollment.MAX_PENDING`) holds against
+    many addresses. Remembers at most ``addresses`` addresses (oldest dropped).
+    """
+
+    def __init__(self, *, burst: int = 60, every: float = 1.0, per_address: int = 50, addresses: int = 10_000,
+                 clock: Callable[[], float] = time.monotonic):
+        self.burst, self.every, self.per_address, self.addresses = burst, every, per_address, addresses
+        self.clock = clock
+        self._buckets: dict[str, list] = {}  # address -> [tokens, at, pending device ids]
+
+    def admit(self, address: str) -> None:
+        """Take one request's token for ``address``. Raises `HttpError` (429) when it has none or is full."""
+        now = self.clock()
+        bucket = self._buckets.pop(address, None) or [float(self.burst), now, set()]
+        self._buckets[address] = bucket  # most recent last
+        if len(self._buckets) > self.addresses:
+            self._buckets.pop(next(iter(self._buckets)))
+        bucket[0] = min(float(self.burst), bucket[0] + (now - bucket[1]) / self.every)
+        bucket[1] = now
+        if len(bucket[2]) >= self.per_address:
+            raise HttpError(429, f"{len(bucket[2])} devices from {address} are waiting for the office already: "
+                                 f"ask the office to approve them before enrolling more")
+        if bucket[0] < 1:
+            raise HttpError(429, f"too many enrollment requests from {address}: try again in "
+                                 f"{(1 - bucket[0]) * self.every:.0f} s")
+        bucket[0] -= 1
+
+    def waiting(self, address: str) -> set[str]:
+        """The devices counted as waiting for ``address`` (the set itself: `prune` narrows it)."""
+        bucket = self._buckets.get(address)
+        return bucket[2] if bucket is not None else set()
+
+    def prune(self, address: str, still_pending: Callable[[str], bool]) -> None:
+        """Stop counting the devices of ``address`` the office has approved, revoked or let expire."""
+        waiting = self.waiting(address)
+        for device_id in list(waiting):
+            if not still_pending(device_id):
+                waiting.discard(device_id)
+
+    def pending(self, address: str, device_id: str) -> None:
+        """Count ``device_id`` as waiting on behalf of ``address``."""
+        bucket = self._buckets.get(address)
+        if bucket is not None:
+            bucket[2].add(device_id)
+
+
 def _json(value: Any, status: int = 200) -> Response:
     return Response(json.dumps(value, ensure_ascii=False).encode("utf-8"), status, media_type="application/json")
 
@@ -158,7 +213,7 @@ class SyncEndpoints:
 
     def __init__(self, master: Master, folder: str | Path, *, blobs: Optional[BlobStore] = None,
                  max_bundle: int = MAX_BUNDLE_BYTES, now_ms: Callable[[], int] = lambda: int(time.time() * 1000),
-                 on_event: Optional[Callable[[str], None]] = None):
+                 on_event: Optional[Callable[[str], None]] = None, gate: Optional[EnrollmentGate] = None):
         self.master = master
         self.folder = Path(folder)
         self.uploads = BlobStore(self.folder / "uploads", max_bytes=max_bundle)
@@ -168,6 +223,7 @@ class SyncEndpoints:
         self.blobs = blobs or BlobStore(self.folder / "blobs")
         self.now_ms = now_ms
         self.on_event = on_event or (lambda text: None)
+        self.gate = gate or EnrollmentGate()
         self._apply_lock: Optional[asyncio.Lock] = None
         self.exchanges = 0  # bundles applied (not replayed answers), for health and tests
 
@@ -199,13 +255,24 @@ class SyncEndpoints:
         return Response(data, media_type="application/json")
 
     async def enroll(self, request: Request) -> Response:
+        source = request.client.host if request.client else "?"
+        if len(self.gate.waiting(source)) >= self.gate.per_address:
+            await asyncio.to_thread(self.gate.prune, source, self._still_pending)
+        self.gate.admit(source)
         asked = await read_json(request)
         answer = await self._serialised(self.master.enroll, asked)
         request.state.device = answer.get("device_id")
-        source = request.client.host if request.client else "?"
+        if answer.get("status") == "pending":
+            self.gate.pending(source, str(answer.get("device_id")))
         self.on_event(f"enrollment request from {source}: device {answer.get('device_id')} "
                       f"({asked.get('name')}), fingerprint {answer.get('fingerprint')}: {answer.get('status')}")
         return _json(answer, 202)
+
+    def _still_pending(self, device_id: str) -> bool:
+        try:
+            return self.master.enrollment(device_id).get("status") == "pending"
+        except WanggeError:
+            return False
 
     async def enrollment(self, request: Request) -> Response:
         device_id = request.path_params["device_id"]
@@ -219,7 +286,8 @@ class SyncEndpoints:
         return _json({"received": self.uploads.received(sha), "answered": answered})
 
     async def upload_chunk(self, request: Request) -> Response:
-        return _json({"received": await self._chunk(self.uploads, request)})
+        # Signed, like photos: storage on the master is for enrolled devices only.
+        return _json({"received": await self._chunk(self.uploads, request, self._uploader)})
 
     async def exchange(self, request: Request) -> Response:
         sha = check_sha(request.path_params["sha"])
@@ -255,8 +323,7 @@ class SyncEndpoints:
         return _json({"received": self.blobs.received(check_sha(request.path_params["sha"]))})
 
     async def blob_chunk(self, request: Request) -> Response:
-        await self._signed(request)
-        return _json({"received": await self._chunk(self.blobs, request)})
+        return _json({"received": await self._chunk(self.blobs, request, self._signed)})
 
     async def blob_data(self, request: Request) -> Response:
         grids = await self._signed(request)
@@ -274,9 +341,12 @@ class SyncEndpoints:
 
     # -- helpers ------------------------------------------------------------
 
-    async def _chunk(self, store: BlobStore, request: Request) -> int:
+    async def _chunk(self, store: BlobStore, request: Request, authenticate) -> int:
+        # What is malformed is refused before the signature is checked, and the body is read only after.
         sha = check_sha(request.path_params["sha"])
         offset, total = query_number(request.query_params, "offset"), query_number(request.query_params, "total")
+        declared_length(request, MAX_CHUNK_BYTES)
+        await authenticate(request)
         data = await read_body(request, MAX_CHUNK_BYTES)
         return store.write_chunk(sha, offset, data, total)
 
@@ -298,6 +368,12 @@ class SyncEndpoints:
         signed = read_signed(request.method, request.url.path, request.headers, self.now_ms())
         request.state.device = signed.device_id
         return await asyncio.to_thread(self.master.device_grids, signed.device_id, signed.message, signed.signature)
+
+    async def _uploader(self, request: Request) -> None:
+        """Raise unless an enrolled device signed ``request``."""
+        signed = read_signed(request.method, request.url.path, request.headers, self.now_ms())
+        request.state.device = signed.device_id
+        await asyncio.to_thread(self.master.may_upload, signed.device_id, signed.message, signed.signature)
 
     async def _serialised(self, fn, *args):
         if self._apply_lock is None:
