@@ -402,6 +402,37 @@ def device_registry(master_store, out) -> None:
     click.echo(fieldwork.registry_snapshot(master_store, out))
 
 
+@cli.group("master")
+def master_group() -> None:
+    """Look after a master's own identity.
+
+    \b
+    Example:
+      wangge master rotate-keys office.db
+    """
+
+
+@master_group.command("rotate-keys")
+@click.argument("master_store")
+def master_rotate_keys(master_store) -> None:
+    """Give the master at MASTER_STORE new signing and encryption keys.
+
+    Keeps the old key file aside and prints, for each active tablet, the
+    card it must scan (wangge device trust) before it syncs again; see
+    docs/deploy.md.
+
+    \b
+    Example:
+      wangge master rotate-keys office.db
+    """
+    from datetime import datetime, timezone
+
+    from wangge.sync import fieldwork
+
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    click.echo(fieldwork.rotate_master_keys(master_store, stamp=stamp))
+
+
 @cli.group()
 def bundle() -> None:
     """Sync bundles as files, for sites with no network (a USB stick).

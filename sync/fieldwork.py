@@ -153,6 +153,24 @@ def master_card(master, device_id: str) -> str:
     return enrollment.make_card(master.device_id, sign, box, device_id, keys.sign).to_text()
 
 
+def rotate_master_keys(target: str, *, stamp: str) -> str:
+    """New key pairs for the master at ``target``; the text lists a card per active tablet to scan."""
+    from wangge.sync.identity import rotate_master_keys as rotate
+
+    with store.open(target, "master", extra_migrations=tables.MIGRATIONS) as master:
+        retired = rotate(master, stamp=stamp)
+        with master.read() as conn:
+            active = [r for r in enrollment.list_devices(conn)
+                      if r["status"] == "active" and r["device_id"] != master.device_id]
+        lines = [f"master {master.device_id} has new keys; the old ones are kept in {retired} until every tablet "
+                 f"trusts the new ones: then destroy that file",
+                 f"each active tablet refuses this master's replies until it scans its card "
+                 f"(wangge device trust TABLET_STORE CARD):"]
+        lines += [f"{r['device_id']} ({r['name']}, {r['worker'] or '-'}): {master_card(master, r['device_id'])}"
+                  for r in active]
+    return "\n".join(lines)
+
+
 def trust_card(target: str, passphrase: str, text: str) -> str:
     """Record the master a card names on an encrypted tablet. Raises `EnrollmentError`."""
     with atrest.open_tablet(target, passphrase, for_sync=True, extra_migrations=tables.MIGRATIONS) as tablet:

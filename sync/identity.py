@@ -109,6 +109,30 @@ def master_keys(conn) -> tuple[str, str]:
     return sign, box
 
 
+def rotate_master_keys(store: Store, *, stamp: str) -> Path:
+    """Give a master new key pairs; return where the retired key file was kept (mode 0600).
+
+    The retired file is named ``<key file>.retired-<stamp>``: keep it until
+    every tablet trusts the new keys, then destroy it. Raises `StoreError`
+    for a store that is not a master or whose key file cannot be read.
+    """
+    if store.role != "master":
+        raise StoreError(f"{store.url} is a {store.role} store: only a master's keys are rotated here")
+    with store.write(actor="identity") as rec:
+        master_keys(rec.conn)  # the current file is sound before it is retired
+        path = master_key_path(rec.conn)
+        retired = path.with_name(f"{path.name}.retired-{stamp}")
+        os.replace(path, retired)
+        sign, box = _raw(Ed25519PrivateKey.generate()), _raw(X25519PrivateKey.generate())
+        try:
+            _write_key_file(path, get_meta(rec.conn, "device_id"), sign, box)
+        except StoreError:
+            os.replace(retired, path)
+            raise
+        set_meta(rec.conn, META_KEYS_FINGERPRINT, _fingerprint(sign, box))
+    return retired
+
+
 def move_keys_out(conn) -> None:
     """Migration 0005: a master's private keys leave ``store_meta`` for its key file (tablets: nothing)."""
     if get_meta(conn, "role") == "master" and get_meta(conn, META_SIGN) is not None:

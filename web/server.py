@@ -15,6 +15,7 @@ reloads, and serves until interrupted.
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import socket
 import ssl
@@ -70,8 +71,6 @@ def master_app(master: Master, folder: str | Path, *, mounts: Sequence[BaseRoute
 
 def error_response(status: int, message: str, headers: Optional[dict] = None) -> Response:
     """The one shape of every error answer: ``{"error": message, "status": status}``."""
-    import json
-
     body = json.dumps({"error": message, "status": status}, ensure_ascii=False).encode("utf-8")
     return Response(body, status, headers=headers, media_type="application/json")
 

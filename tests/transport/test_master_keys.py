@@ -92,3 +92,44 @@ def test_a_postgresql_master_keeps_its_key_file_where_the_environment_says(pg_ur
         keys = store_keys(master)
     assert chosen.exists() and stat.S_IMODE(chosen.stat().st_mode) == 0o600
     assert os.path.getsize(chosen) > 0 and keys is not None
+
+
+def test_rotated_keys_reach_a_tablet_by_its_card_and_the_old_ones_are_kept_aside(tmp_path):
+    from support import street as st
+    from wangge.sync import atrest, enrollment, protocol
+    from wangge.sync.tablet import enrollment_request
+
+    built = st.street(tmp_path)
+    tablet = tmp_path / "tablet.db"
+    env = {"WANGGE_PASSPHRASE": "王芳的口令 tablet"}
+    with atrest.init_tablet(tablet, env["WANGGE_PASSPHRASE"], n=atrest.MIN_SCRYPT_N,
+                            extra_migrations=tables.MIGRATIONS) as opened:
+        with built.store.write(actor="office") as rec:
+            enrollment.submit(rec, enrollment_request(opened, "t"))
+            enrollment.approve(rec, opened.device_id, built.workers[0])
+        protocol.trust_master(opened, protocol.Peer(built.store.device_id, store_keys(built.store).public))
+    old = store_keys(built.store).public
+    built.store.close()
+
+    def round_trip():
+        push = tmp_path / "push.wgb"
+        runner = CliRunner()
+        assert runner.invoke(cli, ["bundle", "export", str(tablet), "--out", str(push)], env=env).exit_code == 0
+        at_master = runner.invoke(cli, ["bundle", "import", str(tmp_path / "master.db"), str(push)])
+        if at_master.exit_code:
+            return at_master
+        return runner.invoke(cli, ["bundle", "import", str(tablet), str(tmp_path / "push.wgb.reply")], env=env)
+
+    assert round_trip().exit_code == 0
+    rotated = CliRunner().invoke(cli, ["master", "rotate-keys", str(tmp_path / "master.db")])
+    assert rotated.exit_code == 0, rotated.output
+    retired = next(tmp_path.glob("master.db.keys.retired-*"))
+    assert stat.S_IMODE(retired.stat().st_mode) == 0o600 and str(retired) in rotated.output
+    with store.open(str(tmp_path / "master.db"), "master", extra_migrations=tables.MIGRATIONS) as master:
+        assert store_keys(master).public != old
+    refused = round_trip()  # the tablet still seals to the old keys: refused, and kept in its outbox
+    assert refused.exit_code == 1 and "sealed to another device" in refused.output
+    card = next(line for line in rotated.output.splitlines() if "wangge-master:" in line).split(": ", 1)[1]
+    trusted = CliRunner().invoke(cli, ["device", "trust", str(tablet), card], env=env)
+    assert trusted.exit_code == 0, trusted.output
+    assert round_trip().exit_code == 0

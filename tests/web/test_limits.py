@@ -109,21 +109,28 @@ def test_an_enrollment_flood_from_one_address_is_capped(built):
     assert answers.count(429) == 300 - waiting
 
 
-def test_a_request_nobody_approves_expires_and_the_store_caps_those_waiting(built, monkeypatch):
+def test_a_request_nobody_approves_expires_and_the_store_caps_those_waiting(store_target, monkeypatch):
+    from wangge.core import store
+    from wangge.sync import tables
+
     first, second, third = Tablet("a"), Tablet("b"), Tablet("c")
-    with built.store.write(actor="office") as rec:
-        enrollment.submit(rec, first.request)
-    monkeypatch.setattr(enrollment, "PENDING_DAYS", 0)  # a week passes
-    monkeypatch.setattr(enrollment, "MAX_PENDING", 1)
-    with built.store.write(actor="office") as rec:
-        assert enrollment.submit(rec, second.request) == "pending"
-    with built.store.read() as conn:
-        assert enrollment.status(conn, first.device_id)["status"] == "expired"
-    monkeypatch.setattr(enrollment, "PENDING_DAYS", 7)
-    with pytest.raises(enrollment.EnrollmentFull, match="1 enrollment requests are waiting") as full:
-        with built.store.write(actor="office") as rec:
-            enrollment.submit(rec, third.request)
-    assert full.value.http_status == 429
+    with store.init(store_target, "master", extra_migrations=tables.MIGRATIONS) as master:
+        with master.write(actor="office") as rec:
+            enrollment.submit(rec, first.request)
+        monkeypatch.setattr(enrollment, "PENDING_DAYS", 0)  # a week passes
+        monkeypatch.setattr(enrollment, "MAX_PENDING", 1)
+        with master.write(actor="office") as rec:
+            assert enrollment.submit(rec, second.request) == "pending"
+        with master.read() as conn:
+            assert enrollment.status(conn, first.device_id)["status"] == "expired"
+        monkeypatch.setattr(enrollment, "PENDING_DAYS", 7)
+        with pytest.raises(enrollment.EnrollmentFull, match="1 enrollment requests are waiting") as full:
+            with master.write(actor="office") as rec:
+                enrollment.submit(rec, third.request)
+        assert full.value.http_status == 429
+        with master.read() as conn:  # refused, and nothing recorded for it
+            with pytest.raises(Exception, match="no device"):
+                enrollment.status(conn, third.device_id)
 
 
 def _now_ms() -> int:
