@@ -306,7 +306,8 @@ def device_enroll(tablet_store, name, master_url, passphrase) -> None:
 @click.option("--passphrase", prompt="Current passphrase", hide_input=True, envvar="WANGGE_PASSPHRASE",
               help="The passphrase now (prompted if not given).")
 @click.option("--new-passphrase", prompt="New passphrase", hide_input=True, confirmation_prompt=True,
-              envvar="WANGGE_NEW_PASSPHRASE", help="The new passphrase (asked twice if not given): at least 8 characters.")
+              envvar="WANGGE_NEW_PASSPHRASE",
+              help="The new passphrase (asked twice if not given): at least 8 characters.")
 def device_passphrase(tablet_store, passphrase, new_passphrase) -> None:
     """Change the passphrase of the tablet store at TABLET_STORE.
 

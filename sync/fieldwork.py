@@ -214,7 +214,8 @@ def sync_tablet(target: str, master_url: str, passphrase: str, *, progress: bool
     """One sync of an encrypted tablet with a master over HTTP, photos included; renews the lease.
 
     The lease is renewed by the reply itself (`atrest.accept_reply_lease`),
-    for the ruleset's `lease` days as the master last sent it. Raises `WrongPassphrase`, or `SyncError` in one line with nothing lost.
+    for the ruleset's `lease` days as the master last sent it. Raises
+    `WrongPassphrase`, or `SyncError` in one line with nothing lost.
     """
     from wangge.sync.client import MasterClient, ProgressBar, check_master_url
     from wangge.sync.tablet import tablet_photos

@@ -23,8 +23,10 @@ from dataclasses import dataclass, field
 
 log = logging.getLogger("wangge.server")
 
-#: Descriptors kept back from the connection cap for the store, uploads, logs and watchers.
-RESERVED_FILES = 128
+#: Connections asyncio accepts in one go before any is admitted (the listen backlog too).
+ACCEPT_BATCH = 128
+#: Descriptors kept back from the connection cap: one accept batch, and the store, uploads, logs, watchers.
+RESERVED_FILES = ACCEPT_BATCH + 128
 DEFAULT_CAP = 4096
 #: Seconds a connection may take to send its request head (a tablet on 2G sends it in one packet).
 HEADER_TIMEOUT = 15.0

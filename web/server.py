@@ -34,8 +34,8 @@ from starlette.routing import BaseRoute
 from wangge.core.errors import SyncError, UsageError, WanggeError
 from wangge.sync.attachments import BlobStore
 from wangge.web.access import AccessLog
-from wangge.web.connections import (DEFAULT_CAP, HEADER_TIMEOUT, MAX_HEAD_BYTES, ConnectionGuard, connection_cap,
-                                    guarded_protocol, raise_file_limit)
+from wangge.web.connections import (ACCEPT_BATCH, DEFAULT_CAP, HEADER_TIMEOUT, MAX_HEAD_BYTES, ConnectionGuard,
+                                    connection_cap, guarded_protocol, raise_file_limit)
 from wangge.web.log_limits import limit_repeats
 from wangge.web.sync import Master, SyncEndpoints
 
@@ -102,7 +102,7 @@ def bind(host: str = "127.0.0.1", port: int = 0) -> socket.socket:
     except OSError as exc:
         sock.close()
         raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror}; choose another --port") from None
-    sock.listen(2048)
+    sock.listen(ACCEPT_BATCH)
     return sock
 
 
@@ -119,7 +119,7 @@ def _config(app, *, certfile: Optional[str] = None, keyfile: Optional[str] = Non
     # limit_concurrency past the cap: the guard evicts idle connections before uvicorn would answer 503.
     return uvicorn.Config(app, lifespan="on", log_level=log_level, ssl_certfile=certfile, ssl_keyfile=keyfile,
                           http=guarded_protocol(guard), h11_max_incomplete_event_size=MAX_HEAD_BYTES,
-                          timeout_keep_alive=idle_timeout, limit_concurrency=guard.cap + 1, backlog=2048,
+                          timeout_keep_alive=idle_timeout, limit_concurrency=guard.cap + 1, backlog=ACCEPT_BATCH,
                           access_log=False, log_config=None)
 
 

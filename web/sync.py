@@ -298,7 +298,8 @@ class SyncEndpoints:
                 raise HttpError(409, f"bundle {sha[:12]} is incomplete: {have} bytes arrived; upload the rest first")
             done = await self._serialised(self._apply, sha)
             if done is not None:
-                request.state.device, request.state.ops_in, request.state.ops_out = done.device, done.ops_in, done.ops_out
+                state = request.state
+                state.device, state.ops_in, state.ops_out = done.device, done.ops_in, done.ops_out
                 self.on_event(f"sync: {done.summary}")
         return _json(json.loads(answered.read_text(encoding="utf-8")))
 
