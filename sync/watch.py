@@ -74,9 +74,10 @@ class LiveRuleset:
             try:
                 ruleset = self.load(self.path)
             except (RuleError, WanggeError) as exc:
-                self.last_error = getattr(exc, "summary", None) or str(exc).splitlines()[0]
+                # Logged before it is recorded: whoever sees ``last_error`` finds the full report in the log.
                 log.error("rule file %s not loaded, still running version %s:\n%s",
                           self.path, (self.version or "none")[:12], exc)
+                self.last_error = getattr(exc, "summary", None) or str(exc).splitlines()[0]
                 return False
             self.last_error = None
             if self.current is not None and ruleset.version == self.version:
