@@ -238,13 +238,11 @@ def serve(master_store, host, port, rules_file, inbox, cert, keyfile) -> None:
       wangge serve office.db --rules street.wg --inbox ./usb-inbox
       wangge serve office.db --host 0.0.0.0 --cert office.pem --key office.key
     """
-    import logging
+    from wangge.web import server
 
-    from wangge.app import serving
-
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    serving.serve(master_store, host=host, port=port, rules_file=rules_file, inbox=inbox,
-                  certfile=cert, keyfile=keyfile, echo=click.echo)
+    server.configure_logging()  # the command line sets up logging; the library only logs
+    server.serve_master(master_store, host=host, port=port, rules_file=rules_file, inbox=inbox,
+                        certfile=cert, keyfile=keyfile, echo=click.echo)
 
 
 @cli.command("sync")
@@ -284,10 +282,14 @@ def device() -> None:
 @click.argument("tablet_store")
 @click.option("--name", required=True, help="A name the office will recognise, e.g. 王芳的平板.")
 @click.option("--master", "master_url", default=None, help="Send the request to this master now.")
-@click.option("--passphrase", prompt=True, hide_input=True, envvar="WANGGE_PASSPHRASE",
-              help="The worker's passphrase (prompted if not given).")
+@click.option("--passphrase", prompt=True, hide_input=True, confirmation_prompt=True, envvar="WANGGE_PASSPHRASE",
+              help="The worker's passphrase (asked twice if not given): at least 8 characters.")
 def device_enroll(tablet_store, name, master_url, passphrase) -> None:
     """Make this tablet's enrollment request (also as text for a QR code).
+
+    A new tablet store is encrypted under a random key, kept in
+    TABLET_STORE.key and locked by the passphrase (at least 8 characters,
+    not one repeated).
 
     \b
     Example:
@@ -296,6 +298,29 @@ def device_enroll(tablet_store, name, master_url, passphrase) -> None:
     from wangge.app import commands
 
     click.echo(commands.enroll_tablet(tablet_store, passphrase, name, master_url))
+
+
+@device.command("passphrase")
+@click.argument("tablet_store")
+@click.option("--passphrase", prompt="Current passphrase", hide_input=True, envvar="WANGGE_PASSPHRASE",
+              help="The passphrase now (prompted if not given).")
+@click.option("--new-passphrase", prompt="New passphrase", hide_input=True, confirmation_prompt=True,
+              envvar="WANGGE_NEW_PASSPHRASE",
+              help="The new passphrase (asked twice if not given): at least 8 characters.")
+def device_passphrase(tablet_store, passphrase, new_passphrase) -> None:
+    """Change the passphrase of the tablet store at TABLET_STORE.
+
+    Re-locks the database key in TABLET_STORE.key under the new passphrase;
+    the database itself is not re-encrypted, so this takes a second.
+
+    \b
+    Example:
+      wangge device passphrase tablet.db
+    """
+    from wangge.sync import atrest
+
+    path = atrest.change_passphrase(tablet_store, passphrase, new_passphrase)
+    click.echo(f"passphrase changed: {path} re-locked under the new one (the database was not re-encrypted)")
 
 
 @device.command("approve")
@@ -375,6 +400,37 @@ def device_registry(master_store, out) -> None:
     from wangge.app import commands
 
     click.echo(commands.registry_snapshot(master_store, out))
+
+
+@cli.group("master")
+def master_group() -> None:
+    """Look after a master's own identity.
+
+    \b
+    Example:
+      wangge master rotate-keys office.db
+    """
+
+
+@master_group.command("rotate-keys")
+@click.argument("master_store")
+def master_rotate_keys(master_store) -> None:
+    """Give the master at MASTER_STORE new signing and encryption keys.
+
+    Keeps the old key file aside and prints, for each active tablet, the
+    card it must scan (wangge device trust) before it syncs again; see
+    docs/deploy.md.
+
+    \b
+    Example:
+      wangge master rotate-keys office.db
+    """
+    from datetime import datetime, timezone
+
+    from wangge.app import commands
+
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    click.echo(commands.rotate_master_keys(master_store, stamp=stamp))
 
 
 @cli.group()

@@ -21,13 +21,18 @@ def enroll_tablet(target: str, passphrase: str, name: str, master_url: Optional[
     # Checked before anything is made: a typo is said at once, never stored.
     if master_url is not None:
         check_master_url(master_url)
-    opened = (Tablet.create(target, passphrase) if not Path(target).exists()
-              else Tablet.open(target, passphrase, for_sync=True))
+    made = not Path(target).exists()
+    opened = Tablet.create(target, passphrase) if made else Tablet.open(target, passphrase, for_sync=True)
     with opened as tablet:
         enrolled = tablet.enroll(name, master_url)
     request = enrolled.request
-    lines = [f"device {request.device_id} ({name})", f"fingerprint: {request.fingerprint}",
-             "request (show as a QR code or copy to the office):", request.to_text()]
+    lines = [f"device {request.device_id} ({name})", f"fingerprint: {request.fingerprint}"]
+    if made:
+        from wangge.sync import atrest
+
+        lines.append(f"key file: {atrest.keyfile_path(target).resolve()} (the database key, locked by the "
+                     f"passphrase: keep it beside the database; without it the data cannot be read)")
+    lines += ["request (show as a QR code or copy to the office):", request.to_text()]
     if enrolled.sent_to:
         lines.append(f"sent to {enrolled.sent_to}: {enrolled.status}")
     return "\n".join(lines)
@@ -39,6 +44,18 @@ def approve_device(target: str, request: str, worker: str) -> str:
         approved = office.approve(request, worker)
     return (f"device {approved.device_id} approved for {worker}\n"
             f"a tablet with no network learns this master by scanning (wangge device trust):\n{approved.card}")
+
+
+def rotate_master_keys(target: str, *, stamp: str) -> str:
+    """New key pairs for the master at ``target``; the text lists a card per active tablet to scan."""
+    with Office.open(target) as office:
+        rotated = office.rotate_keys(stamp=stamp)
+    lines = [f"master {rotated.master} has new keys; the old ones are kept in {rotated.retired} until every "
+             f"tablet trusts the new ones: then destroy that file",
+             "each active tablet refuses this master's replies until it scans its card "
+             "(wangge device trust TABLET_STORE CARD):"]
+    lines += [f"{device_id} ({name}, {worker or '-'}): {card}" for device_id, name, worker, card in rotated.cards]
+    return "\n".join(lines)
 
 
 def trust_card(target: str, passphrase: str, text: str) -> str:

@@ -38,7 +38,7 @@ from wangge.core.ruleset import Ruleset
 from wangge.sync.attachments import BlobStore
 from wangge.sync.client import MasterClient
 from wangge.sync.fieldwork import tablet_session
-from wangge.sync.server import MasterApp, running
+from wangge.web.server import master_app, running
 
 CST = timezone(timedelta(hours=8))
 MORNING = datetime(2026, 10, 13, 9, 0, tzinfo=CST)  # a Tuesday
@@ -63,7 +63,7 @@ def field_day(workdir: Path) -> str:
               f"databases in {workdir}"]
     with Office.create(workdir / "street-master.db", rules=ruleset) as office:
         ids = _street(office)
-        with running(MasterApp(office.master_service(), workdir / "master-files")) as url:
+        with running(master_app(office.master_service(), workdir / "master-files")) as url:
             tablets = {name: _enroll(workdir, name, worker, office, url) for name, worker in
                        (("zhao-tablet", "赵巧珍"), ("li-tablet", "李明"))}
             syncs = [[name, "first contact", _sync(t, url)] for name, t in tablets.items()]

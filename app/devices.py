@@ -46,6 +46,13 @@ class Snapshot:
 
 
 @dataclass(frozen=True)
+class Rotated:
+    master: str
+    retired: Path
+    cards: tuple[tuple[str, str, Optional[str], str], ...]  # (device, name, worker, card) per active tablet
+
+
+@dataclass(frozen=True)
 class Enrolled:
     request: EnrollmentRequest
     sent_to: Optional[str]  # the master's URL, if the request was sent
@@ -83,6 +90,19 @@ def revoke(store: Store, device_id: str) -> None:
     """Revoke a tablet: its next sync is refused. Raises `UsageError` for an unknown device."""
     with store.write(actor="office") as rec:
         enrollment.revoke(rec, device_id)
+
+
+def rotate_keys(store: Store, *, stamp: str) -> Rotated:
+    """New key pairs for this master; the old ones are kept aside (`identity.rotate_master_keys`) and a
+    card per active tablet comes back, for each to scan before it takes this master's replies again."""
+    from wangge.sync.identity import rotate_master_keys
+
+    retired = rotate_master_keys(store, stamp=stamp)
+    with store.read() as conn:
+        active = [r for r in enrollment.list_devices(conn)
+                  if r["status"] == "active" and r["device_id"] != store.device_id]
+    cards = tuple((r["device_id"], r["name"], r["worker"], master_card(store, r["device_id"])) for r in active)
+    return Rotated(store.device_id, retired, cards)
 
 
 def snapshot(store: Store, out: str | Path) -> Snapshot:

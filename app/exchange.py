@@ -20,7 +20,6 @@ from wangge.sync import atrest, files, protocol
 from wangge.sync.fieldwork import known_master, tablet_session
 from wangge.sync.identity import adopt_keys, store_keys
 from wangge.sync.keys import DeviceKeys
-from wangge.sync.session import DeviceSession
 from wangge.sync.tablet import tablet_photos
 
 
@@ -51,8 +50,9 @@ def keys_for(store: Store, keys_path: Optional[str | Path] = None) -> DeviceKeys
 def sync_over_http(store: Store, database: str | Path, master_url: str, *, progress: bool = False) -> str:
     """One sync of the tablet ``store`` (its file at ``database``) with the master at ``master_url``.
 
-    Photos go both ways; the lease is renewed for the ruleset's ``lease``
-    days, as the master last sent it. Returns what moved, in one line.
+    Photos go both ways; the reply itself renews the lease
+    (`atrest.accept_reply_lease`), for the ruleset's ``lease`` days as the
+    master last sent it. Returns what moved, in one line.
     Raises `UsageError` for a malformed URL, `SyncError` in one line with
     nothing lost.
     """
@@ -68,10 +68,6 @@ def sync_over_http(store: Store, database: str | Path, master_url: str, *, progr
         finally:
             if bar:
                 bar.__exit__(None, None, None)
-    with store.write(actor="sync") as rec:
-        state = DeviceSession.load(rec.conn)
-        lease = Ruleset.from_json(state.ruleset).settings.lease_days if state.ruleset else None
-        atrest.renew_lease(rec.conn, store.now_ms(), lease)
     return summary
 
 

@@ -23,7 +23,7 @@ from wangge.core import casework
 from wangge.core.casework import MonthScore
 from wangge.core.ruleset import Ruleset
 from wangge.core.store import Store
-from wangge.sync import protocol
+from wangge.sync import fieldwork
 
 
 class Office(Handle):
@@ -38,13 +38,15 @@ class Office(Handle):
 
     @classmethod
     def open(cls, target: str | Path, *, rules: Optional[str | Path] = None, watch: bool = False,
-             now_ms: Optional[Callable[[], int]] = None) -> "Office":
+             now_ms: Optional[Callable[[], int]] = None,
+             on_reload: Optional[Callable[[Ruleset], object]] = None) -> "Office":
         """Open the master store at ``target`` (a file path or a postgresql:// URL), migrated.
 
         With ``rules``, the rule file is loaded and installed first; with
         ``watch`` too, it is reinstalled whenever it changes (`watch_rules`),
         and a file with errors leaves the installed ruleset running instead
-        of raising. Raises `UsageError` if there is no master store there,
+        of raising (``on_reload`` hears of each version installed after the
+        first). Raises `UsageError` if there is no master store there,
         `StoreRoleError` for a tablet's, `RuleFileError` (every problem in the
         file) for bad rules unless watched.
         """
@@ -54,7 +56,7 @@ class Office(Handle):
             if ruleset is not None:
                 office.install(ruleset)
             elif rules is not None:
-                office.watch_rules(rules)
+                office.watch_rules(rules, on_reload=on_reload)
         return office
 
     @classmethod
@@ -79,7 +81,7 @@ class Office(Handle):
         with self.store.write(actor="office") as rec:
             casework.install_ruleset(rec.conn, ruleset)
 
-    def watch_rules(self, rule_file: str | Path) -> None:
+    def watch_rules(self, rule_file: str | Path, *, on_reload: Optional[Callable[[Ruleset], object]] = None) -> None:
         """Load ``rule_file`` now and reinstall it whenever it (or a file beside it) changes.
 
         A version that fails its checks never replaces the running one: the
@@ -87,7 +89,12 @@ class Office(Handle):
         """
         from wangge.sync import watch
 
-        self.live = watch.LiveRuleset(rule_file, on_change=self.install)
+        def changed(ruleset: Ruleset) -> None:
+            self.install(ruleset)
+            if on_reload is not None and self.live.reloads > 1:  # the first load is the start, not a reload
+                on_reload(ruleset)
+
+        self.live = watch.LiveRuleset(rule_file, on_change=changed)
         self._observers.append(watch.watch_rules(self.live))
 
     def installed_ruleset(self) -> Optional[Ruleset]:
@@ -149,6 +156,10 @@ class Office(Handle):
         """Revoke a tablet: its next sync is refused."""
         devices.revoke(self.store, device_id)
 
+    def rotate_keys(self, *, stamp: str) -> devices.Rotated:
+        """New key pairs for this master, the old kept aside; a card per active tablet to scan."""
+        return devices.rotate_keys(self.store, stamp=stamp)
+
     def registry_snapshot(self, out: str | Path) -> devices.Snapshot:
         """Write the device registry, signed by this master, to ``out``."""
         return devices.snapshot(self.store, out)
@@ -165,9 +176,9 @@ class Office(Handle):
 
     # -- exchanges -----------------------------------------------------------------------------
 
-    def exchange(self, bundle: bytes) -> tuple[bytes, str]:
-        """Apply a tablet's push (bytes) under the running ruleset; return the reply and a summary."""
-        return protocol.MasterSync(self.store, self.keys, ruleset=self.installed_ruleset()).exchange(bundle)
+    def exchange(self, bundle: bytes) -> fieldwork.Exchanged:
+        """Apply a tablet's push (bytes) under the running ruleset: its reply, a summary, who sent how many ops."""
+        return fieldwork.exchange_once(self.store, self.keys, self.installed_ruleset(), bundle)
 
     def master_service(self):
         """What the HTTP transport serves (`wangge.sync.office.Office`): enrollment, the registry,

@@ -14,9 +14,12 @@ never re-encrypted.
 
 The lease: a tablet that has not synced for ``lease_days`` (a ruleset
 setting) refuses to open for work until it syncs again; a sync is always
-allowed, since it is the way to renew the lease. The last sync time is kept
-inside the encrypted database (``store_meta``), where it cannot be edited
-without the key.
+allowed, since it is the way to renew the lease. Every reply the tablet
+accepts renews it, by HTTP or by USB file, at the master's signed clock in
+that reply; it is measured against the latest time the tablet has seen (that
+clock, or any wall-clock reading at an open), so setting the clock back does
+not extend it. All of it is kept inside the encrypted database
+(``store_meta``), where it cannot be edited without the key.
 
 Everything here except `KeyFile.read`/`write` is pure: clocks, paths and
 passphrases are passed in.
@@ -56,6 +59,31 @@ class WrongPassphrase(WanggeError, PermissionError):
     """The passphrase does not unwrap the key file's database key."""
 
     exit_code = 3
+
+
+class WeakPassphrase(UsageError):
+    """A new passphrase does not meet `PASSPHRASE_RULE`."""
+
+
+#: The one rule for a tablet's passphrase, checked wherever one is set (enroll, change).
+MIN_PASSPHRASE_CHARS = 8
+PASSPHRASE_RULE = (f"at least {MIN_PASSPHRASE_CHARS} characters (Chinese characters count one each), "
+                   "not one character repeated")
+
+
+def check_passphrase(passphrase: str) -> None:
+    """Raise `WeakPassphrase` unless ``passphrase`` meets `PASSPHRASE_RULE`.
+
+    A stolen tablet is attacked offline: only the passphrase's length stands
+    between the thief and the residents' data, and scrypt's half second per
+    guess makes 8 characters years of work where 4 digits take an hour.
+    """
+    if len(passphrase) < MIN_PASSPHRASE_CHARS:
+        raise WeakPassphrase(f"a passphrase of {len(passphrase)} characters is too short to protect a tablet: "
+                             f"choose one of {PASSPHRASE_RULE}, e.g. a short sentence")
+    if len(set(passphrase)) == 1:
+        raise WeakPassphrase(f"a passphrase of one character repeated is guessed first: choose one of "
+                             f"{PASSPHRASE_RULE}, e.g. a short sentence")
 
 
 class LeaseExpired(WanggeError, PermissionError):
@@ -110,10 +138,9 @@ class KeyFile:
         """A new key file and the database key it wraps (random unless given).
 
         ``n`` is the scrypt work factor; by default it is tuned to ~0.5 s on
-        this machine. Raises `UsageError` for an empty passphrase or a bad N.
+        this machine. Raises `WeakPassphrase` (see `check_passphrase`), `StoreError` for a bad N.
         """
-        if not passphrase:
-            raise UsageError("an empty passphrase cannot protect a tablet: choose one of at least 8 characters")
+        check_passphrase(passphrase)
         n = n or tune_scrypt_n()
         _check_n(n, "requested")
         key = key or secrets.token_bytes(KEY_BYTES)
@@ -216,56 +243,119 @@ def unlock(database: str | Path, passphrase: str) -> bytes:
     return KeyFile.read(path).unwrap(passphrase, where=str(path))
 
 
-def change_passphrase(database: str | Path, old: str, new: str) -> None:
-    """Rewrap the database key under ``new``. Raises `WrongPassphrase` for a wrong ``old``."""
+def change_passphrase(database: str | Path, old: str, new: str) -> Path:
+    """Rewrap the database key under ``new`` (the database is not re-encrypted); return the key file's path.
+
+    Raises `WrongPassphrase` for a wrong ``old``, `WeakPassphrase` for a weak
+    ``new``, `StoreError` for a missing or damaged key file.
+    """
+    check_passphrase(new)
+    if not Path(database).exists():
+        raise UsageError(f"no tablet store at {database}: make one with `wangge device enroll {database} --name NAME`")
     path = keyfile_path(database)
     KeyFile.read(path).rewrap(old, new).write(path)
+    return path
 
 
 # -- the lease ---------------------------------------------------------------
 
 @dataclass(frozen=True)
 class Lease:
-    """When a tablet last synced and how long it may work without syncing."""
+    """When a tablet last synced, how long it may work without syncing, and the latest time it has seen.
+
+    ``last_sync_ms`` is the master's signed clock in the last reply the tablet
+    accepted (by HTTP or by file); ``high_water_ms`` the latest of that and
+    every wall-clock reading at which the tablet was opened. Both live in the
+    encrypted store, out of reach without the key.
+    """
 
     last_sync_ms: Optional[int]
     lease_days: int
+    high_water_ms: int = 0
 
     def expires_ms(self) -> Optional[int]:
         return None if self.last_sync_ms is None else self.last_sync_ms + self.lease_days * DAY_MS
 
+    def now(self, wall_ms: int) -> int:
+        """The time to measure the lease at: the wall clock, unless it was set back behind what was seen."""
+        return max(wall_ms, self.high_water_ms, self.last_sync_ms or 0)
+
+    def days_left(self, wall_ms: int) -> Optional[float]:
+        """Days until the tablet locks (negative once locked); None if it has no lease yet."""
+        expires = self.expires_ms()
+        return None if expires is None else (expires - self.now(wall_ms)) / DAY_MS
+
     def check(self, now_ms: int) -> None:
-        """Raises `LeaseExpired` if the lease ran out before ``now_ms``.
+        """Raises `LeaseExpired` if the lease ran out before ``now_ms`` (or before a later time already seen).
 
         A tablet that never synced has no lease yet (it is being provisioned).
         """
         expires = self.expires_ms()
-        if expires is not None and now_ms > expires:
-            days = (now_ms - self.last_sync_ms) / DAY_MS
+        now = self.now(now_ms)
+        if expires is not None and now > expires:
+            days = (now - self.last_sync_ms) / DAY_MS
             raise LeaseExpired(
                 f"this tablet last synced {days:.1f} days ago and its lease is {self.lease_days} days: "
-                "it is locked until it syncs with the office (`wangge sync --master URL`)"
+                "it is locked until it syncs with the office (`wangge sync --master URL`, or a bundle by USB)"
             )
 
 
 def read_lease(conn, default_days: int = 14) -> Lease:
     """The lease recorded in a store (through a connection in a transaction)."""
     state = DeviceSession.load(conn)
-    return Lease(state.last_sync_ms, state.lease_days or default_days)
+    return Lease(state.last_sync_ms, state.lease_days or default_days, state.high_water_ms or 0)
 
 
 def renew_lease(conn, now_ms: int, lease_days: Optional[int] = None) -> None:
-    """Record a successful sync at ``now_ms`` (and the ruleset's lease, if given)."""
+    """Record an accepted reply whose master's clock read ``now_ms`` (and the ruleset's lease, if given).
+
+    Called in the transaction that applies the reply, for HTTP and USB alike.
+    """
     state = DeviceSession.load(conn)
     state.last_sync_ms = now_ms
+    # The master's clock is the trusted one: a reading the tablet took ahead of it (a clock set
+    # forward by mistake) no longer counts, or one wrong date would lock the tablet for good.
+    state.high_water_ms = now_ms
     if lease_days is not None:
         state.lease_days = int(lease_days)
     state.save(conn)
 
 
+def accept_reply_lease(conn, master_clock, ruleset) -> None:
+    """Renew the lease for a reply the tablet accepted: at the master's signed clock (an HLC stamp) in it.
+
+    A reply that names no sound clock renews nothing. ``ruleset`` (or None)
+    gives the lease's length.
+    """
+    from wangge.core.hlc import wall_of
+    from wangge.sync.ops import MAX_INT
+
+    if type(master_clock) is not int or not 0 < master_clock <= MAX_INT:
+        return
+    days = ruleset.settings.lease_days if ruleset is not None else None
+    renew_lease(conn, wall_of(master_clock), days)
+
+
+def see_time(conn, wall_ms: int) -> None:
+    """Raise the tablet's high-water time to ``wall_ms`` if it is later: a clock set back cannot undo it."""
+    state = DeviceSession.load(conn)
+    if wall_ms > (state.high_water_ms or 0):
+        state.high_water_ms = wall_ms
+        state.save(conn)
+
+
+def lease_of(opened, wall_ms: Optional[int] = None) -> tuple[Lease, Optional[float]]:
+    """The open tablet's lease and the days it has left (None: no lease yet), for a screen to show."""
+    wall = wall_ms if wall_ms is not None else int(time.time() * 1000)
+    with opened.read() as conn:
+        lease = read_lease(conn)
+    return lease, lease.days_left(wall)
+
+
 # -- opening a tablet --------------------------------------------------------
 
-def init_tablet(database: str | Path, passphrase: str, *, n: Optional[int] = None, **store_options):
+def init_tablet(database: str | Path, passphrase: str, *, n: Optional[int] = None, now_ms: Optional[int] = None,
+                **store_options):
     """Create an encrypted device store at ``database`` and its key file; return it open.
 
     Raises what `wangge.core.store.init` raises; on failure the key file is
@@ -275,17 +365,23 @@ def init_tablet(database: str | Path, passphrase: str, *, n: Optional[int] = Non
 
     key = create_key(database, passphrase, n=n)
     try:
-        return store.init(str(database), "device", key=key, **store_options)
+        made = store.init(str(database), "device", key=key, **store_options)
     except Exception:
         keyfile_path(database).unlink(missing_ok=True)
         raise
+    with made.write(actor="lease") as rec:
+        # The lease runs from the day the tablet is made: one that never syncs locks too.
+        renew_lease(rec.conn, now_ms if now_ms is not None else int(time.time() * 1000))
+    return made
 
 
 def open_tablet(database: str | Path, passphrase: str, *, now_ms: Optional[int] = None,
                 for_sync: bool = False, **store_options):
-    """Unlock and open the encrypted device store at ``database``.
+    """Unlock and open the encrypted device store at ``database``: the one way a tablet store is opened.
 
-    Unless ``for_sync``, the lease is checked at ``now_ms`` (default: now).
+    Unless ``for_sync``, the lease is checked at ``now_ms`` (default: now),
+    or at the latest time the tablet has seen if its clock was set back; the
+    time is recorded either way (see `Lease`).
     Raises `WrongPassphrase`, `LeaseExpired` (the store is closed again), or
     what `wangge.core.store.open` raises.
     """
@@ -296,13 +392,18 @@ def open_tablet(database: str | Path, passphrase: str, *, now_ms: Optional[int] 
     if not keyfile_path(database).exists():
         _refuse_plain_store(database)
     opened = store.open(str(database), "device", key=unlock(database, passphrase), **store_options)
-    if not for_sync:
-        try:
+    wall = now_ms if now_ms is not None else int(time.time() * 1000)
+    try:
+        # Seen before it is checked, and kept even when the check refuses: a refusal at the true
+        # time cannot be undone by setting the clock back and trying again.
+        with opened.write(actor="lease") as rec:
+            see_time(rec.conn, wall)
+        if not for_sync:
             with opened.read() as conn:
-                read_lease(conn).check(now_ms if now_ms is not None else int(time.time() * 1000))
-        except LeaseExpired:
-            opened.close()
-            raise
+                read_lease(conn).check(wall)
+    except BaseException:
+        opened.close()
+        raise
     return opened
 
 

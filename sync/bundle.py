@@ -34,6 +34,10 @@ MAX_HEADER = 4096
 MAX_PAYLOAD = 64 * 1024 * 1024
 #: Cap on the decompressed body: a small payload must not inflate without bound.
 MAX_BODY = 512 * 1024 * 1024
+#: A body may inflate to this many times its payload (JSON of ops compresses 5-15 times)...
+MAX_RATIO = 64
+#: ...or to this much, whichever is more: a small bundle of repetitive ops is not refused.
+MIN_BODY_CAP = 4 * 1024 * 1024
 SIGNATURE_BYTES = 64
 #: The largest push counter: what a signed 64-bit column holds (`wangge.sync.ops.MAX_INT`).
 MAX_SEQ = MAX_INT
@@ -43,6 +47,8 @@ HEADER_FIELDS = {"v": int, "kind": str, "id": str, "from": str, "to": str, "seq"
 
 class BundleError(SyncError, ValueError):
     """A bundle is malformed, over a cap, or fails a check; the message says which."""
+
+    http_status = 400
 
 
 @dataclass(frozen=True)
@@ -142,6 +148,21 @@ def _not_unicode(value) -> Optional[str]:
     return None
 
 
+def body_cap(payload_bytes: int) -> int:
+    """The most a body carried in ``payload_bytes`` of payload may inflate to."""
+    return min(MAX_BODY, max(MIN_BODY_CAP, payload_bytes * MAX_RATIO))
+
+
+def _compress(raw: bytes) -> bytes:
+    # The receiver refuses a body past `body_cap` of its payload; a body that compresses better
+    # than that (rare: long runs of one value) is sent less compressed rather than refused.
+    for level in (6, 1, 0):
+        packed = zlib.compress(raw, level)
+        if len(raw) <= body_cap(len(packed) + 16):
+            return packed
+    return packed
+
+
 def build(kind: str, bundle_id: str, sender: str, recipient: str, seq: int, body: dict[str, Any],
           keys: DeviceKeys, recipient_keys: PublicKeys) -> bytes:
     """Encode, compress, seal to the recipient and sign ``body``. Raises `BundleError` over a cap."""
@@ -150,7 +171,7 @@ def build(kind: str, bundle_id: str, sender: str, recipient: str, seq: int, body
         raise BundleError(f"bundle body of {len(raw)} bytes is over the cap of {MAX_BODY}: sync in smaller steps")
     eph, encrypt = begin_seal(recipient_keys.box)
     header = Header(kind, bundle_id, sender, recipient, seq, eph, len(raw)).to_bytes()
-    payload = encrypt(zlib.compress(raw, 6), header)
+    payload = encrypt(_compress(raw), header)
     if len(payload) > MAX_PAYLOAD:
         raise BundleError(f"bundle payload of {len(payload)} bytes is over the cap of {MAX_PAYLOAD}")
     signed = MAGIC + struct.pack(">I", len(header)) + header + struct.pack(">I", len(payload)) + payload
@@ -177,6 +198,10 @@ def parse(data: bytes) -> Envelope:
         raise BundleError(f"bundle is {what}: its lengths add up to {expected} bytes, got {len(data)}")
     header_bytes = data[8 : 8 + hlen]
     header = _header(header_bytes)
+    if header.body > body_cap(plen):
+        # Checked before anything is decrypted or inflated: a zip bomb costs the receiver nothing.
+        raise BundleError(f"bundle {header.id} declares a body of {header.body} bytes in a payload of {plen}: "
+                          f"over the cap of {body_cap(plen)} bytes ({MAX_RATIO} times its payload)")
     signed = data[: expected - SIGNATURE_BYTES]
     return Envelope(header, header_bytes, data[12 + hlen : 12 + hlen + plen], signed, data[-SIGNATURE_BYTES:])
 

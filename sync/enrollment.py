@@ -27,21 +27,35 @@ from typing import Callable, Optional
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.engine import Connection
 
 from wangge.core.capture import Recorder
 from wangge.core.errors import SyncError, UsageError
+from wangge.core.hlc import pack
 from wangge.core.models import Device, Worker
 
 TEXT_PREFIX = "wangge-enroll:1:"
-STATUSES = ("pending", "active", "revoked")
+STATUSES = ("pending", "active", "revoked", "expired")
+#: A request nobody approved within this many days expires: the registry does not fill with strays.
+PENDING_DAYS = 7
+#: Requests waiting at once: past this, new ones are refused until the office acts or some expire.
+MAX_PENDING = 1000
+_DAY_MS = 86_400_000
 _devices = Device.__table__
 _workers = Worker.__table__
 
 
 class EnrollmentError(SyncError, ValueError):
     """An enrollment request is malformed, forged, or cannot be approved."""
+
+    http_status = 400
+
+
+class EnrollmentFull(EnrollmentError):
+    """Too many enrollment requests are waiting for the office; try again later."""
+
+    http_status = 429
 
 
 @dataclass(frozen=True)
@@ -231,19 +245,40 @@ def make_card(master_id: str, sign_key: str, box_key: str, device_id: str,
 def submit(rec: Recorder, request: EnrollmentRequest) -> str:
     """Record a verified request as a pending device; return its status.
 
-    Idempotent for the same keys. Raises `EnrollmentError` if the request does
-    not verify, or if the device id is already registered with other keys
-    (a cloned tablet, or a typo).
+    Idempotent for the same keys; a request that expired is pending again.
+    Requests pending for more than `PENDING_DAYS` expire first. Raises
+    `EnrollmentError` if the request does not verify, or if the device id is
+    already registered with other keys (a cloned tablet, or a typo);
+    `EnrollmentFull` if `MAX_PENDING` requests are waiting already.
     """
     request.verify()
     row = _device(rec.conn, request.device_id)
     if row is not None:
         if (row.sign_key, row.box_key) != (request.sign_key, request.box_key):
             raise EnrollmentError(f"device {request.device_id} is already registered with other keys: refused")
-        return row.status
-    rec.insert("device", {"id": request.device_id, "name": request.name, "sign_key": request.sign_key,
-                          "box_key": request.box_key, "status": "pending"})
+        if row.status != "expired":
+            return row.status
+    waiting = expire_pending(rec)
+    if waiting >= MAX_PENDING:
+        raise EnrollmentFull(f"{waiting} enrollment requests are waiting for the office already: approve the real "
+                             f"ones (wangge device list); the others expire after {PENDING_DAYS} days")
+    if row is not None:
+        rec.update("device", request.device_id, {"status": "pending", "name": request.name})
+    else:
+        rec.insert("device", {"id": request.device_id, "name": request.name, "sign_key": request.sign_key,
+                              "box_key": request.box_key, "status": "pending"})
     return "pending"
+
+
+def expire_pending(rec: Recorder) -> int:
+    """Mark requests pending for more than `PENDING_DAYS` expired; return how many are still pending."""
+    horizon = pack(rec.physical_ms - PENDING_DAYS * _DAY_MS)
+    stale = rec.conn.execute(select(_devices.c.id).where(
+        _devices.c.status == "pending", _devices.c.hlc < horizon, _devices.c.deleted.is_(None))).scalars().all()
+    for device_id in stale:
+        rec.update("device", device_id, {"status": "expired"})
+    return rec.conn.execute(select(func.count()).select_from(_devices).where(
+        _devices.c.status == "pending", _devices.c.deleted.is_(None))).scalar_one()
 
 
 def approve(rec: Recorder, device_id: str, worker: str, *, now: Optional[datetime] = None) -> None:

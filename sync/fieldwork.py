@@ -9,9 +9,8 @@ callers pass them in open. Errors are `WanggeError`s with one-line messages.
 """
 from __future__ import annotations
 
-import ssl
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Callable, NamedTuple, Optional
 
 from sqlalchemy import select
 
@@ -19,7 +18,7 @@ from wangge.core import casework
 from wangge.core.errors import SyncError, UsageError, WanggeError
 from wangge.core.models import Attachment
 from wangge.core.ruleset import Ruleset
-from wangge.sync import enrollment, protocol
+from wangge.sync import bundle, enrollment, protocol
 from wangge.sync.identity import store_keys
 from wangge.sync.keys import PublicKeys
 from wangge.sync.session import META_ENROLLED_WITH, DeviceSession
@@ -28,18 +27,32 @@ _attachment = Attachment.__table__
 META_MASTER_URL = META_ENROLLED_WITH  # the URL `wangge device enroll --master` sent the request to
 
 
-def protocol_exchange(master, rules: Callable[[], Optional[Ruleset]]) -> Callable[[bytes], tuple[bytes, str]]:
-    """The sync protocol's bundle import for ``master``: bytes in, reply bytes and summary out.
+class Exchanged(NamedTuple):
+    """What the master made of one bundle: its reply, a one-line summary, and who sent how many ops."""
+
+    reply: bytes
+    summary: str
+    device: str
+    ops_in: int
+    ops_out: int
+
+
+def protocol_exchange(master, rules: Callable[[], Optional[Ruleset]]) -> Callable[[bytes], Exchanged]:
+    """The sync protocol's bundle import for ``master``: bytes in, an `Exchanged` out.
 
     ``rules`` gives the ruleset to authorise with at each exchange, so a
-    hot-reloaded rule file takes effect at the next bundle.
+    hot-reloaded rule file takes effect at the next bundle. Raises what
+    `MasterSync.exchange` raises.
     """
     keys = store_keys(master)
+    return lambda data: exchange_once(master, keys, rules(), data)
 
-    def exchange(bundle: bytes) -> tuple[bytes, str]:
-        return protocol.MasterSync(master, keys, ruleset=rules()).exchange(bundle)
 
-    return exchange
+def exchange_once(master, keys, ruleset: Optional[Ruleset], data: bytes) -> Exchanged:
+    """Apply one bundle at ``master`` under ``ruleset``: an `Exchanged`. Raises what `MasterSync.exchange` raises."""
+    sync = protocol.MasterSync(master, keys, ruleset=ruleset)
+    reply, summary = sync.exchange(data)
+    return Exchanged(reply, summary, bundle.parse(data).header.sender, *sync.counted)
 
 
 def installed_rules(master) -> Callable[[], Optional[Ruleset]]:
@@ -58,7 +71,7 @@ def live_rules(live, fallback: Callable[[], Optional[Ruleset]]) -> Callable[[], 
     return lambda: live.current or fallback()
 
 
-def inbox_importer(exchange: Callable[[bytes], tuple[bytes, str]], replies: Path) -> Callable[[Path], str]:
+def inbox_importer(exchange: Callable[[bytes], Exchanged], replies: Path) -> Callable[[Path], str]:
     """Import a bundle file through ``exchange`` and write the master's reply to ``replies`` (atomically).
 
     The reply goes back to the tablet on the same USB stick: without it the
@@ -70,25 +83,11 @@ def inbox_importer(exchange: Callable[[bytes], tuple[bytes, str]], replies: Path
     replies.mkdir(parents=True, exist_ok=True)
 
     def import_file(path: Path) -> str:
-        reply, summary = exchange(files.read_bundle(path))
+        reply, summary = exchange(files.read_bundle(path))[:2]
         target = files.write_atomic(replies / (path.name + ".reply"), reply)
         return f"{summary}; reply written to {target}"
 
     return import_file
-
-
-def check_tls(certfile: Optional[str], keyfile: Optional[str]) -> None:
-    """Raise `UsageError` unless the certificate (and key) load for serving: before the master
-    announces an address it would then not serve."""
-    if certfile is None:
-        raise UsageError(f"a TLS key ({keyfile}) needs its certificate: give --cert too")
-    try:
-        ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(certfile, keyfile)
-    except (ssl.SSLError, OSError) as exc:
-        key = f" and key {keyfile}" if keyfile else " (holding its key)"
-        raise UsageError(f"cannot serve TLS with certificate {certfile}{key}: "
-                         f"{getattr(exc, 'reason', None) or exc.strerror or exc}: expected PEM files of a "
-                         f"certificate and its private key") from None
 
 
 def master_card(master, device_id: str) -> str:
@@ -107,13 +106,16 @@ def tablet_session(tablet, client, *, rounds: int = 3, photos=None) -> str:
     `SyncError` in one line; the outbox is kept until a signed ack is
     verified, so nothing is lost.
     """
+    from wangge.sync.client import Signer
+
     keys = store_keys(tablet)
     master = _master_of(tablet, client)
     device = protocol.DeviceSync(tablet, keys, master)
+    signer = Signer(tablet.device_id, keys.sign)
     lines = []
     for _ in range(rounds):
         push = device.make_push()
-        reply, record = client.exchange(push, ops=device.pushed)
+        reply, record = client.exchange(push, ops=device.pushed, signer=signer)
         result = device.accept_reply(reply)
         client.count_down(result.applied)
         lines.append(f"sent {len(push):,} bytes, received {len(reply):,}: {result.acked} ops acknowledged, "

@@ -1,6 +1,6 @@
 """The street office's master service: what `wangge serve` puts behind HTTP.
 
-`Office` implements the `wangge.sync.server.Master` interface over a master
+`Office` implements the `wangge.web.sync.Master` interface over a master
 store: enrollment and the device registry (`wangge.sync.enrollment`),
 signed-request checks for photos, health, and the bundle exchange, which it
 hands to the sync protocol's bundle importer (``exchange`` callable) so that
@@ -25,19 +25,20 @@ _devices, _assign, _grids = Device.__table__, Assignment.__table__, GridCell.__t
 class Office:
     """A master store behind the HTTP transport.
 
-    ``exchange(bundle) -> (reply, summary)`` applies a device's bundle (the
+    ``exchange(bundle) -> Exchanged`` applies a device's bundle (the
     sync protocol); ``live_rules`` (a `wangge.sync.watch.LiveRuleset`) gives
     health the running ruleset version.
     """
 
-    def __init__(self, store, exchange: Callable[[bytes], tuple[bytes, str]], *, live_rules=None,
+    def __init__(self, store, exchange: Callable[[bytes], object], *, live_rules=None,
                  public_keys=None):
         self.store = store
         self._exchange = exchange
         self.live_rules = live_rules
         self.public_keys = public_keys  # the master's, handed to a tablet once it is approved
 
-    def exchange(self, bundle: bytes) -> tuple[bytes, str]:
+    def exchange(self, bundle: bytes):
+        """The sync protocol's import of ``bundle``: a `wangge.sync.fieldwork.Exchanged`."""
         return self._exchange(bundle)
 
     def read(self):
@@ -64,15 +65,17 @@ class Office:
     def device_grids(self, device_id: str, message: bytes, signature: bytes) -> list[str]:
         """Grids of an active device whose signature verifies. Raises `SyncError`."""
         with self.store.read() as conn:
-            row = conn.execute(select(_devices).where(_devices.c.id == device_id)).first()
-            if row is None or row.status != "active":
-                state = "unknown" if row is None else row.status
-                raise SyncError(f"device {device_id} is {state} at this master: requests refused")
-            try:
-                Ed25519PublicKey.from_public_bytes(base64.b64decode(row.sign_key)).verify(signature, message)
-            except (InvalidSignature, ValueError):
-                raise SyncError(f"request signature of device {device_id} does not verify") from None
+            row = _signed_by(conn, device_id, message, signature, ("active",))
             return grids_of_worker(conn, row.worker_id)
+
+    def may_upload(self, device_id: str, message: bytes, signature: bytes) -> None:
+        """Raise `SyncError` unless an enrolled device signed ``message``: only they may store a bundle here.
+
+        A revoked device may still upload: its bundle is refused at the exchange
+        but kept for the office to review (`wangge.sync.revoked`).
+        """
+        with self.store.read() as conn:
+            _signed_by(conn, device_id, message, signature, ("active", "revoked"))
 
     def registry(self) -> bytes:
         """The device registry, signed by this master (`wangge.sync.registry`)."""
@@ -89,6 +92,19 @@ class Office:
             facts["ruleset"] = self.live_rules.version
             facts["rules_error"] = self.live_rules.last_error
         return facts
+
+
+def _signed_by(conn, device_id: str, message: bytes, signature: bytes, statuses: tuple[str, ...]):
+    """The device row of ``device_id`` if its status is one of ``statuses`` and its key signed ``message``."""
+    row = conn.execute(select(_devices).where(_devices.c.id == device_id)).first()
+    if row is None or row.status not in statuses:
+        state = "unknown" if row is None else row.status
+        raise SyncError(f"device {device_id} is {state} at this master: requests refused")
+    try:
+        Ed25519PublicKey.from_public_bytes(base64.b64decode(row.sign_key)).verify(signature, message)
+    except (InvalidSignature, ValueError):
+        raise SyncError(f"request signature of device {device_id} does not verify") from None
+    return row
 
 
 def grids_of_worker(conn, worker_id: Optional[str]) -> list[str]:

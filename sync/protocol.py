@@ -36,7 +36,7 @@ from wangge.core.capture import stored_json, table_of
 from wangge.core.models import Device, Op
 from wangge.core.ruleset import Ruleset
 from wangge.core.store import Store, get_meta, set_meta
-from wangge.sync import apply, bundle, merge, quarantine, revoked, scope, tables
+from wangge.sync import apply, atrest, bundle, merge, quarantine, revoked, scope, tables
 from wangge.sync.authorise import Sender, authorise
 from wangge.sync.keys import DeviceKeys, PublicKeys
 from wangge.sync.ops import MAX_INT, OpError, WireOp, coalesce, from_wire
@@ -51,6 +51,8 @@ class NotEnrolled(SyncError, PermissionError):
 
 class Replayed(SyncError):
     """A bundle was seen before, or its sequence number is not new."""
+
+    http_status = 409
 
 
 class CloneDetected(SyncError):
@@ -100,12 +102,14 @@ def _int(body: dict, name: str, where: str) -> int:
 
 @dataclass
 class MasterSync:
-    """The master's side. ``exchange`` is what `wangge.sync.server.Master` and file imports call."""
+    """The master's side. ``exchange`` is what `wangge.web.sync.Master` and file imports call."""
 
     store: Store
     keys: DeviceKeys
     ruleset: Optional[Ruleset] = None
     max_drift_ms: int = DEFAULT_MAX_DRIFT_MS
+    #: Ops received and sent back by the last exchange, for the server's access log.
+    counted: tuple[int, int] = field(default=(0, 0), init=False)
 
     @property
     def device_id(self) -> str:
@@ -222,6 +226,7 @@ class MasterSync:
         reply = bundle.build("reply", uuid7(), self.device_id, head.sender, head.seq, reply_body, self.keys,
                              PublicKeys.from_b64(device.sign_key, device.box_key))
         self._remember(conn, head, peer, acked, cursor, grids, reply, rec.physical_ms)
+        self.counted = (len(ops), len(reply_body["ops"]))
         summary = (f"{len(done.applied)} ops applied from {head.sender} ({done.duplicates} already known, "
                    f"{len(drifted)} quarantined, {len(done.conflicts)} conflicts); {len(reply_body['ops'])} ops sent back")
         return reply, summary
@@ -522,6 +527,7 @@ class DeviceSync:
         result.again = not unsent and mine != body.get("checksums")
         state.through, state.cursor, state.pending, state.repair = through, _int(body, "upto", where), None, result.again
         state.save(conn)
+        atrest.accept_reply_lease(conn, ack.get("clock"), self._ruleset(state))  # by HTTP or by file alike
         return result
 
 

@@ -53,6 +53,7 @@ class DeviceSession:
     enrolled_with: Optional[str] = None
     last_sync_ms: Optional[int] = None
     lease_days: Optional[int] = None
+    high_water_ms: Optional[int] = None  # the latest time this tablet is known to have seen
     _loaded: dict = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
@@ -77,8 +78,9 @@ class DeviceSession:
 #: Each field's key in ``store_meta``, as older stores wrote them.
 KEYS = {"through": "sync.through", "cursor": "sync.cursor", "seq": "sync.seq", "pending": "sync.pending",
         "repair": "sync.repair", "ruleset": "sync.ruleset", "master": "sync.master",
-        "enrolled_with": META_ENROLLED_WITH, "last_sync_ms": "last_sync_ms", "lease_days": "lease_days"}
-_INTS = frozenset({"through", "cursor", "seq", "last_sync_ms", "lease_days"})
+        "enrolled_with": META_ENROLLED_WITH, "last_sync_ms": "last_sync_ms", "lease_days": "lease_days",
+        "high_water_ms": "lease.high_water_ms"}
+_INTS = frozenset({"through", "cursor", "seq", "last_sync_ms", "lease_days", "high_water_ms"})
 
 
 def _decode(name: str, text: Optional[str]):

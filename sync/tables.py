@@ -121,4 +121,12 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration("sync_0004_revoked_bundles", lambda conn: revoked.create(conn, checkfirst=True)),
     Migration("sync_0005_collected_seq",
               lambda conn: _add_column(conn, "sync_collected", "seq", "BIGINT NOT NULL DEFAULT 0")),
+    Migration("0005_master_keys_out", lambda conn: _move_keys_out(conn)),
 )
+
+
+def _move_keys_out(conn) -> None:
+    # The master's private keys leave the database for its key file (wangge.sync.identity).
+    from wangge.sync.identity import move_keys_out
+
+    move_keys_out(conn)

@@ -74,9 +74,10 @@ class LiveRuleset:
             try:
                 ruleset = self.load(self.path)
             except (RuleError, WanggeError) as exc:
-                self.last_error = getattr(exc, "summary", None) or str(exc).splitlines()[0]
+                # Logged before it is recorded: whoever sees ``last_error`` finds the full report in the log.
                 log.error("rule file %s not loaded, still running version %s:\n%s",
                           self.path, (self.version or "none")[:12], exc)
+                self.last_error = getattr(exc, "summary", None) or str(exc).splitlines()[0]
                 return False
             self.last_error = None
             if self.current is not None and ruleset.version == self.version:
@@ -103,11 +104,17 @@ class _RuleEvents(FileSystemEventHandler):
             self.live.reload()
 
 
-def watch_rules(live: LiveRuleset, *, recursive: bool = True) -> Observer:
-    """Load ``live``'s rule file now, then reload it on every change in its folder."""
+def watch_rules(live: LiveRuleset) -> Observer:
+    """Load ``live``'s rule file now, then reload it whenever a rule file beside it changes.
+
+    Only the rule file's own folder is watched, not the folders below it: the
+    master often runs in the folder that holds its rule file, its database and
+    its transfers, and a recursive watch there wakes on every write of every
+    sync (and warns about every folder it cannot read).
+    """
     live.reload()
     observer = Observer()
-    observer.schedule(_RuleEvents(live), str(live.path.parent), recursive=recursive)
+    observer.schedule(_RuleEvents(live), str(live.path.resolve().parent), recursive=False)
     observer.start()
     return observer
 
@@ -116,12 +123,15 @@ class Inbox:
     """A folder of bundle files to import, each moved aside when done.
 
     ``importer(path)`` imports one bundle and returns a one-line summary; it
-    raises a `WanggeError` (or `OSError`) to refuse the bundle.
+    raises a `WanggeError` (or `OSError`) to refuse the bundle. ``on_event(text)``
+    hears one line per file handled, for `wangge serve` to print.
     """
 
-    def __init__(self, folder: str | Path, importer: Callable[[Path], str]):
+    def __init__(self, folder: str | Path, importer: Callable[[Path], str], *,
+                 on_event: Optional[Callable[[str], None]] = None):
         self.folder = Path(folder)
         self.importer = importer
+        self.on_event = on_event or (lambda text: None)
         self.done = self.folder / "done"
         self.failed = self.folder / "failed"
         for sub in (self.folder, self.done, self.failed):
@@ -155,10 +165,12 @@ class Inbox:
                 target.with_name(target.name + ".reason.txt").write_text(reason + "\n", encoding="utf-8")
                 self.refused.append(path.name)
                 log.error("inbox: %s refused and moved to %s: %s", path.name, self.failed, reason)
+                self.on_event(f"inbox: {path.name} refused and moved to {self.failed}: {reason}")
                 return False
             _move(path, self.done)
             self.imported.append(path.name)
             log.info("inbox: %s imported: %s", path.name, summary)
+            self.on_event(f"inbox: {path.name} imported: {summary}")
             return True
 
 

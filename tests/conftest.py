@@ -25,6 +25,18 @@ def _pg_engine():
     return engine
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _master_keys_in_a_scratch_config(tmp_path_factory):
+    """PostgreSQL masters keep their key files under the user's config folder: a scratch one in tests."""
+    before = os.environ.get("XDG_CONFIG_HOME")
+    os.environ["XDG_CONFIG_HOME"] = str(tmp_path_factory.mktemp("config"))
+    yield
+    if before is None:
+        os.environ.pop("XDG_CONFIG_HOME", None)
+    else:
+        os.environ["XDG_CONFIG_HOME"] = before
+
+
 @pytest.fixture
 def pg_url():
     """A URL of a fresh, empty PostgreSQL schema, dropped after the test."""

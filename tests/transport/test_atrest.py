@@ -41,8 +41,8 @@ def test_without_key_or_with_wrong_key_the_store_stays_closed(tablet):
 
 
 def test_new_passphrase_rewraps_the_same_key(tablet):
-    atrest.change_passphrase(tablet, "正确的口令 right", "new one")
-    atrest.open_tablet(tablet, "new one").close()
+    atrest.change_passphrase(tablet, "正确的口令 right", "a new passphrase")
+    atrest.open_tablet(tablet, "a new passphrase").close()
     with pytest.raises(atrest.WrongPassphrase):
         atrest.open_tablet(tablet, "正确的口令 right")
 

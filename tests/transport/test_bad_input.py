@@ -46,7 +46,8 @@ from wangge.sync import atrest, bundle, enrollment, files, protocol
 from wangge.sync.client import MasterClient
 from wangge.sync.fieldwork import installed_rules, protocol_exchange
 from wangge.sync.identity import store_keys
-from wangge.sync.server import running
+from wangge.sync.request_auth import sign_headers
+from wangge.web.server import running
 from wangge.sync.tablet import enrollment_request
 
 PASSPHRASE = "王芳的口令 tablet"
@@ -90,8 +91,8 @@ def template(tmp_path_factory):
 def _copy(template, folder: Path) -> Office:
     """The template's files copied to ``folder``, the master store open as `wangge serve` holds it."""
     built, tablet_id = template
-    for name in ("master.db", "tablet0.db", "tablet0.db.key"):
-        shutil.copyfile(built.folder / name, folder / name)
+    for name in ("master.db", "master.db.keys", "tablet0.db", "tablet0.db.key"):
+        shutil.copy2(built.folder / name, folder / name)  # copy2: the key files keep their mode 0600
     opened = stores.open_master(str(folder / "master.db"))
     street = st.Street(opened, built.ruleset, folder, built.grids, built.workers)
     made = Office(street, folder / "master.db", folder / "tablet0.db", tablet_id, folder)
@@ -181,10 +182,18 @@ def household_op(office: Office, *, hlc: int | None = None, seq: int = 1000) -> 
             "insert", fields, None, seq]
 
 
-def upload(url: str, data: bytes) -> httpx.Response:
-    """Upload a bundle whole, as the client does, then ask the master to apply it."""
+def signed(office: Office, method: str, path: str) -> dict:
+    """Headers signing ``method path`` with the tablet's key: uploads are for enrolled devices only."""
+    with atrest.open_tablet(office.tablet, PASSPHRASE, for_sync=True, extra_migrations=tables.MIGRATIONS) as t:
+        keys = store_keys(t)
+    return sign_headers(method, path, office.tablet_id, keys.sign, int(time.time() * 1000))
+
+
+def upload(url: str, data: bytes, office: Office) -> httpx.Response:
+    """Upload a bundle whole, as the client does (signed by ``office``'s tablet), then ask the master to apply it."""
     sha = hashlib.sha256(data).hexdigest()
-    put = httpx.put(f"{url}/uploads/{sha}", params={"offset": 0, "total": len(data)}, content=data)
+    put = httpx.put(f"{url}/uploads/{sha}", params={"offset": 0, "total": len(data)}, content=data,
+                    headers=signed(office, "PUT", f"/uploads/{sha}"))
     assert put.status_code == 200, put.text
     return httpx.post(f"{url}/exchange/{sha}")
 
@@ -421,7 +430,7 @@ def test_a_signed_bundle_with_numbers_beyond_64_bits_gets_a_clear_refusal(office
     before = dump(office.master)
     if transport == "http":
         _, url = request.getfixturevalue("served")
-        json_error(upload(url, data))  # today: 500 "internal error on the master"
+        json_error(upload(url, data, office))  # today: 500 "internal error on the master"
     else:
         path = office.folder / "big.wgb"
         path.write_bytes(data)
@@ -661,7 +670,8 @@ def test_an_upload_cut_short_stores_nothing(shared):
     sha = "d" * 64
     host, port = url.rsplit("//", 1)[1].split(":")
     with socket.create_connection((host, int(port)), timeout=5) as raw:
-        raw.sendall(f"PUT /uploads/{sha}?offset=0&total=100 HTTP/1.1\r\nHost: {host}\r\n"
+        headers = "".join(f"{k}: {v}\r\n" for k, v in signed(office, "PUT", f"/uploads/{sha}").items())
+        raw.sendall(f"PUT /uploads/{sha}?offset=0&total=100 HTTP/1.1\r\nHost: {host}\r\n{headers}"
                     f"Content-Length: 100\r\n\r\n".encode() + b"y" * 10)
         raw.shutdown(socket.SHUT_WR)  # the tablet's link drops 10 bytes in
         raw.recv(1024)
@@ -692,7 +702,7 @@ def test_a_bad_bundle_over_http_gets_a_clear_4xx_and_changes_nothing(served, wha
                 assert wangge("bundle", "import", office.master, office.folder / "push2.wgb").exit_code == 0
                 data = push.read_bytes()
     before = dump(office.master)
-    response = upload(url, data)
+    response = upload(url, data, office)
     assert words in json_error(response) and response.status_code == status, response.text
     assert dump(office.master) == before
 
@@ -706,7 +716,8 @@ def test_a_bad_bundle_over_http_gets_a_clear_4xx_and_changes_nothing(served, wha
 ])
 def test_requests_out_of_place_get_clear_json_errors(shared, method, path, status, words):
     office, url = shared
-    response = httpx.request(method, url + path, content=b"xy" if method == "PUT" else None)
+    headers = signed(office, method, path.split("?")[0]) if method == "PUT" else None
+    response = httpx.request(method, url + path, content=b"xy" if method == "PUT" else None, headers=headers)
     assert words in json_error(response) and response.status_code == (status or response.status_code)
 
 

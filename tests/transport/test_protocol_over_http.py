@@ -20,7 +20,7 @@ from wangge.sync.client import MasterClient
 from wangge.sync.fieldwork import installed_rules, protocol_exchange, tablet_session
 from wangge.sync.identity import store_keys
 from wangge.sync.office import Office
-from wangge.sync.server import MasterApp, running
+from wangge.web.server import master_app, running
 from wangge.sync.tablet import enrollment_request
 
 CST = timezone(timedelta(hours=8))
@@ -42,7 +42,7 @@ def street(tmp_path):
             worker = rec.insert("worker", {"name": name, "role": "网格员"})
             rec.insert("assignment", {"worker_id": worker, "grid_id": grid})
     office = Office(master, protocol_exchange(master, installed_rules(master)), public_keys=store_keys(master).public)
-    with running(MasterApp(office, tmp_path / "files")) as url:
+    with running(master_app(office, tmp_path / "files")) as url:
         yield master, url, grids, ruleset
     master.close()
 
@@ -114,20 +114,20 @@ def test_a_tablet_with_no_network_enrolls_by_text_and_syncs_through_the_inbox(tm
 
     built = st.street(tmp_path)
     path = tmp_path / "offline.db"
-    with atrest.init_tablet(path, "口令", n=2**10, extra_migrations=tables.MIGRATIONS) as tablet:
+    with atrest.init_tablet(path, "我的口令是八个字", n=2**10, extra_migrations=tables.MIGRATIONS) as tablet:
         request = enrollment_request(tablet, "offline").to_text()
         with pytest.raises(SyncError, match="knows no master yet"):
             known_master(tablet)
     answer = approve_device(str(tmp_path / "master.db"), request, built.workers[0])
     card = answer.splitlines()[-1]
     assert card.startswith(enrollment.CARD_PREFIX)
-    assert "now syncs with master" in trust_card(str(path), "口令", card)
+    assert "now syncs with master" in trust_card(str(path), "我的口令是八个字", card)
 
     inbox = watch.Inbox(tmp_path / "inbox", inbox_importer(
         protocol_exchange(built.store, installed_rules(built.store)), tmp_path / "inbox" / "replies"))
     observer = watch.watch_inbox(inbox)
     try:
-        with atrest.open_tablet(path, "口令", extra_migrations=tables.MIGRATIONS) as tablet:
+        with atrest.open_tablet(path, "我的口令是八个字", extra_migrations=tables.MIGRATIONS) as tablet:
             device = protocol.DeviceSync(tablet, store_keys(tablet), known_master(tablet))
             for round_ in range(2):  # first contact brings the grid tree; then a case recorded offline
                 if round_:
@@ -151,9 +151,9 @@ def test_a_card_for_another_tablet_is_refused(tmp_path):
     from wangge.sync.fieldwork import master_card
 
     built = st.street(tmp_path)
-    atrest.init_tablet(tmp_path / "t.db", "口令", n=2**10, extra_migrations=tables.MIGRATIONS).close()
+    atrest.init_tablet(tmp_path / "t.db", "我的口令是八个字", n=2**10, extra_migrations=tables.MIGRATIONS).close()
     with pytest.raises(SyncError, match="made for device someone-else"):
-        trust_card(str(tmp_path / "t.db"), "口令", master_card(built.store, "someone-else"))
+        trust_card(str(tmp_path / "t.db"), "我的口令是八个字", master_card(built.store, "someone-else"))
     built.store.close()
 
 
@@ -163,8 +163,8 @@ def test_bundle_export_right_after_enrolling_over_http_learns_the_master(street,
 
     master, url, grids, ruleset = street
     path = tmp_path / "enrolled.db"
-    assert "sent to" in enroll_tablet(str(path), "口令", "tablet", url)
-    with atrest.open_tablet(path, "口令", extra_migrations=tables.MIGRATIONS) as tablet:
+    assert "sent to" in enroll_tablet(str(path), "我的口令是八个字", "tablet", url)
+    with atrest.open_tablet(path, "我的口令是八个字", extra_migrations=tables.MIGRATIONS) as tablet:
         with pytest.raises(SyncError, match="pending"):
             known_master(tablet)
         with master.write(actor="office") as rec:
