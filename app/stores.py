@@ -52,8 +52,12 @@ def create_tablet(path: str | Path, passphrase: str, *, device_id: Optional[str]
     """
     if Path(path).exists():
         raise UsageError(f"a file is already at {path}: open the tablet there instead of creating one")
-    return atrest.init_tablet(path, passphrase, n=scrypt_n, device_id=device_id,
-                              extra_migrations=tables.MIGRATIONS, now_ms=now_ms or _wall_ms)
+    clock = now_ms or _wall_ms
+    # `atrest.init_tablet` takes the moment its lease starts, not a clock: the store gets ours after.
+    made = atrest.init_tablet(path, passphrase, n=scrypt_n, device_id=device_id,
+                              extra_migrations=tables.MIGRATIONS, now_ms=clock())
+    made.now_ms = clock
+    return made
 
 
 def open_tablet(path: str | Path, passphrase: str, *, for_sync: bool = False,
@@ -66,15 +70,9 @@ def open_tablet(path: str | Path, passphrase: str, *, for_sync: bool = False,
     """
     # `atrest.open_tablet` takes a moment for its lease check, not a clock: the store gets ours after.
     clock = now_ms or _wall_ms
-    opened = atrest.open_tablet(path, passphrase, for_sync=True, extra_migrations=tables.MIGRATIONS)
+    opened = atrest.open_tablet(path, passphrase, for_sync=for_sync, extra_migrations=tables.MIGRATIONS,
+                                now_ms=clock())
     opened.now_ms = clock
-    if not for_sync:
-        try:
-            with opened.read() as conn:
-                atrest.read_lease(conn).check(clock())
-        except atrest.LeaseExpired:
-            opened.close()
-            raise
     return opened
 
 

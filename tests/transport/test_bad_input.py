@@ -184,7 +184,7 @@ def household_op(office: Office, *, hlc: int | None = None, seq: int = 1000) -> 
 
 def signed(office: Office, method: str, path: str) -> dict:
     """Headers signing ``method path`` with the tablet's key: uploads are for enrolled devices only."""
-    with atrest.open_tablet(office.tablet, PASSPHRASE, for_sync=True, extra_migrations=tables.MIGRATIONS) as t:
+    with stores.open_tablet(office.tablet, PASSPHRASE, for_sync=True) as t:
         keys = store_keys(t)
     return sign_headers(method, path, office.tablet_id, keys.sign, int(time.time() * 1000))
 
@@ -735,7 +735,7 @@ def test_a_signed_bundle_with_a_value_of_the_wrong_type_gets_a_clear_refusal(off
     before = dump(office.master)
     if transport == "http":
         _, url = request.getfixturevalue("served")
-        response = upload(url, data)
+        response = upload(url, data, office)
         said = json_error(response)  # it was a 500, with a traceback in the server's log
         assert response.status_code == 403 and f"op {op[0]} (insert household " in said and words in said, said
         assert "Traceback" not in caplog.text
