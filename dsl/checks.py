@@ -465,7 +465,14 @@ def _weights(code: str, formula, total: float) -> Found:
 
 
 def _tiers(code: str, formula, total: float) -> Found:
-    tiers = sorted(formula.tiers, key=lambda t: (number(t.low), number(t.high)))
+    for tier in formula.tiers:
+        if tier.rank:
+            count = number(tier.count)
+            if count <= 0 or (tier.percent and count > 100) or (not tier.percent and not float(count).is_integer()):
+                yield at(tier, f"tier {tier.code} of formula {code}: {tier.rank} {tier.count}"
+                               f"{'%' if tier.percent else ''} can never hold",
+                         "a whole number of subjects of 1 or more, or a percentage from 1% to 100%")
+    tiers = sorted((t for t in formula.tiers if not t.rank), key=lambda t: (number(t.low), number(t.high)))
     for tier in tiers:
         if number(tier.low) >= number(tier.high):
             yield at(tier, f"tier {tier.code} of formula {code} is empty: {tier.low}..{tier.high}",

@@ -194,6 +194,7 @@ def lifecycle(defs: Definitions):
     )
 
 
+_RANK = {"末位": "bottom", "前列": "top"}
 _EMPTY = {"满分": "full", "零分": "zero", "不计": "not_counted"}
 
 
@@ -262,7 +263,9 @@ def formula(code: str, node) -> rs.Formula:
                                       if_empty=_empty_rule(i.if_empty))
                         for i in node.indicators),
         tiers=tuple(rs.Tier(code=t.code, label=label(t.label), min=number(t.low), max=number(t.high))
-                    for t in sorted(node.tiers, key=lambda t: -number(t.low))),
+                    for t in sorted((t for t in node.tiers if not t.rank), key=lambda t: -number(t.low)))
+              + tuple(rs.Tier(code=t.code, label=label(t.label), rank=_RANK.get(t.rank, t.rank),
+                              count=number(t.count), percent=bool(t.percent)) for t in node.tiers if t.rank),
         vetoes=tuple(rs.Veto(code=v.code, label=label(v.label), metric=_metric(v.metric),
                              at_least=number(v.at_least), bars=tuple(b.code for b in v.bars))
                      for v in node.vetoes),
