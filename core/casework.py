@@ -272,6 +272,8 @@ def worker_scores(conn: Connection, ruleset: Ruleset, period: periods.Period) ->
         if not formulas:
             continue
         formula = formulas[0]
+        if formula.subtree:  # a community head answers for every grid under theirs
+            grids = _subtree_of(conn, grids)
         metrics = worker_metrics(conn, ruleset, grids, worker.id, start, end)
         history = [scoring.score(formula, worker.name, worker_metrics(conn, ruleset, grids, worker.id, *p.window(zone))).tier
                    for p in period.so_far_this_year()]
@@ -318,6 +320,17 @@ def _ranked(ruleset: Ruleset, results: list[MonthScore]) -> list[MonthScore]:
         for index, ranked in zip(indexes, scoring.ranked(formulas[code], [results[i].score for i in indexes])):
             out[index] = replace(results[index], score=ranked)
     return out
+
+
+def _subtree_of(conn: Connection, roots: list[str]) -> list[str]:
+    """``roots`` and every live grid cell under them."""
+    below: dict[Optional[str], list[str]] = {}
+    for cell_id, upper in conn.execute(select(_grids.c.id, _grids.c.upper_id).where(_grids.c.deleted.is_(None))):
+        below.setdefault(upper, []).append(cell_id)
+    found: list[str] = []
+    for root in roots:
+        found += [g for g in _subtree(root, below) if g not in found]
+    return found
 
 
 def _subtree(root: str, below: dict[Optional[str], list[str]]) -> list[str]:

@@ -366,6 +366,7 @@ class Formula(Frozen):
     grade: Optional[str] = None
     period: str = "month"
     total: float = 100
+    subtree: bool = False  # a worker is scored on every case and visit of the grids under theirs (a community head)
     indicators: tuple[Indicator, ...]
     tiers: tuple[Tier, ...] = ()
     vetoes: tuple[Veto, ...] = ()
