@@ -230,6 +230,7 @@ class EscalationStep(Frozen):
     level: str
     role: Optional[str] = None
     department: Optional[str] = None
+    own_department: bool = False  # to the department the case's route gave it
     after: Duration  # overdue time at the previous step before moving here
     within: Optional[Duration] = None  # the time this level has before the case moves up (its SLA)
 
