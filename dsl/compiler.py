@@ -189,7 +189,8 @@ def lifecycle(defs: Definitions):
         transitions=tuple(rs.Transition(code=c, label=label(t.label),
                                         sources=tuple(s.code for s in t.sources), target=t.target.code,
                                         roles=tuple(r.code for r in t.roles), office=t.office,
-                                        requires=evidence(t.requires), from_reporter=bool(t.from_reporter))
+                                        requires=evidence(t.requires), from_reporter=bool(t.from_reporter),
+                                        evidence_by=tuple(r.code for r in t.evidence_by))
                           for c, t in defs.transitions.items()),
     )
 
