@@ -13,7 +13,7 @@ from typing import Iterable, Optional
 from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
-from wangge.core import duplicates, periods, scoring, trace
+from wangge.core import duplicates, periods, points, scoring, trace
 from wangge.core.capture import Recorder
 from wangge.core.errors import RoutingError, TransitionError, WanggeError
 from wangge.core.escalation import Escalation, escalate
@@ -170,7 +170,20 @@ def move_case(
     if event.proposal:
         return status
     rec.conn.execute(_cases.update().where(_cases.c.id == case_id).values(status=event.to_status))
+    if event.to_status in Lifecycle.of(ruleset).closed and event.from_status not in Lifecycle.of(ruleset).closed:
+        _credit_service(rec, ruleset, case_id, at)
     return event.to_status
+
+
+def _credit_service(rec: Recorder, ruleset: Ruleset, case_id: str, at: datetime) -> None:
+    """Closing a menu order (a case naming a `service` and the `volunteer` who served) credits its points, once."""
+    row = rec.conn.execute(select(_cases.c.number, _cases.c.fields, _cases.c.grid_id).where(_cases.c.id == case_id)).first()
+    fields = row.fields or {}
+    if not fields.get("service") or not fields.get("volunteer") or fields.get("points_credited"):
+        return
+    entry = points.for_service(ruleset, fields["volunteer"], fields["service"], at, order=row.number)
+    points.record(rec, entry, row.grid_id)
+    rec.update("case", case_id, {"points_credited": entry.delta})
 
 
 def _evidence_by(conn: Connection, case_id: str, rule, role: str, evidence: Iterable[str], status: str) -> list[str]:
