@@ -276,6 +276,7 @@ class MonthScore:
     metrics: dict
     score: scoring.Score
     subject: str = "worker"
+    targets: tuple = ()  # scoring.TargetCheck per class/grade target of the subject's grid
 
 
 def month_window(ruleset: Ruleset, year: int, month: int) -> tuple[datetime, datetime]:
@@ -318,7 +319,8 @@ def worker_scores(conn: Connection, ruleset: Ruleset, period: periods.Period) ->
         history = [scoring.score(formula, worker.name, worker_metrics(conn, ruleset, grids, worker.id, *p.window(zone))).tier
                    for p in period.so_far_this_year()]
         metrics["tier_drops_year"] = scoring.tier_drops(history, formula)
-        results.append(MonthScore(worker.name, worker.role, len(grids), metrics, scoring.score(formula, worker.name, metrics)))
+        results.append(MonthScore(worker.name, worker.role, len(grids), metrics, scoring.score(formula, worker.name, metrics),
+                                  targets=_targets(ruleset, level, grade, metrics, period)))
     return _ranked(ruleset, results)
 
 
@@ -345,8 +347,16 @@ def cell_scores(conn: Connection, ruleset: Ruleset, period: periods.Period) -> l
                    for p in period.so_far_this_year()]
         metrics["tier_drops_year"] = scoring.tier_drops(history, formulas[0])
         results.append(MonthScore(cell.code, cell.level, len(subtree), metrics,
-                                  scoring.score(formulas[0], cell.code, metrics), subject="grid"))
+                                  scoring.score(formulas[0], cell.code, metrics), subject="grid",
+                                  targets=_targets(ruleset, cell.level, cell.grade, metrics, period)))
     return _ranked(ruleset, results)
+
+
+def _targets(ruleset: Ruleset, level: Optional[str], grade: Optional[str], metrics: dict, period) -> tuple:
+    """The targets of the grid's class or grade, against the period's metrics."""
+    classes = [c for lv in ruleset.levels if lv.code == level for c in lv.classes if c.code == grade]
+    days = (period.end - period.start).days
+    return scoring.against_targets([t for c in classes for t in c.targets], metrics, days)
 
 
 def _ranked(ruleset: Ruleset, results: list[MonthScore]) -> list[MonthScore]:
