@@ -143,21 +143,28 @@ def _load_rules(path: str):
 
 @rules.command("check")
 @click.argument("files", nargs=-1, required=True)
-def rules_check(files: tuple[str, ...]) -> None:
-    """Report every problem in FILES; exit 0 if there are none, 1 otherwise.
+@click.option("--on", "on", type=click.DateTime(["%Y-%m-%d"]), default=None,
+              help="Check the calendar as of this date (default: today): years deadlines set then can reach "
+                   "must have an official holiday schedule.")
+def rules_check(files: tuple[str, ...], on: datetime | None) -> None:
+    """Report every problem in FILES; exit 0 if there are no errors (warnings are shown), 1 otherwise.
 
     \b
     Example:
       wangge rules check rulesets/national.wg district.wg
+      wangge rules check district.wg --on 2027-11-20
     """
     from wangge import dsl
     from wangge.dsl.diagnostics import format_all
 
-    found = dsl.check(files)
+    found = dsl.check(files, today=(on or datetime.now()).date())
     if found:
         click.echo(format_all(found), err=True)
+    if any(d.is_error for d in found):
         sys.exit(1)
-    click.echo(f"ok: {len(files)} file{'s' if len(files) != 1 else ''}, no problems")
+    count = f"{len(files)} file{'s' if len(files) != 1 else ''}"
+    click.echo(f"ok: {count}, no errors, {len(found)} warning{'s' if len(found) != 1 else ''}" if found
+               else f"ok: {count}, no problems")
 
 
 @rules.command("compile")
@@ -607,8 +614,9 @@ def tombstones_collect_command(store_path: str, absent_days: float) -> None:
 @cli.command("escalate")
 @click.argument("store_path", metavar="STORE")
 @click.option("--rules", "rules_file", type=click.Path(dir_okay=False), help="Rule file (default: the store's own).")
-@click.option("--now", type=click.DateTime(["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M"]), default=None,
-              help="Sweep as of this local time (default: now).")
+@click.option("--now", type=click.DateTime(["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M%z",
+                                            "%Y-%m-%d %H:%M%z"]), default=None,
+              help="Sweep as of this time in the ruleset's zone, or with an offset such as +08:00 (default: now).")
 def escalate_command(store_path: str, rules_file: str | None, now: datetime | None) -> None:
     """Move overdue open cases up their escalation chain, never past the ceiling.
 
@@ -621,11 +629,16 @@ def escalate_command(store_path: str, rules_file: str | None, now: datetime | No
     """
     from wangge.core.report import table
 
+    from wangge.core.trace import stamp
+
     with _office(store_path) as office:
-        swept = office.escalate(_moment(now), _rules_or_none(rules_file))
+        ruleset = _rules_or_none(rules_file) or office.ruleset
+        moment = _moment(now, ruleset.settings.timezone)
+        swept = office.escalate(moment, ruleset)
     moved, stuck = swept.moved, swept.at_ceiling
     rows = [[m.case[:8], f"{m.from_step}→{m.to_step}", m.level, m.owner, m.reason] for m in moved]
-    click.echo(table(["case", "step", "level", "owner", "why"], rows, title=f"Escalated: {len(moved)}"))
+    title = f"Escalated: {len(moved)} as of {stamp(moment)} ({ruleset.settings.timezone})"
+    click.echo(table(["case", "step", "level", "owner", "why"], rows, title=title))
     if stuck:
         click.echo(f"{len(stuck)} overdue case(s) already at their ceiling")
 
@@ -647,23 +660,50 @@ def explain_command(store_path: str, case: str, rules_file: str | None) -> None:
 
 @cli.command("score")
 @click.argument("store_path", metavar="STORE")
-@click.option("--month", required=True, type=click.DateTime(["%Y-%m"]), help="The month to score, e.g. 2026-10.")
+@click.option("--day", help="Score the day formulas for this day, e.g. 2026-10-12.")
+@click.option("--week", help="Score the week formulas for this ISO week, e.g. 2026-W42.")
+@click.option("--month", help="Score the month formulas for this month, e.g. 2026-10 or 2026/10.")
+@click.option("--quarter", help="Score the quarter formulas for this quarter, e.g. 2026-Q4.")
+@click.option("--half-year", "half_year", help="Score the half-year formulas, e.g. 2026-H2.")
+@click.option("--year", help="Score the year formulas for this year, e.g. 2026.")
 @click.option("--rules", "rules_file", type=click.Path(dir_okay=False), help="Rule file (default: the store's own).")
 @click.option("--csv", "csv_path", type=click.Path(dir_okay=False, writable=True), help="Also write the scores as CSV.")
-def score_command(store_path: str, month: datetime, rules_file: str | None, csv_path: str | None) -> None:
-    """Score every worker and grid for a month by the ruleset's formulas.
+def score_command(store_path: str, day, week, month, quarter, half_year, year, rules_file: str | None,
+                  csv_path: str | None) -> None:
+    """Score every worker and grid for one period by the ruleset's formulas of that period.
+
+    Give exactly one of --day, --week, --month, --quarter, --half-year, --year;
+    formulas say which period they score (`period quarter`, month by default).
 
     \b
     Example:
       wangge score office.db --month 2026-10
-      wangge score office.db --month 2026-10 --csv scores-2026-10.csv
+      wangge score office.db --quarter 2026-Q4 --csv scores-2026-Q4.csv
+      wangge score office.db --year 2026
     """
     from wangge.app import scores
+    from wangge.core import periods
     from wangge.core.report import table
 
+    given = {kind: text for kind, text in zip(periods.KINDS, (day, week, month, quarter, half_year, year)) if text}
+    if len(given) != 1:
+        raise UsageError("give exactly one of --day, --week, --month, --quarter, --half-year, --year "
+                         f"(got {len(given) or 'none'}), e.g. --month 2026-10")
+    ((kind, text),) = given.items()
+    try:
+        period = periods.parse(kind, text)
+    except UsageError as exc:
+        raise UsageError(f"--{kind.replace('_', '-')}: {exc}") from None
     with _office(store_path) as office:
-        results = office.scores(month.year, month.month, _rules_or_none(rules_file))
-    click.echo(table(list(scores.HEADER), [scores.row(r) for r in results], title=f"Scores for {month:%Y-%m}"))
+        ruleset = _rules_or_none(rules_file) or office.ruleset
+        results = office.period_scores(period, ruleset)
+    if not any(f.period == kind for f in ruleset.formulas):
+        kinds = sorted({f.period for f in ruleset.formulas}, key=periods.KINDS.index)
+        click.echo(f"no formula scores by {kind.replace('_', ' ')}: this ruleset's formulas score by "
+                   f"{', '.join(kinds) or 'nothing'}")
+        return
+    click.echo(table(list(scores.HEADER), [scores.row(r) for r in results],
+                     title=f"Scores for {period.label} ({kind.replace('_', ' ')})"))
     if csv_path:
         scores.write_csv(results, csv_path)
         click.echo(f"wrote {csv_path}")
@@ -727,6 +767,215 @@ def worker_add(store_path: str, name: str, role: str, grids: tuple[str, ...], ph
     click.echo(f"added worker {name} ({role}) as {worker_id}")
 
 
+# -- roster: staffing against headcounts, stipends -------------------------------
+
+@cli.group("roster")
+def roster_group() -> None:
+    """Check the roster against the ruleset: staff per grid, stipends owed.
+
+    \b
+    Example:
+      wangge roster check office.db
+      wangge roster stipends office.db --month 2026-10
+    """
+
+
+@roster_group.command("check")
+@click.argument("store_path", metavar="STORE")
+@click.option("--rules", "rules_file", type=click.Path(dir_okay=False), help="Rule file (default: the store's own).")
+def roster_check(store_path: str, rules_file: str | None) -> None:
+    """List the grid cells short of the staff their roles' `headcount` asks for; exit 1 if any is short.
+
+    \b
+    Example:
+      wangge roster check office.db
+    """
+    from wangge.core import roster
+    from wangge.core.report import table
+
+    with _casework_store(store_path) as s, s.read() as conn:
+        ruleset = _ruleset_for(conn, rules_file)
+        found = roster.staffing(conn, ruleset)
+    if not found:
+        click.echo("no role has a headcount: nothing to check")
+        return
+    short = [f for f in found if f.short]
+    if not short:
+        click.echo(f"ok: {len(found)} grid cell posts staffed as the headcounts ask")
+        return
+    rows = [[f.grid, f.name, f.level, f.role, f.needed, f.have, f.short] for f in short]
+    click.echo(table(["grid", "name", "level", "role", "needed", "have", "short"], rows,
+                     title=f"Short of staff: {len(short)} of {len(found)}"))
+    sys.exit(1)
+
+
+@roster_group.command("stipends")
+@click.argument("store_path", metavar="STORE")
+@click.option("--month", help="The month, e.g. 2026-10 or 2026/10.")
+@click.option("--quarter", help="The quarter, e.g. 2026-Q4.")
+@click.option("--year", help="The year, e.g. 2026.")
+@click.option("--rules", "rules_file", type=click.Path(dir_okay=False), help="Rule file (default: the store's own).")
+def roster_stipends(store_path: str, month, quarter, year, rules_file: str | None) -> None:
+    """The stipend each worker is owed for a month, quarter or year, by their role's `stipend`.
+
+    \b
+    Example:
+      wangge roster stipends office.db --month 2026-10
+    """
+    from wangge.core import periods, roster
+    from wangge.core.report import table
+
+    given = {k: v for k, v in (("month", month), ("quarter", quarter), ("year", year)) if v}
+    if len(given) != 1:
+        raise UsageError("give exactly one of --month, --quarter, --year, e.g. --month 2026-10")
+    ((kind, text),) = given.items()
+    try:
+        period = periods.parse(kind, text)
+    except UsageError as exc:
+        raise UsageError(f"--{kind}: {exc}") from None
+    with _casework_store(store_path) as s, s.read() as conn:
+        owed = roster.stipends(conn, _ruleset_for(conn, rules_file), period)
+    rows = [[o.worker, o.role, f"{o.amount:.2f}", o.why] for o in owed]
+    rows.append(["total", "", f"{sum(o.amount for o in owed):.2f}", f"{len(owed)} workers"])
+    click.echo(table(["worker", "role", "CNY", "why"], rows, title=f"Stipends for {period.label}"))
+
+
+# -- meetings and project delivery logs: office records ----------------------------
+
+@cli.group("meeting")
+def meeting_group() -> None:
+    """Meetings the rule file's cadences ask for: which are due, and each one held with its attendance.
+
+    \b
+    Example:
+      wangge meeting due office.db
+      wangge meeting record office.db 旬会 --at "2026-10-12 09:00" --attendee 王芳 --attendee 李明
+    """
+
+
+@meeting_group.command("due")
+@click.argument("store_path", metavar="STORE")
+@click.option("--now", type=click.DateTime(["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M", "%Y-%m-%d"]), default=None,
+              help="As of this time in the ruleset's zone (default: now).")
+@click.option("--rules", "rules_file", type=click.Path(dir_okay=False), help="Rule file (default: the store's own).")
+def meeting_due(store_path: str, now: datetime | None, rules_file: str | None) -> None:
+    """List each meeting of the rule file with its last sitting and when the next is due.
+
+    \b
+    Example:
+      wangge meeting due office.db --now 2026-10-20
+    """
+    from wangge.core import meetings
+    from wangge.core.report import table
+    from wangge.core.trace import stamp
+
+    with _casework_store(store_path) as s, s.read() as conn:
+        ruleset = _ruleset_for(conn, rules_file)
+        moment = _moment(now, ruleset.settings.timezone)
+        found = meetings.due(ruleset, meetings.held(conn), moment)
+    zone = ruleset.settings.timezone
+    rows = [[d.meeting, stamp(d.last, zone) if d.last else "never", stamp(d.due, zone) if d.due else "now",
+             "DUE" if d.overdue else ""] for d in found]
+    click.echo(table(["meeting", "last held", "next due", ""], rows, title=f"Meetings as of {stamp(moment)}"))
+
+
+@meeting_group.command("record")
+@click.argument("store_path", metavar="STORE")
+@click.argument("meeting")
+@click.option("--at", "at", required=True, type=click.DateTime(["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M"]),
+              help="When it was held, in the ruleset's zone.")
+@click.option("--attendee", "attendees", multiple=True, help="A worker who attended, by name or id (repeatable).")
+@click.option("--note", default="", help="Minutes or a note.")
+@click.option("--rules", "rules_file", type=click.Path(dir_okay=False), help="Rule file (default: the store's own).")
+def meeting_record(store_path: str, meeting: str, at: datetime, attendees: tuple[str, ...], note: str,
+                   rules_file: str | None) -> None:
+    """Record a meeting held and who attended.
+
+    \b
+    Example:
+      wangge meeting record office.db 旬会 --at "2026-10-12 09:00" --attendee 王芳
+    """
+    from wangge.core import meetings
+
+    with _casework_store(store_path) as s, s.write(actor="office") as rec:
+        ruleset = _ruleset_for(rec.conn, rules_file)
+        meetings.record(rec.conn, ruleset, meeting, _moment(at, ruleset.settings.timezone), attendees, note=note)
+    click.echo(f"recorded {meeting} with {len(attendees)} attendee(s)")
+
+
+@cli.group("project")
+def project_group() -> None:
+    """A service project's delivery: hours worked and activities held, logged and counted.
+
+    \b
+    Example:
+      wangge project log office.db 三社 --hours 6 --at "2026-10-12 09:00"
+      wangge project progress office.db 三社
+    """
+
+
+@project_group.command("log")
+@click.argument("store_path", metavar="STORE")
+@click.argument("project")
+@click.option("--hours", type=float, default=None, help="Work hours to log.")
+@click.option("--activity", is_flag=True, help="Log one activity held.")
+@click.option("--at", "at", required=True, type=click.DateTime(["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M", "%Y-%m-%d"]),
+              help="When, in the ruleset's zone.")
+@click.option("--note", default="", help="What was done.")
+@click.option("--rules", "rules_file", type=click.Path(dir_okay=False), help="Rule file (default: the store's own).")
+def project_log(store_path: str, project: str, hours: float | None, activity: bool, at: datetime, note: str,
+                rules_file: str | None) -> None:
+    """Log work hours or an activity on PROJECT.
+
+    \b
+    Example:
+      wangge project log office.db 三社 --activity --at 2026-10-12 --note 重阳节活动
+    """
+    from wangge.core import projects
+
+    if (hours is None) == (not activity):
+        raise UsageError("give either --hours N or --activity")
+    with _casework_store(store_path) as s, s.write(actor="office") as rec:
+        ruleset = _ruleset_for(rec.conn, rules_file)
+        projects.log(rec.conn, ruleset, project, "activity" if activity else "hours",
+                     _moment(at, ruleset.settings.timezone), hours or 0.0, note=note)
+    click.echo(f"logged {'an activity' if activity else f'{hours:g} hours'} on {project}")
+
+
+@project_group.command("progress")
+@click.argument("store_path", metavar="STORE")
+@click.argument("project")
+@click.option("--rules", "rules_file", type=click.Path(dir_okay=False), help="Rule file (default: the store's own).")
+def project_progress(store_path: str, project: str, rules_file: str | None) -> None:
+    """Hours and activities delivered on PROJECT, counted from its log, against the rule file.
+
+    \b
+    Example:
+      wangge project progress office.db 三社
+    """
+    from wangge.core import projects
+
+    with _casework_store(store_path) as s, s.read() as conn:
+        done = projects.progress(conn, _ruleset_for(conn, rules_file), project)
+    click.echo("\n".join([f"project {project}", *(f"  {line}" for line in done.lines())]))
+
+
+def _casework_store(path: str):
+    """The plain store at ``path`` (a master, or a bare store made by `init`), open."""
+    from wangge.app import stores
+
+    return stores.open_plain(path)
+
+
+def _ruleset_for(conn, rules_file: str | None):
+    """The rule file's ruleset if one is given, else the store's own. Raises `UsageError` if it has none."""
+    from wangge.core import casework
+
+    if rules_file:
+        return _load_rules(rules_file)
+    return casework.installed_ruleset(conn)
+
+
 def _office(path: str):
     """The office's use cases over the plain store at ``path`` (a master, or a bare store made by `init`)."""
     from wangge.app import Office, stores
@@ -738,8 +987,13 @@ def _rules_or_none(rules_file: str | None):
     return _load_rules(rules_file) if rules_file else None
 
 
-def _moment(now: datetime | None) -> datetime:
-    return (now or datetime.now()).astimezone()
+def _moment(now: datetime | None, zone: str) -> datetime:
+    """``--now`` as an aware time: typed without an offset it is the ruleset's local time, never the machine's."""
+    from datetime import timezone
+
+    from wangge.core.calendar import in_zone
+
+    return in_zone(now or datetime.now(timezone.utc), zone)
 
 
 def main() -> None:

@@ -122,6 +122,10 @@ class Office(Handle):
 
     # -- the roster ----------------------------------------------------------------------------
 
+    def period_scores(self, period, ruleset: Optional[Ruleset] = None) -> list[MonthScore]:
+        """Every worker's and grid's score for ``period`` (a `wangge.core.periods.Period`) by its kind's formulas."""
+        return scores.score_period(self.store, ruleset or self.ruleset, period)
+
     def add_grid(self, code: str, *, level: str, name: str, upper: Optional[str] = None,
                  grade: Optional[str] = None) -> str:
         """Add a grid cell coded ``code`` (under the cell coded ``upper``); return its id."""

@@ -1,17 +1,18 @@
-"""Scoring a month: every worker and every grid by the ruleset's formulas, and the scores as CSV."""
+"""Scoring a period: every worker and every grid by the ruleset's formulas of that period, and the scores as CSV."""
 from __future__ import annotations
 
 import csv
 from pathlib import Path
 
-from wangge.core import casework
+from wangge.core import casework, periods
 from wangge.core.casework import MonthScore
 from wangge.core.errors import UsageError
 from wangge.core.ruleset import Ruleset
 from wangge.core.store import Store
 
 #: The columns every score has, before the formula and its indicators.
-HEADER = ("subject", "worker / grid", "role / level", "grids", "closed/registered", "total", "tier")
+HEADER = ("subject", "worker / grid", "role / level", "grids", "closed/registered", "total", "rank", "tier",
+          "empty this period", "targets")
 
 
 def score_month(store: Store, ruleset: Ruleset, year: int, month: int) -> list[MonthScore]:
@@ -21,11 +22,20 @@ def score_month(store: Store, ruleset: Ruleset, year: int, month: int) -> list[M
                 + casework.grid_scores(conn, ruleset, year, month))
 
 
+def score_period(store: Store, ruleset: Ruleset, period: periods.Period) -> list[MonthScore]:
+    """The period's scores by the formulas of its kind: each worker's, then each grid's."""
+    with store.read() as conn:
+        return casework.period_scores(conn, ruleset, period)
+
+
 def row(score: MonthScore) -> list:
-    """The score's common columns (`HEADER`)."""
+    """The score's common columns (`HEADER`): a total of "-" where nothing was scored (an empty period
+    whose indicators are all not counted), the rank among peers where the formula ranks."""
+    s = score.score
     return [score.subject, score.worker, score.role, score.grids,
-            f"{score.metrics['closed']:g}/{score.metrics['registered']:g}", score.score.total,
-            score.score.tier or "-"]
+            f"{score.metrics['closed']:g}/{score.metrics['registered']:g}", s.total if s.scored else "-",
+            f"{s.rank}/{s.peers}" if s.rank else "-", s.tier or "-", s.empty_note or "-",
+            "; ".join(str(t) for t in score.targets) or "-"]
 
 
 def write_csv(scores: list[MonthScore], path: str | Path) -> Path:

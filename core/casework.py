@@ -6,15 +6,14 @@ decided. The engines never see the database; this module never decides.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from dataclasses import dataclass, replace
+from datetime import date, datetime, timedelta, timezone
 from typing import Iterable, Optional
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
-from wangge.core import duplicates, scoring, trace
+from wangge.core import duplicates, meetings, periods, points, scoring, trace
 from wangge.core.capture import Recorder
 from wangge.core.errors import RoutingError, TransitionError, WanggeError
 from wangge.core.escalation import Escalation, escalate
@@ -148,6 +147,9 @@ def move_case(
     if found is None:
         raise RoutingError(f"no case {case_id} in this store")
     status, channel, reporter = found
+    rule = Lifecycle.of(ruleset).moves.get(move)
+    if rule is not None and rule.evidence_by:
+        evidence = _evidence_by(rec.conn, case_id, rule, role, evidence, status)
     event = Lifecycle.of(ruleset).move(status, move, role, evidence=evidence, on_device=on_device, actor=actor_id,
                                        at=at, closing_requires=closing_requires(ruleset, channel), reporter=reporter)
     evidence_note = f"evidence={','.join(sorted(event.evidence))}" if event.evidence else ""
@@ -165,7 +167,44 @@ def move_case(
     if event.proposal:
         return status
     rec.conn.execute(_cases.update().where(_cases.c.id == case_id).values(status=event.to_status))
+    if event.to_status in Lifecycle.of(ruleset).closed and event.from_status not in Lifecycle.of(ruleset).closed:
+        _credit_service(rec, ruleset, case_id, at)
     return event.to_status
+
+
+def _credit_service(rec: Recorder, ruleset: Ruleset, case_id: str, at: datetime) -> None:
+    """Closing a menu order (a case naming a `service` and the `volunteer` who served) credits its points, once."""
+    row = rec.conn.execute(select(_cases.c.number, _cases.c.fields, _cases.c.grid_id).where(_cases.c.id == case_id)).first()
+    fields = row.fields or {}
+    if not fields.get("service") or not fields.get("volunteer") or fields.get("points_credited"):
+        return
+    entry = points.for_service(ruleset, fields["volunteer"], fields["service"], at, order=row.number)
+    points.record(rec, entry, row.grid_id)
+    rec.update("case", case_id, {"points_credited": entry.delta})
+
+
+def _evidence_by(conn: Connection, case_id: str, rule, role: str, evidence: Iterable[str], status: str) -> list[str]:
+    """The evidence a move may count when its transition says `requires … from ROLE`.
+
+    Only evidence given by a worker of one of those roles counts: on this move
+    if the mover has the role, or recorded on an earlier move of the case
+    (e.g. the command centre's callback before the handler closes). Raises
+    `TransitionError` naming who must give what when it is missing.
+    """
+    given = set(evidence) if role in rule.evidence_by else set()
+    for e in conn.execute(select(_events.c.role, _events.c.note, _events.c.stale).where(_events.c.case_id == case_id)):
+        if e.role in rule.evidence_by and not e.stale:
+            for part in (e.note or "").split("; "):
+                if part.startswith("evidence="):
+                    given |= set(part.removeprefix("evidence=").split(","))
+    missing = [need for need in rule.requires if need not in given]
+    if missing:
+        raise TransitionError(
+            f"move {rule.code} from state {status} by {role} needs {', '.join(missing)} given by "
+            f"{' or '.join(rule.evidence_by)}; none is recorded on the case"
+            + (f" (given by {role} it does not count)" if set(missing) & set(evidence) else ""),
+            reason="missing_evidence", missing=tuple(missing), state=status, move=rule.code, role=role)
+    return sorted(given | set(evidence))
 
 
 def sweep(rec: Recorder, ruleset: Ruleset, now: datetime) -> tuple[list[Escalation], list[str]]:
@@ -209,19 +248,21 @@ def explain(conn: Connection, ruleset: Ruleset, case_ref: str) -> str:
     row = conn.execute(select(_cases).where((_cases.c.id == case_ref) | (_cases.c.number == case_ref))).first()
     if row is None:
         raise RoutingError(f"no case {case_ref!r}: give a case number (e.g. C20261012001) or id")
+    events = conn.execute(select(_events).where(_events.c.case_id == row.id).order_by(_events.c.hlc)).all()
+    reached = tuple((e.to_status, _aware(e.at)) for e in events if not e.stale and "proposal" not in (e.note or ""))
     view = CaseView(row.id, row.item_code, grid_path(conn, row.grid_id), row.channel, _aware(row.reported_at),
-                    row.status, row.severity or None)
+                    row.status, row.severity or None, reached=reached)
     decision = Router(ruleset).route(view)
     summary = trace.CaseSummary(row.number, row.id, row.description, row.status, row.owner, row.ruleset_version)
-    events = conn.execute(select(_events).where(_events.c.case_id == row.id).order_by(_events.c.hlc)).all()
-    lines = [trace.EventLine(e.at, e.move, e.from_status, e.to_status, e.role, e.note or "", bool(e.stale))
+    lines = [trace.EventLine(_aware(e.at), e.move, e.from_status, e.to_status, e.role, e.note or "", bool(e.stale))
              for e in events]
     fields = row.fields or {}
     routing = list(decision.trace)
     if row.ruleset_version != ruleset.version:
         # The case was routed under another version: say so rather than pass today's rules off as then's.
         routing.insert(0, f"routed under ruleset {row.ruleset_version[:12]}; explained by ruleset {ruleset.version[:12]}")
-    return trace.render(summary, routing, lines, row.escalation_level, fields.get("escalation_reason"))
+    return trace.render(summary, routing, lines, row.escalation_level, fields.get("escalation_reason"),
+                        ruleset.settings.timezone)
 
 
 @dataclass(frozen=True)
@@ -232,59 +273,111 @@ class MonthScore:
     metrics: dict
     score: scoring.Score
     subject: str = "worker"
+    targets: tuple = ()  # scoring.TargetCheck per class/grade target of the subject's grid
 
 
 def month_window(ruleset: Ruleset, year: int, month: int) -> tuple[datetime, datetime]:
     """The month as [start, end) in the district's time zone, whatever zone the machine runs in."""
-    zone = ZoneInfo(ruleset.settings.timezone)
-    return datetime(year, month, 1, tzinfo=zone), datetime(year + (month == 12), month % 12 + 1, 1, tzinfo=zone)
+    return periods.of("month", date(year, month, 1)).window(ruleset.settings.timezone)
 
 
 def month_scores(conn: Connection, ruleset: Ruleset, year: int, month: int) -> list[MonthScore]:
-    """Every worker's score for a month, by the formula for their role (and grid grade)."""
-    start, end = month_window(ruleset, year, month)
+    """Every worker's score for a month (see `worker_scores`)."""
+    return worker_scores(conn, ruleset, periods.of("month", date(year, month, 1)))
+
+
+def grid_scores(conn: Connection, ruleset: Ruleset, year: int, month: int) -> list[MonthScore]:
+    """Every grid's score for a month (see `cell_scores`)."""
+    return cell_scores(conn, ruleset, periods.of("month", date(year, month, 1)))
+
+
+def period_scores(conn: Connection, ruleset: Ruleset, period: periods.Period) -> list[MonthScore]:
+    """Every worker's and every grid's score for ``period`` by the formulas of its kind."""
+    return worker_scores(conn, ruleset, period) + cell_scores(conn, ruleset, period)
+
+
+def worker_scores(conn: Connection, ruleset: Ruleset, period: periods.Period) -> list[MonthScore]:
+    """Every worker's score for ``period``, by the formula of that period for their role (and grid grade)."""
+    zone = ruleset.settings.timezone
+    start, end = period.window(zone)
     workers = conn.execute(select(Worker.__table__).where(Worker.deleted.is_(None))).all()
     results = []
     for worker in workers:
         grids = [g for (g,) in conn.execute(select(Assignment.grid_id).where(Assignment.worker_id == worker.id, Assignment.active))]
         cell = conn.execute(select(GridCell.grade, GridCell.level).where(GridCell.id.in_(grids))).first() if grids else None
         grade, level = (cell.grade, cell.level) if cell else (None, None)
-        formulas = scoring.formulas_for(ruleset, "worker", worker.role, grade, level=level)
+        formulas = scoring.formulas_for(ruleset, "worker", worker.role, grade, period.kind, level=level)
         if not formulas:
             continue
         formula = formulas[0]
+        if formula.subtree:  # a community head answers for every grid under theirs
+            grids = _subtree_of(conn, grids)
         metrics = worker_metrics(conn, ruleset, grids, worker.id, start, end)
-        history = [scoring.score(formula, worker.name, worker_metrics(conn, ruleset, grids, worker.id, s, e)).tier
-                   for s, e in _months_of_year(start)]
+        history = [scoring.score(formula, worker.name, worker_metrics(conn, ruleset, grids, worker.id, *p.window(zone))).tier
+                   for p in period.so_far_this_year()]
         metrics["tier_drops_year"] = scoring.tier_drops(history, formula)
-        results.append(MonthScore(worker.name, worker.role, len(grids), metrics, scoring.score(formula, worker.name, metrics)))
-    return results
+        results.append(MonthScore(worker.name, worker.role, len(grids), metrics, scoring.score(formula, worker.name, metrics),
+                                  targets=_targets(ruleset, level, grade, metrics, period)))
+    return _ranked(ruleset, results)
 
 
-def grid_scores(conn: Connection, ruleset: Ruleset, year: int, month: int) -> list[MonthScore]:
-    """Every grid's score for a month, by the `for grid` formula for its level and grade.
+def cell_scores(conn: Connection, ruleset: Ruleset, period: periods.Period) -> list[MonthScore]:
+    """Every grid's score for ``period``, by the `for grid` formula of that period for its level and grade.
 
     A grid's cases and visits are those of its whole subtree (a community
     answers for its grids). Grids no formula applies to are left out.
     """
-    start, end = month_window(ruleset, year, month)
+    zone = ruleset.settings.timezone
+    start, end = period.window(zone)
     cells = conn.execute(select(_grids).where(_grids.c.deleted.is_(None)).order_by(_grids.c.code)).all()
     below: dict[Optional[str], list[str]] = {}
     for cell in cells:
         below.setdefault(cell.upper_id, []).append(cell.id)
     results = []
     for cell in cells:
-        formulas = scoring.formulas_for(ruleset, "grid", grade=cell.grade, level=cell.level)
+        formulas = scoring.formulas_for(ruleset, "grid", grade=cell.grade, period=period.kind, level=cell.level)
         if not formulas:
             continue
         subtree = _subtree(cell.id, below)
         metrics = grid_metrics(conn, ruleset, subtree, start, end)
-        history = [scoring.score(formulas[0], cell.code, grid_metrics(conn, ruleset, subtree, s, e)).tier
-                   for s, e in _months_of_year(start)]
+        history = [scoring.score(formulas[0], cell.code, grid_metrics(conn, ruleset, subtree, *p.window(zone))).tier
+                   for p in period.so_far_this_year()]
         metrics["tier_drops_year"] = scoring.tier_drops(history, formulas[0])
         results.append(MonthScore(cell.code, cell.level, len(subtree), metrics,
-                                  scoring.score(formulas[0], cell.code, metrics), subject="grid"))
-    return results
+                                  scoring.score(formulas[0], cell.code, metrics), subject="grid",
+                                  targets=_targets(ruleset, cell.level, cell.grade, metrics, period)))
+    return _ranked(ruleset, results)
+
+
+def _targets(ruleset: Ruleset, level: Optional[str], grade: Optional[str], metrics: dict, period) -> tuple:
+    """The targets of the grid's class or grade, against the period's metrics."""
+    classes = [c for lv in ruleset.levels if lv.code == level for c in lv.classes if c.code == grade]
+    days = (period.end - period.start).days
+    return scoring.against_targets([t for c in classes for t in c.targets], metrics, days)
+
+
+def _ranked(ruleset: Ruleset, results: list[MonthScore]) -> list[MonthScore]:
+    """Each result with its rank among those scored by the same formula (and the formula's rank tiers)."""
+    by_formula: dict[str, list[int]] = {}
+    for index, result in enumerate(results):
+        by_formula.setdefault(result.score.formula, []).append(index)
+    formulas = {f.code: f for f in ruleset.formulas}
+    out = list(results)
+    for code, indexes in by_formula.items():
+        for index, ranked in zip(indexes, scoring.ranked(formulas[code], [results[i].score for i in indexes])):
+            out[index] = replace(results[index], score=ranked)
+    return out
+
+
+def _subtree_of(conn: Connection, roots: list[str]) -> list[str]:
+    """``roots`` and every live grid cell under them."""
+    below: dict[Optional[str], list[str]] = {}
+    for cell_id, upper in conn.execute(select(_grids.c.id, _grids.c.upper_id).where(_grids.c.deleted.is_(None))):
+        below.setdefault(upper, []).append(cell_id)
+    found: list[str] = []
+    for root in roots:
+        found += [g for g in _subtree(root, below) if g not in found]
+    return found
 
 
 def _subtree(root: str, below: dict[Optional[str], list[str]]) -> list[str]:
@@ -309,7 +402,8 @@ def worker_metrics(conn: Connection, ruleset: Ruleset, grids: list[str], worker_
     """Metrics of the cases in a worker's grids and of the worker's visits."""
     metrics = _case_metrics(conn, ruleset, grids, start, end)
     visits = conn.execute(select(Visit.minutes, Visit.household_id, Visit.at).where(Visit.worker_id == worker_id)).all()
-    return {**metrics, **_visit_metrics(visits, start, end)}
+    attended = meetings.attended(meetings.held(conn), worker_id, start, end)
+    return {**metrics, **_visit_metrics(visits, start, end), "meetings_attended": attended}
 
 
 def _visit_metrics(visits, start: datetime, end: datetime) -> dict[str, float]:
@@ -325,15 +419,16 @@ def _case_metrics(conn: Connection, ruleset: Ruleset, grids: list[str], start: d
     if rows:
         for e in conn.execute(select(_events).where(_events.c.case_id.in_([r.id for r in rows])).order_by(_events.c.hlc)):
             events.setdefault(e.case_id, []).append(e)
-    records = [_record(row, events.get(row.id, []), closed, ruleset) for row in rows]
-    metrics = scoring.case_metrics(records, start, end)
+    router = Router(ruleset)
+    records = [_record(row, events.get(row.id, []), closed, ruleset, router) for row in rows]
+    metrics = scoring.case_metrics(records, start, end, scoring.formula_metrics(ruleset))
     metrics["verified_complaints"] = sum(
         1 for row in rows if (row.fields or {}).get("verified_complaint") and start <= _aware(row.reported_at) < end
     )
     return metrics
 
 
-def _record(row, events, closed: frozenset[str], ruleset: Ruleset) -> scoring.CaseRecord:
+def _record(row, events, closed: frozenset[str], ruleset: Ruleset, router: Router) -> scoring.CaseRecord:
     visited, reworks, dispatches, closed_at, callback = set(), 0, 0, None, False
     void_states = {s.code for s in ruleset.lifecycle.states if "void" in s.flags} if ruleset.lifecycle else set()
     moves = {t.code: t for t in ruleset.lifecycle.transitions} if ruleset.lifecycle else {}
@@ -356,13 +451,24 @@ def _record(row, events, closed: frozenset[str], ruleset: Ruleset) -> scoring.Ca
         reworks=reworks, dispatches=dispatches, callback=callback, satisfied=(row.fields or {}).get("satisfied"),
         difficulty=ruleset.items[row.item_code].difficulty if row.item_code in ruleset.items else 1.0,
         spot_check=(row.fields or {}).get("spot_check"),
+        stages=_stage_exits(row, events, router), fields={f.code: (row.fields or {}).get(f.code)
+                                                          for f in ruleset.register("case")},
     )
 
 
-def _months_of_year(until: datetime):
-    for m in range(1, until.month + 1):
-        s = until.replace(month=m, day=1)
-        yield s, (s.replace(year=s.year + 1, month=1) if m == 12 else s.replace(month=m + 1))
+def _stage_exits(row, events, router: Router) -> tuple:
+    """(state, when the case first left it, the stage's deadline) for every state the case left."""
+    moves = [e for e in events if not e.stale and "proposal" not in (e.note or "")]
+    if not moves or row.item_code not in router.ruleset.items:
+        return ()
+    reached = tuple((e.to_status, _aware(e.at)) for e in moves)
+    view = CaseView(row.id, row.item_code, (), row.channel, _aware(row.reported_at), row.status,
+                    row.severity or None, reached=reached)
+    deadlines = dict(router.route(view).stages)
+    left: dict[str, datetime] = {}
+    for e in moves:
+        left.setdefault(e.from_status, _aware(e.at))
+    return tuple((state, at, deadlines.get(state)) for state, at in left.items())
 
 
 def _aware(moment: datetime) -> datetime:

@@ -14,6 +14,7 @@ from typing import NamedTuple, Optional
 from wangge.core.calendar import WorkingTime, for_calendar
 from wangge.core.errors import RoutingError
 from wangge.core.ruleset import Duration, EscalationStep, RouteRule, Ruleset
+from wangge.core.trace import stamp
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,7 @@ class CaseView:
     severity: Optional[str] = None  # the item's own severity when empty
     step: int = 0  # index in the escalation chain
     step_since: Optional[datetime] = None  # when the case reached that step
+    reached: tuple[tuple[str, datetime], ...] = ()  # (state, when the case entered it), for `from STATE` SLAs
 
 
 @dataclass(frozen=True)
@@ -57,15 +59,20 @@ class Decision(NamedTuple):
     ceiling: Optional[str]
     plan: "Plan"
     opened_at: datetime
+    provisional: tuple[int, ...] = ()  # years the deadline crosses whose holidays are only estimated
 
     @property
     def trace(self) -> tuple[str, ...]:
         """Why: the rule and clause that decided, and the values they saw (rendered on demand)."""
         lines = list(self.plan.why)
         if self.deadline is not None:
-            sla = ", ".join(f"{s.state} {s.within.amount:g} {s.within.unit.value}" for s in self.plan.sla)
-            lines.insert(2, f"SLA {sla} from {self.opened_at:%Y-%m-%d %H:%M} on calendar "
-                            f"{self.plan.calendar} → {self.deadline:%Y-%m-%d %H:%M}")
+            sla = ", ".join(f"{s.state} {s.within.amount:g} {s.within.unit.value}"
+                            + (f" from {s.origin}" if s.origin else "") for s in self.plan.sla)
+            zone = self.plan.zone
+            lines.insert(2, f"SLA {sla} from {stamp(self.opened_at, zone)} on calendar "
+                            f"{self.plan.calendar} → {stamp(self.deadline, zone)}")
+            if self.provisional:
+                lines.insert(3, provisional_note(self.provisional))
         return tuple(lines)
 
     @property
@@ -87,6 +94,7 @@ class Plan:
     ceiling: Optional[str]
     why: tuple[str, ...]
     calendar: str
+    zone: str = "Asia/Shanghai"
 
 
 class Router:
@@ -98,14 +106,16 @@ class Router:
         self.time: WorkingTime = for_calendar(ruleset.settings.calendar, ruleset.settings.timezone)
         self.severities = {s.code: s for s in ruleset.severities}
         self.paths = {p.code: p for p in ruleset.escalations}
-        # Most specific first: a rule naming the item beats one naming the class,
-        # then channel, then severity; among equals, more conditions win, then
-        # file order. Plans are cached, so this ordering is paid once per plan.
-        self.rules = sorted(enumerate(ruleset.routes), key=lambda pair: (_specificity(pair[1]), pair[0]))
+        # One rule: the first route in file order whose every condition holds
+        # (an extending file's routes come before its base's). `rules check`
+        # warns about a route an earlier one shadows. Plans are cached, so the
+        # scan is paid once per (item, channel, severity).
+        self.rules = list(enumerate(ruleset.routes))
         bottom = max(ruleset.levels, key=lambda level: level.rank).code if ruleset.levels else None
         self.default_level = bottom
         self.default_role = next((r.code for r in ruleset.roles if r.level == bottom), None)
         self._plans: dict[tuple, Plan] = {}
+        self._provisional: dict[tuple[int, int], tuple[int, ...]] = {}
         self._placed: dict[tuple, tuple[Plan, Optional[str], tuple[Step, ...]]] = {}  # (item, channel, severity, grids)
 
     def route(self, case: CaseView) -> Decision:
@@ -121,18 +131,42 @@ class Router:
         plan, grid, chain = placed
         moment = opened = case.opened_at
         add = self.time.add
-        if len(plan.sla) == 1:  # the usual catalogue item: one stage, no list to build
+        if len(plan.sla) == 1 and plan.sla[0].origin is None:  # the usual item: one stage, no list to build
             (stage,) = plan.sla
             moment = add(moment, stage.within)
             stages: tuple = ((stage.state, moment),)
         else:
-            staged = []
-            for stage in plan.sla:
-                moment = add(moment, stage.within)
-                staged.append((stage.state, moment))
-            stages = tuple(staged)
+            stages = self._stages(plan.sla, case)
+            moment = stages[-1][1] if stages else moment
+        years = (opened.year, moment.year)
+        provisional = self._provisional.get(years)
+        if provisional is None:
+            provisional = self._provisional[years] = self.time.provisional(opened, moment)
         return Decision(case.id, plan.level, grid, plan.role, plan.department, moment if stages else None,
-                        stages, chain, plan.ceiling, plan, opened)
+                        stages, chain, plan.ceiling, plan, opened, provisional if stages else ())
+
+    def _stages(self, sla, case: CaseView) -> tuple[tuple[str, datetime], ...]:
+        """(state, deadline) per stage: each counted from the previous deadline, the report or a state's entry.
+
+        A stage counted ``from STATE`` starts when the case entered STATE if it
+        has (``case.reached``), else when it is due to enter it: the deadline of
+        the stage before STATE in the list, or the report if STATE is first.
+        """
+        reached = dict(case.reached)
+        entry = {}  # state -> when the case is due to enter it
+        previous = case.opened_at
+        staged = []
+        for stage in sla:
+            entry.setdefault(stage.state, previous)
+            if stage.origin is None:
+                start = previous
+            elif stage.origin == "report":
+                start = case.opened_at
+            else:
+                start = reached.get(stage.origin) or entry.get(stage.origin, case.opened_at)
+            previous = self.time.add(start, stage.within)
+            staged.append((stage.state, previous))
+        return tuple(staged)
 
     def chain(self, case: CaseView) -> tuple[Step, ...]:
         """The escalation rungs of ``case`` without its deadlines (what the sweep needs); raises `RoutingError`."""
@@ -152,7 +186,8 @@ class Router:
         """The owner's grid and the escalation rungs for a case in ``cells`` (cached per grid path)."""
         grids = dict(cells)
         grid = grids.get(plan.level) if plan.level else (cells[-1][1] if cells else None)
-        chain = tuple(Step(st.level, grids.get(st.level, ""), st.role, st.department, st.within, path)
+        chain = tuple(Step(st.level, grids.get(st.level, ""), st.role,
+                           plan.department if st.own_department else st.department, st.within, path)
                       for st, path in plan.steps)
         return grid, chain
 
@@ -170,12 +205,17 @@ class Router:
         else:
             level, role, department = rule.level, rule.role, rule.department
             why.append(f"route {clause} → {('department ' + department) if department else f'{role} at {level}'}")
-        steps, ceiling, chain_why = self._chain(case, item.escalation or klass.escalation, severity)
-        return Plan(level, role, department, item.sla, steps, ceiling, tuple(why + chain_why),
-                    self.ruleset.settings.calendar.code)
+        steps, ceiling, chain_why = self._chain(case, item.escalation or klass.escalation, severity, department)
+        sla = item.sla_for(case.channel, severity)
+        if sla is not item.sla:
+            variant = next(v for v in item.variants if v.sla is sla)
+            said = ", ".join(f"{k} {v}" for k, v in (("channel", variant.channel), ("severity", variant.severity)) if v)
+            why.append(f"SLA of the variant when {said}")
+        return Plan(level, role, department, sla, steps, ceiling, tuple(why + chain_why),
+                    self.ruleset.settings.calendar.code, self.ruleset.settings.timezone)
 
     def _rule(self, item: str, klass: str, channel: str, severity: Optional[str]):
-        """The most specific route whose every condition holds, and the clause that says so."""
+        """The first route whose every condition holds, and the clause that says so."""
         facts = (item, klass, channel, severity)
         for index, rule in self.rules:
             conditions = _conditions(rule)
@@ -184,7 +224,8 @@ class Router:
                 return rule, f"#{index + 1} (by {said})"
         return None, ""
 
-    def _chain(self, case: CaseView, path_code: Optional[str], severity: Optional[str]):
+    def _chain(self, case: CaseView, path_code: Optional[str], severity: Optional[str],
+               department: Optional[str] = None):
         """The escalation rungs from the case's grid up to its ceiling, and why.
 
         The severity's ceiling wins ("大事不出街道"); without one, the path's
@@ -207,6 +248,10 @@ class Router:
                     return tuple(steps), allowed, why
                 steps.append((step, path.code))
             why.append(f"path {path.code} {path.label.text()}: " + " → ".join(x.level for x in path.steps))
+            for step in path.steps:
+                if step.own_department:
+                    why.append(f"step {step.level} goes to the case's own department: "
+                               f"{department or 'none (its route names no department)'}")
             if allowed is None:
                 return tuple(steps), path.ceiling, why
             if path.ceiling is None or not self._above(allowed, path.ceiling):
@@ -228,9 +273,13 @@ def _conditions(rule: RouteRule) -> tuple[tuple[int, str, str], ...]:
                  if getattr(rule, field) is not None)
 
 
-def _specificity(rule: RouteRule) -> tuple[bool, ...]:
-    """A sort key: smaller is more specific (item, then class, channel, severity)."""
-    return tuple(getattr(rule, field) is None for field, _ in _MATCHES)
+
+def provisional_note(years: tuple[int, ...]) -> str:
+    """What a deadline that crosses years with no official holiday schedule says about itself."""
+    listed = ", ".join(str(y) for y in years)
+    return (f"PROVISIONAL deadline: {listed} has no official holiday schedule yet; statutory holidays are "
+            f"estimated and make-up workdays unknown until the rule file gives `year {years[0]} {{ holidays … "
+            f"workdays … }}` or the holiday library is updated")
 
 
 def route(ruleset: Ruleset, case: CaseView) -> Decision:

@@ -47,12 +47,22 @@ class Duration(Frozen):
 
 
 class Calendar(Frozen):
-    """A working calendar: weekends, public holidays and make-up workdays."""
+    """A working calendar: weekends, public holidays and make-up workdays.
 
-    code: str = "cn2026"
+    ``code`` "cn" is mainland China's national calendar, year by year from the
+    State Council notices (core/calendar.py); any other code is weekends plus
+    the days listed here. ``holidays`` and ``workdays`` are the rule file's own
+    days and win over the national ones (a day listed as a workday is worked
+    even if the notice gives it off, and the other way round). ``years`` are
+    years whose whole schedule the rule file gives (a notice newer than the
+    library): for them the listed days replace the national ones.
+    """
+
+    code: str = "cn"
     weekend: tuple[int, ...] = (5, 6)  # Monday is 0
     holidays: tuple[date, ...] = ()
     workdays: tuple[date, ...] = ()  # weekend days worked to make up a holiday
+    years: tuple[int, ...] = ()  # years whose official schedule the rule file gives whole
     day_start: str = "09:00"
     day_end: str = "17:00"
 
@@ -80,6 +90,7 @@ class Target(Frozen):
     label: Label = Label()
     value: float
     unit: str = ""
+    metric: Optional[str] = None  # what the target is measured by; scores show the actual against it
 
 
 class GridClass(Frozen):
@@ -128,6 +139,21 @@ class Severity(Frozen):
 class SlaStage(Frozen):
     state: str  # the lifecycle state the clock runs in
     within: Duration
+    # Where the clock starts: None after the previous stage's deadline (stages add
+    # up), "report" at the report, or a state's code: when the case entered it.
+    origin: Optional[str] = None
+
+
+class ItemVariant(Frozen):
+    """What differs for the cases of an item on one channel or of one severity (first match wins)."""
+
+    channel: Optional[str] = None
+    severity: Optional[str] = None
+    sla: Optional[tuple[SlaStage, ...]] = None  # None: the item's own
+    evidence: Optional[tuple[str, ...]] = None  # None: the item's own; () when the variant says `none`
+
+    def matches(self, channel: Optional[str], severity: Optional[str]) -> bool:
+        return (self.channel is None or self.channel == channel) and (self.severity is None or self.severity == severity)
 
 
 class CaseItem(Frozen):
@@ -140,6 +166,21 @@ class CaseItem(Frozen):
     channels: tuple[str, ...] = ()  # empty means any
     difficulty: float = 1.0
     escalation: Optional[str] = None  # escalation path code; the class's if empty
+    variants: tuple[ItemVariant, ...] = ()
+
+    def sla_for(self, channel: Optional[str], severity: Optional[str]) -> tuple[SlaStage, ...]:
+        """The SLA of a case on ``channel`` with ``severity``: the first variant that sets one, else the item's."""
+        for variant in self.variants:
+            if variant.sla is not None and variant.matches(channel, severity):
+                return variant.sla
+        return self.sla
+
+    def evidence_for(self, channel: Optional[str], severity: Optional[str]) -> tuple[str, ...]:
+        """The evidence a case on ``channel`` with ``severity`` needs (a hotline call has no photo)."""
+        for variant in self.variants:
+            if variant.evidence is not None and variant.matches(channel, severity):
+                return variant.evidence
+        return self.evidence
 
 
 class CaseClass(Frozen):
@@ -167,6 +208,7 @@ class Transition(Frozen):
     office: bool = False  # reserved to the office: a tablet's move is a proposal
     requires: tuple[str, ...] = ()  # evidence needed: "onsite_confirmation", "callback", "photo"
     from_reporter: bool = False  # the confirmation or signature must come from the worker who reported the case
+    evidence_by: tuple[str, ...] = ()  # roles whose workers must give the required evidence (a callback by the centre)
 
 
 class Lifecycle(Frozen):
@@ -190,6 +232,7 @@ class EscalationStep(Frozen):
     level: str
     role: Optional[str] = None
     department: Optional[str] = None
+    own_department: bool = False  # to the department the case's route gave it
     after: Duration  # overdue time at the previous step before moving here
     within: Optional[Duration] = None  # the time this level has before the case moves up (its SLA)
 
@@ -257,7 +300,23 @@ METRICS: dict[str, str] = {
     "tier_drops_year": "drops to a lower tier within the year",
     "volunteer_points": "volunteer points earned",
     "activities": "activities held",
+    "meetings_attended": "meetings the worker attended, as recorded with attendance (例会出勤)",
 }
+
+
+def metric_parts(code: str) -> tuple[str, str, Optional[str]]:
+    """A metric name split: ("plain", name, None), ("on_time" | "left", state, None) or ("field", field, value).
+
+    ``on_time(受理)``: cases that left state 受理 within its stage deadline;
+    ``left(受理)``: cases that left it; ``field(回访结果=满意)``: closed cases whose
+    case register field 回访结果 is 满意; ``field(回访结果)``: closed cases that have it.
+    """
+    code = code.replace(" ", "")
+    if code.endswith(")") and "(" in code:
+        kind, arg = code[:-1].split("(", 1)
+        field, _, value = arg.partition("=")
+        return kind, field, (value or None) if kind == "field" else None
+    return "plain", code, None
 
 
 class Indicator(Frozen):
@@ -274,13 +333,22 @@ class Indicator(Frozen):
     weight: float
     target: Optional[float] = None  # value that earns the full weight
     lower_is_better: bool = False
+    # A period with nothing to measure (no cases for a rate, no verdicts for
+    # satisfaction): "full" earns the weight, "zero" earns nothing, "not_counted"
+    # leaves the indicator out and rescales the weights of the rest to the total.
+    if_empty: str = "not_counted"
 
 
 class Tier(Frozen):
     code: str
     label: Label = Label()
-    min: float
-    max: float  # inclusive lower bound, exclusive upper bound except for the top tier
+    min: float = 0
+    max: float = 0  # inclusive lower bound, exclusive upper bound except for the top tier
+    # A tier by rank among peers instead of by range: "bottom" or "top", and how many
+    # (``count`` subjects, or ``count`` percent of them, rounded up, when ``percent``).
+    rank: Optional[str] = None
+    count: float = 0
+    percent: bool = False
 
 
 class Veto(Frozen):
@@ -302,6 +370,7 @@ class Formula(Frozen):
     grade: Optional[str] = None
     period: str = "month"
     total: float = 100
+    subtree: bool = False  # a worker is scored on every case and visit of the grids under theirs (a community head)
     indicators: tuple[Indicator, ...]
     tiers: tuple[Tier, ...] = ()
     vetoes: tuple[Veto, ...] = ()

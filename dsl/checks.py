@@ -11,10 +11,11 @@ from datetime import date
 from typing import Iterator
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from wangge.core.ruleset import METRICS
+from wangge.core.ruleset import METRICS, metric_parts
 from wangge.dsl.definitions import Definitions, Table, single, where
 from wangge.dsl.diagnostics import Diagnostic, at, did_you_mean
-from wangge.dsl.units import duration, nominal_hours, number, text
+from wangge.dsl.route_check import check_routes
+from wangge.dsl.units import duration, nominal_hours, number, span_dates, text
 
 __all__ = ["run"]
 
@@ -45,6 +46,9 @@ def resolve(ref, table: Table | dict, kind: str) -> Found:
     hint = did_you_mean(ref.code, codes, _PLURAL.get(kind, kind))
     if kind == "role":
         yield at(ref, f"role '{ref.code}' is used but not defined", hint or "define it with `role`")
+    elif kind == "state":
+        declare = f"or declare it inside lifecycle {{ … }}: state {ref.code} \"{ref.code}\""
+        yield at(ref, f"unknown state '{ref.code}'", f"{hint}; {declare}" if hint else declare)
     else:
         yield at(ref, f"unknown {kind} '{ref.code}'", hint)
 
@@ -64,11 +68,18 @@ def check_references(defs: Definitions) -> Found:
     for item in defs.items.values():
         yield from resolve(single(item.severity), defs.severities, "severity")
         yield from resolve_all([stage.state for stage in item.sla], defs.states, "state")
+        yield from resolve_all([stage.origin for stage in item.sla if stage.origin], defs.states, "state")
+        for variant in item.variants:
+            yield from resolve(single(variant.channel), defs.channels, "channel")
+            yield from resolve(single(variant.severity), defs.severities, "severity")
+            yield from resolve_all([stage.state for stage in variant.sla], defs.states, "state")
+            yield from resolve_all([stage.origin for stage in variant.sla if stage.origin], defs.states, "state")
         yield from resolve_all(item.channels, defs.channels, "channel")
         yield from resolve(single(item.escalation), defs.escalations, "escalation")
     for transition in defs.transitions.values():
         yield from resolve_all(transition.sources + [transition.target], defs.states, "state")
         yield from resolve_all(transition.roles, defs.roles, "role")
+        yield from resolve_all(transition.evidence_by, defs.roles, "role")
     for route in defs.routes:
         yield from resolve_all(route.match_class, defs.classes, "class")
         yield from resolve_all(route.match_item, defs.items, "item")
@@ -106,9 +117,7 @@ def check_settings(defs: Definitions) -> Found:
         zone = single(block.timezone)
         if zone is not None and not _valid_zone(zone):
             yield at(block, f"unknown time zone '{zone}'", 'use an IANA name such as "Asia/Shanghai"')
-        for day in block.holidays + block.workdays:
-            if _date(day) is None:
-                yield at(block, f"'{day}' is not a calendar date", "write dates as YYYY-MM-DD")
+        yield from check_days(block)
         for day in block.weekend:
             if not 0 <= day <= 6:
                 yield at(block, f"weekend day {day} is out of range",
@@ -117,6 +126,36 @@ def check_settings(defs: Definitions) -> Found:
         if start and end and not ("00:00" <= start < end <= "24:00"):
             yield at(block, f"office hours {start}-{end} can never hold",
                      "the start must come before the end, both between 00:00 and 24:00")
+
+
+def check_days(block) -> Found:
+    """Dates that exist, spans that run forward, year schedules within their year, no day both off and worked."""
+    listed: dict = {}
+    seen_years: set[int] = set()
+    lists = [(None, "holidays", block.holidays), (None, "workdays", block.workdays)]
+    for year in block.years:
+        if year.year in seen_years:
+            yield at(year, f"the schedule of {year.year} is given twice", "merge the two `year` blocks into one")
+        seen_years.add(year.year)
+        lists += [(year, "holidays", year.holidays), (year, "workdays", year.workdays)]
+    for year, kind, spans in lists:
+        for span in spans:
+            first, last = _date(span.first), _date(span.last) if span.last else _date(span.first)
+            bad = span.first if first is None else (span.last if last is None else None)
+            if bad is not None:
+                yield at(span, f"'{bad}' is not a calendar date", "write dates as YYYY-MM-DD")
+                continue
+            if last < first:
+                yield at(span, f"the span {span.first}..{span.last} runs backwards", "write the earlier date first")
+                continue
+            if year is not None and not (first.year == last.year == year.year):
+                yield at(span, f"{span.first} is listed in the schedule of {year.year}",
+                         f"move it to the `year {first.year}` block or out of `year {year.year}`")
+            for day in span_dates(span):
+                other = listed.setdefault(day, kind)
+                if other != kind:
+                    yield at(span, f"{day} is listed both as a holiday and as a workday",
+                             "keep it in one list: `holidays` for a day off, `workdays` for a day worked")
 
 
 def _valid_zone(name: str) -> bool:
@@ -138,6 +177,9 @@ def _date(value: str):
 
 def check_levels(defs: Definitions) -> Found:
     for level in defs.levels.values():
+        for grid_class in level.classes:
+            for target in grid_class.targets:
+                yield from check_metric(defs, target.metric)
         yield from given_twice(level, ("households_per_grid", "merge_below", "buildings",
                                        "storefronts", "grids_per_upper"))
         for rng, what in ((single(level.buildings), "buildings"), (single(level.storefronts), "storefronts")):
@@ -173,14 +215,57 @@ def check_catalogue(defs: Definitions) -> Found:
         if difficulty is not None and number(difficulty) <= 0:
             yield at(item, f"difficulty {difficulty} of item {code} must be above 0",
                      "1 is an ordinary task; harder tasks weigh more")
-        seen = set()
-        for stage in item.sla:
-            if number(stage.within.amount) <= 0:
-                yield at(stage, f"SLA of item {code} in state {stage.state.code} must be above 0")
-            if stage.state.code in seen:
-                yield at(stage, f"item {code} has two SLAs for state {stage.state.code}",
-                         "keep one SLA per state")
-            seen.add(stage.state.code)
+        yield from _check_sla(code, item.sla)
+        for variant in item.variants:
+            yield from given_twice(variant, ("channel", "severity"))
+            yield from _check_sla(code, variant.sla)
+            if variant.no_evidence and variant.evidence:
+                yield at(variant, f"a variant of item {code} says both `evidence none` and names evidence",
+                         "keep one")
+            if not variant.sla and not variant.evidence and not variant.no_evidence:
+                yield at(variant, f"this variant of item {code} changes nothing", "give it an `sla` or `evidence`")
+            allowed = {ch.code for ch in item.channels}
+            channel = single(variant.channel)
+            if channel is not None and allowed and channel.code not in allowed:
+                yield at(channel, f"item {code} is not reported on channel {channel.code}: this variant never applies",
+                         f"its channels are {', '.join(sorted(allowed))}")
+
+
+def _check_sla(code: str, stages) -> Found:
+    seen = set()
+    for stage in stages:
+        if number(stage.within.amount) <= 0:
+            yield at(stage, f"SLA of item {code} in state {stage.state.code} must be above 0")
+        if stage.state.code in seen:
+            yield at(stage, f"item {code} has two SLAs for state {stage.state.code}",
+                     "keep one SLA per state")
+        seen.add(stage.state.code)
+
+
+def check_metric(defs: Definitions, metric) -> Found:
+    """A metric names a known measure, a state (on_time, left) or a case register field (field)."""
+    if metric is None:
+        return
+    kind, name, value = metric_parts(metric.code)
+    if kind == "plain":
+        if name not in METRICS:
+            hint = did_you_mean(name, METRICS, "metrics")
+            if not hint.startswith("did you mean"):
+                hint += "; or on_time(STATE), left(STATE), field(FIELD=VALUE)"
+            yield at(metric, f"unknown metric '{name}'", hint)
+    elif kind in ("on_time", "left"):
+        if name not in defs.states:
+            yield at(metric, f"unknown state '{name}' in {kind}({name})", did_you_mean(name, defs.states.codes(), "states"))
+    else:
+        fields = defs.register_fields("case")
+        spec = fields.get(name)
+        if spec is None:
+            yield at(metric, f"field({name}) names no field of the case register",
+                     did_you_mean(name, fields.codes(), "case fields") or "declare it: register case { field … }")
+            return
+        choices = [str(c) for o in spec.options for c in o.choices]
+        if value is not None and choices and value not in choices:
+            yield at(metric, f"'{value}' is not a value of case field {name}", did_you_mean(value, choices, "values"))
 
 
 # -- lifecycle ----------------------------------------------------------------------
@@ -351,10 +436,11 @@ def check_formulas(defs: Definitions) -> Found:
                            ("veto", formula.vetoes)):
             yield from duplicates(objs, kind)
         for indicator in formula.indicators:
-            yield from resolve_all([indicator.numerator, indicator.denominator], METRICS, "metric")
+            yield from check_metric(defs, indicator.numerator)
+            yield from check_metric(defs, indicator.denominator)
         tiers = {tier.code: tier for tier in formula.tiers}
         for veto in formula.vetoes:
-            yield from resolve(veto.metric, METRICS, "metric")
+            yield from check_metric(defs, veto.metric)
             yield from resolve_all(veto.bars, tiers, "tier")
         total = number(single(formula.total) or 100)
         yield from _weights(code, formula, total)
@@ -363,12 +449,30 @@ def check_formulas(defs: Definitions) -> Found:
 
 def _grade(defs: Definitions, formula) -> Found:
     grade, level = single(formula.grade), single(formula.level)
-    if grade is None:
-        return
     levels = [defs.levels.get(level.code)] if level is not None and level.code in defs.levels \
         else defs.levels.values()
     grades = {c.code: c for lv in levels for c in lv.classes}
-    yield from resolve(grade, grades, "grade")
+    if grade is not None:
+        yield from resolve(grade, grades, "grade")
+        if formula.grades:
+            yield at(grade, "a formula names either one `grade` or a list of `grades`, not both",
+                     "keep `grades A, B, C` and give per-grade targets")
+    yield from resolve_all(formula.grades, grades, "grade")
+    listed = [g.code for g in formula.grades]
+    for indicator in formula.indicators:
+        given = [t.grade.code for t in indicator.grade_targets]
+        if given and not listed:
+            yield at(indicator, f"indicator {indicator.code} gives a target per grade, but the formula lists no grades",
+                     "add `grades " + ", ".join(given) + "` after `for …`")
+            continue
+        for target in indicator.grade_targets:
+            if target.grade.code not in listed:
+                yield at(target.grade, f"grade {target.grade.code} is not among the formula's grades "
+                                       f"({', '.join(listed)})", did_you_mean(target.grade.code, listed, "grades"))
+        missing = [g for g in listed if g not in given]
+        if given and missing:
+            yield at(indicator, f"indicator {indicator.code} has no target for grade {', '.join(missing)}",
+                     "give every grade of the formula a target, or one target for all")
 
 
 def _weights(code: str, formula, total: float) -> Found:
@@ -383,7 +487,14 @@ def _weights(code: str, formula, total: float) -> Found:
 
 
 def _tiers(code: str, formula, total: float) -> Found:
-    tiers = sorted(formula.tiers, key=lambda t: (number(t.low), number(t.high)))
+    for tier in formula.tiers:
+        if tier.rank:
+            count = number(tier.count)
+            if count <= 0 or (tier.percent and count > 100) or (not tier.percent and not float(count).is_integer()):
+                yield at(tier, f"tier {tier.code} of formula {code}: {tier.rank} {tier.count}"
+                               f"{'%' if tier.percent else ''} can never hold",
+                         "a whole number of subjects of 1 or more, or a percentage from 1% to 100%")
+    tiers = sorted((t for t in formula.tiers if not t.rank), key=lambda t: (number(t.low), number(t.high)))
     for tier in tiers:
         if number(tier.low) >= number(tier.high):
             yield at(tier, f"tier {tier.code} of formula {code} is empty: {tier.low}..{tier.high}",
@@ -453,5 +564,5 @@ def check_meetings(defs: Definitions) -> Found:
 CHECKS = (
     check_references, check_settings, check_levels, check_catalogue, check_lifecycle,
     check_escalation, check_registers, check_formulas, check_points, check_projects,
-    check_meetings, check_roles,
+    check_meetings, check_roles, check_routes,
 )

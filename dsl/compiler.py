@@ -6,11 +6,10 @@ nothing for such input.
 """
 from __future__ import annotations
 
-from datetime import date
 
 from wangge.core import ruleset as rs
 from wangge.dsl.definitions import Definitions, single
-from wangge.dsl.units import duration, number
+from wangge.dsl.units import duration, number, span_dates
 
 __all__ = ["compile_definitions"]
 
@@ -56,7 +55,7 @@ def compile_definitions(defs: Definitions) -> rs.Ruleset:
         routes=tuple(route(r) for r in defs.routes),
         escalations=tuple(escalation(c, p) for c, p in defs.escalations.items()),
         registers=tuple(register(defs, entity) for entity in defs.registers.codes()),
-        formulas=tuple(formula(c, f) for c, f in defs.formulas.items()),
+        formulas=tuple(f for c, node in defs.formulas.items() for f in formulas(c, node)),
         points=rs.Points(
             earn=tuple(rs.EarnRule(code=c, label=label(e.label), points=e.points) for c, e in defs.earn.items()),
             rewards=tuple(rs.Reward(code=c, label=label(r.label), cost=r.cost) for c, r in defs.rewards.items()),
@@ -85,10 +84,14 @@ def settings(blocks) -> rs.Settings:
             calendar["code"] = single(block.calendar)
         if block.weekend:
             calendar["weekend"] = tuple(block.weekend)
-        if block.holidays:
-            calendar["holidays"] = tuple(date.fromisoformat(d) for d in block.holidays)
-        if block.workdays:
-            calendar["workdays"] = tuple(date.fromisoformat(d) for d in block.workdays)
+        # Days accumulate over the base's and the extending file's blocks; a day
+        # the later file lists the other way round moves from one list to the other.
+        for year in block.years:
+            calendar.setdefault("years", set()).add(year.year)
+        for kind, other, spans in _day_lists(block):
+            days = {day for span in spans for day in span_dates(span)}
+            calendar[kind] = (calendar.get(kind, set()) | days)
+            calendar[other] = calendar.get(other, set()) - days
         if single(block.day_start) is not None:
             calendar["day_start"], calendar["day_end"] = single(block.day_start), single(block.day_end)
     lease = values.get("lease_days")
@@ -96,7 +99,19 @@ def settings(blocks) -> rs.Settings:
         values["lease_days"] = int(lease)
     if "clock_drift_minutes" in values:
         values["clock_drift_minutes"] = int(values["clock_drift_minutes"])
+    for key in ("holidays", "workdays", "years"):
+        if key in calendar:
+            calendar[key] = tuple(sorted(calendar[key]))
     return rs.Settings(calendar=rs.Calendar(**calendar), **values)
+
+
+def _day_lists(block):
+    """(list, opposite list, spans) for the block's plain lists and its year schedules."""
+    yield "holidays", "workdays", block.holidays
+    yield "workdays", "holidays", block.workdays
+    for year in block.years:
+        yield "holidays", "workdays", year.holidays
+        yield "workdays", "holidays", year.workdays
 
 
 _TO_HOURS = {"minutes": 1 / 60, "hours": 1, "days": 24, "working_hours": 1, "working_days": 8}
@@ -122,7 +137,8 @@ def level(code: str, node, rank: int) -> rs.GridLevel:
         ),
         classes=tuple(
             rs.GridClass(code=c.code, label=label(c.label), targets=tuple(
-                rs.Target(code=t.code, label=label(t.label), value=number(t.value), unit=t.unit or "")
+                rs.Target(code=t.code, label=label(t.label), value=number(t.value), unit=t.unit or "",
+                          metric=_metric(t.metric))
                 for t in c.targets))
             for c in node.classes),
     )
@@ -142,13 +158,22 @@ def item(full: str, node) -> rs.CaseItem:
     difficulty = single(node.difficulty)
     return rs.CaseItem(
         code=full, label=label(node.label), severity=code_of(node.severity),
-        sla=tuple(rs.SlaStage(state=s.state.code, within=duration(s.within)) for s in node.sla),
+        sla=sla(node.sla),
         evidence=evidence(node.evidence),
+        variants=tuple(rs.ItemVariant(
+            channel=code_of(v.channel), severity=code_of(v.severity), sla=sla(v.sla) if v.sla else None,
+            evidence=() if v.no_evidence else (evidence(v.evidence) if v.evidence else None))
+            for v in node.variants),
         steps=tuple(label(step) for step in node.steps),
         channels=tuple(ch.code for ch in node.channels),
         difficulty=number(difficulty) if difficulty is not None else 1.0,
         escalation=code_of(node.escalation),
     )
+
+
+def sla(stages) -> tuple[rs.SlaStage, ...]:
+    return tuple(rs.SlaStage(state=s.state.code, within=duration(s.within),
+                             origin="report" if s.from_report else code_of(s.origin)) for s in stages)
 
 
 _STATE_FLAGS = ("void", "suspended", "rework", "closed")
@@ -165,9 +190,31 @@ def lifecycle(defs: Definitions):
         transitions=tuple(rs.Transition(code=c, label=label(t.label),
                                         sources=tuple(s.code for s in t.sources), target=t.target.code,
                                         roles=tuple(r.code for r in t.roles), office=t.office,
-                                        requires=evidence(t.requires), from_reporter=bool(t.from_reporter))
+                                        requires=evidence(t.requires), from_reporter=bool(t.from_reporter),
+                                        evidence_by=tuple(r.code for r in t.evidence_by))
                           for c, t in defs.transitions.items()),
     )
+
+
+def _target(indicator, grade):
+    if indicator.target is not None:
+        return number(indicator.target)
+    by_grade = {t.grade.code: number(t.value) for t in indicator.grade_targets}
+    return by_grade.get(grade)
+
+
+_RANK = {"末位": "bottom", "前列": "top"}
+_EMPTY = {"满分": "full", "零分": "zero", "不计": "not_counted"}
+
+
+def _metric(node):
+    return node.code.replace(" ", "") if node is not None else None
+
+
+def _empty_rule(word) -> str:
+    """An indicator's rule for an empty period; unstated, it is not counted."""
+    word = word or "not_counted"
+    return _EMPTY.get(word, word)
 
 
 def route(node) -> rs.RouteRule:
@@ -185,7 +232,8 @@ def escalation(code: str, node) -> rs.EscalationPath:
         # `after` is the time the previous step had; the first step takes over at once.
         after = previous if previous is not None else rs.Duration(amount=0, unit=within.unit)
         steps.append(rs.EscalationStep(level=step.level.code, role=code_of(step.role),
-                                       department=code_of(step.department), after=after, within=within))
+                                       department=code_of(step.department), after=after, within=within,
+                                       own_department=bool(step.own_department)))
         previous = within
     return rs.EscalationPath(code=code, label=label(node.label), steps=tuple(steps),
                              ceiling=code_of(node.ceiling), next=code_of(node.next))
@@ -211,20 +259,32 @@ def field_spec(code: str, node) -> rs.FieldSpec:
     )
 
 
-def formula(code: str, node) -> rs.Formula:
+def formulas(code: str, node) -> tuple[rs.Formula, ...]:
+    """The formula, or one per grade for a formula written `grades A, B, C` (targets per grade)."""
+    grades = [g.code for g in node.grades]
+    if not grades:
+        return (formula(code, node, code_of(node.grade)),)
+    return tuple(formula(code, node, grade) for grade in grades)
+
+
+def formula(code: str, node, grade) -> rs.Formula:
     role, level_ref = single(node.role), single(node.level)
     total = single(node.total)
     return rs.Formula(
         code=code, label=label(node.label), subject=node.subject,
-        role=code_of(role), level=code_of(level_ref), grade=code_of(node.grade),
+        role=code_of(role), level=code_of(level_ref), grade=grade,
         period=single(node.period) or "month", total=number(total) if total is not None else 100,
-        indicators=tuple(rs.Indicator(code=i.code, label=label(i.label), numerator=i.numerator.code,
-                                      denominator=code_of(i.denominator), weight=number(i.weight),
-                                      target=number(i.target) if i.target is not None else None,
-                                      lower_is_better=i.lower_is_better) for i in node.indicators),
+        subtree=bool(node.subtree),
+        indicators=tuple(rs.Indicator(code=i.code, label=label(i.label), numerator=_metric(i.numerator),
+                                      denominator=_metric(i.denominator), weight=number(i.weight),
+                                      target=_target(i, grade), lower_is_better=i.lower_is_better,
+                                      if_empty=_empty_rule(i.if_empty))
+                        for i in node.indicators),
         tiers=tuple(rs.Tier(code=t.code, label=label(t.label), min=number(t.low), max=number(t.high))
-                    for t in sorted(node.tiers, key=lambda t: -number(t.low))),
-        vetoes=tuple(rs.Veto(code=v.code, label=label(v.label), metric=v.metric.code,
+                    for t in sorted((t for t in node.tiers if not t.rank), key=lambda t: -number(t.low)))
+              + tuple(rs.Tier(code=t.code, label=label(t.label), rank=_RANK.get(t.rank, t.rank),
+                              count=number(t.count), percent=bool(t.percent)) for t in node.tiers if t.rank),
+        vetoes=tuple(rs.Veto(code=v.code, label=label(v.label), metric=_metric(v.metric),
                              at_least=number(v.at_least), bars=tuple(b.code for b in v.bars))
                      for v in node.vetoes),
     )
