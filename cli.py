@@ -103,7 +103,9 @@ def demo(workdir: Path | None, model: str | None) -> None:
         rulesets.path(model)  # an unknown name fails here, listing the shipped ones
         click.echo(demos.tour(model, _workdir(workdir) if workdir else None))
         return
-    click.echo(demos.field_day(_workdir(workdir)))
+    from wangge.web.server import master_app, running
+
+    click.echo(demos.field_day(_workdir(workdir), lambda service, folder: running(master_app(service, folder))))
 
 
 def _workdir(workdir: Path | None) -> Path:

@@ -24,7 +24,7 @@ import tempfile
 from collections import deque
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Optional
+from typing import Callable, ContextManager, Optional
 
 from sqlalchemy import func, select
 
@@ -38,7 +38,6 @@ from wangge.core.ruleset import Ruleset
 from wangge.sync.attachments import BlobStore
 from wangge.sync.client import MasterClient
 from wangge.sync.fieldwork import tablet_session
-from wangge.web.server import master_app, running
 
 CST = timezone(timedelta(hours=8))
 MORNING = datetime(2026, 10, 13, 9, 0, tzinfo=CST)  # a Tuesday
@@ -50,8 +49,13 @@ DEMO_SCRYPT_N = 2**14
 
 # -- the field day ---------------------------------------------------------------------------------
 
-def field_day(workdir: Path) -> str:
-    """Run the day in ``workdir`` (its databases stay there) and return the report."""
+def field_day(workdir: Path, serve: Callable[[object, Path], ContextManager[str]]) -> str:
+    """Run the day in ``workdir`` (its databases stay there) and return the report.
+
+    ``serve(service, folder)`` runs the master's HTTP endpoints for ``service``
+    (keeping transfers in ``folder``) on loopback and yields their URL: the
+    web layer's, handed in by the command line, which stands above this one.
+    """
     # A rerun starts a fresh day: the last run's stores, key files, photos and the master's transfers go.
     for old in [*workdir.glob("*.db*"), workdir / "master-files"]:
         if old.is_dir():
@@ -63,7 +67,7 @@ def field_day(workdir: Path) -> str:
               f"databases in {workdir}"]
     with Office.create(workdir / "street-master.db", rules=ruleset) as office:
         ids = _street(office)
-        with running(master_app(office.master_service(), workdir / "master-files")) as url:
+        with serve(office.master_service(), workdir / "master-files") as url:
             tablets = {name: _enroll(workdir, name, worker, office, url) for name, worker in
                        (("zhao-tablet", "赵巧珍"), ("li-tablet", "李明"))}
             syncs = [[name, "first contact", _sync(t, url)] for name, t in tablets.items()]
