@@ -111,7 +111,8 @@ def serve_master(target: str, *, host: str, port: int, rules_file: Optional[str]
         if inbox:
             observers.append(watch.watch_inbox(watch.Inbox(inbox, inbox_importer(exchange, Path(inbox) / "replies"))))
         office = Office(master, exchange, live_rules=live, public_keys=store_keys(master).public)
-        app = server.MasterApp(office, Path(target).parent / (Path(target).name + ".files"))
+        app = server.MasterApp(office, _files_folder(target))
+        app = _with_console(master, app, live, https=bool(certfile))
         # Bound before announcing, so the line names the real port (--port 0 picks a free one).
         sock = server.bind(host, port)
         shown = f"[{host}]" if ":" in host else host
@@ -123,6 +124,25 @@ def serve_master(target: str, *, host: str, port: int, rules_file: Optional[str]
             for observer in observers:
                 observer.stop()
                 observer.join()
+
+
+def _files_folder(target: str) -> Path:
+    """Where a master keeps uploads, replies and photos: beside an SQLite file, or in the working
+    folder for a PostgreSQL master (named after its database)."""
+    if "://" in target:
+        from sqlalchemy.engine import make_url
+
+        return Path.cwd() / f"{make_url(store.database_url(target)).database or 'master'}.files"
+    return Path(target).parent / (Path(target).name + ".files")
+
+
+def _with_console(master, sync_app, live, *, https: bool):
+    """The sync endpoints with the office console beside them at / (web/console)."""
+    from wangge.web.console import beside, console_app
+
+    console = console_app(master, blobs=sync_app.blobs, https=https,
+                          rules_error=(lambda: live.last_errors) if live is not None else (lambda: None))
+    return beside(sync_app, console)
 
 
 def check_tls(certfile: Optional[str], keyfile: Optional[str]) -> None:

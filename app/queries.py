@@ -1,0 +1,417 @@
+"""What the office console shows, read from a master store: the case queue and a case's page.
+
+Every function takes an open connection, the installed ruleset and the
+account looking, and returns plain data for a template or a command to
+render. An account sees only the cases of its grid subtree (`scope_of`);
+a case outside it is reported as not found, never shown. Times are turned
+into the ruleset's zone here, once, so every page labels them alike.
+"""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Mapping, Optional
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import and_, func, or_, select
+from sqlalchemy.engine import Connection
+
+from wangge.app.accounts import Account
+from wangge.core import casework
+from wangge.core.errors import RoutingError
+from wangge.core.lifecycle import EVIDENCE_NAMES, Lifecycle
+from wangge.core.models import Attachment, Case, CaseEvent, Device, GridCell, Worker
+from wangge.core.routing import CaseView, Router
+from wangge.core.ruleset import Ruleset
+from wangge.core.store import get_meta
+
+_cases, _grids, _events = Case.__table__, GridCell.__table__, CaseEvent.__table__
+_workers, _devices, _attachments = Worker.__table__, Device.__table__, Attachment.__table__
+PAGE_SIZE = 50
+#: A case whose deadline falls within this window is "due soon".
+DUE_SOON = timedelta(hours=24)
+
+
+class NotVisible(RoutingError):
+    """No such case, or one outside the account's grids: the two read alike, by design."""
+
+
+_RULESETS: dict[str, Ruleset] = {}
+
+
+def current_ruleset(conn: Connection) -> Ruleset:
+    """The installed ruleset, parsed once per version (a page reads it on every request)."""
+    text = get_meta(conn, "ruleset") or get_meta(conn, "sync.ruleset")
+    if not text:
+        return casework.installed_ruleset(conn)  # raises, saying how to install one
+    key = hashlib.sha256(text.encode("utf-8")).hexdigest()
+    if key not in _RULESETS:
+        _RULESETS.clear()  # one version runs at a time: hot reloads must not pile up
+        _RULESETS[key] = casework.installed_ruleset(conn)
+    return _RULESETS[key]
+
+
+def zone_of(ruleset: Ruleset) -> ZoneInfo:
+    return ZoneInfo(ruleset.settings.timezone)
+
+
+def local(moment: Optional[datetime], ruleset: Ruleset) -> Optional[datetime]:
+    """A stored time in the ruleset's zone (SQLite hands times back without their zone: UTC)."""
+    if moment is None:
+        return None
+    aware = moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+    return aware.astimezone(zone_of(ruleset))
+
+
+def settled_states(ruleset: Ruleset) -> frozenset[str]:
+    machine = Lifecycle.of(ruleset)
+    return machine.final | machine.closed
+
+
+def scope_of(account: Account):
+    """The SQL condition on ``grid_cell`` an account's cases must meet (None: the whole store)."""
+    if not account.grid_code:
+        return None
+    return or_(_grids.c.code == account.grid_code, _grids.c.code.startswith(account.grid_code + ".", autoescape=True))
+
+
+# -- the queue ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class QueueFilter:
+    """The queue's filters as a person set them; empty means "any"."""
+
+    status: str = ""
+    grid: str = ""
+    case_class: str = ""
+    item: str = ""
+    channel: str = ""
+    owner: str = ""
+    overdue: bool = False
+    due_soon: bool = False
+    page: int = 1
+
+    def query(self, **changes) -> dict:
+        """The filter as URL parameters, with ``changes``; empty ones left out."""
+        values = {"status": self.status, "grid": self.grid, "class": self.case_class, "item": self.item,
+                  "channel": self.channel, "owner": self.owner, "overdue": "1" if self.overdue else "",
+                  "due_soon": "1" if self.due_soon else "", "page": str(self.page) if self.page > 1 else ""}
+        values.update({("class" if k == "case_class" else k): v for k, v in changes.items()})
+        return {k: v for k, v in values.items() if v not in ("", None)}
+
+
+def parse_filter(params: Mapping[str, str], ruleset: Ruleset) -> tuple[QueueFilter, list[str]]:
+    """The filter the parameters ask for, and a message for each value that makes no sense
+    (that filter is then left out, so the page still shows something)."""
+    problems: list[str] = []
+    states = [s.code for s in ruleset.lifecycle.states] if ruleset.lifecycle else []
+    classes = [c.code for c in ruleset.catalogue]
+    channels = [c.code for c in ruleset.channels]
+
+    def pick(name: str, allowed: list[str], what: str) -> str:
+        value = (params.get(name) or "").strip()
+        if value and value not in allowed:
+            problems.append(f"unknown {what} {value!r}: expected one of {', '.join(allowed[:12])}"
+                            + (" …" if len(allowed) > 12 else ""))
+            return ""
+        return value
+
+    page_text = (params.get("page") or "1").strip()
+    page = int(page_text) if page_text.isdigit() and 0 < int(page_text) < 10**6 else 0
+    if page == 0:
+        problems.append(f"page {page_text!r} is not a page number: expected 1, 2, 3 …")
+    item = pick("item", list(ruleset.items), "item")
+    return QueueFilter(
+        status=pick("status", states, "status"), grid=(params.get("grid") or "").strip()[:100],
+        case_class=pick("class", classes, "class"), item=item, channel=pick("channel", channels, "channel"),
+        owner=(params.get("owner") or "").strip()[:100], overdue=params.get("overdue") in ("1", "on", "true"),
+        due_soon=params.get("due_soon") in ("1", "on", "true"), page=page or 1,
+    ), problems
+
+
+@dataclass(frozen=True)
+class QueueRow:
+    id: str
+    number: str
+    item: str
+    item_label: str
+    grid_code: str
+    grid_name: str
+    channel: str
+    status: str
+    owner: str
+    deadline: Optional[datetime]
+    reported_at: Optional[datetime]
+    overdue: bool
+    due_soon: bool
+
+
+@dataclass(frozen=True)
+class Queue:
+    rows: list[QueueRow]
+    counts: dict[str, int]  # per status, under every filter but the status one
+    total: int  # rows under every filter
+    page: int
+    pages: int
+
+
+def _conditions(ruleset: Ruleset, account: Account, f: QueueFilter, now: datetime) -> list:
+    conds = [_cases.c.deleted.is_(None)]
+    scope = scope_of(account)
+    if scope is not None:
+        conds.append(scope)
+    if f.grid:
+        conds.append(or_(_grids.c.code == f.grid, _grids.c.code.startswith(f.grid + ".", autoescape=True)))
+    if f.item:
+        conds.append(_cases.c.item_code == f.item)
+    elif f.case_class:
+        codes = [i.code for c in ruleset.catalogue if c.code == f.case_class for i in c.items]
+        conds.append(_cases.c.item_code.in_(codes))
+    if f.channel:
+        conds.append(_cases.c.channel == f.channel)
+    if f.owner:
+        conds.append(_cases.c.owner.contains(f.owner, autoescape=True))
+    if f.overdue or f.due_soon:
+        open_ = _cases.c.status.not_in(settled_states(ruleset))
+        windows = []
+        if f.overdue:
+            windows.append(_cases.c.deadline < now)
+        if f.due_soon:
+            windows.append(and_(_cases.c.deadline >= now, _cases.c.deadline < now + DUE_SOON))
+        conds += [open_, or_(*windows)]
+    return conds
+
+
+def queue(conn: Connection, ruleset: Ruleset, account: Account, f: QueueFilter, now: datetime,
+          lang: str = "zh", page_size: int = PAGE_SIZE) -> Queue:
+    """One page of the cases the account sees under filter ``f``, soonest deadline first."""
+    joined = _cases.join(_grids, _grids.c.id == _cases.c.grid_id)
+    conds = _conditions(ruleset, account, f, now)
+    counts = dict(conn.execute(select(_cases.c.status, func.count()).select_from(joined).where(*conds)
+                               .group_by(_cases.c.status)).all())
+    if f.status:
+        conds.append(_cases.c.status == f.status)
+    total = counts.get(f.status, 0) if f.status else sum(counts.values())
+    pages = max(1, -(-total // page_size))
+    page = min(f.page, pages)
+    found = conn.execute(
+        select(_cases.c.id, _cases.c.number, _cases.c.item_code, _cases.c.channel, _cases.c.status, _cases.c.owner,
+               _cases.c.deadline, _cases.c.reported_at, _grids.c.code, _grids.c.name)
+        .select_from(joined).where(*conds)
+        .order_by(_cases.c.deadline.asc().nulls_last(), _cases.c.number).limit(page_size)
+        .offset((page - 1) * page_size)).all()
+    settled = settled_states(ruleset)
+    rows = []
+    for r in found:
+        deadline = local(r.deadline, ruleset)
+        open_ = r.status not in settled
+        rows.append(QueueRow(
+            r.id, r.number, r.item_code, item_label(ruleset, r.item_code, lang), r.code, r.name, r.channel,
+            r.status, r.owner, deadline, local(r.reported_at, ruleset),
+            overdue=open_ and deadline is not None and deadline < now,
+            due_soon=open_ and deadline is not None and now <= deadline < now + DUE_SOON))
+    return Queue(rows, counts, total, page, pages)
+
+
+# -- labels -----------------------------------------------------------------------
+
+
+def item_label(ruleset: Ruleset, code: str, lang: str) -> str:
+    item = ruleset.items.get(code)
+    return item.label.text(lang) if item is not None and item.label.text(lang) else code
+
+
+def state_label(ruleset: Ruleset, code: str, lang: str) -> str:
+    for state in (ruleset.lifecycle.states if ruleset.lifecycle else ()):
+        if state.code == code:
+            return state.label.text(lang) or code
+    return code
+
+
+def labels(ruleset: Ruleset, lang: str) -> dict[str, dict[str, str]]:
+    """Every code a page names, with its label in ``lang``: states, moves, classes, channels, roles."""
+    life = ruleset.lifecycle
+    return {
+        "state": {s.code: s.label.text(lang) or s.code for s in (life.states if life else ())},
+        "move": {t.code: t.label.text(lang) or t.code for t in (life.transitions if life else ())},
+        "class": {c.code: c.label.text(lang) or c.code for c in ruleset.catalogue},
+        "channel": {c.code: c.label.text(lang) or c.code for c in ruleset.channels},
+        "role": {r.code: r.label.text(lang) or r.code for r in ruleset.roles},
+        "level": {lv.code: lv.label.text(lang) or lv.code for lv in ruleset.levels},
+        "department": {d.code: d.label.text(lang) or d.code for d in ruleset.departments},
+    }
+
+
+# -- one case ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TimelineEntry:
+    at: Optional[datetime]
+    move: str
+    from_status: str
+    to_status: str
+    actor: str  # the worker's name (the account acting at the office is that worker)
+    role: str
+    via: str  # "office" or the tablet's name
+    device_id: str
+    note: str
+    stale: bool
+    proposal: bool
+
+
+@dataclass(frozen=True)
+class MoveOption:
+    code: str
+    target: str
+    needs: tuple[str, ...]  # evidence codes the rule file requires for this move from here
+    from_reporter: bool  # only the reporting worker may make it
+    reporter_ok: bool  # whether this account is that worker
+
+
+@dataclass(frozen=True)
+class Photo:
+    sha256: str
+    name: str
+    media_type: str
+    size: int
+
+
+@dataclass
+class CaseDetail:
+    id: str
+    number: str
+    description: str
+    status: str
+    item: str
+    item_label: str
+    case_class: str
+    channel: str
+    severity: str
+    owner: str
+    grid_path: list[tuple[str, str, str]]  # (level, code, name), top first
+    reporter: str
+    reported_at: Optional[datetime]
+    deadline: Optional[datetime]
+    overdue: bool
+    escalation_level: str
+    escalation_reason: str
+    ruleset_version: str
+    timeline: list[TimelineEntry] = field(default_factory=list)
+    photos: list[Photo] = field(default_factory=list)
+    routing: list[str] = field(default_factory=list)
+    stages: list[tuple[str, datetime]] = field(default_factory=list)
+    chain: list[str] = field(default_factory=list)
+    moves: list[MoveOption] = field(default_factory=list)
+    steps: list[str] = field(default_factory=list)
+    zone: str = ""
+
+
+def find_case(conn: Connection, account: Account, ref: str):
+    """The case row ``ref`` (id or number) names, if the account may see it. Raises `NotVisible`."""
+    query = (select(_cases, _grids.c.code.label("grid_code")).select_from(_cases.join(_grids, _grids.c.id == _cases.c.grid_id))
+             .where(or_(_cases.c.id == ref, _cases.c.number == ref), _cases.c.deleted.is_(None)))
+    scope = scope_of(account)
+    if scope is not None:
+        query = query.where(scope)
+    row = conn.execute(query).first()
+    if row is None:
+        raise NotVisible(f"no case {ref!r} among the cases account {account.name} may see"
+                         + (f" (grid {account.grid_code} and below)" if account.grid_code else ""))
+    return row
+
+
+def case_detail(conn: Connection, ruleset: Ruleset, account: Account, ref: str, now: datetime,
+                lang: str = "zh") -> CaseDetail:
+    """Everything the case page shows. Raises `NotVisible`."""
+    row = find_case(conn, account, ref)
+    path = casework.grid_path(conn, row.grid_id)
+    names = dict(conn.execute(select(_grids.c.code, _grids.c.name).where(_grids.c.code.in_([c for _, c in path]))).all())
+    fields = row.fields or {}
+    deadline = local(row.deadline, ruleset)
+    item = ruleset.items.get(row.item_code)
+    detail = CaseDetail(
+        row.id, row.number, row.description, row.status, row.item_code, item_label(ruleset, row.item_code, lang),
+        ruleset.item_class[row.item_code].code if row.item_code in ruleset.item_class else "", row.channel,
+        row.severity, row.owner, [(lv, code, names.get(code, "")) for lv, code in path],
+        _worker_name(conn, row.reporter_id), local(row.reported_at, ruleset), deadline,
+        overdue=row.status not in settled_states(ruleset) and deadline is not None and deadline < now,
+        escalation_level=row.escalation_level, escalation_reason=str(fields.get("escalation_reason") or ""),
+        ruleset_version=row.ruleset_version, zone=ruleset.settings.timezone,
+        steps=[s.text(lang) for s in (item.steps if item else ())],
+    )
+    detail.timeline = _timeline(conn, row.id, ruleset)
+    detail.photos = [Photo(p.sha256, p.name, p.media_type, p.size) for p in conn.execute(
+        select(_attachments).where(_attachments.c.case_id == row.id, _attachments.c.deleted.is_(None))
+        .order_by(_attachments.c.hlc))]
+    _routing(detail, row, path, ruleset)
+    detail.moves = move_options(ruleset, account, row)
+    return detail
+
+
+def _worker_name(conn: Connection, worker_id: Optional[str]) -> str:
+    if not worker_id:
+        return ""
+    return conn.execute(select(_workers.c.name).where(_workers.c.id == worker_id)).scalar() or worker_id
+
+
+def _timeline(conn: Connection, case_id: str, ruleset: Ruleset) -> list[TimelineEntry]:
+    master = get_meta(conn, "device_id") or ""
+    query = (select(_events, _workers.c.name.label("worker"), _devices.c.name.label("device_name"))
+             .select_from(_events.outerjoin(_workers, _workers.c.id == _events.c.actor_id)
+                          .outerjoin(_devices, _devices.c.id == _events.c.device_id))
+             .where(_events.c.case_id == case_id).order_by(_events.c.hlc))
+    out = []
+    for e in conn.execute(query):
+        via = "office" if e.device_id in ("", master) else (e.device_name or e.device_id)
+        out.append(TimelineEntry(local(e.at, ruleset), e.move, e.from_status, e.to_status, e.worker or e.actor_id or "",
+                                 e.role, via, e.device_id, e.note or "", bool(e.stale), "proposal" in (e.note or "")))
+    return out
+
+
+def _routing(detail: CaseDetail, row, path, ruleset: Ruleset) -> None:
+    """The routing decision, worked out again as `wangge explain` does, with times in the ruleset's zone."""
+    view = CaseView(row.id, row.item_code, path, row.channel, local(row.reported_at, ruleset), row.status,
+                    row.severity or None)
+    try:
+        decision = Router(ruleset).route(view)
+    except RoutingError as exc:
+        detail.routing = [f"cannot route under the installed ruleset: {exc}"]
+        return
+    detail.routing = list(decision.trace)
+    if row.ruleset_version != ruleset.version:
+        detail.routing.insert(0, f"routed under ruleset {row.ruleset_version[:12]}; "
+                                 f"explained by ruleset {ruleset.version[:12]}")
+    detail.stages = [(state, moment.astimezone(zone_of(ruleset))) for state, moment in decision.stages]
+    detail.chain = [f"{s.level} {s.grid} · {s.department or s.role or '?'}"
+                    + (f" ({s.within.amount:g} {s.within.unit.value})" if s.within else "") for s in decision.chain]
+
+
+def move_options(ruleset: Ruleset, account: Account, row) -> list[MoveOption]:
+    """The moves the account's role may make on the case now, each with the evidence it needs."""
+    machine = Lifecycle.of(ruleset)
+    callback = any(c.code == row.channel and c.callback for c in ruleset.channels)
+    out = []
+    for code, target in machine.allowed(row.status, account.role).items():
+        rule = machine.moves[code]
+        needs = list(rule.requires)
+        if callback and target in machine.closed and "callback" not in needs:
+            needs.append("callback")
+        out.append(MoveOption(code, target, tuple(needs), rule.from_reporter,
+                              not rule.from_reporter or account.worker_id == row.reporter_id))
+    return out
+
+
+EVIDENCE = EVIDENCE_NAMES
+
+
+def case_photo(conn: Connection, account: Account, ref: str, sha: str) -> str:
+    """The media type of photo ``sha`` of a case the account may see. Raises `NotVisible`."""
+    row = find_case(conn, account, ref)
+    media = conn.execute(select(_attachments.c.media_type).where(
+        _attachments.c.case_id == row.id, _attachments.c.sha256 == sha, _attachments.c.deleted.is_(None))).scalar()
+    if media is None:
+        raise NotVisible(f"case {row.number} has no photo {sha}")
+    return media

@@ -1,0 +1,82 @@
+"""The office console: the street office works every case in the browser.
+
+`console_app(store, ...)` builds a Starlette app over an open master store:
+log in with an office account (`wangge user add`), then the case queue, a
+case's page with the moves the account's role may make, the review of what
+sync queued, tablets, the escalation board, the month's scores, the grid
+map and the installed ruleset. Server-rendered Jinja2 pages with htmx for
+partial updates; every asset is vendored under web/static.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable, Optional
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.sessions import SessionMiddleware
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from wangge.core.store import Store
+from wangge.sync.attachments import BlobStore
+from wangge.web.console import auth, pages
+
+STATIC = Path(__file__).resolve().parent.parent / "static"
+
+
+def console_app(store: Store, *, blobs: Optional[BlobStore] = None,
+                rules_error: Callable[[], Optional[str]] = lambda: None, https: bool = False) -> Starlette:
+    """The console over the master ``store``.
+
+    ``blobs`` is the master's photo store (the one the sync endpoints fill);
+    ``rules_error`` gives the errors of a watched rule file that failed to
+    hot-reload, if any; ``https`` marks the session cookie Secure.
+    """
+    console = pages.Console(store, blobs, rules_error)
+    routes = [
+        Route("/", console.home),
+        Route("/login", console.login_page, methods=["GET"]),
+        Route("/login", console.login, methods=["POST"]),
+        Route("/logout", console.logout, methods=["POST"]),
+        Route("/lang/{lang}", console.language),
+        Route("/cases", console.queue_page),
+        Route("/cases/{ref}", console.case_page),
+        Route("/cases/{ref}/move", console.move, methods=["POST"]),
+        Route("/cases/{ref}/photos/{sha}", console.photo),
+        Route("/review", console.review_page),
+        Route("/review/{number}", console.resolve, methods=["POST"]),
+        Route("/devices", console.devices_page),
+        Route("/devices/{device_id}/approve", console.approve, methods=["POST"]),
+        Route("/devices/{device_id}/revoke", console.revoke, methods=["POST"]),
+        Route("/escalation", console.escalation_page),
+        Route("/escalation/sweep", console.sweep, methods=["POST"]),
+        Route("/scores", console.scores_page),
+        Route("/scores.csv", console.scores_csv),
+        Route("/scores.xlsx", console.scores_xlsx),
+        Route("/grids", console.grids_page),
+        Route("/ruleset", console.ruleset_page),
+        Mount("/static", app=StaticFiles(directory=STATIC), name="static"),
+    ]
+    middleware = [Middleware(SessionMiddleware, secret_key=auth.session_secret(store), session_cookie="wangge_console",
+                             max_age=auth.SESSION_SECONDS, same_site="strict", https_only=https)]
+    return Starlette(routes=routes, middleware=middleware, exception_handlers=pages.HANDLERS)
+
+
+#: Paths the sync endpoints answer (sync/server.py); everything else is the console's.
+SYNC_PATHS = ("/health", "/registry", "/enroll", "/uploads/", "/exchange/", "/replies/", "/blobs/")
+
+
+def beside(sync_app, console):
+    """One ASGI app on one port: the sync endpoints where tablets expect them, the console at /.
+
+    Lifespan events go to the sync app, which owns start-up and shutdown.
+    """
+    async def app(scope, receive, send):
+        path = scope.get("path", "")
+        if scope["type"] == "lifespan" or path in SYNC_PATHS or path.startswith(SYNC_PATHS):
+            await sync_app(scope, receive, send)
+        else:
+            await console(scope, receive, send)
+
+    return app
