@@ -89,7 +89,7 @@ def report_from_tablet(built: Office, url: str, text: str = "电信通讯箱破�
 
 
 def critical_conflict(built: Office, url: str) -> None:
-    """A household's critical field (困难) edited on the tablet and at the office: queued for review."""
+    """A household's head (a critical field) edited on the tablet and at the office: queued for review."""
     street = built.street
     with street.store.write(actor="office") as rec:
         home = rec.insert("household", {"grid_id": street.grids[0], "address": "泰丰里3-2-301", "head_name": "赵"})
@@ -97,9 +97,9 @@ def critical_conflict(built: Office, url: str) -> None:
     with MasterClient(url, sleep=lambda s: None) as client:
         tablet_session(tablet, client)
     with tablet.write(actor=street.workers[0]) as rec:
-        rec.update("household", home, {"困难": True})
+        rec.update("household", home, {"head_name": "赵建国"})
     with street.store.write(actor="张主任") as rec:
-        rec.update("household", home, {"困难": False})
+        rec.update("household", home, {"head_name": "赵建华"})
     with MasterClient(url, sleep=lambda s: None) as client:
         tablet_session(tablet, client)
 
@@ -110,9 +110,6 @@ def xlsx_rows(data: bytes) -> list[tuple]:
     return list(load_workbook(io.BytesIO(data)).active.iter_rows(values_only=True))
 
 
-def household_field(built: Office, name: str):
+def household_head(built: Office) -> str:
     with built.store.read() as conn:
-        fields = conn.execute(select(Household.__table__.c.fields)).scalar()
-    import json
-
-    return (json.loads(fields) if isinstance(fields, str) else fields).get(name)
+        return conn.execute(select(Household.__table__.c.head_name)).scalar()
