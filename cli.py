@@ -750,10 +750,9 @@ def user_group() -> None:
 
 
 def _master(path: str):
-    from wangge.core import store
-    from wangge.sync import tables
+    from wangge.app import stores
 
-    return store.open(path, "master", extra_migrations=tables.MIGRATIONS)
+    return stores.open_master(path)
 
 
 @user_group.command("add")

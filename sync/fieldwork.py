@@ -139,9 +139,10 @@ def _files_folder(target: str) -> Path:
 
 def _with_console(master, sync_app, live, *, https: bool):
     """The sync endpoints with the office console beside them at / (web/console)."""
+    from wangge.app.office import Office
     from wangge.web.console import beside, console_app
 
-    console = console_app(master, blobs=sync_app.blobs, https=https,
+    console = console_app(Office(master), blobs=sync_app.blobs, https=https,
                           rules_error=(lambda: live.last_errors) if live is not None else (lambda: None))
     return beside(sync_app, console)
 

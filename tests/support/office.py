@@ -54,13 +54,46 @@ class Office:
         return self.street.store
 
 
-def office(folder: Path) -> Office:
-    """A TEDA street master with the office accounts, and its served app."""
-    street = st.street(folder)
+def office(folder: Path, target: str | None = None) -> Office:
+    """A TEDA street master (an SQLite file in ``folder``, or at ``target``, e.g. a PostgreSQL
+    URL) with the office accounts, and its served app."""
+    street = st.street(folder) if target is None else _street_at(target, folder)
     for name, (role, grid) in ACCOUNTS.items():
         accounts.add(street.store, name, role, PASSWORD, grid=grid)
     sync_app = street.app()
     return Office(street, _with_console(street.store, sync_app, None, https=False), sync_app.blobs)
+
+
+def _street_at(target: str, folder: Path) -> st.Street:
+    """`support.street.street`'s street, with its master at ``target``."""
+    from wangge import rulesets
+    from wangge.core import store
+    from wangge.sync import tables
+
+    compiled = rulesets.load("teda")
+    master = store.init(target, "master", extra_migrations=tables.MIGRATIONS)
+    with master.write(actor="office") as rec:
+        casework.install_ruleset(rec.conn, compiled)
+        top = rec.insert("grid_cell", {"code": "T", "level": "社区", "name": "泰丰"})
+        cells = rec.insert_many("grid_cell", [{"code": f"T.{n:02d}", "level": "网格", "name": f"{n + 1}网格",
+                                               "upper_id": top} for n in range(2)])
+        people = rec.insert_many("worker", [{"name": f"网格员{n + 1}", "role": "网格员"} for n in range(2)])
+        rec.insert_many("assignment", [{"worker_id": w, "grid_id": g} for w, g in zip(people, cells)])
+    return st.Street(master, compiled, folder, list(cells), list(people))
+
+
+def report_at_office(built: Office, text: str, n: int = 0, moves: tuple[tuple[str, str, tuple], ...] = ()) -> str:
+    """A case reported in grid ``n`` and moved to 立案 (a hotline clerk typing it in, say), then
+    moved on by ``moves`` ((move, role, evidence), ...); returns its number."""
+    street = built.street
+    with street.store.write(actor="office") as rec:
+        reported = casework.report_case(rec, street.ruleset, item="0103", grid_id=street.grids[n], channel="巡查",
+                                        reporter_id=street.workers[n], at=st.PATROL, description=text, photos=["sha256:p"])
+        steps = (("上报", "网格员", ("photo",)),) + tuple(moves)
+        for move, role, evidence in steps:
+            casework.move_case(rec, street.ruleset, reported.case_id, move, role=role, at=st.PATROL,
+                               actor_id=street.workers[n], evidence=evidence)
+    return reported.number
 
 
 def report_from_tablet(built: Office, url: str, text: str = "电信通讯箱破损,电线裸露", n: int = 0) -> str:

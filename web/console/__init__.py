@@ -18,21 +18,25 @@ from starlette.middleware.sessions import SessionMiddleware
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from wangge.core.store import Store
+from wangge.app.office import Office
 from wangge.sync.attachments import BlobStore
 from wangge.web.console import auth, pages
 
 STATIC = Path(__file__).resolve().parent.parent / "static"
 
 
-def console_app(store: Store, *, blobs: Optional[BlobStore] = None,
-                rules_error: Callable[[], Optional[str]] = lambda: None, https: bool = False) -> Starlette:
-    """The console over the master ``store``.
+def console_app(office: Office, *, blobs: Optional[BlobStore] = None,
+                rules_error: Optional[Callable[[], Optional[str]]] = None, https: bool = False) -> Starlette:
+    """The console over an open master (`wangge.app.office.Office`).
 
     ``blobs`` is the master's photo store (the one the sync endpoints fill);
     ``rules_error`` gives the errors of a watched rule file that failed to
-    hot-reload, if any; ``https`` marks the session cookie Secure.
+    hot-reload, if any (by default, those of the office's own watch);
+    ``https`` marks the session cookie Secure.
     """
+    store = office.store
+    if rules_error is None:
+        rules_error = lambda: getattr(office.live, "last_errors", None)  # noqa: E731 - read at each request
     console = pages.Console(store, blobs, rules_error)
     routes = [
         Route("/", console.home),
