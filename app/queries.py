@@ -8,7 +8,6 @@ into the ruleset's zone here, once, so every page labels them alike.
 """
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Mapping, Optional
@@ -37,19 +36,20 @@ class NotVisible(RoutingError):
     """No such case, or one outside the account's grids: the two read alike, by design."""
 
 
-_RULESETS: dict[str, Ruleset] = {}
+_PARSED: list = [None, None]  # (the installed JSON, its ruleset): one version runs at a time
 
 
 def current_ruleset(conn: Connection) -> Ruleset:
-    """The installed ruleset, parsed once per version (a page reads it on every request)."""
+    """The installed ruleset, parsed once per version (a page reads it on every request; comparing
+    the stored text is far cheaper than parsing it)."""
     text = get_meta(conn, "ruleset") or get_meta(conn, "sync.ruleset")
     if not text:
         return casework.installed_ruleset(conn)  # raises, saying how to install one
-    key = hashlib.sha256(text.encode("utf-8")).hexdigest()
-    if key not in _RULESETS:
-        _RULESETS.clear()  # one version runs at a time: hot reloads must not pile up
-        _RULESETS[key] = casework.installed_ruleset(conn)
-    return _RULESETS[key]
+    cached_text, cached = _PARSED
+    if text != cached_text:
+        cached = casework.installed_ruleset(conn)
+        _PARSED[:] = [text, cached]
+    return cached
 
 
 def zone_of(ruleset: Ruleset) -> ZoneInfo:
@@ -157,13 +157,24 @@ class Queue:
     pages: int
 
 
-def _conditions(ruleset: Ruleset, account: Account, f: QueueFilter, now: datetime) -> list:
+def _grid_ids(conn: Connection, *codes: str) -> Optional[list[str]]:
+    """Ids of the cells at or below every one of ``codes`` (an intersection); None if no code is
+    given. A street has at most a few thousand cells, so the list is small, and the case tables
+    are then read without a join."""
+    codes = tuple(c for c in codes if c)
+    if not codes:
+        return None
+    query = select(_grids.c.id)
+    for code in codes:
+        query = query.where(or_(_grids.c.code == code, _grids.c.code.startswith(code + ".", autoescape=True)))
+    return list(conn.execute(query).scalars())
+
+
+def _conditions(conn: Connection, ruleset: Ruleset, account: Account, f: QueueFilter, now: datetime) -> list:
     conds = [_cases.c.deleted.is_(None)]
-    scope = scope_of(account)
-    if scope is not None:
-        conds.append(scope)
-    if f.grid:
-        conds.append(or_(_grids.c.code == f.grid, _grids.c.code.startswith(f.grid + ".", autoescape=True)))
+    grids = _grid_ids(conn, account.grid_code or "", f.grid)
+    if grids is not None:
+        conds.append(_cases.c.grid_id.in_(grids))
     if f.item:
         conds.append(_cases.c.item_code == f.item)
     elif f.case_class:
@@ -186,22 +197,26 @@ def _conditions(ruleset: Ruleset, account: Account, f: QueueFilter, now: datetim
 
 def queue(conn: Connection, ruleset: Ruleset, account: Account, f: QueueFilter, now: datetime,
           lang: str = "zh", page_size: int = PAGE_SIZE) -> Queue:
-    """One page of the cases the account sees under filter ``f``, soonest deadline first."""
-    joined = _cases.join(_grids, _grids.c.id == _cases.c.grid_id)
-    conds = _conditions(ruleset, account, f, now)
-    counts = dict(conn.execute(select(_cases.c.status, func.count()).select_from(joined).where(*conds)
-                               .group_by(_cases.c.status)).all())
+    """One page of the cases the account sees under filter ``f``, soonest deadline first and those
+    without a deadline last."""
+    conds = _conditions(conn, ruleset, account, f, now)
+    counted = conn.execute(select(_cases.c.status, func.count(), func.count(_cases.c.deadline)).where(*conds)
+                           .group_by(_cases.c.status)).all()
+    counts = {status: n for status, n, _ in counted}
     if f.status:
         conds.append(_cases.c.status == f.status)
     total = counts.get(f.status, 0) if f.status else sum(counts.values())
+    dated = sum(d for status, _, d in counted if not f.status or status == f.status)
     pages = max(1, -(-total // page_size))
     page = min(f.page, pages)
-    found = conn.execute(
-        select(_cases.c.id, _cases.c.number, _cases.c.item_code, _cases.c.channel, _cases.c.status, _cases.c.owner,
-               _cases.c.deadline, _cases.c.reported_at, _grids.c.code, _grids.c.name)
-        .select_from(joined).where(*conds)
-        .order_by(_cases.c.deadline.asc().nulls_last(), _cases.c.number).limit(page_size)
-        .offset((page - 1) * page_size)).all()
+    offset = (page - 1) * page_size
+    # Two reads rather than one ORDER BY ... NULLS LAST, which no index serves (SQLite sorts NULL
+    # first): the dated cases by the deadline index, then those without a deadline.
+    found = _page_rows(conn, conds + [_cases.c.deadline.is_not(None)], (_cases.c.deadline, _cases.c.number),
+                       page_size, offset) if offset < dated else []
+    if len(found) < page_size and total > dated:
+        found += _page_rows(conn, conds + [_cases.c.deadline.is_(None)], (_cases.c.number,),
+                            page_size - len(found), max(0, offset - dated))
     settled = settled_states(ruleset)
     rows = []
     for r in found:
@@ -213,6 +228,16 @@ def queue(conn: Connection, ruleset: Ruleset, account: Account, f: QueueFilter, 
             overdue=open_ and deadline is not None and deadline < now,
             due_soon=open_ and deadline is not None and now <= deadline < now + DUE_SOON))
     return Queue(rows, counts, total, page, pages)
+
+
+def _page_rows(conn: Connection, conds: list, order: tuple, limit: int, offset: int) -> list:
+    # The page's ids first, read from the indexes; the grid's code and name only for those rows.
+    picked = select(_cases.c.id).where(*conds).order_by(*order).limit(limit).offset(offset).subquery()
+    return conn.execute(
+        select(_cases.c.id, _cases.c.number, _cases.c.item_code, _cases.c.channel, _cases.c.status, _cases.c.owner,
+               _cases.c.deadline, _cases.c.reported_at, _grids.c.code, _grids.c.name)
+        .select_from(picked.join(_cases, _cases.c.id == picked.c.id).join(_grids, _grids.c.id == _cases.c.grid_id))
+        .order_by(*order)).all()
 
 
 # -- labels -----------------------------------------------------------------------
@@ -230,8 +255,21 @@ def state_label(ruleset: Ruleset, code: str, lang: str) -> str:
     return code
 
 
+_LABELS: dict[tuple[str, str], dict] = {}
+
+
 def labels(ruleset: Ruleset, lang: str) -> dict[str, dict[str, str]]:
-    """Every code a page names, with its label in ``lang``: states, moves, classes, channels, roles."""
+    """Every code a page names, with its label in ``lang``: states, moves, classes, channels, roles.
+    Made once per ruleset version and language: every page asks."""
+    key = (ruleset.version, lang)
+    if key not in _LABELS:
+        if len(_LABELS) > 8:
+            _LABELS.clear()
+        _LABELS[key] = _labels(ruleset, lang)
+    return _LABELS[key]
+
+
+def _labels(ruleset: Ruleset, lang: str) -> dict[str, dict[str, str]]:
     life = ruleset.lifecycle
     return {
         "state": {s.code: s.label.text(lang) or s.code for s in (life.states if life else ())},

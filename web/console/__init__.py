@@ -9,6 +9,7 @@ partial updates; every asset is vendored under web/static.
 """
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Callable, Optional
 
@@ -64,7 +65,31 @@ def console_app(office: Office, *, blobs: Optional[BlobStore] = None,
     ]
     middleware = [Middleware(SessionMiddleware, secret_key=auth.session_secret(store), session_cookie="wangge_console",
                              max_age=auth.SESSION_SECONDS, same_site="strict", https_only=https)]
-    return Starlette(routes=routes, middleware=middleware, exception_handlers=pages.HANDLERS)
+    return Starlette(routes=routes, middleware=[Middleware(ServerTiming), *middleware],
+                     exception_handlers=pages.HANDLERS)
+
+
+class ServerTiming:
+    """Adds ``Server-Timing: app;dur=MS`` to every response: the time the console spent on the
+    request, which a browser's developer tools and `bench/bench_console.py` read."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+
+        async def timed(message):
+            if message["type"] == "http.response.start":
+                spent = (time.perf_counter() - started) * 1000
+                message = {**message, "headers": [*message.get("headers", []),
+                                                  (b"server-timing", f"app;dur={spent:.2f}".encode())]}
+            await send(message)
+
+        await self.app(scope, receive, timed)
 
 
 #: Paths the sync endpoints answer (sync/server.py); everything else is the console's.

@@ -15,6 +15,7 @@ import secrets
 from datetime import datetime, timezone
 from typing import Optional
 
+from sqlalchemy.engine import Connection
 from starlette.requests import Request
 
 from wangge.app import accounts
@@ -56,11 +57,18 @@ def csrf_ok(request: Request, sent: Optional[str]) -> bool:
 
 def current(store: Store, request: Request) -> Optional[Account]:
     """The account of this session, if it is still usable (not disabled or locked since)."""
+    if not isinstance(request.session.get("account"), int):
+        return None
+    with store.read() as conn:
+        return current_in(conn, request)
+
+
+def current_in(conn: Connection, request: Request) -> Optional[Account]:
+    """`current`, read through the caller's connection (the page's own transaction)."""
     account_id = request.session.get("account")
     if not isinstance(account_id, int):
         return None
-    with store.read() as conn:
-        found = accounts.usable(conn, account_id, datetime.now(timezone.utc))
+    found = accounts.usable(conn, account_id, datetime.now(timezone.utc))
     if found is None:
         request.session.pop("account", None)
     return found

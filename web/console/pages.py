@@ -100,12 +100,17 @@ class Console:
         request.session["notice"] = notice
         return RedirectResponse(url, status_code=303)
 
-    def _read(self, fn, *args):
-        """Run ``fn(conn, ruleset, *args)`` in a read transaction."""
+    async def _read(self, request: Request, fn, account: Optional[Account] = None):
+        """``(account, fn(conn, ruleset, account))``, the session's account looked up in the same
+        read transaction as the page's rows. Raises `LoginNeeded` if the session has none."""
         def work():
             with self.store.read() as conn:
-                return fn(conn, queries.current_ruleset(conn), *args)
-        return run_in_threadpool(work)
+                who = account or auth.current_in(conn, request)
+                return (who, fn(conn, queries.current_ruleset(conn), who)) if who is not None else (None, None)
+        who, result = await run_in_threadpool(work)
+        if who is None:
+            raise LoginNeeded(request.url.path + (f"?{request.url.query}" if request.url.query else ""))
+        return who, result
 
     # -- logging in ---------------------------------------------------------------------
 
@@ -145,15 +150,14 @@ class Console:
     # -- cases ----------------------------------------------------------------------------
 
     async def queue_page(self, request: Request, *, account: Optional[Account] = None):
-        account = account or await self._account(request)
         lang = i18n.pick(request.session.get("lang"))
         now = _now()
 
-        def work(conn, ruleset):
+        def work(conn, ruleset, account):
             chosen, problems = queries.parse_filter(request.query_params, ruleset)
             return ruleset, chosen, problems, queries.queue(conn, ruleset, account, chosen, now, lang)
 
-        ruleset, chosen, problems, found = await self._read(work)
+        account, (ruleset, chosen, problems, found) = await self._read(request, work, account)
         partial = request.headers.get("hx-request") == "true" and request.headers.get("hx-target") == "queue"
         return self.render(request, "console/_queue.html" if partial else "console/queue.html",
                            {"queue": found, "filter": chosen, "problems": problems, "ruleset": ruleset},
@@ -161,11 +165,11 @@ class Console:
 
     async def case_page(self, request: Request, *, error: Optional[str] = None, status: int = 200,
                         account: Optional[Account] = None):
-        account = account or await self._account(request)
         lang = i18n.pick(request.session.get("lang"))
         ref = request.path_params["ref"]
         try:
-            ruleset, detail = await self._read(lambda conn, rs: (rs, queries.case_detail(conn, rs, account, ref, _now(), lang)))
+            account, (ruleset, detail) = await self._read(
+                request, lambda conn, rs, who: (rs, queries.case_detail(conn, rs, who, ref, _now(), lang)), account)
         except NotVisible as missing:
             return self.render(request, "console/error.html", {"message": str(missing)}, account=account, status=404)
         return self.render(request, "console/case.html", {"case": detail, "error": error}, account=account,
@@ -202,11 +206,11 @@ class Console:
         return PhotoUpload(data, upload.filename) if data else None
 
     async def photo(self, request: Request):
-        account = await self._account(request)
         sha = request.path_params["sha"]
         try:
             check_sha(sha)
-            media = await self._read(lambda conn, rs: queries.case_photo(conn, account, request.path_params["ref"], sha))
+            _, media = await self._read(request, lambda conn, rs, who: queries.case_photo(
+                conn, who, request.path_params["ref"], sha))
             if self.blobs is None or not self.blobs.has(sha):
                 raise NotVisible("the photo has not reached the office yet: the tablet sends it at its next sync")
         except (AttachmentError, NotVisible) as missing:
@@ -220,8 +224,8 @@ class Console:
 
     async def review_page(self, request: Request, *, error: Optional[str] = None, status: int = 200,
                           account: Optional[Account] = None):
-        account = account or await self._account(request)
-        ruleset, rows = await self._read(lambda conn, rs: (rs, boards.conflicts(conn, rs)))
+        account, (ruleset, rows) = await self._read(request, lambda conn, rs, who: (rs, boards.conflicts(conn, rs)),
+                                                    account)
         if not account.office(ruleset):
             status, error, rows = 403, str(NotAllowed(f"the review is for office roles; account {account.name} is a "
                                                       f"{account.role}")), []
@@ -247,9 +251,9 @@ class Console:
 
     async def devices_page(self, request: Request, *, error: Optional[str] = None, status: int = 200,
                            account: Optional[Account] = None):
-        account = account or await self._account(request)
         now = _now()
-        ruleset, rows, people = await self._read(lambda conn, rs: (rs, boards.devices(conn, rs, now), boards.workers(conn)))
+        account, (ruleset, rows, people) = await self._read(
+            request, lambda conn, rs, who: (rs, boards.devices(conn, rs, now), boards.workers(conn)), account)
         if not account.office(ruleset):
             status, error, rows = 403, f"tablets are managed by office roles; account {account.name} is a {account.role}", []
         return self.render(request, "console/devices.html", {"devices": rows, "workers": people, "error": error},
@@ -281,9 +285,9 @@ class Console:
 
     async def escalation_page(self, request: Request, *, swept=None, error: Optional[str] = None, status: int = 200,
                               account: Optional[Account] = None):
-        account = account or await self._account(request)
         now = _now()
-        ruleset, levels = await self._read(lambda conn, rs: (rs, boards.escalation_board(conn, rs, account, now)))
+        account, (ruleset, levels) = await self._read(
+            request, lambda conn, rs, who: (rs, boards.escalation_board(conn, rs, who, now)), account)
         return self.render(request, "console/escalation.html", {"levels": levels, "swept": swept, "error": error,
                                                                "office": account.office(ruleset)},
                            account=account, ruleset=ruleset, status=status)
@@ -311,20 +315,19 @@ class Console:
         return now.year, now.month, f"month {text!r} is not a month: expected YYYY-MM, e.g. 2026-10"
 
     async def scores_page(self, request: Request):
-        account = await self._account(request)
         year, month, error = self._month(request)
-        ruleset, results = await self._read(lambda conn, rs: (rs, boards.scores(conn, rs, account, year, month)))
+        account, (ruleset, results) = await self._read(
+            request, lambda conn, rs, who: (rs, boards.scores(conn, rs, who, year, month)))
         header, rows = exports.score_table(results)
         return self.render(request, "console/scores.html", {"results": results, "header": header, "rows": rows,
                                                            "month": f"{year:04d}-{month:02d}", "error": error},
                            account=account, ruleset=ruleset, status=400 if error else 200)
 
     async def _export(self, request: Request, make, suffix: str, media: str):
-        account = await self._account(request)
         year, month, error = self._month(request)
         if error:
             return PlainTextResponse(error, status_code=400)
-        results = await self._read(lambda conn, rs: boards.scores(conn, rs, account, year, month))
+        _, results = await self._read(request, lambda conn, rs, who: boards.scores(conn, rs, who, year, month))
         data = await run_in_threadpool(make, results, f"{year:04d}-{month:02d}")
         name = f"scores-{year:04d}-{month:02d}.{suffix}"
         return Response(data, media_type=media, headers={"Content-Disposition": f'attachment; filename="{name}"'})
@@ -339,17 +342,15 @@ class Console:
     # -- grids and the ruleset --------------------------------------------------------------------
 
     async def grids_page(self, request: Request):
-        account = await self._account(request)
         now = _now()
-        ruleset, tree = await self._read(lambda conn, rs: (rs, boards.grid_tree(conn, rs, account, now)))
+        account, (ruleset, tree) = await self._read(request, lambda conn, rs, who: (rs, boards.grid_tree(conn, rs, who, now)))
         shapes = [_feature(n) for n in _walk(tree) if n.boundary]
         return self.render(request, "console/grids.html", {"tree": tree, "shapes": shapes}, account=account,
                            ruleset=ruleset)
 
     async def ruleset_page(self, request: Request):
-        account = await self._account(request)
         lang = i18n.pick(request.session.get("lang"))
-        ruleset = await self._read(lambda conn, rs: rs)
+        account, ruleset = await self._read(request, lambda conn, rs, who: rs)
         return self.render(request, "console/ruleset.html",
                            {"ruleset": ruleset, "summary": summary(ruleset, lang), "rules_error": self.rules_error()},
                            account=account, ruleset=ruleset)
