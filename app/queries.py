@@ -255,6 +255,19 @@ def state_label(ruleset: Ruleset, code: str, lang: str) -> str:
     return code
 
 
+def owner_label(ruleset: Ruleset, owner: str, lang: str) -> str:
+    """A case's owner as routing wrote it ("department 电信", "网格员 at 网格 T.03"), in words of ``lang``."""
+    found = labels(ruleset, lang)
+    kind, _, rest = owner.partition(" ")
+    if kind == "department" and rest:
+        return found["department"].get(rest, rest)
+    role, at, place = owner.partition(" at ")
+    if at:
+        level, _, grid = place.partition(" ")
+        return f"{found['role'].get(role, role)} · {found['level'].get(level, level)} {grid}".strip()
+    return owner
+
+
 _LABELS: dict[tuple[str, str], dict] = {}
 
 

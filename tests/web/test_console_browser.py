@@ -118,7 +118,7 @@ def test_a_synced_case_goes_from_dispatch_to_evaluation_in_the_browser(served_of
     told = card.inner_text()
     assert "泰丰里3-2-301" in told and "head_name" in told
     assert "赵建华" in told and "赵建国" in told  # both values
-    assert "the office" in told and "网格员1 (tablet0)" in told  # who wrote each
+    assert "指挥中心（控制台）" in told and "网格员1 (tablet0)" in told  # who wrote each
     assert re.search(r"2026-\d\d-\d\d \d\d:\d\d", told)  # and when
     shoot(page, "flow-review-1280x800")
     card.locator("button", has_text="保留现值").click()
@@ -222,3 +222,32 @@ def test_every_page_renders_at_office_and_tablet_sizes(served_office, new_page, 
     assert page.locator("header nav").inner_text().split()[0] == "Cases"
     assert "Broken telecom box" in page.goto(f"/cases/{number}").text()  # the ruleset's labels switch too
     shoot(page, f"case-en-{width}x{height}")
+
+
+def test_the_queue_filters_in_place_and_the_grid_map_draws_boundaries(served_office, new_page):
+    built, url, number = served_office
+    street = built.street
+    square = lambda x: {"type": "Polygon", "coordinates": [[[117.70 + x, 39.03], [117.71 + x, 39.03],  # noqa: E731
+                                                             [117.71 + x, 39.04], [117.70 + x, 39.04], [117.70 + x, 39.03]]]}
+    with built.store.write(actor="张主任") as rec:
+        for n, grid in enumerate(street.grids):
+            rec.update("grid_cell", grid, {"boundary": square(n * 0.01)})
+    late = of.report_at_office(built, "井盖缺失", n=1)  # in T.01, long overdue
+    page = new_page()
+    log_in(page, "张主任")
+    page.wait_for_url(re.compile(r"/cases$"))
+    page.evaluate("window.stayed = true")
+    page.select_option("select[name=status]", "立案")
+    page.wait_for_url(re.compile(r"status="))
+    assert page.evaluate("window.stayed === true")  # htmx swapped the table; the page did not reload
+    shown = page.locator("#queue").inner_text()
+    assert late in shown and number not in shown
+    page.goto("/grids")
+    cells = page.locator("#map path.leaflet-interactive")
+    cells.first.wait_for()
+    assert cells.count() == 2
+    colours = sorted(cells.nth(n).get_attribute("stroke") for n in range(2))
+    assert colours == ["#7f8c8d", "#c0392b"]  # T.00's case is evaluated (grey); T.01's is overdue (red)
+    tree = page.locator("ul.tree").inner_text()
+    assert "T.00" in tree and "T.01" in tree
+    shoot(page, "grids-map-1280x800")

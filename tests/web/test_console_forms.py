@@ -207,7 +207,7 @@ def test_every_move_is_recorded_with_the_account_that_made_it(built):
     assert (line["account"], line["target"]) == ("张主任", number) and "立案 → 派遣" in line["detail"]
     assert audit_rows > 1
     page = client.get(f"/cases/{number}")
-    assert "张主任" in page.text and "请电信今天处理" in page.text and "在指挥中心" in page.text
+    assert "张主任" in page.text and "请电信今天处理" in page.text and "通过控制台" in page.text
 
 
 def test_english_switches_the_interface_and_the_rulesets_labels(built):

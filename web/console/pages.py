@@ -91,6 +91,7 @@ class Console:
         base = {"_": _, "lang": lang, "account": account, "csrf": auth.csrf_token(request),
                 "notice": request.session.pop("notice", None), "path": request.url.path,
                 "labels": queries.labels(ruleset, lang) if ruleset is not None else {},
+                "owner_label": (lambda owner: queries.owner_label(ruleset, owner, lang)) if ruleset is not None else str,
                 "evidence_names": {"photo": _("Photo"), "onsite_confirmation": _("On-site confirmation by the reporter"),
                                    "callback": _("Callback to the resident"),
                                    "signature": _("Resident's signature")}}

@@ -6,7 +6,9 @@
   var layer = L.geoJSON({type: "FeatureCollection", features: shapes}, {
     style: function (f) { return {color: colours[f.properties.colour], weight: 2, fillOpacity: 0.25}; },
     onEachFeature: function (f, l) {
-      l.bindTooltip(f.properties.code + " " + f.properties.name + " · " + f.properties.open + " / " + f.properties.overdue);
+      // Always shown: the office reads the map at a glance, code and open / overdue counts.
+      l.bindTooltip(f.properties.code + " " + f.properties.name + "<br>" + f.properties.open + " / " + f.properties.overdue,
+                    {permanent: true, direction: "center", className: "cell-label"});
       l.on("click", function () { window.location = "/cases?grid=" + encodeURIComponent(f.properties.code); });
     }
   }).addTo(map);
