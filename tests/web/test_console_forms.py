@@ -230,3 +230,16 @@ def test_the_console_runs_on_a_postgresql_master(tmp_path, pg_url):
         assert refused.status_code == 409 and "not allowed from state 派遣" in error_in(refused.text)
     finally:
         made.store.close()
+
+
+def test_the_sweep_escalates_overdue_cases_and_says_why(built):
+    client = client_for(built, "张主任")
+    board = client.get("/escalation")
+    assert built.numbers["registered"] in board.text  # reported in 2026-10: long overdue
+    page = client.post("/escalation/sweep", data={"csrf": token(board.text)})
+    assert page.status_code == 200
+    swept = re.search(r"<section class=\"card\">(.*?)</section>", page.text, re.S).group(1)
+    assert "overdue at" in swept and "ran out at" in swept  # the reason, in the sweep's words
+    with built.store.read() as conn:
+        line = next(r for r in accounts.trail(conn) if r["action"] == "sweep")
+    assert line["account"] == "张主任" and "escalated" in line["detail"]
