@@ -950,11 +950,12 @@ def case_move(store_path, case, move, account_name, evidence, photo, satisfied, 
 
     from wangge.app import actions
     from wangge.sync.attachments import BlobStore
+    from wangge.sync.fieldwork import files_folder
 
     upload = actions.PhotoUpload(Path(photo).read_bytes(), Path(photo).name) if photo else None
     with _master(store_path) as opened:
         account = _acting(opened, account_name)
-        blobs = BlobStore(Path(store_path).parent / (Path(store_path).name + ".files") / "blobs") if photo else None
+        blobs = BlobStore(files_folder(store_path) / "blobs") if photo else None  # where `wangge serve` keeps photos
         status = actions.move(opened, account, case, move, now=datetime.now(timezone.utc), evidence=evidence,
                               note=note, satisfied={"yes": True, "no": False}.get(satisfied or ""), photo=upload,
                               blobs=blobs)

@@ -112,7 +112,7 @@ def serve_master(target: str, *, host: str, port: int, rules_file: Optional[str]
         if inbox:
             observers.append(watch.watch_inbox(watch.Inbox(inbox, inbox_importer(exchange, Path(inbox) / "replies"))))
         office = Office(master, exchange, live_rules=live, public_keys=store_keys(master).public)
-        app = server.MasterApp(office, _files_folder(target))
+        app = server.MasterApp(office, files_folder(target))
         app = _with_console(master, app, live, https=bool(certfile))
         # Bound before announcing, so the line names the real port (--port 0 picks a free one).
         sock = server.bind(host, port)
@@ -127,7 +127,7 @@ def serve_master(target: str, *, host: str, port: int, rules_file: Optional[str]
                 observer.join()
 
 
-def _files_folder(target: str) -> Path:
+def files_folder(target: str) -> Path:
     """Where a master keeps uploads, replies and photos: beside an SQLite file, or in the working
     folder for a PostgreSQL master (named after its database)."""
     if "://" in target:

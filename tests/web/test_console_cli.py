@@ -94,3 +94,16 @@ def test_conflicts_are_told_in_words(tmp_path):
     assert "kept 赵建华 (written by the office at 2026-" in line and "CST)" in line
     assert "other 赵建国 (from 网格员1 (tablet0) at 2026-" in line
     assert "None" not in line and "answer with keep or take" in line
+
+
+def test_a_move_from_the_command_line_attaches_a_photo_or_refuses_a_file_that_is_none(built, tmp_path):
+    number = built.number
+    text = tmp_path / "note.txt"
+    text.write_text("not a photo")
+    refused = run("case", "move", built.path, number, "接单", "--as", "电信维修", "--photo", str(text))
+    assert refused.exit_code == 2 and "not a JPEG, PNG or WebP image" in refused.output
+    photo = tmp_path / "到场.png"
+    photo.write_bytes(of.photo_bytes())
+    moved = run("case", "move", built.path, number, "接单", "--as", "电信维修", "--photo", str(photo))
+    assert moved.exit_code == 0, moved.output
+    assert "photos: 1" in run("case", "show", built.path, number, "--as", "张主任").output
