@@ -292,6 +292,8 @@ def _labels(ruleset: Ruleset, lang: str) -> dict[str, dict[str, str]]:
         "role": {r.code: r.label.text(lang) or r.code for r in ruleset.roles},
         "level": {lv.code: lv.label.text(lang) or lv.code for lv in ruleset.levels},
         "department": {d.code: d.label.text(lang) or d.code for d in ruleset.departments},
+        "indicator": {i.code: i.label.text(lang) or i.code for f in ruleset.formulas for i in f.indicators},
+        "formula": {f.code: f.label.text(lang) or f.code for f in ruleset.formulas},
     }
 
 
