@@ -920,7 +920,8 @@ def case_show(store_path: str, case: str, account_name: str) -> None:
              f"reported {when(c.reported_at)} by {c.reporter}; owner {c.owner}; deadline {when(c.deadline)} ({c.zone})",
              "history:"]
     lines += [f"  - {when(e.at)} {e.move}: {e.from_status} → {e.to_status} by {e.actor} ({e.role}) "
-              f"{'at the office' if e.via == 'office' else 'on tablet ' + e.via}" + (f" — {e.note}" if e.note else "")
+              f"{'at the office' if e.via == 'office' else 'on tablet ' + e.via}"
+              + (f" with {', '.join(e.evidence)}" if e.evidence else "") + (f" — {e.note}" if e.note else "")
               for e in c.timeline] or ["  (none)"]
     lines += ["routing:"] + [f"  - {line}" for line in c.routing]
     lines += [f"photos: {len(c.photos)}", f"moves for {account.name} ({account.role}):"]

@@ -294,6 +294,7 @@ def _labels(ruleset: Ruleset, lang: str) -> dict[str, dict[str, str]]:
         "department": {d.code: d.label.text(lang) or d.code for d in ruleset.departments},
         "indicator": {i.code: i.label.text(lang) or i.code for f in ruleset.formulas for i in f.indicators},
         "formula": {f.code: f.label.text(lang) or f.code for f in ruleset.formulas},
+        "severity": {v.code: v.label.text(lang) or v.code for v in ruleset.severities},
     }
 
 
@@ -310,9 +311,23 @@ class TimelineEntry:
     role: str
     via: str  # "office" or the tablet's name
     device_id: str
-    note: str
+    note: str  # what the actor wrote, without the evidence and proposal marks
     stale: bool
     proposal: bool
+    evidence: tuple[str, ...] = ()  # evidence codes the move came with
+
+
+def _note_parts(note: str) -> tuple[str, tuple[str, ...], bool]:
+    """A case event's note as `casework.move_case` writes it ("evidence=a,b; text; proposal"), apart."""
+    text, evidence, proposal = [], (), False
+    for part in (note or "").split("; "):
+        if part.startswith("evidence="):
+            evidence = tuple(e for e in part.removeprefix("evidence=").split(",") if e)
+        elif part == "proposal":
+            proposal = True
+        elif part:
+            text.append(part)
+    return "; ".join(text), evidence, proposal
 
 
 @dataclass(frozen=True)
@@ -419,8 +434,9 @@ def _timeline(conn: Connection, case_id: str, ruleset: Ruleset) -> list[Timeline
     out = []
     for e in conn.execute(query):
         via = "office" if e.device_id in ("", master) else (e.device_name or e.device_id)
+        text, evidence, proposal = _note_parts(e.note)
         out.append(TimelineEntry(local(e.at, ruleset), e.move, e.from_status, e.to_status, e.worker or e.actor_id or "",
-                                 e.role, via, e.device_id, e.note or "", bool(e.stale), "proposal" in (e.note or "")))
+                                 e.role, via, e.device_id, text, bool(e.stale), proposal, evidence))
     return out
 
 

@@ -211,7 +211,7 @@ def test_every_page_renders_at_office_and_tablet_sizes(served_office, new_page, 
     page.wait_for_url(re.compile(r"/cases$"))
     for path, name in [("/cases", "queue"), (f"/cases/{number}", "case"), ("/review", "review"),
                        ("/devices", "devices"), ("/escalation", "escalation"), ("/scores", "scores"),
-                       ("/grids", "grids"), ("/ruleset", "ruleset")]:
+                       ("/grids", "grids"), ("/ruleset", "ruleset"), ("/audit", "audit")]:
         response = page.goto(path)
         assert response.status == 200, path
         overflow = page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")

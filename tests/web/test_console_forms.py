@@ -243,3 +243,10 @@ def test_the_sweep_escalates_overdue_cases_and_says_why(built):
     with built.store.read() as conn:
         line = next(r for r in accounts.trail(conn) if r["action"] == "sweep")
     assert line["account"] == "张主任" and "escalated" in line["detail"]
+
+
+def test_the_audit_trail_shows_who_did_what_to_office_roles_only(built):
+    client = client_for(built, "张主任")
+    page = client.get("/audit?account=张主任")
+    assert page.status_code == 200 and "login" in page.text and "张主任" in page.text
+    assert client_for(built, "电信维修").get("/audit").status_code == 403

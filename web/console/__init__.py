@@ -61,6 +61,7 @@ def console_app(office: Office, *, blobs: Optional[BlobStore] = None,
         Route("/scores.xlsx", console.scores_xlsx),
         Route("/grids", console.grids_page),
         Route("/ruleset", console.ruleset_page),
+        Route("/audit", console.audit_page),
         Mount("/static", app=StaticFiles(directory=STATIC), name="static"),
     ]
     middleware = [Middleware(SessionMiddleware, secret_key=auth.session_secret(store), session_cookie="wangge_console",

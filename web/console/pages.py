@@ -356,6 +356,20 @@ class Console:
                            {"ruleset": ruleset, "summary": summary(ruleset, lang), "rules_error": self.rules_error()},
                            account=account, ruleset=ruleset)
 
+    async def audit_page(self, request: Request):
+        name = request.query_params.get("account") or None
+        account, (ruleset, lines) = await self._read(
+            request, lambda conn, rs, who: (rs, accounts.trail(conn, 300, name) if who.office(rs) else None))
+        if lines is None:
+            return self.render(request, "console/error.html", {"message": f"the audit trail is for office roles; account "
+                                                                        f"{account.name} is a {account.role}"},
+                               account=account, ruleset=ruleset, status=403)
+        zone = queries.zone_of(ruleset)
+        for line in lines:
+            line["at"] = queries.local(line["at"], ruleset).astimezone(zone)
+        return self.render(request, "console/audit.html", {"lines": lines, "who": name or ""}, account=account,
+                           ruleset=ruleset)
+
 
 def _walk(nodes):
     for node in nodes:
