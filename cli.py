@@ -240,10 +240,10 @@ def serve(master_store, host, port, rules_file, inbox, cert, keyfile) -> None:
       wangge serve office.db --rules street.wg --inbox ./usb-inbox
       wangge serve office.db --host 0.0.0.0 --cert office.pem --key office.key
     """
-    from wangge.sync import fieldwork
+    from wangge.web import server
 
-    fieldwork.serve_master(master_store, host=host, port=port, rules_file=rules_file, inbox=inbox,
-                           certfile=cert, keyfile=keyfile, echo=click.echo)
+    server.serve_master(master_store, host=host, port=port, rules_file=rules_file, inbox=inbox,
+                        certfile=cert, keyfile=keyfile, echo=click.echo)
 
 
 @cli.command("sync")

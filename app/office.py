@@ -162,9 +162,12 @@ class Office(Handle):
     def master_service(self):
         """What the HTTP transport serves (`wangge.sync.office.Office`): enrollment, the registry,
         signed photo requests, health, and `exchange` under the running ruleset."""
+        from wangge.sync.fieldwork import protocol_exchange
         from wangge.sync.office import Office as Service
 
-        return Service(self.store, self.exchange, live_rules=self.live, public_keys=self.keys.public)
+        # The HTTP layer wants who sent how many ops too (its access log): the protocol's own exchange.
+        return Service(self.store, protocol_exchange(self.store, self.installed_ruleset), live_rules=self.live,
+                       public_keys=self.keys.public)
 
     def import_bundle(self, bundle_file: str | Path, *, reply_to: Optional[str | Path] = None) -> exchange.Imported:
         """Apply a tablet's push from a file (a USB stick) and write the reply beside it (or to ``reply_to``)."""

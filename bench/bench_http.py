@@ -32,7 +32,7 @@ from wangge.sync.client import MasterClient
 from wangge.sync.fieldwork import installed_rules, protocol_exchange, tablet_session
 from wangge.sync.identity import store_keys
 from wangge.sync.office import Office
-from wangge.sync.server import MasterApp, running
+from wangge.web.server import master_app, running
 from wangge.sync.tablet import enrollment_request
 
 HOUSEHOLDS, FIELDS, CASES, DEVICES = 400, 77, 2000, 300
@@ -51,7 +51,7 @@ def _master(folder: Path, name: str, grids: int):
         workers = rec.insert_many("worker", [{"name": f"社工{n}", "role": "网格员"} for n in range(grids)])
         rec.insert_many("assignment", [{"worker_id": w, "grid_id": g} for w, g in zip(workers, ids)])
     office = Office(master, protocol_exchange(master, installed_rules(master)), public_keys=store_keys(master).public)
-    return master, ruleset, ids, workers, MasterApp(office, folder / f"{name}-files")
+    return master, ruleset, ids, workers, master_app(office, folder / f"{name}-files")
 
 
 def _tablet(folder: Path, name: str, master, worker: str, url: str):

@@ -4,7 +4,8 @@ Every error a user can cause derives from `WanggeError`. Subclasses also
 inherit the matching built-in where one fits (as attrs does with
 ``FrozenError(AttributeError)``), so callers may catch either. Messages say
 what went wrong, where, what was expected and what came, so the command line
-can print ``str(error)`` as one line and exit with ``exit_code``.
+can print ``str(error)`` as one line and exit with ``exit_code``, and an
+HTTP server can answer with ``http_status``.
 """
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ class WanggeError(Exception):
 
     #: Exit code the command line uses for this error.
     exit_code = 1
+    #: HTTP status a server answers this error with (always 4xx: the request was at fault).
+    http_status = 422
 
 
 class UsageError(WanggeError, ValueError):
@@ -82,7 +85,13 @@ class TransitionError(WanggeError):
 
 
 class SyncError(WanggeError):
-    """A bundle or a sync exchange was refused."""
+    """A bundle or a sync exchange was refused.
+
+    ``http_status`` tells a client what to do: 400 resend it whole (malformed),
+    409 sync again (out of turn), 403 ask the office (well formed, not allowed).
+    """
+
+    http_status = 403
 
 
 class RoutingError(WanggeError, LookupError):

@@ -40,6 +40,8 @@ _table = Attachment.__table__
 class AttachmentError(SyncError, ValueError):
     """A blob was refused: bad name, too large, out of order, or corrupt."""
 
+    http_status = 400
+
 
 def check_sha(sha: str) -> str:
     """``sha`` if it is a lowercase hex SHA-256; raises `AttachmentError` otherwise."""

@@ -43,6 +43,8 @@ HEADER_FIELDS = {"v": int, "kind": str, "id": str, "from": str, "to": str, "seq"
 class BundleError(SyncError, ValueError):
     """A bundle is malformed, over a cap, or fails a check; the message says which."""
 
+    http_status = 400
+
 
 @dataclass(frozen=True)
 class Header:

@@ -1,4 +1,4 @@
-"""The tablet's HTTP client for a master (`wangge.sync.server`), over httpx.
+"""The tablet's HTTP client for a master (served by `wangge.web.sync`), over httpx.
 
 Every transfer is resumable. An upload is named by the SHA-256 of the
 bundle: after a dropped connection the client asks the master how many
@@ -20,7 +20,6 @@ A URL that cannot name a master raises `UsageError` before any request
 """
 from __future__ import annotations
 
-import base64
 import functools
 import hashlib
 import json
@@ -34,7 +33,7 @@ import httpx
 
 from wangge.core.errors import SyncError, UsageError
 from wangge.sync.attachments import BlobStore
-from wangge.sync.server import HEADER_DEVICE, HEADER_SIGNATURE, HEADER_TIME, request_message
+from wangge.sync.request_auth import sign_headers
 
 #: Large enough that a provisioning bundle takes few requests, small enough
 #: that a bad link loses little when it drops.
@@ -375,10 +374,7 @@ class _Transient(Exception):
 
 
 def _signed_headers(method: str, path: str, signer: Signer) -> dict:
-    stamp = str(int(time.time() * 1000))
-    signature = signer.sign(request_message(method, path.split("?")[0], signer.device_id, stamp))
-    return {HEADER_DEVICE: signer.device_id, HEADER_TIME: stamp,
-            HEADER_SIGNATURE: base64.b64encode(signature).decode("ascii")}
+    return sign_headers(method, path, signer.device_id, signer.sign, int(time.time() * 1000))
 
 
 _SHA = re.compile(r"[0-9a-f]{64}")

@@ -43,6 +43,8 @@ _workers = Worker.__table__
 class EnrollmentError(SyncError, ValueError):
     """An enrollment request is malformed, forged, or cannot be approved."""
 
+    http_status = 400
+
 
 @dataclass(frozen=True)
 class EnrollmentRequest:

@@ -27,7 +27,6 @@ from wangge.sync.client import MasterClient
 from wangge.sync.fieldwork import installed_rules, protocol_exchange, tablet_session
 from wangge.sync.identity import store_keys
 from wangge.sync.office import Office
-from wangge.sync.server import MasterApp, running
 from wangge.sync.tablet import enrollment_request, tablet_photos
 
 CST = timezone(timedelta(hours=8))
@@ -52,7 +51,9 @@ def run_field_day(workdir: Path) -> str:
     with master:
         ids = _street(master, ruleset)
         office = Office(master, protocol_exchange(master, installed_rules(master)), public_keys=store_keys(master).public)
-        with running(MasterApp(office, workdir / "master-files")) as url:
+        from wangge.web.server import master_app, running
+
+        with running(master_app(office, workdir / "master-files")) as url:
             tablets = {name: _enroll(workdir, name, worker, master, url) for name, worker in
                        (("zhao-tablet", "赵巧珍"), ("li-tablet", "李明"))}
             syncs = [[name, "first contact", _sync(workdir, name, t, url)] for name, t in tablets.items()]

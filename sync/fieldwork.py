@@ -1,4 +1,4 @@
-"""What the `wangge serve`, `wangge sync` and `wangge device` commands do.
+"""What the `wangge sync` and `wangge device` commands do, and the master's side of a sync.
 
 The command line stays a thin shell; each function here opens the stores it
 needs, does one job and returns the text to print. Errors are `WanggeError`s
@@ -11,11 +11,9 @@ are where HTTP meets it, with the keys each store keeps (`wangge.sync.identity`)
 from __future__ import annotations
 
 import json
-import logging
-import ssl
 import time
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Callable, NamedTuple, Optional
 
 from sqlalchemy import select
 
@@ -25,7 +23,7 @@ from wangge.core.models import Attachment
 from wangge.core.report import table
 from wangge.core.ruleset import Ruleset
 from wangge.core.store import set_meta
-from wangge.sync import atrest, enrollment, protocol, tables
+from wangge.sync import atrest, bundle, enrollment, protocol, tables
 from wangge.sync.enrollment import EnrollmentRequest
 from wangge.sync.identity import store_keys
 from wangge.sync.keys import PublicKeys
@@ -35,16 +33,29 @@ _attachment = Attachment.__table__
 META_MASTER_URL = META_ENROLLED_WITH  # the URL `wangge device enroll --master` sent the request to
 
 
-def protocol_exchange(master, rules: Callable[[], Optional[Ruleset]]) -> Callable[[bytes], tuple[bytes, str]]:
-    """The sync protocol's bundle import for ``master``: bytes in, reply bytes and summary out.
+class Exchanged(NamedTuple):
+    """What the master made of one bundle: its reply, a one-line summary, and who sent how many ops."""
+
+    reply: bytes
+    summary: str
+    device: str
+    ops_in: int
+    ops_out: int
+
+
+def protocol_exchange(master, rules: Callable[[], Optional[Ruleset]]) -> Callable[[bytes], Exchanged]:
+    """The sync protocol's bundle import for ``master``: bytes in, an `Exchanged` out.
 
     ``rules`` gives the ruleset to authorise with at each exchange, so a
-    hot-reloaded rule file takes effect at the next bundle.
+    hot-reloaded rule file takes effect at the next bundle. Raises what
+    `MasterSync.exchange` raises.
     """
     keys = store_keys(master)
 
-    def exchange(bundle: bytes) -> tuple[bytes, str]:
-        return protocol.MasterSync(master, keys, ruleset=rules()).exchange(bundle)
+    def exchange(data: bytes) -> Exchanged:
+        sync = protocol.MasterSync(master, keys, ruleset=rules())
+        reply, summary = sync.exchange(data)
+        return Exchanged(reply, summary, bundle.parse(data).header.sender, *sync.counted)
 
     return exchange
 
@@ -65,14 +76,15 @@ def live_rules(live, fallback: Callable[[], Optional[Ruleset]]) -> Callable[[], 
     return lambda: live.current or fallback()
 
 
-def _install(master, ruleset: Ruleset) -> None:
+def install_rules(master, ruleset: Ruleset) -> None:
+    """Install ``ruleset`` on the master store (after a hot reload)."""
     # Installed on the store too, so the office's own commands (escalate, score)
     # and a restarted server run the last ruleset that passed its checks.
     with master.write(actor="office") as rec:
         casework.install_ruleset(rec.conn, ruleset)
 
 
-def inbox_importer(exchange: Callable[[bytes], tuple[bytes, str]], replies: Path) -> Callable[[Path], str]:
+def inbox_importer(exchange: Callable[[bytes], Exchanged], replies: Path) -> Callable[[Path], str]:
     """Import a bundle file through ``exchange`` and write the master's reply to ``replies`` (atomically).
 
     The reply goes back to the tablet on the same USB stick: without it the
@@ -84,47 +96,11 @@ def inbox_importer(exchange: Callable[[bytes], tuple[bytes, str]], replies: Path
     replies.mkdir(parents=True, exist_ok=True)
 
     def import_file(path: Path) -> str:
-        reply, summary = exchange(files.read_bundle(path))
+        reply, summary = exchange(files.read_bundle(path))[:2]
         target = files.write_atomic(replies / (path.name + ".reply"), reply)
         return f"{summary}; reply written to {target}"
 
     return import_file
-
-
-def serve_master(target: str, *, host: str, port: int, rules_file: Optional[str] = None,
-                 inbox: Optional[str] = None, certfile=None, keyfile=None, echo=print) -> None:
-    """Serve a master store until interrupted, watching rules and the inbox if given."""
-    from wangge.sync import server, watch
-    from wangge.sync.office import Office
-
-    if certfile or keyfile:
-        check_tls(certfile, keyfile)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    observers = []
-    with store.open(target, "master", extra_migrations=tables.MIGRATIONS) as master:
-        live = None
-        rules = installed_rules(master)
-        if rules_file:
-            live = watch.LiveRuleset(rules_file, on_change=lambda r: _install(master, r))
-            observers.append(watch.watch_rules(live))
-            rules = live_rules(live, rules)
-        exchange = protocol_exchange(master, rules)
-        if inbox:
-            observers.append(watch.watch_inbox(watch.Inbox(inbox, inbox_importer(exchange, Path(inbox) / "replies"))))
-        office = Office(master, exchange, live_rules=live, public_keys=store_keys(master).public)
-        app = server.MasterApp(office, files_folder(target))
-        app = _with_console(master, app, live, https=bool(certfile))
-        # Bound before announcing, so the line names the real port (--port 0 picks a free one).
-        sock = server.bind(host, port)
-        shown = f"[{host}]" if ":" in host else host
-        echo(f"wangge master {master.device_id} serving {target} on "
-             f"{'https' if certfile else 'http'}://{shown}:{sock.getsockname()[1]}")
-        try:
-            server.serve(app, sock, certfile=certfile, keyfile=keyfile, log_level="info")
-        finally:
-            for observer in observers:
-                observer.stop()
-                observer.join()
 
 
 def files_folder(target: str) -> Path:
@@ -135,30 +111,6 @@ def files_folder(target: str) -> Path:
 
         return Path.cwd() / f"{make_url(store.database_url(target)).database or 'master'}.files"
     return Path(target).parent / (Path(target).name + ".files")
-
-
-def _with_console(master, sync_app, live, *, https: bool):
-    """The sync endpoints with the office console beside them at / (web/console)."""
-    from wangge.app.office import Office
-    from wangge.web.console import beside, console_app
-
-    console = console_app(Office(master), blobs=sync_app.blobs, https=https,
-                          rules_error=(lambda: live.last_errors) if live is not None else (lambda: None))
-    return beside(sync_app, console)
-
-
-def check_tls(certfile: Optional[str], keyfile: Optional[str]) -> None:
-    """Raise `UsageError` unless the certificate (and key) load for serving: before the master
-    announces an address it would then not serve."""
-    if certfile is None:
-        raise UsageError(f"a TLS key ({keyfile}) needs its certificate: give --cert too")
-    try:
-        ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(certfile, keyfile)
-    except (ssl.SSLError, OSError) as exc:
-        key = f" and key {keyfile}" if keyfile else " (holding its key)"
-        raise UsageError(f"cannot serve TLS with certificate {certfile}{key}: "
-                         f"{getattr(exc, 'reason', None) or exc.strerror or exc}: expected PEM files of a "
-                         f"certificate and its private key") from None
 
 
 def enroll_tablet(target: str, passphrase: str, name: str, master_url: Optional[str] = None) -> str:

@@ -1,6 +1,6 @@
 """The street office's master service: what `wangge serve` puts behind HTTP.
 
-`Office` implements the `wangge.sync.server.Master` interface over a master
+`Office` implements the `wangge.web.sync.Master` interface over a master
 store: enrollment and the device registry (`wangge.sync.enrollment`),
 signed-request checks for photos, health, and the bundle exchange, which it
 hands to the sync protocol's bundle importer (``exchange`` callable) so that
@@ -25,19 +25,20 @@ _devices, _assign, _grids = Device.__table__, Assignment.__table__, GridCell.__t
 class Office:
     """A master store behind the HTTP transport.
 
-    ``exchange(bundle) -> (reply, summary)`` applies a device's bundle (the
+    ``exchange(bundle) -> Exchanged`` applies a device's bundle (the
     sync protocol); ``live_rules`` (a `wangge.sync.watch.LiveRuleset`) gives
     health the running ruleset version.
     """
 
-    def __init__(self, store, exchange: Callable[[bytes], tuple[bytes, str]], *, live_rules=None,
+    def __init__(self, store, exchange: Callable[[bytes], object], *, live_rules=None,
                  public_keys=None):
         self.store = store
         self._exchange = exchange
         self.live_rules = live_rules
         self.public_keys = public_keys  # the master's, handed to a tablet once it is approved
 
-    def exchange(self, bundle: bytes) -> tuple[bytes, str]:
+    def exchange(self, bundle: bytes):
+        """The sync protocol's import of ``bundle``: a `wangge.sync.fieldwork.Exchanged`."""
         return self._exchange(bundle)
 
     def read(self):

@@ -52,6 +52,8 @@ class NotEnrolled(SyncError, PermissionError):
 class Replayed(SyncError):
     """A bundle was seen before, or its sequence number is not new."""
 
+    http_status = 409
+
 
 class CloneDetected(SyncError):
     """Two tablets (or a restored backup) use one device id."""
@@ -89,12 +91,14 @@ def _int(body: dict, name: str, where: str) -> int:
 
 @dataclass
 class MasterSync:
-    """The master's side. ``exchange`` is what `wangge.sync.server.Master` and file imports call."""
+    """The master's side. ``exchange`` is what `wangge.web.sync.Master` and file imports call."""
 
     store: Store
     keys: DeviceKeys
     ruleset: Optional[Ruleset] = None
     max_drift_ms: int = DEFAULT_MAX_DRIFT_MS
+    #: Ops received and sent back by the last exchange, for the server's access log.
+    counted: tuple[int, int] = field(default=(0, 0), init=False)
 
     @property
     def device_id(self) -> str:
@@ -210,6 +214,7 @@ class MasterSync:
         reply = bundle.build("reply", uuid7(), self.device_id, head.sender, head.seq, reply_body, self.keys,
                              PublicKeys.from_b64(device.sign_key, device.box_key))
         self._remember(conn, head, peer, acked, cursor, grids, reply, rec.physical_ms)
+        self.counted = (len(ops), len(reply_body["ops"]))
         summary = (f"{len(done.applied)} ops applied from {head.sender} ({done.duplicates} already known, "
                    f"{len(drifted)} quarantined, {len(done.conflicts)} conflicts); {len(reply_body['ops'])} ops sent back")
         return reply, summary

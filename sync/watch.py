@@ -105,11 +105,17 @@ class _RuleEvents(FileSystemEventHandler):
             self.live.reload()
 
 
-def watch_rules(live: LiveRuleset, *, recursive: bool = True) -> Observer:
-    """Load ``live``'s rule file now, then reload it on every change in its folder."""
+def watch_rules(live: LiveRuleset) -> Observer:
+    """Load ``live``'s rule file now, then reload it whenever a rule file beside it changes.
+
+    Only the rule file's own folder is watched, not the folders below it: the
+    master often runs in the folder that holds its rule file, its database and
+    its transfers, and a recursive watch there wakes on every write of every
+    sync (and warns about every folder it cannot read).
+    """
     live.reload()
     observer = Observer()
-    observer.schedule(_RuleEvents(live), str(live.path.parent), recursive=recursive)
+    observer.schedule(_RuleEvents(live), str(live.path.resolve().parent), recursive=False)
     observer.start()
     return observer
 
@@ -118,12 +124,15 @@ class Inbox:
     """A folder of bundle files to import, each moved aside when done.
 
     ``importer(path)`` imports one bundle and returns a one-line summary; it
-    raises a `WanggeError` (or `OSError`) to refuse the bundle.
+    raises a `WanggeError` (or `OSError`) to refuse the bundle. ``on_event(text)``
+    hears one line per file handled, for `wangge serve` to print.
     """
 
-    def __init__(self, folder: str | Path, importer: Callable[[Path], str]):
+    def __init__(self, folder: str | Path, importer: Callable[[Path], str], *,
+                 on_event: Optional[Callable[[str], None]] = None):
         self.folder = Path(folder)
         self.importer = importer
+        self.on_event = on_event or (lambda text: None)
         self.done = self.folder / "done"
         self.failed = self.folder / "failed"
         for sub in (self.folder, self.done, self.failed):
@@ -157,10 +166,12 @@ class Inbox:
                 target.with_name(target.name + ".reason.txt").write_text(reason + "\n", encoding="utf-8")
                 self.refused.append(path.name)
                 log.error("inbox: %s refused and moved to %s: %s", path.name, self.failed, reason)
+                self.on_event(f"inbox: {path.name} refused and moved to {self.failed}: {reason}")
                 return False
             _move(path, self.done)
             self.imported.append(path.name)
             log.info("inbox: %s imported: %s", path.name, summary)
+            self.on_event(f"inbox: {path.name} imported: {summary}")
             return True
 
 

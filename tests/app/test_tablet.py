@@ -9,7 +9,7 @@ from wangge import rulesets
 from wangge.app import Office, Tablet
 from wangge.core.errors import StoreError, SyncError, ValidationFailed, WanggeError
 from wangge.sync.atrest import WrongPassphrase
-from wangge.sync.server import MasterApp, running
+from wangge.web.server import master_app, running
 
 CST = timezone(timedelta(hours=8))
 PATROL = datetime(2026, 10, 13, 10, 0, tzinfo=CST)
@@ -24,7 +24,7 @@ def street(tmp_path):
     office.add_grid("TF.01", level="网格", name="泰丰1网格", upper="TF")
     worker = office.add_worker("王芳", role="网格员", grids=["TF.01"])
     office.add_worker("系统中心", role="指挥中心", grids=["TF"])
-    with running(MasterApp(office.master_service(), tmp_path / "files")) as url:
+    with running(master_app(office.master_service(), tmp_path / "files")) as url:
         yield office, url, worker
     office.close()
 

@@ -20,7 +20,7 @@ from wangge.core import casework
 from wangge.core.models import Case, Household
 from wangge.sync.attachments import BlobStore
 from wangge.sync.client import MasterClient
-from wangge.sync.fieldwork import _with_console, tablet_session
+from wangge.sync.fieldwork import tablet_session
 
 PASSWORD = "correct horse 9"
 ACCOUNTS = {"张主任": ("指挥中心", None), "电信维修": ("专业部门", None), "网格员1": ("网格员", "T.00"),
@@ -60,8 +60,24 @@ def office(folder: Path, target: str | None = None) -> Office:
     street = st.street(folder) if target is None else _street_at(target, folder)
     for name, (role, grid) in ACCOUNTS.items():
         accounts.add(street.store, name, role, PASSWORD, grid=grid)
-    sync_app = street.app()
-    return Office(street, _with_console(street.store, sync_app, None, https=False), sync_app.blobs)
+    return Office(street, *served(street))
+
+
+def served(street: st.Street):
+    """The app `wangge serve` runs over the street's master (sync endpoints, then the console at /),
+    and the photo store they share."""
+    from wangge.app.office import Office as AppOffice
+    from wangge.sync.fieldwork import installed_rules, protocol_exchange
+    from wangge.sync.identity import store_keys
+    from wangge.sync.office import Office as SyncOffice
+    from wangge.web.console import console_mount
+    from wangge.web.server import master_app
+
+    blobs = BlobStore(street.folder / "files" / "blobs")
+    office = SyncOffice(street.store, protocol_exchange(street.store, installed_rules(street.store)),
+                        public_keys=store_keys(street.store).public)
+    console = console_mount(AppOffice(street.store), blobs=blobs)
+    return master_app(office, street.folder / "files", blobs=blobs, mounts=[console]), blobs
 
 
 def _street_at(target: str, folder: Path) -> st.Street:

@@ -21,7 +21,7 @@ from wangge.sync.client import MasterClient
 from wangge.sync.fieldwork import installed_rules, protocol_exchange, tablet_session
 from wangge.sync.identity import store_keys
 from wangge.sync.office import Office
-from wangge.sync.server import MasterApp
+from wangge.web.server import MasterApp, master_app
 from wangge.sync.tablet import enrollment_request
 
 CST = timezone(timedelta(hours=8))
@@ -42,7 +42,7 @@ class Street:
         """The master's ASGI app, as `wangge serve` builds it."""
         office = Office(self.store, protocol_exchange(self.store, installed_rules(self.store)),
                         public_keys=store_keys(self.store).public)
-        return MasterApp(office, self.folder / "files")
+        return master_app(office, self.folder / "files")
 
     def report(self, s: store.Store, n: int, text: str, worker: int | None = None, item: str = "0103") -> None:
         """Record a patrol case in grid ``n`` on store ``s`` (the master or a tablet)."""

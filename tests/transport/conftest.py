@@ -16,7 +16,7 @@ def wait_for_fixture():
 def served_street(tmp_path):
     """A street master behind a real uvicorn server: (street, url)."""
     from support import street as st
-    from wangge.sync.server import running
+    from wangge.web.server import running
 
     built = st.street(tmp_path)
     with running(built.app()) as url:

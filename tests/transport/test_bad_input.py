@@ -45,7 +45,7 @@ from wangge.sync import atrest, bundle, enrollment, files, protocol, tables
 from wangge.sync.client import MasterClient
 from wangge.sync.fieldwork import installed_rules, protocol_exchange
 from wangge.sync.identity import store_keys
-from wangge.sync.server import running
+from wangge.web.server import running
 from wangge.sync.tablet import enrollment_request
 
 PASSPHRASE = "王芳的口令 tablet"

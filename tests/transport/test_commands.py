@@ -20,9 +20,9 @@ from wangge import rulesets
 PASSPHRASE = {"WANGGE_PASSPHRASE": "王芳的口令 tablet"}
 
 
-def _run(*args, env=None):
+def _run(*args, env=None, cwd=None):
     return subprocess.run([sys.executable, "-m", "wangge", *args], capture_output=True, text=True,
-                          env={**os.environ, **(env or {})}, timeout=120)
+                          env={**os.environ, **(env or {})}, timeout=120, cwd=cwd)
 
 
 def _first_line(proc, timeout: float = 30.0) -> str:
@@ -113,7 +113,7 @@ def _self_signed(folder):
 
 def test_a_certificate_and_its_key_load_for_serving_and_mismatched_ones_are_named(tmp_path):
     from wangge.core.errors import UsageError
-    from wangge.sync.fieldwork import check_tls
+    from wangge.web.server import check_tls
 
     cert, key = _self_signed(tmp_path)
     check_tls(str(cert), str(key))
@@ -124,3 +124,46 @@ def test_a_certificate_and_its_key_load_for_serving_and_mismatched_ones_are_name
         check_tls(str(cert), str(other_key))
     with pytest.raises(UsageError, match="needs its certificate"):
         check_tls(None, str(key))
+
+
+def test_serve_in_the_folder_of_its_rule_file_prints_what_happens_and_no_watcher_noise(tmp_path):
+    # The office's usual set-up: one folder with the database, the rule files, the tablets' transfers.
+    for name in ("teda", "national"):
+        (tmp_path / f"{name}.wg").write_bytes(rulesets.path(name).read_bytes())
+    rules = tmp_path / "teda.wg"
+    assert _run("init", "office.db", "--role", "master", "--rules", str(rules), cwd=tmp_path).returncode == 0
+    _run("grid", "add", "office.db", "TF", "--level", "社区", "--name", "泰丰社区", cwd=tmp_path)
+    _run("grid", "add", "office.db", "TF.01", "--level", "网格", "--name", "泰丰1网格", "--upper", "TF", cwd=tmp_path)
+    assert _run("worker", "add", "office.db", "王芳", "--role", "网格员", "--grid", "TF.01", cwd=tmp_path).returncode == 0
+    for n in range(30):  # folders below it are none of the master's business
+        (tmp_path / "photos" / f"{n:02d}").mkdir(parents=True)
+    proc = subprocess.Popen([sys.executable, "-m", "wangge", "serve", "office.db", "--rules", "teda.wg", "--port", "0"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
+    try:
+        url = _first_line(proc).split(" on ")[-1].strip()
+        enrolled = _run("device", "enroll", "tablet.db", "--name", "王芳的平板", "--master", url,
+                        env=PASSPHRASE, cwd=tmp_path)
+        assert enrolled.returncode == 0, enrolled.stderr
+        device_id = enrolled.stdout.split()[1]
+        assert _run("device", "approve", "office.db", device_id, "--worker", "王芳", cwd=tmp_path).returncode == 0
+        for _ in range(3):
+            assert _run("sync", "tablet.db", "--master", url, env=PASSPHRASE, cwd=tmp_path).returncode == 0
+        text = rules.read_text(encoding="utf-8")
+        rules.write_text(text + "\nlevel 网格 oops {{{\n", encoding="utf-8")  # a slip while editing...
+        rules.write_text(text.replace("Responsibility grid", "Grid of responsibility"), encoding="utf-8")  # ...fixed
+        printed = [_next_line(proc) for _ in range(5)]
+    finally:
+        proc.terminate()
+        out, err = proc.communicate(timeout=30)
+    printed += out.splitlines()
+    assert any(line.startswith("enrollment request from 127.0.0.1: device " + device_id) for line in printed), printed
+    assert sum(line.startswith("sync: ") and device_id in line for line in printed) == 3, printed
+    assert any(line.startswith("rule file teda.wg reloaded: now running version") for line in printed), printed
+    logged = err.splitlines()
+    assert not [line for line in logged if "watchdog" in line or "Traceback" in line], logged
+    # One access line per request (a sync is a handful), a few lines of start and stop: no flood.
+    assert sum("wangge.access" in line for line in logged) < 40 and len(logged) < 80, "\n".join(logged)
+
+
+def _next_line(proc, timeout: float = 30.0) -> str:
+    return _first_line(proc, timeout)

@@ -17,12 +17,13 @@ from support import street as st
 from support.transport import CuttingProxy
 from wangge.core.errors import SyncError, UsageError
 from wangge.core.models import Op
-from wangge.sync import enrollment, scope, server
+from wangge.sync import enrollment, scope
 from wangge.sync.attachments import BlobStore
 from wangge.sync.client import MasterClient, Signer, check_master_url
 from wangge.sync.fieldwork import tablet_session
 from wangge.sync.identity import store_keys
-from wangge.sync.server import running
+from wangge.web import sync as server
+from wangge.web.server import running
 from wangge.sync.tablet import enrollment_request
 
 

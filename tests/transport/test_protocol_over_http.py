@@ -20,7 +20,7 @@ from wangge.sync.client import MasterClient
 from wangge.sync.fieldwork import installed_rules, protocol_exchange, tablet_session
 from wangge.sync.identity import store_keys
 from wangge.sync.office import Office
-from wangge.sync.server import MasterApp, running
+from wangge.web.server import master_app, running
 from wangge.sync.tablet import enrollment_request
 
 CST = timezone(timedelta(hours=8))
@@ -42,7 +42,7 @@ def street(tmp_path):
             worker = rec.insert("worker", {"name": name, "role": "网格员"})
             rec.insert("assignment", {"worker_id": worker, "grid_id": grid})
     office = Office(master, protocol_exchange(master, installed_rules(master)), public_keys=store_keys(master).public)
-    with running(MasterApp(office, tmp_path / "files")) as url:
+    with running(master_app(office, tmp_path / "files")) as url:
         yield master, url, grids, ruleset
     master.close()
 

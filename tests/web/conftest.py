@@ -29,7 +29,7 @@ def served_office(tmp_path_factory):
     """A street office served as `wangge serve` serves it, with a case a tablet reported and synced:
     (office, url, case number)."""
     from support import office as of
-    from wangge.sync.server import running
+    from wangge.web.server import running
 
     built = of.office(tmp_path_factory.mktemp("office"))
     with running(built.app) as url:

@@ -80,7 +80,7 @@ def test_case_list_show_and_move_follow_the_consoles_rules(built):
 
 
 def test_conflicts_are_told_in_words(tmp_path):
-    from wangge.sync.server import running
+    from wangge.web.server import running
 
     made = of.office(tmp_path)
     with running(made.app) as url:

@@ -93,20 +93,8 @@ class ServerTiming:
         await self.app(scope, receive, timed)
 
 
-#: Paths the sync endpoints answer (sync/server.py); everything else is the console's.
-SYNC_PATHS = ("/health", "/registry", "/enroll", "/uploads/", "/exchange/", "/replies/", "/blobs/")
 
-
-def beside(sync_app, console):
-    """One ASGI app on one port: the sync endpoints where tablets expect them, the console at /.
-
-    Lifespan events go to the sync app, which owns start-up and shutdown.
-    """
-    async def app(scope, receive, send):
-        path = scope.get("path", "")
-        if scope["type"] == "lifespan" or path in SYNC_PATHS or path.startswith(SYNC_PATHS):
-            await sync_app(scope, receive, send)
-        else:
-            await console(scope, receive, send)
-
-    return app
+def console_mount(office: Office, **options) -> Mount:
+    """The console mounted at ``/``, for `wangge.web.server.master_app`'s ``mounts`` (after the
+    sync endpoints, which keep their paths). ``options`` go to `console_app`."""
+    return Mount("/", app=console_app(office, **options))
