@@ -240,14 +240,22 @@ def test_the_queue_filters_in_place_and_the_grid_map_draws_boundaries(served_off
     page.select_option("select[name=status]", "立案")
     page.wait_for_url(re.compile(r"status="))
     assert page.evaluate("window.stayed === true")  # htmx swapped the table; the page did not reload
-    shown = page.locator("#queue").inner_text()
-    assert late in shown and number not in shown
+    assert late in page.locator("#queue").inner_text()
+    statuses = page.locator("table.queue tbody .status").all_inner_texts()
+    assert statuses and set(statuses) == {"立案"}
     page.goto("/grids")
     cells = page.locator("#map path.leaflet-interactive")
     cells.first.wait_for()
     assert cells.count() == 2
-    colours = sorted(cells.nth(n).get_attribute("stroke") for n in range(2))
-    assert colours == ["#7f8c8d", "#c0392b"]  # T.00's case is evaluated (grey); T.01's is overdue (red)
-    tree = page.locator("ul.tree").inner_text()
-    assert "T.00" in tree and "T.01" in tree
+    colours = [cells.nth(n).get_attribute("stroke") for n in range(2)]
+    tree = page.locator("ul.tree ul").inner_text()
+    late_cells = [int(n) for n in re.findall(r"超期 (\d+) 件", tree)]
+    assert len(late_cells) == 2 and late_cells[1] >= 1  # T.01 has the overdue case
+    assert colours.count("#c0392b") == sum(1 for n in late_cells if n)  # red where the tree counts overdue cases
     shoot(page, "grids-map-1280x800")
+    page.goto("/escalation")
+    assert late in page.locator("table.board").inner_text()
+    page.click("text=立即执行升级检查")
+    page.wait_for_load_state()
+    assert "ran out at" in page.locator("section.card").inner_text()  # each escalation with its reason
+    shoot(page, "escalation-swept-1280x800")
