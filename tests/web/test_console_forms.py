@@ -250,3 +250,29 @@ def test_the_audit_trail_shows_who_did_what_to_office_roles_only(built):
     page = client.get("/audit?account=张主任")
     assert page.status_code == 200 and "login" in page.text and "张主任" in page.text
     assert client_for(built, "电信维修").get("/audit").status_code == 403
+
+
+def test_a_store_without_a_ruleset_says_how_to_install_one(tmp_path):
+    from wangge.app import stores
+    from wangge.app.office import Office
+    from wangge.web.console import console_app
+
+    bare = stores.create_master(str(tmp_path / "bare.db"))
+    try:
+        with bare.write(actor="test") as rec:
+            from wangge.core import accounts as tables
+            from datetime import datetime, timezone
+
+            rec.conn.execute(tables.account.insert().values(  # an account made before the ruleset went missing
+                name="张主任", role="指挥中心", password_hash=accounts._hasher.hash(of.PASSWORD), disabled=False,
+                failed_logins=0, created_at=datetime.now(timezone.utc)))
+        client = TestClient(console_app(Office(bare)), follow_redirects=False)
+        login = client.get("/login")
+        client.post("/login", data={"csrf": token(login.text), "name": "张主任", "password": of.PASSWORD})
+        page = client.get("/cases")
+        assert page.status_code == 503 and "no ruleset" in page.text and "--rules" in page.text
+        assert "Traceback" not in page.text
+        assert "no ruleset" in str(pytest.raises(accounts.AccountError, accounts.add, bare, "新人", "网格员",
+                                                   of.PASSWORD).value)
+    finally:
+        bare.close()

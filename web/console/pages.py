@@ -395,6 +395,11 @@ async def _refused(request: Request, exc: Refused):
     return HTMLResponse(_plain_page(_("Refused"), exc.message), status_code=exc.status)
 
 
+async def _wangge_error(request: Request, exc: WanggeError):
+    # A store without a ruleset, a store that cannot be read: the office is told what to do, in one line.
+    return HTMLResponse(_plain_page("503", str(exc)), status_code=503)
+
+
 async def _http_error(request: Request, exc: HTTPException):
     return HTMLResponse(_plain_page(str(exc.status_code), exc.detail or ""), status_code=exc.status_code)
 
@@ -413,4 +418,5 @@ def _plain_page(title: str, message: str) -> str:
             f"<p class=error>{escape(message)}</p><p><a href=/cases>←</a></p></main>")
 
 
-HANDLERS = {LoginNeeded: _login_needed, Refused: _refused, HTTPException: _http_error, Exception: _internal}
+HANDLERS = {LoginNeeded: _login_needed, Refused: _refused, WanggeError: _wangge_error, HTTPException: _http_error,
+            Exception: _internal}
