@@ -379,7 +379,9 @@ class CaseDetail:
 
 def find_case(conn: Connection, account: Account, ref: str):
     """The case row ``ref`` (id or number) names, if the account may see it. Raises `NotVisible`."""
-    query = (select(_cases, _grids.c.code.label("grid_code")).select_from(_cases.join(_grids, _grids.c.id == _cases.c.grid_id))
+    query = (select(_cases, _grids.c.code.label("grid_code"), _workers.c.name.label("reporter_name"))
+             .select_from(_cases.join(_grids, _grids.c.id == _cases.c.grid_id)
+                          .outerjoin(_workers, _workers.c.id == _cases.c.reporter_id))
              .where(or_(_cases.c.id == ref, _cases.c.number == ref), _cases.c.deleted.is_(None)))
     scope = scope_of(account)
     if scope is not None:
@@ -395,16 +397,16 @@ def case_detail(conn: Connection, ruleset: Ruleset, account: Account, ref: str, 
                 lang: str = "zh") -> CaseDetail:
     """Everything the case page shows. Raises `NotVisible`."""
     row = find_case(conn, account, ref)
-    path = casework.grid_path(conn, row.grid_id)
-    names = dict(conn.execute(select(_grids.c.code, _grids.c.name).where(_grids.c.code.in_([c for _, c in path]))).all())
+    named = _named_path(conn, row.grid_id, row.grid_code)
+    path = tuple((level, code) for level, code, _ in named)
     fields = row.fields or {}
     deadline = local(row.deadline, ruleset)
     item = ruleset.items.get(row.item_code)
     detail = CaseDetail(
         row.id, row.number, row.description, row.status, row.item_code, item_label(ruleset, row.item_code, lang),
         ruleset.item_class[row.item_code].code if row.item_code in ruleset.item_class else "", row.channel,
-        row.severity, row.owner, [(lv, code, names.get(code, "")) for lv, code in path],
-        _worker_name(conn, row.reporter_id), local(row.reported_at, ruleset), deadline,
+        row.severity, row.owner, named, row.reporter_name or row.reporter_id or "", local(row.reported_at, ruleset),
+        deadline,
         overdue=row.status not in settled_states(ruleset) and deadline is not None and deadline < now,
         escalation_level=row.escalation_level, escalation_reason=str(fields.get("escalation_reason") or ""),
         ruleset_version=row.ruleset_version, zone=ruleset.settings.timezone,
@@ -419,10 +421,24 @@ def case_detail(conn: Connection, ruleset: Ruleset, account: Account, ref: str, 
     return detail
 
 
-def _worker_name(conn: Connection, worker_id: Optional[str]) -> str:
-    if not worker_id:
-        return ""
-    return conn.execute(select(_workers.c.name).where(_workers.c.id == worker_id)).scalar() or worker_id
+def _named_path(conn: Connection, grid_id: str, code: str) -> list[tuple[str, str, str]]:
+    """(level, code, name) of the grid and the grids above it, top first, in one read: hierarchical
+    codes name their ancestors ("T.03" is under "T"). Where a store's codes do not follow its tree,
+    the tree is walked instead."""
+    parts = code.split(".")
+    prefixes = [".".join(parts[:n]) for n in range(1, len(parts) + 1)]
+    rows = {r.id: r for r in conn.execute(select(_grids.c.id, _grids.c.level, _grids.c.code, _grids.c.name,
+                                                 _grids.c.upper_id).where(_grids.c.code.in_(prefixes)))}
+    chain, current = [], grid_id
+    while current in rows and len(chain) <= len(rows):
+        chain.append(rows[current])
+        current = rows[current].upper_id
+    if current is not None:
+        walked = casework.grid_path(conn, grid_id)
+        names = dict(conn.execute(select(_grids.c.code, _grids.c.name).where(
+            _grids.c.code.in_([c for _, c in walked]))).all())
+        return [(level, c, names.get(c, "")) for level, c in walked]
+    return [(r.level, r.code, r.name) for r in reversed(chain)]
 
 
 def _timeline(conn: Connection, case_id: str, ruleset: Ruleset) -> list[TimelineEntry]:

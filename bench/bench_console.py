@@ -29,7 +29,7 @@ from wangge import rulesets
 from wangge.app import accounts, queries
 from wangge.app.office import Office
 from wangge.core import casework, store
-from wangge.core.models import Case, CaseEvent, GridCell
+from wangge.core.models import Attachment, Case, CaseEvent, GridCell
 from wangge.sync import tables
 
 CASES = 100_000
@@ -115,12 +115,17 @@ def bare_queue(master, ruleset, status: str = "", overdue: bool = False, page: i
 
 
 def bare_case(master, number: str):
-    """The case page's SELECTs: the case with its grid, the grid path, its events and photos."""
+    """The case page's SELECTs: the case with its grid, the grids above it, its events and photos."""
     cases, grids, events = Case.__table__, GridCell.__table__, CaseEvent.__table__
+    photos = Attachment.__table__
     with master.read() as conn:
-        row = conn.execute(select(cases, grids.c.code).select_from(cases.join(grids, grids.c.id == cases.c.grid_id))
+        row = conn.execute(select(cases, grids.c.code.label("grid_code"))
+                           .select_from(cases.join(grids, grids.c.id == cases.c.grid_id))
                            .where(or_(cases.c.id == number, cases.c.number == number))).first()
-        casework.grid_path(conn, row.grid_id)
+        parts = row.grid_code.split(".")
+        conn.execute(select(grids.c.level, grids.c.code, grids.c.name)
+                     .where(grids.c.code.in_([".".join(parts[:n]) for n in range(1, len(parts) + 1)]))).all()
+        conn.execute(select(photos).where(photos.c.case_id == row.id)).all()
         return conn.execute(select(events).where(events.c.case_id == row.id).order_by(events.c.hlc)).all()
 
 
