@@ -207,6 +207,8 @@ def test_an_account_of_one_grid_cannot_open_another_grids_case(served_office, ne
 def test_every_page_renders_at_office_and_tablet_sizes(served_office, new_page, width, height):
     built, url, number = served_office
     page = new_page(width, height)
+    errors = []  # a script the security policy blocked, a missing asset: the browser says so here
+    page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
     log_in(page, "张主任")
     page.wait_for_url(re.compile(r"/cases$"))
     for path, name in [("/cases", "queue"), (f"/cases/{number}", "case"), ("/review", "review"),
@@ -217,6 +219,7 @@ def test_every_page_renders_at_office_and_tablet_sizes(served_office, new_page, 
         overflow = page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
         assert overflow <= 0, f"{path} scrolls sideways by {overflow}px at {width}x{height}"
         shoot(page, f"{name}-{width}x{height}")
+    assert errors == []
     page.click("a.lang")
     page.wait_for_load_state()
     assert page.locator("header nav").inner_text().split()[0] == "Cases"
@@ -259,3 +262,14 @@ def test_the_queue_filters_in_place_and_the_grid_map_draws_boundaries(served_off
     page.wait_for_load_state()
     assert "ran out at" in page.locator("section.card").inner_text()  # each escalation with its reason
     shoot(page, "escalation-swept-1280x800")
+
+
+def test_revoking_a_tablet_asks_first(served_office, new_page):
+    page = new_page()
+    log_in(page, "张主任", then="/devices")
+    page.wait_for_url(re.compile(r"/devices$"))
+    asked = []
+    page.on("dialog", lambda dialog: (asked.append(dialog.message), dialog.dismiss()))
+    page.click("button.danger")
+    assert asked and "吊销此平板" in asked[0]
+    assert "已启用" in page.locator("table.devices").inner_text()  # dismissed: nothing revoked

@@ -70,9 +70,20 @@ def console_app(office: Office, *, blobs: Optional[BlobStore] = None,
                      exception_handlers=pages.HANDLERS)
 
 
+#: Every page's own scripts and styles come from /static: no inline script runs, no other site
+#: frames the console or receives a form (Leaflet sets style attributes, hence 'unsafe-inline' there).
+SECURITY_HEADERS = [
+    (b"content-security-policy", b"default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+                                 b"img-src 'self' data:; frame-ancestors 'none'; form-action 'self'; base-uri 'none'"),
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"same-origin"),
+]
+
+
 class ServerTiming:
-    """Adds ``Server-Timing: app;dur=MS`` to every response: the time the console spent on the
-    request, which a browser's developer tools and `bench/bench_console.py` read."""
+    """Adds ``Server-Timing: app;dur=MS`` to every response (the time the console spent on the
+    request, which a browser's developer tools and `bench/bench_console.py` read), and the
+    console's security headers."""
 
     def __init__(self, app):
         self.app = app
@@ -86,7 +97,7 @@ class ServerTiming:
         async def timed(message):
             if message["type"] == "http.response.start":
                 spent = (time.perf_counter() - started) * 1000
-                message = {**message, "headers": [*message.get("headers", []),
+                message = {**message, "headers": [*message.get("headers", []), *SECURITY_HEADERS,
                                                   (b"server-timing", f"app;dur={spent:.2f}".encode())]}
             await send(message)
 

@@ -219,7 +219,7 @@ class Console:
         if not media.startswith("image/") or "svg" in media:  # a tablet's word for it: never served as a page
             media = "application/octet-stream"
         return Response(self.blobs.read(sha), media_type=media,
-                        headers={"Cache-Control": "private, max-age=86400", "X-Content-Type-Options": "nosniff"})
+                        headers={"Cache-Control": "private, max-age=86400"})
 
     # -- review -----------------------------------------------------------------------------
 
