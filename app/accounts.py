@@ -24,7 +24,7 @@ from sqlalchemy.engine import Connection
 from wangge.core import accounts as tables
 from wangge.core import casework, roster
 from wangge.core.errors import UsageError, WanggeError
-from wangge.core.models import GridCell, Worker
+from wangge.core.models import Worker
 from wangge.core.ruleset import Ruleset
 from wangge.core.store import Store
 
@@ -33,7 +33,7 @@ LOCK_MINUTES = 15
 MIN_PASSWORD = 8
 _hasher = PasswordHasher()  # argon2-cffi's defaults are Argon2id with RFC 9106's low-memory profile
 _accounts, _audit = tables.account, tables.audit
-_workers, _grids = Worker.__table__, GridCell.__table__
+_workers = Worker.__table__
 
 
 class AccountError(UsageError):
@@ -41,7 +41,15 @@ class AccountError(UsageError):
 
 
 class LoginRefused(AccountError):
-    """Wrong name or password, a disabled account, or one locked after too many failures."""
+    """Wrong name or password, a disabled account, or one locked after too many failures.
+
+    ``reason`` is "wrong", "now_locked", "locked" or "disabled", and ``until`` the end of a lock,
+    so a page can say it in its own language.
+    """
+
+    def __init__(self, message: str, reason: str = "wrong", until: Optional[datetime] = None):
+        super().__init__(message)
+        self.reason, self.until = reason, until
 
 
 @dataclass(frozen=True)
@@ -182,11 +190,12 @@ def _check_login(conn: Connection, row, password: str, now: datetime, wrong: Log
     locked = _aware(row.locked_until)
     if row.disabled:
         record(conn, row.name, "login_failed", row.name, "disabled", now)
-        return LoginRefused(f"account {row.name} is disabled: ask the office to enable it")
+        return LoginRefused(f"account {row.name} is disabled: ask the office to enable it", "disabled")
     if locked is not None and locked > now:
         record(conn, row.name, "login_failed", row.name, "locked", now)
         return LoginRefused(f"account {row.name} is locked after {MAX_FAILURES} failed logins until "
-                            f"{locked:%H:%M} UTC: try again then, or ask the office to set a new password")
+                            f"{locked:%H:%M} UTC: try again then, or ask the office to set a new password",
+                            "locked", locked)
     try:
         _hasher.verify(row.password_hash, password)
     except (VerificationError, InvalidHashError):
@@ -198,7 +207,8 @@ def _check_login(conn: Connection, row, password: str, now: datetime, wrong: Log
         record(conn, row.name, "login_failed", row.name, f"wrong password ({failures} in a row)", now)
         if failures >= MAX_FAILURES:
             return LoginRefused(f"wrong account name or password; account {row.name} is now locked for "
-                                f"{LOCK_MINUTES} minutes after {MAX_FAILURES} failed logins")
+                                f"{LOCK_MINUTES} minutes after {MAX_FAILURES} failed logins", "now_locked",
+                                values["locked_until"])
         return wrong
     conn.execute(_accounts.update().where(_accounts.c.id == row.id).values(failed_logins=0, locked_until=None))
     record(conn, row.name, "login", row.name, "", now)

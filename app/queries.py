@@ -19,7 +19,7 @@ from sqlalchemy.engine import Connection
 from wangge.app.accounts import Account
 from wangge.core import casework
 from wangge.core.errors import RoutingError
-from wangge.core.lifecycle import EVIDENCE_NAMES, Lifecycle
+from wangge.core.lifecycle import Lifecycle
 from wangge.core.models import Attachment, Case, CaseEvent, Device, GridCell, Worker
 from wangge.core.routing import CaseView, Router
 from wangge.core.ruleset import Ruleset
@@ -488,8 +488,6 @@ def move_options(ruleset: Ruleset, account: Account, row) -> list[MoveOption]:
                               not rule.from_reporter or account.worker_id == row.reporter_id))
     return out
 
-
-EVIDENCE = EVIDENCE_NAMES
 
 
 def case_photo(conn: Connection, account: Account, ref: str, sha: str) -> str:

@@ -168,10 +168,10 @@ def test_five_wrong_passwords_lock_the_account(served_office, new_page):
     page = new_page()
     for attempt in range(5):
         log_in(page, "王评估", password=f"wrong password {attempt}")
-        assert "wrong account name or password" in page.locator(".error").inner_text()
-    assert "locked" in page.locator(".error").inner_text()
+        assert "账号或密码错误" in page.locator(".error").inner_text()
+    assert "账号已锁定至" in page.locator(".error").inner_text()
     log_in(page, "王评估")  # the right password is refused too while locked
-    assert "is locked" in page.locator(".error").inner_text()
+    assert "连续 5 次登录失败，账号已锁定至" in page.locator(".error").inner_text()
     assert "/login" in page.url
 
 

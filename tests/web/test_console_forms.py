@@ -64,9 +64,9 @@ def test_login_without_name_or_with_a_wrong_password_says_so(built):
     page = client.post("/login", data={"csrf": csrf(client, "/login"), "name": "", "password": ""})
     assert page.status_code == 400 and "请填写账号和密码" in error_in(page.text)
     page = client.post("/login", data={"csrf": csrf(client, "/login"), "name": "张主任", "password": "nope nope"})
-    assert page.status_code == 400 and "wrong account name or password" in error_in(page.text)
+    assert page.status_code == 400 and "账号或密码错误" in error_in(page.text)
     page = client.post("/login", data={"csrf": csrf(client, "/login"), "name": "无此人", "password": "nope nope"})
-    assert "wrong account name or password" in error_in(page.text)  # an unknown name reads the same
+    assert "账号或密码错误" in error_in(page.text)  # an unknown name reads the same
     assert client.get("/cases").status_code == 303  # still logged out
     with built.store.read() as conn:
         failed = [r for r in accounts.trail(conn) if r["action"] == "login_failed"]

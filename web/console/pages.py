@@ -133,11 +133,19 @@ class Console:
             try:
                 found = await run_in_threadpool(accounts.login, self.store, name, password)
             except LoginRefused as refused:
-                error = str(refused)
+                error = _login_refusal(refused, _, await run_in_threadpool(self._zone))
             else:
                 auth.start(request, found)
                 return RedirectResponse(next_url, status_code=303)
         return self.render(request, "console/login.html", {"next": next_url, "name": name, "error": error}, status=400)
+
+    def _zone(self):
+        """The ruleset's time zone, for times a page shows outside any case (UTC if there is no ruleset)."""
+        try:
+            with self.store.read() as conn:
+                return queries.zone_of(queries.current_ruleset(conn))
+        except WanggeError:
+            return timezone.utc
 
     async def logout(self, request: Request):
         await self._form(request)
@@ -369,6 +377,19 @@ class Console:
             line["at"] = queries.local(line["at"], ruleset).astimezone(zone)
         return self.render(request, "console/audit.html", {"lines": lines, "who": name or ""}, account=account,
                            ruleset=ruleset)
+
+
+def _login_refusal(refused: LoginRefused, _, zone) -> str:
+    """A refused login in the page's language, the end of a lock in ``zone``."""
+    until = refused.until.astimezone(zone).strftime("%H:%M") if refused.until else ""
+    return {
+        "wrong": _("Wrong account name or password."),
+        "now_locked": _("Wrong account name or password. After %(failures)s failed logins the account is locked "
+                        "until %(until)s.", failures=accounts.MAX_FAILURES, until=until),
+        "locked": _("This account is locked after %(failures)s failed logins until %(until)s: try again then, or ask "
+                    "the office to set a new password.", failures=accounts.MAX_FAILURES, until=until),
+        "disabled": _("This account is disabled: ask the office to enable it."),
+    }.get(refused.reason, str(refused))
 
 
 def _walk(nodes):
