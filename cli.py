@@ -546,15 +546,14 @@ def conflicts_command(store_path: str) -> None:
     Example:
       wangge conflicts office.db
     """
-    with _office(store_path) as office:
-        rows = office.conflicts()
+    from wangge.app import boards
+
+    with _office(store_path) as office, office.store.read() as conn:
+        rows = boards.conflicts(conn, office.installed_ruleset())  # without a ruleset, times read in UTC
     if not rows:
         click.echo("no conflicts")
-    for r in rows:
-        number = f"#{r['id']}"
-        what = (f"held {r['lost']!r}" if r["kind"] == "quarantine" else f"kept {r['kept']!r}, other {r['lost']!r}")
-        click.echo(f"{number:<5} {r['kind']:<10} {r['entity']} {r['entity_id']} {r['field']} from {r['device']}: "
-                   f"{what} — {r['note']}")
+    for row in rows:
+        click.echo(boards.conflict_line(row))
     if rows:
         click.echo("answer one with: wangge resolve MASTER_STORE NUMBER accept|reject|keep|take|ack|release|discard")
 
@@ -767,6 +766,239 @@ def worker_add(store_path: str, name: str, role: str, grids: tuple[str, ...], ph
     with _office(store_path) as office:
         worker_id = office.add_worker(name, role=role, grids=grids, phone=phone)
     click.echo(f"added worker {name} ({role}) as {worker_id}")
+
+
+# -- the office console and its accounts: `wangge user`, `wangge case` -------------
+
+
+_PASSWORD = click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True,
+                         envvar="WANGGE_ACCOUNT_PASSWORD",
+                         help="The account's password, at least 8 characters (prompted if not given).")
+
+
+@cli.group("user")
+def user_group() -> None:
+    """Office accounts that log in to the console (`wangge serve`, then open / in a browser).
+
+    \b
+    Example:
+      wangge user add office.db 张主任 --role 指挥中心
+      wangge user add office.db 李站长 --role 社工站站长 --grid TF
+    """
+
+
+def _master(path: str):
+    from wangge.app import stores
+
+    return stores.open_master(path)
+
+
+@user_group.command("add")
+@click.argument("store_path", metavar="MASTER_STORE")
+@click.argument("name")
+@click.option("--role", required=True, help="A role of the installed ruleset; the lifecycle's guards use it.")
+@click.option("--grid", default=None, help="Grid code: the account sees this grid and those below (default: all).")
+@_PASSWORD
+def user_add(store_path: str, name: str, role: str, grid: str | None, password: str) -> None:
+    """Add an office account NAME with a ROLE of the ruleset (and the worker it acts as).
+
+    \b
+    Example:
+      wangge user add office.db 张主任 --role 指挥中心
+      WANGGE_ACCOUNT_PASSWORD=... wangge user add office.db 电信维修 --role 专业部门
+    """
+    from wangge.app import accounts
+
+    with _master(store_path) as opened:
+        made = accounts.add(opened, name, role, password, grid=grid, by="command line")
+    click.echo(f"added account {made.name} ({made.role}" + (f", grid {made.grid_code}" if made.grid_code else "")
+               + "): log in at the console that `wangge serve` serves")
+
+
+@user_group.command("list")
+@click.argument("store_path", metavar="MASTER_STORE")
+def user_list(store_path: str) -> None:
+    """List the office accounts.
+
+    \b
+    Example:
+      wangge user list office.db
+    """
+    from wangge.app import accounts
+    from wangge.core.report import table
+
+    with _master(store_path) as opened:
+        found = accounts.listed(opened)
+    rows = [[a.name, a.role, a.grid_code or "(all)", "disabled" if a.disabled else
+             (f"locked until {a.locked_until:%H:%M} UTC" if a.locked_until else "active")] for a in found]
+    click.echo(table(["account", "role", "grid", "state"], rows, title=f"Accounts: {len(found)}"))
+
+
+@user_group.command("disable")
+@click.argument("store_path", metavar="MASTER_STORE")
+@click.argument("name")
+def user_disable(store_path: str, name: str) -> None:
+    """Disable an account; its open sessions end at their next request.
+
+    \b
+    Example:
+      wangge user disable office.db 张主任
+    """
+    from wangge.app import accounts
+
+    with _master(store_path) as opened:
+        click.echo(accounts.disable(opened, name, by="command line"))
+
+
+@user_group.command("password")
+@click.argument("store_path", metavar="MASTER_STORE")
+@click.argument("name")
+@_PASSWORD
+def user_password(store_path: str, name: str, password: str) -> None:
+    """Set an account's password; this also unlocks and re-enables it.
+
+    \b
+    Example:
+      wangge user password office.db 张主任
+    """
+    from wangge.app import accounts
+
+    with _master(store_path) as opened:
+        click.echo(accounts.set_password(opened, name, password, by="command line"))
+
+
+@cli.group("case")
+def case_group() -> None:
+    """Cases as an office account sees and moves them in the console, for scripts.
+
+    \b
+    Example:
+      wangge case list office.db --as 张主任 --status 立案
+      wangge case move office.db C20261013001 派遣 --as 张主任
+    """
+
+
+_AS = click.option("--as", "account_name", required=True, help="The office account to act as (`wangge user list`).")
+
+
+def _acting(opened, name: str):
+    from wangge.app import accounts
+
+    found = next((a for a in accounts.listed(opened) if a.name == name), None)
+    if found is None or found.disabled:
+        raise UsageError(f"no usable account {name!r}: see `wangge user list`")
+    return found
+
+
+@case_group.command("list")
+@click.argument("store_path", metavar="MASTER_STORE")
+@_AS
+@click.option("--status", default="", help="A lifecycle state, e.g. 立案.")
+@click.option("--grid", default="", help="A grid code: that grid and those below.")
+@click.option("--class", "case_class", default="", help="A catalogue class code, e.g. 01.")
+@click.option("--item", default="", help="A catalogue item code, e.g. 0103.")
+@click.option("--channel", default="", help="A channel, e.g. 巡查.")
+@click.option("--owner", default="", help="Part of the owner, e.g. 电信.")
+@click.option("--overdue", is_flag=True, help="Only open cases past their deadline.")
+@click.option("--due-soon", is_flag=True, help="Only open cases due within 24 hours.")
+@click.option("--page", default=1, type=click.IntRange(min=1), help="Page of 50.")
+def case_list(store_path, account_name, status, grid, case_class, item, channel, owner, overdue, due_soon, page) -> None:
+    """List the cases an account sees, soonest deadline first, with counts per status.
+
+    \b
+    Example:
+      wangge case list office.db --as 张主任 --overdue
+    """
+    from datetime import timezone
+
+    from wangge.app import queries
+    from wangge.core.report import table
+
+    params = {"status": status, "grid": grid, "class": case_class, "item": item, "channel": channel, "owner": owner,
+              "overdue": "1" if overdue else "", "due_soon": "1" if due_soon else "", "page": str(page)}
+    with _master(store_path) as opened:
+        account = _acting(opened, account_name)
+        with opened.read() as conn:
+            ruleset = queries.current_ruleset(conn)
+            chosen, problems = queries.parse_filter(params, ruleset)
+            if problems:
+                raise UsageError("; ".join(problems))
+            found = queries.queue(conn, ruleset, account, chosen, datetime.now(timezone.utc), "zh")
+    counts = ", ".join(f"{k} {v}" for k, v in found.counts.items()) or "none"
+    rows = [[r.number, f"{r.item} {r.item_label}", r.grid_code, r.channel, r.status, r.owner,
+             f"{r.deadline:%Y-%m-%d %H:%M}" if r.deadline else "-", "overdue" if r.overdue else ("soon" if r.due_soon else "")]
+            for r in found.rows]
+    click.echo(table(["number", "item", "grid", "channel", "status", "owner", "deadline", ""], rows,
+                     title=f"Cases: {found.total} (page {found.page} of {found.pages}; {counts})"))
+
+
+@case_group.command("show")
+@click.argument("store_path", metavar="MASTER_STORE")
+@click.argument("case")
+@_AS
+def case_show(store_path: str, case: str, account_name: str) -> None:
+    """Show a case as its console page does: facts, history, routing and the moves allowed.
+
+    \b
+    Example:
+      wangge case show office.db C20261013001 --as 张主任
+    """
+    from datetime import timezone
+
+    from wangge.app import queries
+
+    with _master(store_path) as opened:
+        account = _acting(opened, account_name)
+        with opened.read() as conn:
+            ruleset = queries.current_ruleset(conn)
+            c = queries.case_detail(conn, ruleset, account, case, datetime.now(timezone.utc), "zh")
+    when = (lambda t: f"{t:%Y-%m-%d %H:%M}" if t else "-")
+    lines = [f"case {c.number} ({c.id}): {c.description}", f"status {c.status}; item {c.item} {c.item_label}; "
+             f"grid {' › '.join(code for _, code, _ in c.grid_path)}; channel {c.channel}",
+             f"reported {when(c.reported_at)} by {c.reporter}; owner {c.owner}; deadline {when(c.deadline)} ({c.zone})",
+             "history:"]
+    lines += [f"  - {when(e.at)} {e.move}: {e.from_status} → {e.to_status} by {e.actor} ({e.role}) "
+              f"{'at the office' if e.via == 'office' else 'on tablet ' + e.via}"
+              + (f" with {', '.join(e.evidence)}" if e.evidence else "") + (f" — {e.note}" if e.note else "")
+              for e in c.timeline] or ["  (none)"]
+    lines += ["routing:"] + [f"  - {line}" for line in c.routing]
+    lines += [f"photos: {len(c.photos)}", f"moves for {account.name} ({account.role}):"]
+    lines += [f"  - {m.code} → {m.target}" + (f" (needs {', '.join(m.needs)})" if m.needs else "") for m in c.moves] \
+        or ["  (none from this state)"]
+    click.echo("\n".join(lines))
+
+
+@case_group.command("move")
+@click.argument("store_path", metavar="MASTER_STORE")
+@click.argument("case")
+@click.argument("move")
+@_AS
+@click.option("--evidence", multiple=True, help="Evidence given: onsite_confirmation, callback, signature (repeatable).")
+@click.option("--photo", type=click.Path(exists=True, dir_okay=False), help="A photo to attach as evidence.")
+@click.option("--satisfied", type=click.Choice(["yes", "no"]), default=None, help="The resident's verdict at the callback.")
+@click.option("--note", default="", help="Why, for the record.")
+def case_move(store_path, case, move, account_name, evidence, photo, satisfied, note) -> None:
+    """Make a lifecycle MOVE on CASE as an account, under the same rules as the console.
+
+    \b
+    Example:
+      wangge case move office.db C20261013001 派遣 --as 张主任
+      wangge case move office.db C20261013001 结案 --as 网格员1 --evidence onsite_confirmation
+    """
+    from datetime import timezone
+
+    from wangge.app import actions
+    from wangge.sync.attachments import BlobStore
+    from wangge.sync.fieldwork import files_folder
+
+    upload = actions.PhotoUpload(Path(photo).read_bytes(), Path(photo).name) if photo else None
+    with _master(store_path) as opened:
+        account = _acting(opened, account_name)
+        blobs = BlobStore(files_folder(store_path) / "blobs") if photo else None  # where `wangge serve` keeps photos
+        status = actions.move(opened, account, case, move, now=datetime.now(timezone.utc), evidence=evidence,
+                              note=note, satisfied={"yes": True, "no": False}.get(satisfied or ""), photo=upload,
+                              blobs=blobs)
+    click.echo(f"case {case}: {move} done, now {status}")
 
 
 # -- roster: staffing against headcounts, stipends -------------------------------

@@ -15,7 +15,7 @@ from typing import Callable, Iterable
 from sqlalchemy import Column, DateTime, MetaData, String, Table, inspect
 from sqlalchemy.engine import Connection
 
-from wangge.core import models
+from wangge.core import accounts, models
 
 _meta = MetaData()
 schema_migration = Table(
@@ -70,6 +70,9 @@ CORE: tuple[Migration, ...] = (
     # A tablet (SQLite) holds any 64-bit number; a PostgreSQL master refused past 2**31 and so
     # every later bundle of the tablet that recorded one.
     Migration("0004_wide_integers", lambda conn: _widen(conn, WIDE_INTEGERS)),
+    # The office console's accounts and audit trail, and the indexes its case queue reads by.
+    Migration("0006_accounts", accounts.create),
+    Migration("0006b_case_queue_indexes", accounts.queue_indexes),
     # Meetings held with their attendance, and projects' delivery logs: office records.
     Migration("0008_meetings_and_project_records", lambda conn: _office_records(conn)),
 )

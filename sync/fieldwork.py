@@ -18,6 +18,7 @@ from wangge.core import casework
 from wangge.core.errors import SyncError, UsageError, WanggeError
 from wangge.core.models import Attachment
 from wangge.core.ruleset import Ruleset
+from wangge.core.store import database_url
 from wangge.sync import bundle, enrollment, protocol
 from wangge.sync.identity import store_keys
 from wangge.sync.keys import PublicKeys
@@ -88,6 +89,16 @@ def inbox_importer(exchange: Callable[[bytes], Exchanged], replies: Path) -> Cal
         return f"{summary}; reply written to {target}"
 
     return import_file
+
+
+def files_folder(target: str) -> Path:
+    """Where a master keeps uploads, replies and photos: beside an SQLite file, or in the working
+    folder for a PostgreSQL master (named after its database)."""
+    if "://" in target:
+        from sqlalchemy.engine import make_url
+
+        return Path.cwd() / f"{make_url(database_url(target)).database or 'master'}.files"
+    return Path(target).parent / (Path(target).name + ".files")
 
 
 def master_card(master, device_id: str) -> str:

@@ -55,6 +55,7 @@ class LiveRuleset:
         self.on_change = on_change
         self.current = None
         self.last_error: Optional[str] = None
+        self.last_errors: Optional[str] = None  # every problem, file:line:col with hints, for the console
         self.reloads = 0  # successful replacements, for tests and health
         self.attempts = 0  # every reload tried, good or bad
         self._lock = threading.Lock()
@@ -77,9 +78,10 @@ class LiveRuleset:
                 # Logged before it is recorded: whoever sees ``last_error`` finds the full report in the log.
                 log.error("rule file %s not loaded, still running version %s:\n%s",
                           self.path, (self.version or "none")[:12], exc)
+                self.last_errors = str(exc)
                 self.last_error = getattr(exc, "summary", None) or str(exc).splitlines()[0]
                 return False
-            self.last_error = None
+            self.last_error = self.last_errors = None
             if self.current is not None and ruleset.version == self.version:
                 return False
             self.current = ruleset

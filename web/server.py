@@ -167,7 +167,8 @@ def running(app, host: str = "127.0.0.1", port: int = 0, *, timeout: float = 10.
 def serve_master(target: str, *, host: str, port: int, rules_file: Optional[str] = None,
                  inbox: Optional[str] = None, certfile=None, keyfile=None, echo=print,
                  mounts: Sequence[BaseRoute] = ()) -> None:
-    """Serve a master store until interrupted, watching the rule file and the inbox if given.
+    """Serve a master store until interrupted, watching the rule file and the inbox if given;
+    the office console (`wangge.web.console`) is at ``/``, after the sync endpoints and ``mounts``.
 
     Prints (through ``echo``) the address, then one line per enrollment,
     applied bundle and rule-file reload. Raises `UsageError` for a bad TLS
@@ -175,7 +176,8 @@ def serve_master(target: str, *, host: str, port: int, rules_file: Optional[str]
     """
     from wangge.app.office import Office
     from wangge.sync import watch
-    from wangge.sync.fieldwork import inbox_importer
+    from wangge.sync.fieldwork import files_folder, inbox_importer
+    from wangge.web.console import console_mount
 
     if certfile or keyfile:
         check_tls(certfile, keyfile)
@@ -188,8 +190,11 @@ def serve_master(target: str, *, host: str, port: int, rules_file: Optional[str]
         if inbox:
             importer = inbox_importer(office.exchange, Path(inbox) / "replies")
             observers.append(watch.watch_inbox(watch.Inbox(inbox, importer, on_event=echo)))
-        app = master_app(office.master_service(), Path(target).parent / (Path(target).name + ".files"),
-                         on_event=echo, mounts=mounts)
+        folder = files_folder(target)
+        blobs = BlobStore(folder / "blobs")  # one photo store: tablets fill it, the console shows it
+        console = console_mount(office, blobs=blobs, https=bool(certfile),
+                                rules_error=lambda: office.live.last_errors if office.live is not None else None)
+        app = master_app(office.master_service(), folder, on_event=echo, blobs=blobs, mounts=[*mounts, console])
         # Bound before announcing, so the line names the real port (--port 0 picks a free one).
         sock = bind(host, port)
         shown = f"[{host}]" if ":" in host else host
