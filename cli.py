@@ -548,8 +548,10 @@ def conflicts_command(store_path: str) -> None:
     """
     from wangge.app import boards
 
-    with _office(store_path) as office, office.store.read() as conn:
-        rows = boards.conflicts(conn, office.installed_ruleset())  # without a ruleset, times read in UTC
+    with _office(store_path) as office:
+        ruleset = office.installed_ruleset()  # without one, times read in UTC
+        with office.store.read() as conn:
+            rows = boards.conflicts(conn, ruleset)
     if not rows:
         click.echo("no conflicts")
     for row in rows:
