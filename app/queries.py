@@ -119,7 +119,8 @@ def parse_filter(params: Mapping[str, str], ruleset: Ruleset) -> tuple[QueueFilt
         return value
 
     page_text = (params.get("page") or "1").strip()
-    page = int(page_text) if page_text.isdigit() and 0 < int(page_text) < 10**6 else 0
+    # isdigit alone takes "¹" and other digits int() refuses: only ASCII digits make a page number.
+    page = int(page_text) if page_text.isascii() and page_text.isdigit() and 0 < int(page_text) < 10**6 else 0
     if page == 0:
         problems.append(f"page {page_text!r} is not a page number: expected 1, 2, 3 …")
     item = pick("item", list(ruleset.items), "item")
