@@ -1,0 +1,75 @@
+"""A street master on loopback and an enrolled, encrypted tablet, for the field app's tests.
+
+The master is TEDA's street office exactly as `wangge serve` runs it; the
+tablet enrolls over HTTP, is approved for the grid worker 赵巧珍 and syncs
+once, as a worker's tablet would be handed out.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from wangge import rulesets
+from wangge.core import casework, store
+from wangge.core.ruleset import Ruleset
+from wangge.sync import atrest, enrollment, tables
+from wangge.sync.client import MasterClient
+from wangge.sync.fieldwork import installed_rules, protocol_exchange
+from wangge.sync.identity import store_keys
+from wangge.sync.office import Office
+from wangge.sync.server import MasterApp
+from wangge.sync.tablet import enrollment_request
+
+PASSPHRASE = "网格员口令 field-test"
+#: A cheap scrypt: the tests unlock many times.
+TEST_SCRYPT_N = 2**10
+
+
+@dataclass
+class Office_:
+    """The street office: its store, ruleset and the ids the tests name."""
+
+    store: store.Store
+    ruleset: Ruleset
+    folder: Path
+    ids: dict
+
+    def app(self) -> MasterApp:
+        office = Office(self.store, protocol_exchange(self.store, installed_rules(self.store)),
+                        public_keys=store_keys(self.store).public)
+        return MasterApp(office, self.folder / "master-files")
+
+
+def street_office(folder: Path, ruleset: Ruleset | None = None, households: int = 6) -> Office_:
+    ruleset = ruleset or rulesets.load("teda")
+    master = store.init(str(folder / "master.db"), "master", extra_migrations=tables.MIGRATIONS)
+    with master.write(actor="office") as rec:
+        casework.install_ruleset(rec.conn, ruleset)
+        ids = {"area": rec.insert("grid_cell", {"code": "TD", "level": "区", "name": "泰达开发区"})}
+        ids["street"] = rec.insert("grid_cell", {"code": "TD.1", "level": "街道", "name": "泰达街道", "upper_id": ids["area"]})
+        ids["taifeng"] = rec.insert("grid_cell", {"code": "TD.1.TF", "level": "社区", "name": "泰丰社区",
+                                                  "upper_id": ids["street"]})
+        for n in (1, 2):
+            ids[f"grid{n}"] = rec.insert("grid_cell", {"code": f"TD.1.TF.{n:02d}", "level": "网格",
+                                                       "name": f"泰丰{n}网格", "upper_id": ids["taifeng"], "grade": "A"})
+            ids[f"building{n}"] = rec.insert("building", {"grid_id": ids[f"grid{n}"], "code": f"{n}号楼", "name": f"泰丰{n}号楼"})
+            ids[f"homes{n}"] = rec.insert_many("household", [
+                {"grid_id": ids[f"grid{n}"], "building_id": ids[f"building{n}"], "address": f"{n}号楼{unit:02d}室",
+                 "户主": f"住户{n}-{unit}", "人口": 3} for unit in range(1, households + 1)])
+        for name, role, grid in (("赵巧珍", "网格员", "grid1"), ("李明", "网格员", "grid2"),
+                                 ("系统中心", "指挥中心", "street"), ("电信维修", "专业部门", "area")):
+            ids[name] = rec.insert("worker", {"name": name, "role": role})
+            rec.insert("assignment", {"worker_id": ids[name], "grid_id": ids[grid]})
+    return Office_(master, ruleset, folder, ids)
+
+
+def enrolled_tablet(office: Office_, url: str, name: str = "zhao-tablet", worker: str = "赵巧珍") -> Path:
+    """Make an encrypted tablet, enroll it over HTTP and approve it for ``worker``; return its path (closed)."""
+    path = office.folder / f"{name}.db"
+    tablet = atrest.init_tablet(path, PASSPHRASE, n=TEST_SCRYPT_N, extra_migrations=tables.MIGRATIONS)
+    with tablet:
+        with MasterClient(url) as client:
+            client.enroll(enrollment_request(tablet, name).__dict__)
+        with office.store.write(actor="office") as rec:
+            enrollment.approve(rec, tablet.device_id, worker)
+    return path
