@@ -6,6 +6,8 @@ once, as a worker's tablet would be handed out.
 """
 from __future__ import annotations
 
+import struct
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -73,3 +75,15 @@ def enrolled_tablet(office: Office_, url: str, name: str = "zhao-tablet", worker
         with office.store.write(actor="office") as rec:
             enrollment.approve(rec, tablet.device_id, worker)
     return path
+
+
+def png(width: int = 64, height: int = 48, rgb: tuple[int, int, int] = (200, 40, 40)) -> bytes:
+    """A small, valid PNG of one colour: a 'photo' the browser really draws."""
+    row = b"\x00" + bytes(rgb) * width
+    raw = zlib.compress(row * height)
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", raw) + chunk(b"IEND", b"")

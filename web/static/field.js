@@ -64,6 +64,20 @@
     });
   }
 
+  // A form sent while the connection is down stays on the page, filled in, with a note: nothing is lost.
+  function lost() {
+    var note = document.getElementById("offline-note");
+    if (!note) return;
+    note.textContent = document.getElementById("page").getAttribute("data-lost");
+    note.hidden = false;
+    window.scrollTo(0, 0);
+  }
+  document.addEventListener("htmx:sendError", lost);
+  document.addEventListener("htmx:afterRequest", function (e) {
+    var note = document.getElementById("offline-note");
+    if (note && e.detail.successful !== undefined && e.detail.xhr && e.detail.xhr.status) note.hidden = true;
+  });
+
   document.addEventListener("DOMContentLoaded", function () { wire(document); });
   document.addEventListener("htmx:afterSwap", function (e) { wire(e.target); });
 })();
