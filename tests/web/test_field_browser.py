@@ -236,8 +236,8 @@ def _second_tablet(street, tmp_path, *, worker: str, name: str, ahead_ms: int = 
     path = enrolled_tablet(office, street["master"], name=name, worker=worker)
 
     def opener(secret: str) -> FieldTablet:
-        store = atrest.open_tablet(path, secret, for_sync=True, extra_migrations=tables.MIGRATIONS,
-                                   now_ms=lambda: atrest_now() + ahead_ms)
+        store = atrest.open_tablet(path, secret, for_sync=True, extra_migrations=tables.MIGRATIONS)
+        store.now_ms = lambda: atrest_now() + ahead_ms  # the clock its changes are stamped with
         return FieldTablet(path, store, now=lambda: datetime.now(timezone.utc) + timedelta(milliseconds=ahead_ms))
 
     return path, field_app(opener(PASSPHRASE), path=path, master_url=street["master"], opener=opener)
@@ -256,7 +256,8 @@ def test_what_the_office_held_is_shown_with_its_reason(street, browser, screensh
         _sync(page)
         page.goto(url + "/report")
         page.fill("#item-search", "乱堆")
-        page.locator("label.item-choice").first.click()
+        expect(page.locator("label.item-choice")).to_have_count(1)  # the search narrowed the catalogue
+        page.locator("label.item-choice", has_text="乱堆物料").click()
         page.fill("#f-description", "楼道口乱堆物料")
         page.set_input_files("#f-photos", files=[{"name": "a.png", "mimeType": "image/png", "buffer": png()}])
         page.click("#report-form button[type=submit]")
@@ -281,9 +282,10 @@ def test_a_refused_bundle_is_shown_with_its_reason_and_nothing_is_lost(street, b
         _sync(page)
         page.goto(url + "/report")
         page.fill("#item-search", "绿灯")
-        page.locator("label.item-choice").first.click()
+        page.locator("label.item-choice", has_text="人行绿灯时间过短").click()
         page.select_option("#f-channel", "巡查")
         page.fill("#f-description", "人行绿灯时间过短")
+        page.set_input_files("#f-photos", files=[{"name": "b.png", "mimeType": "image/png", "buffer": png()}])
         page.click("#report-form button[type=submit]")
         expect(page.locator(".flash")).to_contain_text("已上报")
         with office.store.write(actor="office") as rec:
