@@ -12,6 +12,7 @@ messages; `place_problems` puts the ruleset validators' messages
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Iterable, Mapping, Optional
 
@@ -182,11 +183,16 @@ def shown(f: FormField, value) -> object:
     return value if f.widget == "checks" else str(value)
 
 
+#: A validator's "got" for a value that was not given says nothing beside an empty field.
+_NOTHING_GOT = re.compile(r"(,实际为|, got) (None|\[\]|''|\(\))$")
+
+
 def place_problems(problems: Iterable[str], names: Mapping[str, str]) -> tuple[dict[str, str], list[str]]:
     """Each validator message beside the field it names, and the ones naming no field.
 
     ``names`` maps field codes to the name a validator's message starts with
-    (`RecordValidator.names`). A message names its field first ("面积(建筑面积):应为…").
+    (`RecordValidator.names`). A message names its field first ("面积(建筑面积):应为…");
+    beside the field that name is dropped, and so is "got None" for a field left empty.
     """
     by_name = sorted(((name, code) for code, name in names.items()), key=lambda p: -len(p[0]))
     placed: dict[str, str] = {}
@@ -194,7 +200,7 @@ def place_problems(problems: Iterable[str], names: Mapping[str, str]) -> tuple[d
     for problem in problems:
         for name, code in by_name:
             if problem.startswith((name + ":", name + "\uff1a")):
-                placed.setdefault(code, problem)
+                placed.setdefault(code, _NOTHING_GOT.sub("", problem[len(name) + 1:].strip()))
                 break
         else:
             code = problem.replace("\uff1a", ":").split(":", 1)[0].strip()

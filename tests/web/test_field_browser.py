@@ -108,7 +108,7 @@ def test_a_workers_day_from_unlock_to_closure_at_the_master(street, browser, scr
     page.fill("#f-description", "泰丰1网格电信通讯箱破损,电线裸露")
     page.click("#report-form button[type=submit]")
     photo_field = page.locator('[data-field="photos"]')
-    expect(photo_field.locator(".error")).to_contain_text("至少一张照片")
+    expect(photo_field.locator(".error")).to_have_text("应为至少一张照片")
     expect(page.locator("#f-description")).to_have_value("泰丰1网格电信通讯箱破损,电线裸露")  # nothing lost
     expect(page.locator('input[name=item][value="0103"]')).to_be_checked()
     _shot(page, screenshots, "report-refused-1280x800")

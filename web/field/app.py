@@ -102,7 +102,8 @@ def _environment(state: FieldState) -> Environment:
     env.globals.update(
         shown=fieldforms.shown, zone_of=zone_of, from_ms=from_ms,
         when_ms=lambda ms: from_ms(ms).astimezone(zone_of()).strftime("%Y-%m-%d %H:%M"),
-        state_label=_state_label, evidence_label=fieldrecords.evidence_name)
+        state_label=_state_label, evidence_label=fieldrecords.evidence_name,
+        sync_words=lambda stored, lang: fieldsync.Outcome(**stored).words(lang))
     return env
 
 
