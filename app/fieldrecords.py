@@ -16,6 +16,7 @@ from typing import Optional
 
 from sqlalchemy import func, select
 
+from wangge.app import households
 from wangge.app.fieldforms import Form, FormField, form_for, place_problems, read_form
 from wangge.app.fieldtablet import FieldTablet, _aware
 from wangge.core import casework, duplicates, points
@@ -104,7 +105,7 @@ def context(tablet: FieldTablet, conn, lang: str) -> Context:
     lease = tablet.lease(conn)
     if lease.expired:
         raise LeaseExpired(said["lease"].format(days=lease.lease_days))
-    rules = tablet.ruleset(conn)
+    rules = tablet.rules(conn)
     if rules is None:
         raise WanggeError(said["norules"])
     worker = tablet.worker(conn)
@@ -232,7 +233,7 @@ def near_duplicates(tablet: FieldTablet, item: str, grid_id: str, building_id: s
                     household_id: str = "") -> list[dict]:
     """Open cases like the one being reported (same item, same place, within the rule file's window)."""
     with tablet.store.read() as conn:
-        rules = tablet.ruleset(conn)
+        rules = tablet.rules(conn)
         if rules is None or item not in rules.items or not grid_id:
             return []
         life = Lifecycle.of(rules)
@@ -380,11 +381,12 @@ def save_household(tablet: FieldTablet, household_id: Optional[str], submitted, 
     problems = {**placed, **problems}
     if problems or loose:
         raise FormProblems(problems, loose)
-    with tablet.store.write(actor=ctx.worker["id"]) as rec:
-        if household_id is None:
-            return rec.insert("household", changes)
-        if changes:
-            rec.update("household", household_id, changes)
+    if household_id is None:
+        own = {k: v for k, v in changes.items() if k not in standard}
+        return households.record_household(tablet.store, ctx.rules, by=ctx.worker["id"], grid=grid_id,
+                                           address=standard["address"], building=standard["building_id"], fields=own)
+    if changes:
+        households.edit_household(tablet.store, ctx.rules, household_id, changes, by=ctx.worker["id"])
     return household_id
 
 
@@ -423,8 +425,10 @@ def add_resident(tablet: FieldTablet, household_id: str, submitted, lang: str = 
             raise FormProblems(problems, loose) from None
     if problems:
         raise FormProblems(problems)
-    with tablet.store.write(actor=ctx.worker["id"]) as rec:
-        return rec.insert("resident", {"household_id": household_id, "grid_id": grid, **reading.values})
+    own = {k: v for k, v in reading.values.items() if k not in ("name", "id_number", "phone")}
+    return households.record_resident(tablet.store, by=ctx.worker["id"], household=household_id,
+                                      name=reading.values["name"], id_number=reading.values.get("id_number", ""),
+                                      phone=reading.values.get("phone", ""), fields=own)
 
 
 def minutes_field(rules: Ruleset) -> Optional[str]:

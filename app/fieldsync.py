@@ -22,7 +22,6 @@ from wangge.core.models import Op
 from wangge.core.ruleset import Ruleset
 from wangge.core.store import get_meta, set_meta
 from wangge.sync import atrest, files, protocol
-from wangge.sync.identity import store_keys
 
 _op = Op.__table__
 META_LAST = "field.last_sync"
@@ -101,10 +100,10 @@ def last(tablet: FieldTablet) -> Optional[Outcome]:
 
 def _apply(tablet: FieldTablet, device: protocol.DeviceSync, reply: bytes, outcome: Outcome) -> protocol.DeviceResult:
     with tablet.store.read() as conn:
-        before = int(get_meta(conn, "sync.through") or 0)
+        before = tablet.session(conn).through
     result = device.accept_reply(reply)
     with tablet.store.read() as conn:
-        through = int(get_meta(conn, "sync.through") or 0)
+        through = tablet.session(conn).through
         outcome.proposals += _proposals(conn, tablet.device_id, before, through)
         outcome.held += _held(conn, result.quarantined)
     outcome.sent += result.acked
@@ -113,9 +112,11 @@ def _apply(tablet: FieldTablet, device: protocol.DeviceSync, reply: bytes, outco
 
 
 def _renew(tablet: FieldTablet) -> None:
+    """Renew the lease for the ruleset's days, as the master last sent it (after a sync the master answered)."""
     with tablet.store.write(actor="sync") as rec:
-        stored = get_meta(rec.conn, "sync.ruleset")
-        atrest.renew_lease(rec.conn, tablet.now_ms(), Ruleset.from_json(stored).settings.lease_days if stored else None)
+        stored = tablet.session(rec.conn).ruleset
+        atrest.renew_lease(rec.conn, tablet.now_ms(),
+                           Ruleset.from_json(stored).settings.lease_days if stored else None)
 
 
 def sync_now(tablet: FieldTablet, master_url: str, *, on_progress: Optional[Callable] = None,
@@ -131,7 +132,7 @@ def sync_now(tablet: FieldTablet, master_url: str, *, on_progress: Optional[Call
     outcome = Outcome(ok=False, at_ms=tablet.now_ms())
     try:
         with MasterClient(master_url, on_progress=on_progress, **(client_options or {})) as client:
-            keys = store_keys(tablet.store)
+            keys = tablet.keys
             device = protocol.DeviceSync(tablet.store, keys, _master_of(tablet.store, client))
             _learn_worker(tablet, client)
             for _ in range(rounds):
@@ -179,7 +180,7 @@ def export_bundle(tablet: FieldTablet, folder: str) -> Outcome:
     target = _folder(folder) / f"wangge-{tablet.device_id[-8:]}-{tablet.now_ms()}.wgb"
     with tablet.store.read() as conn:
         waiting = tablet.waiting(conn)
-    device = protocol.DeviceSync(tablet.store, store_keys(tablet.store), protocol.trusted_master(tablet.store))
+    device = protocol.DeviceSync(tablet.store, tablet.keys, protocol.trusted_master(tablet.store))
     device.make_push(deliver=lambda made: files.write_atomic(target, made))
     return _record(tablet, Outcome(ok=True, at_ms=tablet.now_ms(), how="usb-export", sent=waiting, file=str(target)))
 
@@ -187,7 +188,7 @@ def export_bundle(tablet: FieldTablet, folder: str) -> Outcome:
 def import_reply(tablet: FieldTablet, path: str) -> Outcome:
     """Apply the office's reply file (``PUSH.wgb.reply``) and renew the lease. Raises `WanggeError`."""
     data = files.read_bundle(path)
-    device = protocol.DeviceSync(tablet.store, store_keys(tablet.store), protocol.trusted_master(tablet.store))
+    device = protocol.DeviceSync(tablet.store, tablet.keys, protocol.trusted_master(tablet.store))
     outcome = Outcome(ok=False, at_ms=tablet.now_ms(), how="usb-import", file=str(path))
     _apply(tablet, device, data, outcome)
     _renew(tablet)

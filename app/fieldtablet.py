@@ -1,10 +1,12 @@
 """A worker's tablet, opened for the field app: who works on it, their grids, cases, households and lease.
 
-`FieldTablet.open` unlocks the encrypted store with the worker's passphrase
-(`wangge.sync.atrest`) for sync, so a tablet whose lease ran out still opens
-to sync and renew it; `lease` says whether it may record anything else, and
-the use cases that record (`wangge.app.fieldrecords`) refuse while it is out.
-Everything the home page shows is read here, in one transaction per page.
+`FieldTablet` is the application layer's `Tablet` (opened the one right
+way: unlocked with the worker's passphrase, migrated) with what the field
+app's pages read. It opens for sync, so a tablet whose lease ran out still
+opens to sync and renew it; `lease` says whether it may record anything
+else, and the use cases that record (`wangge.app.fieldrecords`) refuse while
+it is out. Everything the home page shows is read here, in one transaction
+per page.
 """
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import and_, func, or_, select
 
+from wangge.app.tablet import Tablet
 from wangge.core import casework
 from wangge.core.capture import stored_json
 from wangge.core.errors import WanggeError
@@ -25,8 +28,8 @@ from wangge.core.models import (Assignment, Attachment, Building, Case, CaseEven
                                 PointEntry, Resident, Visit, Worker)
 from wangge.core.ruleset import Ruleset
 from wangge.core.store import Store, get_meta, set_meta
-from wangge.sync import atrest, scope, tables
-from wangge.sync.tablet import tablet_photos
+from wangge.sync import atrest, scope
+from wangge.sync.session import DeviceSession
 
 _cases, _events, _households = Case.__table__, CaseEvent.__table__, Household.__table__
 _grids, _workers, _visits, _op = GridCell.__table__, Worker.__table__, Visit.__table__, Op.__table__
@@ -75,49 +78,44 @@ class Home:
     candidates: list[dict] = field(default_factory=list)
 
 
-class FieldTablet:
-    """An unlocked tablet store with the photo store beside it. Close it when done."""
+class FieldTablet(Tablet):
+    """An unlocked tablet store with the photo store beside it. Close it when done.
 
-    def __init__(self, path: str | Path, store: Store, *,
+    ``now`` is the moment records are made at; the store's own clock stamps their changes.
+    """
+
+    def __init__(self, store: Store, path: str | Path, *,
                  now: Callable[[], datetime] = lambda: datetime.now(timezone.utc)):
-        self.path = Path(path)
-        self.store = store
+        super().__init__(store, path)
         self.now = now
-        self.photos = tablet_photos(store, self.path)
-        self._ruleset: tuple[str, Optional[Ruleset]] = ("", None)
 
     @classmethod
     def open(cls, path: str | Path, passphrase: str, **options) -> "FieldTablet":
-        """Unlock the tablet at ``path``. Raises `WrongPassphrase`, `UsageError` or `StoreError`."""
-        store = atrest.open_tablet(path, passphrase, for_sync=True, extra_migrations=tables.MIGRATIONS)
-        return cls(path, store, **options)
-
-    def close(self) -> None:
-        self.store.close()
-
-    @property
-    def device_id(self) -> str:
-        return self.store.device_id
+        """Unlock the tablet at ``path`` (for sync: the lease is the app's to show). Raises
+        `WrongPassphrase`, `UsageError` or `StoreError`."""
+        opened = Tablet.open(path, passphrase, for_sync=True)
+        return cls(opened.store, path, **options)
 
     # -- what the tablet knows ------------------------------------------------------------------
 
-    def ruleset(self, conn=None) -> Optional[Ruleset]:
+    def rules(self, conn=None) -> Optional[Ruleset]:
         """The ruleset sync delivered (parsed once per version); None before the first sync."""
         if conn is None:
-            with self.store.read() as conn:
-                return self.ruleset(conn)
-        text = get_meta(conn, "ruleset") or get_meta(conn, "sync.ruleset")
-        if not text:
-            return None
-        if self._ruleset[0] != text:
-            self._ruleset = (text, Ruleset.from_json(text))
-        return self._ruleset[1]
+            return self.installed_ruleset()
+        text = casework.installed_json(conn)
+        if text != self._rules_text:
+            self._rules_text, self._rules = text, Ruleset.from_json(text) if text else None
+        return self._rules
+
+    def session(self, conn) -> DeviceSession:
+        """Where the tablet stands with its master (acknowledged position, lease, ...)."""
+        return DeviceSession.load(conn)
 
     def now_ms(self) -> int:
         return int(self.now().timestamp() * 1000)
 
     def lease(self, conn) -> LeaseView:
-        rules = self.ruleset(conn)
+        rules = self.rules(conn)
         found = atrest.read_lease(conn, rules.settings.lease_days if rules else 14)
         return LeaseView(found.last_sync_ms, found.lease_days, self.now_ms())
 
@@ -151,12 +149,12 @@ class FieldTablet:
 
     def waiting(self, conn) -> int:
         """Own changes not yet acknowledged by the office: what the next sync sends."""
-        through = int(get_meta(conn, "sync.through") or 0)
+        through = self.session(conn).through
         return conn.execute(select(func.count()).select_from(_op).where(
             _op.c.device == self.device_id, _op.c.seq > through, _op.c.kind != "mark")).scalar()
 
     def zone(self, conn) -> ZoneInfo:
-        rules = self.ruleset(conn)
+        rules = self.rules(conn)
         return ZoneInfo(rules.settings.timezone if rules else "Asia/Shanghai")
 
     # -- the home page --------------------------------------------------------------------------
@@ -165,7 +163,7 @@ class FieldTablet:
         with self.store.read() as conn:
             worker = self.worker(conn)
             grid_ids = self.grid_ids(conn, worker)
-            rules = self.ruleset(conn)
+            rules = self.rules(conn)
             cases, total = self.open_cases(conn, grid_ids, rules, limit=limit)
             due, due_total = self.due_visits(conn, grid_ids, limit=limit)
             return Home(
@@ -221,7 +219,7 @@ class FieldTablet:
             _households.outerjoin(last, last.c.household_id == _households.c.id)).where(where)).scalar()
         rows = conn.execute(base.where(where).order_by(last.c.last.is_not(None), last.c.last, _households.c.address)
                             .limit(limit)).all()
-        title = title_field(self.ruleset(conn))
+        title = title_field(self.rules(conn))
         return [{"id": r.id, "address": r.address, "head": household_head(r, title),
                  "last": _aware(r.last) if r.last else None} for r in rows], total
 

@@ -12,9 +12,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from wangge import rulesets
+from wangge.app import stores
 from wangge.core import casework, store
 from wangge.core.ruleset import Ruleset
-from wangge.sync import atrest, enrollment, tables
+from wangge.sync import enrollment
 from wangge.sync.client import MasterClient
 from wangge.sync.fieldwork import installed_rules, protocol_exchange
 from wangge.sync.identity import store_keys
@@ -44,7 +45,7 @@ class Office_:
 
 def street_office(folder: Path, ruleset: Ruleset | None = None, households: int = 6) -> Office_:
     ruleset = ruleset or rulesets.load("teda")
-    master = store.init(str(folder / "master.db"), "master", extra_migrations=tables.MIGRATIONS)
+    master = stores.create_master(str(folder / "master.db"))
     with master.write(actor="office") as rec:
         casework.install_ruleset(rec.conn, ruleset)
         ids = {"area": rec.insert("grid_cell", {"code": "TD", "level": "区", "name": "泰达开发区"})}
@@ -68,7 +69,7 @@ def street_office(folder: Path, ruleset: Ruleset | None = None, households: int 
 def enrolled_tablet(office: Office_, url: str, name: str = "zhao-tablet", worker: str = "赵巧珍") -> Path:
     """Make an encrypted tablet, enroll it over HTTP and approve it for ``worker``; return its path (closed)."""
     path = office.folder / f"{name}.db"
-    tablet = atrest.init_tablet(path, PASSPHRASE, n=TEST_SCRYPT_N, extra_migrations=tables.MIGRATIONS)
+    tablet = stores.create_tablet(path, PASSPHRASE, scrypt_n=TEST_SCRYPT_N)
     with tablet:
         with MasterClient(url) as client:
             client.enroll(enrollment_request(tablet, name).__dict__)

@@ -238,7 +238,7 @@ def _second_tablet(street, tmp_path, *, worker: str, name: str, ahead_ms: int = 
     def opener(secret: str) -> FieldTablet:
         store = atrest.open_tablet(path, secret, for_sync=True, extra_migrations=tables.MIGRATIONS)
         store.now_ms = lambda: atrest_now() + ahead_ms  # the clock its changes are stamped with
-        return FieldTablet(path, store, now=lambda: datetime.now(timezone.utc) + timedelta(milliseconds=ahead_ms))
+        return FieldTablet(store, path, now=lambda: datetime.now(timezone.utc) + timedelta(milliseconds=ahead_ms))
 
     return path, field_app(opener(PASSPHRASE), path=path, master_url=street["master"], opener=opener)
 

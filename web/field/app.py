@@ -217,7 +217,7 @@ class Pages:
         return HTMLResponse(html, status_code=status)
 
     def _rules(self):
-        return self.tablet.ruleset() if self.tablet is not None else None
+        return self.tablet.rules() if self.tablet is not None else None
 
     async def form(self, request: Request) -> FormData:
         """The posted form, after its CSRF token is checked. Raises 403 for a forged request."""
@@ -312,7 +312,7 @@ class Pages:
     # -- reporting a case ------------------------------------------------------------------------
 
     def _report_context(self, conn, lang: str) -> dict:
-        rules = self.tablet.ruleset(conn)
+        rules = self.tablet.rules(conn)
         worker = self.tablet.worker(conn)
         grid_ids = self.tablet.grid_ids(conn, worker)
         return {"grids": self.tablet.grids(conn, grid_ids), "rules": rules,
@@ -351,7 +351,7 @@ class Pages:
 
     async def items(self, request: Request):
         lang = _lang(request)
-        rules = self.tablet.ruleset()
+        rules = self.tablet.rules()
         q = request.query_params
         return self.render(request, "_items.html", items=_catalogue(rules, q.get("class", ""), q.get("q", ""), lang),
                            values={"item": q.get("item", "")})
@@ -360,7 +360,7 @@ class Pages:
         if not grid_id:
             return {"buildings": [], "households": []}
         with self.tablet.store.read() as conn:
-            title = title_field(self.tablet.ruleset(conn))
+            title = title_field(self.tablet.rules(conn))
             buildings = conn.execute(select(_buildings.c.id, _buildings.c.code, _buildings.c.name).where(
                 _buildings.c.grid_id == grid_id, _buildings.c.deleted.is_(None)).order_by(_buildings.c.code)).all()
             homes = conn.execute(select(_households.c.id, _households.c.address, _households.c.head_name,
@@ -394,7 +394,7 @@ class Pages:
             row = conn.execute(select(_cases).where(_cases.c.id == case_id, _cases.c.deleted.is_(None))).first()
             if row is None or row.grid_id not in grids:
                 return None
-            rules = self.tablet.ruleset(conn)
+            rules = self.tablet.rules(conn)
             events = conn.execute(select(_events).where(_events.c.case_id == case_id)
                                   .order_by(_events.c.hlc)).all()
             photos = conn.execute(select(_attachments.c.sha256, _attachments.c.name, _attachments.c.media_type)
@@ -457,7 +457,7 @@ class Pages:
         with self.tablet.store.read() as conn:
             worker = self.tablet.worker(conn)
             grid_ids = self.tablet.grid_ids(conn, worker)
-            title = title_field(self.tablet.ruleset(conn))
+            title = title_field(self.tablet.rules(conn))
             query = select(_households.c.id, _households.c.address, _households.c.head_name, _households.c.fields,
                            _households.c.grid_id).where(_households.c.grid_id.in_([grid] if grid in grid_ids else grid_ids),
                                                         _households.c.deleted.is_(None))
@@ -471,7 +471,7 @@ class Pages:
 
     def _household_context(self, household_id: Optional[str]) -> dict:
         with self.tablet.store.read() as conn:
-            rules = self.tablet.ruleset(conn)
+            rules = self.tablet.rules(conn)
             worker = self.tablet.worker(conn)
             grid_ids = self.tablet.grid_ids(conn, worker)
             context = {"form": fieldforms.form_for(rules, "household"), "grids": self.tablet.grids(conn, grid_ids),
@@ -543,7 +543,7 @@ class Pages:
         values = fieldrecords.household_values(self.tablet, household_id)
         if values is None or not self._mine(values["grid_id"]):
             raise HTTPException(404)
-        form = fieldrecords.visit_form(self.tablet.ruleset())
+        form = fieldrecords.visit_form(self.tablet.rules())
         if request.method == "GET":
             return self.render(request, "visit.html", household=values, form=form, values={}, errors={}, general=[])
         data = await self.form(request)
