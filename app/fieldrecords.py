@@ -371,7 +371,9 @@ def save_household(tablet: FieldTablet, household_id: Optional[str], submitted, 
                    if reading.values.get(f.code) != before.get(f.code)
                    and not (f.code not in reading.values and before.get(f.code) in (None, "", []))
                    and f.code not in reading.errors}
-        changes.update({k: v for k, v in standard.items() if v != (before.get(k) or None if k == "building_id" else before.get(k))})
+        was = {"grid_id": before["grid_id"], "building_id": before.get("building_id") or None,
+               "address": before.get("address") or ""}
+        changes.update({k: v for k, v in standard.items() if v != was[k]})
     else:
         changes = {**standard, **reading.values}
     names = validators(ctx.rules, lang)["household"].names

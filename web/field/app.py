@@ -431,6 +431,9 @@ class Pages:
             if found is None:
                 raise HTTPException(404) from None
             errors, general = _problems(problems)
+            # A message for an input this move's form does not draw is said above the form instead.
+            drawn = _evidence_inputs(next((m for m in found["moves"] if m["code"] == given.move), None))
+            general = general + [v for k, v in errors.items() if k not in drawn]
             return self.render(request, "case.html", 400, case=found, errors=errors, general=general,
                                zone=self._zone(), flash="", chosen=given.move, note=given.note,
                                evidence_name=fieldrecords.evidence_name)
@@ -653,16 +656,31 @@ class Pages:
                             f"<p><a href='/'>←</a></p>", status_code=500)
 
 
+def _evidence_inputs(move: Optional[dict]) -> set[str]:
+    """The inputs case.html draws for ``move``: its evidence decides (keep in step with the template)."""
+    if move is None:
+        return set()
+    needs = set(move["requires"])
+    drawn = {"evidence", "note"}
+    if "photo" in needs or "onsite_confirmation" in needs or not needs:
+        drawn.add("photos")
+    if "signature" in needs or "onsite_confirmation" in needs:
+        drawn.add("signature")
+    if "onsite_confirmation" in needs:
+        drawn.add("onsite")
+    return drawn
+
+
 def _escape(text: str) -> str:
     from markupsafe import escape
 
     return str(escape(text))
 
 
-async def _thread(function, *args):
+async def _thread(function, *args, **kwargs):
     from starlette.concurrency import run_in_threadpool
 
-    return await run_in_threadpool(function, *args)
+    return await run_in_threadpool(function, *args, **kwargs)
 
 
 async def _photos(data: FormData, name: str) -> list[Photo]:
