@@ -613,6 +613,9 @@ class Pages:
     async def export(self, request: Request):
         data = await self.form(request)
         folder = str(data.get("folder") or "")
+        said = words(_lang(request))
+        if not folder.strip() or not Path(folder.strip()).expanduser().is_dir():
+            return await self._sync_form_error(request, {"folder": said["no_folder"]}, folder=folder)
         try:
             await _thread(fieldsync.export_bundle, self.tablet, folder)
         except WanggeError as exc:
@@ -625,7 +628,8 @@ class Pages:
         try:
             await _thread(fieldsync.import_reply, self.tablet, reply)
         except WanggeError as exc:
-            return await self._sync_form_error(request, {"reply": str(exc)}, reply=reply)
+            why = words(_lang(request))["bad_reply"].format(why=exc)
+            return await self._sync_form_error(request, {"reply": why}, reply=reply)
         return RedirectResponse("/sync", 303)
 
     async def _sync_form_error(self, request: Request, errors: dict, **values):
