@@ -356,7 +356,8 @@ class Pages:
         return self.render(request, "_items.html", items=_catalogue(rules, q.get("class", ""), q.get("q", ""), lang),
                            values={"item": q.get("item", "")})
 
-    def _places(self, grid_id: str) -> dict:
+    def _places(self, grid_id: str, households: bool = True) -> dict:
+        """The buildings (and, for a case's location, the households) of ``grid_id``."""
         if not grid_id:
             return {"buildings": [], "households": []}
         with self.tablet.store.read() as conn:
@@ -365,7 +366,8 @@ class Pages:
                 _buildings.c.grid_id == grid_id, _buildings.c.deleted.is_(None)).order_by(_buildings.c.code)).all()
             homes = conn.execute(select(_households.c.id, _households.c.address, _households.c.head_name,
                                         _households.c.fields).where(
-                _households.c.grid_id == grid_id, _households.c.deleted.is_(None)).order_by(_households.c.address)).all()
+                _households.c.grid_id == grid_id, _households.c.deleted.is_(None)).order_by(_households.c.address)
+            ).all() if households else []
         return {"buildings": [dict(b._mapping) for b in buildings],
                 "households": [{"id": h.id, "address": h.address, "head": household_head(h, title)} for h in homes]}
 
@@ -478,7 +480,8 @@ class Pages:
             worker = self.tablet.worker(conn)
             grid_ids = self.tablet.grid_ids(conn, worker)
             context = {"form": fieldforms.form_for(rules, "household"), "grids": self.tablet.grids(conn, grid_ids),
-                       "resident_form": fieldrecords.resident_form(rules), "residents": [], "visits": []}
+                       "resident_form": fieldrecords.resident_form(rules), "residents": [], "visits": [],
+                       "zone": self.tablet.zone(conn)}
             if household_id:
                 context["residents"] = conn.execute(select(_residents).where(
                     _residents.c.household_id == household_id, _residents.c.deleted.is_(None))
@@ -503,7 +506,7 @@ class Pages:
             if not household_id:
                 values = {"grid_id": context["grids"][0]["id"] if context["grids"] else ""}
             return self.render(request, "household.html", household_id=household_id, values=values, errors={},
-                               general=[], places=self._places(values.get("grid_id", "")),
+                               general=[], places=self._places(values.get("grid_id", ""), households=False),
                                flash=request.query_params.get("flash", ""), rvalues={}, rerrors={}, **context)
         data = await self.form(request)
         try:
@@ -514,7 +517,7 @@ class Pages:
                       "address": data.get("address"), **{f.code: _raw(data, f) for f in context["form"].fields}}
             errors, general = _problems(problems)
             return self.render(request, "household.html", 400, household_id=household_id, values=values,
-                               errors=errors, general=general, places=self._places(str(values["grid_id"] or "")),
+                               errors=errors, general=general, places=self._places(str(values["grid_id"] or ""), households=False),
                                flash="", rvalues={}, rerrors={}, **context)
         return RedirectResponse(f"/households/{saved}?flash={quote(words(lang)['saved'])}", 303)
 
@@ -536,7 +539,7 @@ class Pages:
             errors, general = _problems(problems)
             rvalues = {f.code: _raw(data, f) for f in context["resident_form"].fields}
             return self.render(request, "household.html", 400, household_id=household_id, values=values, errors={},
-                               general=general, places=self._places(values["grid_id"]), flash="", rvalues=rvalues,
+                               general=general, places=self._places(values["grid_id"], households=False), flash="", rvalues=rvalues,
                                rerrors=errors, **context)
         return RedirectResponse(f"/households/{household_id}?flash={quote(words(lang)['resident_saved'])}", 303)
 
