@@ -37,7 +37,7 @@ class Outcome:
     sent: int = 0
     received: int = 0
     proposals: int = 0
-    held: list = field(default_factory=list)  # [what, reason] the office set aside
+    held: list = field(default_factory=list)  # [entity, kind, reason] of each change the office set aside
     photos_sent: int = 0
     photos_received: int = 0
     photos_waiting: int = 0
@@ -78,11 +78,11 @@ def _proposals(conn, device_id: str, after: int, through: int) -> int:
 
 
 def _held(conn, quarantined: list) -> list:
-    """Each op the office held, as (what it was, the office's reason)."""
+    """Each op the office held, as [entity, kind, the office's reason]."""
     out = []
     for op_id, reason in quarantined:
         row = conn.execute(select(_op.c.entity, _op.c.kind).where(_op.c.op_id == op_id)).first()
-        out.append([f"{row.entity} {row.kind}" if row else op_id, reason])
+        out.append([row.entity, row.kind, reason] if row else ["", "", reason])
     return out
 
 

@@ -266,6 +266,7 @@ def test_what_the_office_held_is_shown_with_its_reason(street, browser, screensh
         assert "办公室暂扣" in said
         held = page.locator("ul.held li")
         expect(held.first).to_contain_text("ahead of the master's clock")
+        expect(page.locator("ul.held")).to_contain_text("案件(新增)")
         _shot(page, screenshots, "sync-held-800x1280")
         context.close()
     app.state.field.tablet.close()

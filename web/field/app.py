@@ -102,9 +102,20 @@ def _environment(state: FieldState) -> Environment:
     env.globals.update(
         shown=fieldforms.shown, zone_of=zone_of, from_ms=from_ms,
         when_ms=lambda ms: from_ms(ms).astimezone(zone_of()).strftime("%Y-%m-%d %H:%M"),
-        state_label=_state_label, evidence_label=fieldrecords.evidence_name,
+        state_label=_state_label, evidence_label=fieldrecords.evidence_name, code_label=_code_label,
         sync_words=lambda stored, lang: fieldsync.Outcome(**stored).words(lang))
     return env
+
+
+def _code_label(rules, kind: str, code: str, lang: str) -> str:
+    """The label of a lifecycle move (``kind`` "move") or a channel ("channel") in ``lang``, else its code."""
+    found = ()
+    if rules is not None:
+        found = rules.channels if kind == "channel" else (rules.lifecycle.transitions if rules.lifecycle else ())
+    for entry in found:
+        if entry.code == code:
+            return entry.label.text(lang) or code
+    return code
 
 
 def _state_label(rules, code: str, lang: str) -> str:
@@ -610,8 +621,12 @@ class Pages:
 
     async def sync_status(self, request: Request):
         job = self.state.job
-        last = await _thread(fieldsync.last, self.tablet) if job is None or job.done.is_set() else None
-        return self.render(request, "_sync_status.html", job=job, last=last)
+        last, waiting = None, None
+        if job is None or job.done.is_set():
+            last = await _thread(fieldsync.last, self.tablet)
+            with self.tablet.store.read() as conn:
+                waiting = self.tablet.waiting(conn)
+        return self.render(request, "_sync_status.html", job=job, last=last, waiting=waiting)
 
     async def export(self, request: Request):
         data = await self.form(request)

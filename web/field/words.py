@@ -39,7 +39,7 @@ WORDS: dict[str, dict[str, str]] = {
         "sections": "分部分填写", "open": "展开", "search_btn": "搜索", "reported_at": "上报时间",
         "days": "天", "hours": "小时", "minutes_u": "分钟", "working_days": "个工作日", "working_hours": "个工作小时",
         "months": "个月", "weeks": "周", "what_to_bring": "需要提供:", "held_why": "原因",
-        "dup_title": "可能重复", "signature_hint": "请住户在框内签名", "not_synced": "还没有同步过", "proposal_tag": "提议,待办公室审核", "no_folder": "找不到这个文件夹:请选择 U 盘上的文件夹", "bad_reply": "无法导入这个回执:{why}", "connection_lost": "连接中断:您填写的内容还在页面上,没有丢失。恢复后请再点一次提交。",
+        "dup_title": "可能重复", "signature_hint": "请住户在框内签名", "not_synced": "还没有同步过", "proposal_tag": "提议,待办公室审核", "entity_case": "案件", "entity_case_event": "案件操作", "entity_household": "住户", "entity_resident": "居民", "entity_visit": "走访", "entity_attachment": "照片", "entity_point_entry": "积分", "entity_building": "楼栋", "kind_insert": "(新增)", "kind_append": "(新增)", "kind_update": "(修改)", "kind_delete": "(删除)", "no_folder": "找不到这个文件夹:请选择 U 盘上的文件夹", "bad_reply": "无法导入这个回执:{why}", "connection_lost": "连接中断:您填写的内容还在页面上,没有丢失。恢复后请再点一次提交。",
     },
     "en": {
         "app": "Wangge field", "home": "Home", "report": "Report a case", "households": "Households", "points": "Points",
@@ -83,7 +83,7 @@ WORDS: dict[str, dict[str, str]] = {
         "reported_at": "Reported", "days": "days", "hours": "hours", "minutes_u": "minutes",
         "working_days": "working days", "working_hours": "working hours", "months": "months", "weeks": "weeks",
         "what_to_bring": "Needed:", "held_why": "why", "dup_title": "Possible duplicate",
-        "signature_hint": "Ask the resident to sign in the box", "not_synced": "Not synced yet", "proposal_tag": "proposal, awaiting the office", "no_folder": "No such folder: choose the USB stick's folder", "bad_reply": "Cannot import this reply: {why}", "connection_lost": "The connection dropped: what you entered is still on the page. Submit again once it is back.",
+        "signature_hint": "Ask the resident to sign in the box", "not_synced": "Not synced yet", "proposal_tag": "proposal, awaiting the office", "entity_case": "Case", "entity_case_event": "Case move", "entity_household": "Household", "entity_resident": "Resident", "entity_visit": "Visit", "entity_attachment": "Photo", "entity_point_entry": "Points", "entity_building": "Building", "kind_insert": " (new)", "kind_append": " (new)", "kind_update": " (edit)", "kind_delete": " (deleted)", "no_folder": "No such folder: choose the USB stick's folder", "bad_reply": "Cannot import this reply: {why}", "connection_lost": "The connection dropped: what you entered is still on the page. Submit again once it is back.",
     },
 }
 
