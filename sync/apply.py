@@ -20,16 +20,16 @@ from sqlalchemy import JSON, DateTime, bindparam, delete, func, select
 from sqlalchemy.engine import Connection
 
 from wangge.core.capture import REPLICATION_COLUMNS, columns_of, dumps, patch_rows, sql_text, stored_json, table_of
+from wangge.core import entities
 from wangge.core.errors import StoreError
 from wangge.core.models import ENTITIES, Case, CaseEvent, Op
 from wangge.core.ruleset import Ruleset
 from wangge.sync import merge, scope, tables
 from wangge.sync.ops import WireOp
 
-CHUNK = 500
+CHUNK = entities.BATCH
 #: Parents before children, so foreign keys hold within one batch.
-ENTITY_ORDER = ("grid_cell", "worker", "device", "assignment", "building", "household", "resident",
-                "case", "case_event", "visit", "attachment", "point_entry")
+ENTITY_ORDER = entities.ORDER
 _cases, _events = Case.__table__, CaseEvent.__table__
 
 

@@ -9,24 +9,21 @@
   a `FieldConflict` for review instead of vanishing silently.
 * Tombstones: the greater delete stamp stays; a row is never revived.
 * Case status: never written by ops; derived by `replay` over the case's
-  transitions in ``(hlc, device)`` order against the ruleset's lifecycle.
+  transitions in ``(hlc, device)`` order against the lifecycle (`wangge.core.lifecycle.replay`).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Iterable, Mapping, Optional
+from typing import Any, Mapping, Optional
 
+from wangge.core import entities, lifecycle
 from wangge.core.hlc import moment
-from wangge.core.lifecycle import machine
-from wangge.core.ruleset import Lifecycle, Ruleset
+from wangge.core.ruleset import Ruleset
 
 Stamp = tuple[int, str]
 
 #: Typed columns that count as critical whatever the ruleset says.
-CRITICAL_COLUMNS: dict[str, frozenset[str]] = {
-    "household": frozenset({"address", "head_name"}),
-    "resident": frozenset({"name", "id_number"}),
-}
+CRITICAL_COLUMNS = entities.CRITICAL_COLUMNS
 
 
 @dataclass(frozen=True)
@@ -79,59 +76,5 @@ def tombstone(existing: Optional[int], stamp: int) -> int:
     return stamp if existing is None else max(existing, stamp)
 
 
-@dataclass(frozen=True)
-class Move:
-    """One recorded transition of a case, as replay needs it."""
-
-    id: str
-    hlc: int
-    origin: str
-    move: str
-    to_status: str = ""
-
-
-@dataclass(frozen=True)
-class Replay:
-    status: str
-    flags: dict[str, str]  # event id -> "stale" | "proposal" for moves not applied
-
-
-def initial_state(lifecycle: Optional[Lifecycle]) -> str:
-    if lifecycle is None or not lifecycle.states:
-        return ""
-    return next((s.code for s in lifecycle.states if s.initial), lifecycle.states[0].code)
-
-
-def replay(moves: Iterable[Move], lifecycle: Optional[Lifecycle], masters: frozenset[str]) -> Replay:
-    """Derive a case's status from its moves, in ``(hlc, origin)`` order.
-
-    A move that is not legal from the status reached so far is *stale* (kept,
-    not applied). A move the ruleset reserves to the office, recorded on a
-    device that is not a master, is a *proposal* until the office records it.
-    Without a lifecycle the last move's target wins.
-    """
-    status, flags = initial_state(lifecycle), {}
-    table = _machine(lifecycle) if lifecycle is not None and lifecycle.states else None
-    for move in sorted(moves, key=lambda m: (m.hlc, m.origin)):
-        if lifecycle is None:
-            status = move.to_status or status
-            continue
-        rule = table.transition(status, move.move) if table is not None else None
-        if rule is None:
-            flags[move.id] = "stale"
-        elif rule.office and move.origin not in masters:
-            flags[move.id] = "proposal"
-        else:
-            status = rule.target
-    return Replay(status, flags)
-
-
-_last_machine: list = [None, None]
-
-
-def _machine(lifecycle: Lifecycle):
-    # Replays run per case with the same lifecycle object: finding its cached
-    # machine by hashing the frozen model each time cost more than the replay.
-    if _last_machine[0] is not lifecycle:
-        _last_machine[:] = [lifecycle, machine(lifecycle)]
-    return _last_machine[1]
+# A case's status is replayed by the lifecycle, its one home; merge names it for the appliers.
+Move, Replay, replay = lifecycle.Move, lifecycle.Replay, lifecycle.replay
