@@ -21,7 +21,7 @@ from wangge.app.fieldforms import Form, FormField, form_for, place_problems, rea
 from wangge.app.fieldtablet import FieldTablet, _aware
 from wangge.core import casework, duplicates, points
 from wangge.core.errors import PointsError, TransitionError, ValidationFailed, WanggeError
-from wangge.core.lifecycle import EVIDENCE_NAMES, Lifecycle
+from wangge.core.lifecycle import EVIDENCE_NAMES, Lifecycle, closing_requires
 from wangge.core.models import Building, Case, GridCell, Household, PointEntry, Resident
 from wangge.core.ruleset import FieldSpec, FieldType, Label, Ruleset
 from wangge.core.validators import RecordValidator, field_problems, validators
@@ -219,9 +219,10 @@ def _photos_name(lang: str) -> str:
 
 def _first_move(rec, ctx: Context, case_id: str, at: datetime, evidence: list[str]) -> tuple[str, str]:
     life = Lifecycle.of(ctx.rules)
+    # The move that takes a new case into the workflow: not one that voids or closes it.
     ready = [t for t in ctx.rules.lifecycle.transitions
              if life.initial in t.sources and ctx.worker["role"] in t.roles and not t.office
-             and set(t.requires) <= set(evidence)]
+             and t.target not in life.final | life.closed and set(t.requires) <= set(evidence)]
     if len(ready) != 1:
         return "", life.initial
     status = casework.move_case(rec, ctx.rules, case_id, ready[0].code, role=ctx.worker["role"],
@@ -253,16 +254,19 @@ def near_duplicates(tablet: FieldTablet, item: str, grid_id: str, building_id: s
 
 # -- case moves -------------------------------------------------------------------------------
 
-def moves_for(rules: Ruleset, status: str, role: str) -> list[dict]:
-    """The moves ``role`` may make from ``status``: office moves are sent as proposals."""
+def moves_for(rules: Ruleset, status: str, role: str, channel: str = "") -> list[dict]:
+    """The moves ``role`` may make from ``status``, each with the evidence it needs (a closing move of a
+    case from a channel that promises a callback needs the callback too); office moves are proposals."""
     if rules.lifecycle is None:
         return []
     life = Lifecycle.of(rules)
+    closing = closing_requires(rules, channel)
     out = []
     for code in life.allowed(status, role):
         rule = life.moves[code]
+        needs = list(rule.requires) + [n for n in closing if life.is_closed(rule.target) and n not in rule.requires]
         out.append({"code": code, "label": rule.label, "target": rule.target, "proposal": rule.office,
-                    "requires": list(rule.requires), "from_reporter": rule.from_reporter})
+                    "requires": needs, "from_reporter": rule.from_reporter})
     return out
 
 
@@ -301,7 +305,8 @@ def move_case(tablet: FieldTablet, case_id: str, given: MoveInput, lang: str = "
         evidence.append("onsite_confirmation")
     if given.satisfied is not None:
         evidence.append("callback")
-    rule = next((m for m in moves_for(ctx.rules, case.status, ctx.worker["role"]) if m["code"] == given.move), None)
+    rule = next((m for m in moves_for(ctx.rules, case.status, ctx.worker["role"], case.channel)
+                 if m["code"] == given.move), None)
     if rule is None:
         raise FormProblems(problems, [said["move"].format(why=f"{given.move} / {case.status}")])
     if "onsite_confirmation" in rule["requires"] and not given.onsite:

@@ -20,9 +20,9 @@ ALLOWED = {
     "sync": {"core", "dsl"},  # dsl: only the master's watched rule file, see EXCEPTIONS
     "app": {"sync", "core", "dsl", "rulesets"},
     "web": {"app", "sync", "core", "dsl", "rulesets"},
-    "cli": {"app", "sync", "core", "dsl", "rulesets", "bench"},
+    "cli": {"app", "web", "sync", "core", "dsl", "rulesets", "bench"},  # web: `wangge field` serves the field app
     "rulesets": {"core", "dsl"},
-    "bench": {"app", "sync", "core", "dsl", "rulesets"},
+    "bench": {"app", "sync", "core", "dsl", "rulesets", "web"},  # web: bench_field measures the field app's pages
 }
 #: Imports allowed against the grain of a room, by module and the room it reaches.
 EXCEPTIONS = {("sync", "watch", "dsl")}  # a hot-reloaded rule file is compiled where it is watched

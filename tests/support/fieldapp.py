@@ -43,7 +43,9 @@ class Office_:
         return MasterApp(office, self.folder / "master-files")
 
 
-def street_office(folder: Path, ruleset: Ruleset | None = None, households: int = 6) -> Office_:
+def street_office(folder: Path, ruleset: Ruleset | None = None, households: int = 6, role: str = "网格员") -> Office_:
+    """TEDA's street (or ``ruleset``'s): two grids of ``households`` each, 赵巧珍 in grid 1 as ``role``,
+    李明 in grid 2, the system centre and a department."""
     ruleset = ruleset or rulesets.load("teda")
     master = stores.create_master(str(folder / "master.db"))
     with master.write(actor="office") as rec:
@@ -59,9 +61,9 @@ def street_office(folder: Path, ruleset: Ruleset | None = None, households: int 
             ids[f"homes{n}"] = rec.insert_many("household", [
                 {"grid_id": ids[f"grid{n}"], "building_id": ids[f"building{n}"], "address": f"{n}号楼{unit:02d}室",
                  "户主": f"住户{n}-{unit}", "人口": 3} for unit in range(1, households + 1)])
-        for name, role, grid in (("赵巧珍", "网格员", "grid1"), ("李明", "网格员", "grid2"),
-                                 ("系统中心", "指挥中心", "street"), ("电信维修", "专业部门", "area")):
-            ids[name] = rec.insert("worker", {"name": name, "role": role})
+        for name, as_, grid in (("赵巧珍", role, "grid1"), ("李明", "网格员", "grid2"),
+                                ("系统中心", "指挥中心", "street"), ("电信维修", "专业部门", "area")):
+            ids[name] = rec.insert("worker", {"name": name, "role": as_})
             rec.insert("assignment", {"worker_id": ids[name], "grid_id": ids[grid]})
     return Office_(master, ruleset, folder, ids)
 

@@ -3,6 +3,7 @@ form filled in again, and nothing written; the guards (loopback Host, session, C
 from __future__ import annotations
 
 import re
+from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -345,6 +346,68 @@ def test_a_tablet_past_its_lease_may_only_sync(street):
         data, files = _report(street)
         answer = c.post("/report", data={**data, "csrf": token}, files=files)
         assert answer.status_code == 400 and "请先同步" in answer.text
+
+
+# -- other districts' rule files ----------------------------------------------------------------
+
+@contextmanager
+def _district(folder, name: str, role: str):
+    """A street under rule file ``name`` with 赵巧珍 as ``role``: (office, logged-in client, token)."""
+    office = street_office(folder, ruleset=rulesets.load(name), households=2, role=role)
+    with running(office.app()) as master_url:
+        tablet = FieldTablet.open(enrolled_tablet(office, master_url), PASSPHRASE)
+        assert fieldsync.sync_now(tablet, master_url).ok
+        app = field_app(tablet, master_url=master_url)
+        with TestClient(app, base_url=BASE, follow_redirects=False) as c:
+            c.get("/login?token=" + app.state.field.guard.new_login())
+            c.master, c.tablet = master_url, tablet
+            yield office, c, _token(c.get("/").text)
+        tablet.close()
+    office.store.close()
+
+
+def _case_in(c, token: str, item: str, channel: str) -> str:
+    answer = c.post("/report", data={"item": item, "channel": channel, "grid_id": c.office_grid,
+                                     "description": "居民来电", "csrf": token},
+                    files=[("photos", ("a.png", png(), "image/png"))])
+    assert answer.status_code == 303, answer.text
+    return answer.headers["location"].split("/cases/")[1].split("?")[0]
+
+
+def test_a_hotline_case_closes_only_with_its_callback(tmp_path):
+    """Jiading: every request on the social workers' hotline gets a callback (回访) before it closes."""
+    with _district(tmp_path, "jiading", "社工") as (office, c, token):
+        c.office_grid = office.ids["grid1"]
+        item = next(i.code for i in office.ruleset.items.values() if not i.channels or "社工热线" in i.channels)
+        case = _case_in(c, token, item, "社工热线")
+        assert c.post(f"/cases/{case}/move", data={"move": "处置", "csrf": token}).status_code == 303
+        page = c.get(f"/cases/{case}").text
+        assert 'name="satisfied"' in page  # the closing move asks for the callback's result
+        refused = c.post(f"/cases/{case}/move", data={"move": "办结", "csrf": token})
+        assert refused.status_code == 400 and "还需要:回访结果" in refused.text
+        closed = c.post(f"/cases/{case}/move", data={"move": "办结", "satisfied": "yes", "csrf": token})
+        assert closed.status_code == 303
+        with c.tablet.store.read() as conn:
+            row = conn.execute(select(Case.__table__.c.status, Case.__table__.c.fields)
+                               .where(Case.__table__.c.id == case)).first()
+        assert row.status == "办结" and (row.fields if isinstance(row.fields, dict) else
+                                         __import__("json").loads(row.fields))["satisfied"] is True
+
+
+def test_an_office_move_made_on_the_tablet_is_sent_as_a_proposal(tmp_path):
+    """Baotaqiao: the grid office's 上报 made on a tablet waits for the office, and the pages say so."""
+    with _district(tmp_path, "baotaqiao", "网格办") as (office, c, token):
+        c.office_grid = office.ids["grid1"]
+        item = next(i.code for i in office.ruleset.items.values() if not i.channels or "巡查" in i.channels)
+        case = _case_in(c, token, item, "巡查")
+        page = c.get(f"/cases/{case}").text
+        assert "作为提议发送" in page
+        answer = c.post(f"/cases/{case}/move", data={"move": "上报", "csrf": token})
+        assert answer.status_code == 303 and "已作为提议保存" in c.get(answer.headers["location"]).text
+        with c.tablet.store.read() as conn:
+            assert conn.execute(select(Case.__table__.c.status).where(Case.__table__.c.id == case)).scalar() == "发现"
+        outcome = fieldsync.sync_now(c.tablet, c.master)
+        assert outcome.proposals == 1 and "1 条待办公室审核" in outcome.words()
 
 
 # -- volunteer points (Lianchi's self-help mode) -------------------------------------------------

@@ -413,7 +413,7 @@ class Pages:
             photos = conn.execute(select(_attachments.c.sha256, _attachments.c.name, _attachments.c.media_type)
                                   .where(_attachments.c.case_id == case_id, _attachments.c.deleted.is_(None))).all()
             grid = conn.execute(select(_grids.c.name).where(_grids.c.id == row.grid_id)).scalar()
-        moves = fieldrecords.moves_for(rules, row.status, worker["role"]) if worker and rules else []
+        moves = fieldrecords.moves_for(rules, row.status, worker["role"], row.channel) if worker and rules else []
         if worker:
             moves = [m for m in moves if not m["from_reporter"] or row.reporter_id == worker["id"]]
         states = {s.code: s.label for s in rules.lifecycle.states} if rules and rules.lifecycle else {}
