@@ -86,6 +86,22 @@ def test_a_wrong_passphrase_is_refused_without_a_session_or_a_hint(street):
         assert c.get("/households").status_code == 200
 
 
+def test_a_run_of_wrong_passphrases_pauses_the_unlock_page(tmp_path):
+    from wangge.app import stores
+    from support.fieldapp import TEST_SCRYPT_N
+
+    path = tmp_path / "tablet.db"
+    stores.create_tablet(path, PASSPHRASE, scrypt_n=TEST_SCRYPT_N).close()
+    app = field_app(None, path=path)
+    with TestClient(app, base_url=BASE, follow_redirects=False) as c:
+        token = _token(c.get("/unlock").text)
+        answers = [c.post("/unlock", data={"csrf": token, "passphrase": f"guess {n}"}).status_code for n in range(6)]
+        assert answers == [401] * 5 + [429]
+        paused = c.post("/unlock", data={"csrf": token, "passphrase": PASSPHRASE})
+        assert paused.status_code == 429 and "秒后再试" in paused.text  # even the right one waits
+    assert app.state.field.tablet is None
+
+
 def test_the_unlock_form_needs_its_token(street):
     with TestClient(street["app"], base_url=BASE, follow_redirects=False) as c:
         c.get("/unlock")

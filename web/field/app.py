@@ -9,6 +9,7 @@ message beside its field.
 from __future__ import annotations
 
 import threading
+import time
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Optional
@@ -41,6 +42,8 @@ _grids, _buildings, _residents = GridCell.__table__, Building.__table__, Residen
 _visits, _attachments = Visit.__table__, Attachment.__table__
 #: The largest form a page may post: six camera photos and a signature.
 MAX_BODY = (fieldrecords.MAX_PHOTOS + 1) * fieldrecords.MAX_PHOTO_BYTES + 1024 * 1024
+#: Wrong passphrases in a row before the unlock page pauses, and how long it pauses.
+UNLOCK_TRIES, UNLOCK_PAUSE_S = 5, 30.0
 SECURITY_HEADERS = {
     # Everything is served from here: no inline script, no other origin, never framed.
     "content-security-policy": "default-src 'self'; img-src 'self' data: blob:; style-src 'self'; "
@@ -61,6 +64,7 @@ class FieldState:
         self.client_options = client_options or {}
         self.job: Optional[SyncJob] = None
         self.lock = threading.Lock()
+        self.failures, self.quiet_until = 0, 0.0  # wrong passphrases in a row, and when guessing may resume
 
 
 class SyncJob:
@@ -256,6 +260,11 @@ class Pages:
             return response
         data = await self.form(request)
         passphrase = str(data.get("passphrase") or "")
+        wait = self.state.quiet_until - time.monotonic()
+        if wait > 0:
+            # Each guess already costs a key derivation; after a run of them, a pause as well.
+            return self.render(request, "unlock.html", 429, error=words(_lang(request))["slow_down"].format(
+                seconds=int(wait) + 1), next=_safe_next(data.get("next")))
         try:
             if self.state.tablet is None:
                 with self.state.lock:
@@ -267,10 +276,15 @@ class Pages:
 
                 await _thread(atrest.unlock, self.state.path, passphrase)
         except WrongPassphrase:
+            self.state.failures += 1
+            if self.state.failures >= UNLOCK_TRIES:
+                self.state.quiet_until = time.monotonic() + UNLOCK_PAUSE_S
+                self.state.failures = 0
             return self.render(request, "unlock.html", 401, error=words(_lang(request))["wrong"],
                                next=_safe_next(data.get("next")))
         except WanggeError as exc:
             return self.render(request, "unlock.html", 400, error=str(exc), next="/")
+        self.state.failures = 0
         response = RedirectResponse(_safe_next(data.get("next")), 303)
         response.set_cookie(SESSION_COOKIE, self.state.guard.new_session(), httponly=True, samesite="strict")
         return response
@@ -364,8 +378,12 @@ class Pages:
         lang = _lang(request)
         rules = self.tablet.rules()
         q = request.query_params
-        return self.render(request, "_items.html", items=_catalogue(rules, q.get("class", ""), q.get("q", ""), lang),
-                           values={"item": q.get("item", "")})
+        found = _catalogue(rules, q.get("class", ""), q.get("q", ""), lang)
+        chosen = q.get("item", "")
+        if chosen and chosen not in {i["code"] for i in found}:
+            # The item already picked stays in the list while the worker searches on.
+            found = [i for i in _catalogue(rules, "", "", lang) if i["code"] == chosen] + found
+        return self.render(request, "_items.html", items=found, values={"item": chosen})
 
     def _places(self, grid_id: str, households: bool = True) -> dict:
         """The buildings (and, for a case's location, the households) of ``grid_id``."""
