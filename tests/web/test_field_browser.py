@@ -16,13 +16,12 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from sqlalchemy import select
 
+from support.fieldapp import PASSPHRASE, enrolled_tablet, png, running, street_office
 from support.transport import wait_for
-from support.fieldapp import PASSPHRASE, enrolled_tablet, png, street_office
 from wangge.app.fieldtablet import FieldTablet
 from wangge.core import casework
 from wangge.core.models import Attachment, Case, Household
 from wangge.sync import atrest, tables
-from wangge.sync.server import running
 from wangge.web.field import field_app
 
 pytest.importorskip("playwright")

@@ -10,12 +10,11 @@ import pytest
 from sqlalchemy import func, select
 from starlette.testclient import TestClient
 
-from support.fieldapp import PASSPHRASE, enrolled_tablet, png, street_office
+from support.fieldapp import PASSPHRASE, enrolled_tablet, png, running, street_office
 from wangge import rulesets
 from wangge.app import fieldsync
 from wangge.app.fieldtablet import FieldTablet
 from wangge.core.models import Case, Household, Op
-from wangge.sync.server import running
 from wangge.web.field import field_app
 
 BASE = "http://127.0.0.1:8471"
