@@ -16,7 +16,7 @@ from typing import Callable, Optional
 
 from sqlalchemy import select
 
-from wangge.app.fieldtablet import META_WORKER, FieldTablet
+from wangge.app.fieldtablet import META_LAST_SYNC, META_WORKER, FieldTablet
 from wangge.core.errors import SyncError, UsageError, WanggeError
 from wangge.core.models import Op
 from wangge.core.ruleset import Ruleset
@@ -24,7 +24,6 @@ from wangge.core.store import get_meta, set_meta
 from wangge.sync import atrest, files, protocol
 
 _op = Op.__table__
-META_LAST = "field.last_sync"
 
 
 @dataclass
@@ -88,13 +87,13 @@ def _held(conn, quarantined: list) -> list:
 
 def _record(tablet: FieldTablet, outcome: Outcome) -> Outcome:
     with tablet.store.write(actor="sync") as rec:
-        set_meta(rec.conn, META_LAST, json.dumps(asdict(outcome), ensure_ascii=False))
+        set_meta(rec.conn, META_LAST_SYNC, json.dumps(asdict(outcome), ensure_ascii=False))
     return outcome
 
 
 def last(tablet: FieldTablet) -> Optional[Outcome]:
     with tablet.store.read() as conn:
-        text = get_meta(conn, META_LAST)
+        text = get_meta(conn, META_LAST_SYNC)
     return Outcome(**json.loads(text)) if text else None
 
 

@@ -10,7 +10,6 @@ per page.
 """
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -37,6 +36,7 @@ _residents, _attachments, _buildings = Resident.__table__, Attachment.__table__,
 _points, _assign = PointEntry.__table__, Assignment.__table__
 
 META_WORKER = "field.worker_id"
+META_LAST_SYNC = "field.last_sync"  # what the last sync did, in figures (`wangge.app.fieldsync.Outcome`)
 #: A household not visited for this many days is due a visit. The rule files set no visiting
 #: cadence (the seeds count visits and minutes, not intervals), so the app's default is a month.
 VISIT_EVERY_DAYS = 30
@@ -170,7 +170,7 @@ class FieldTablet(Tablet):
                 worker=worker, grids=self.grids(conn, grid_ids), cases=cases, open_cases=total,
                 due_visits=due, households_due=due_total, meetings=self.meetings(rules, worker),
                 lease=self.lease(conn), waiting=self.waiting(conn),
-                last_sync=stored_json(get_meta(conn, "field.last_sync")),
+                last_sync=stored_json(get_meta(conn, META_LAST_SYNC)),
                 candidates=[] if worker else self.candidates(conn))
 
     def grids(self, conn, grid_ids: list[str]) -> list[dict]:
@@ -250,6 +250,3 @@ def _aware(moment: datetime) -> datetime:
     # SQLite hands times back without their zone; change capture wrote them in UTC.
     return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
-
-def wall_ms() -> int:
-    return int(time.time() * 1000)

@@ -13,7 +13,8 @@ from pathlib import Path
 
 from wangge import rulesets
 from wangge.app import stores
-from wangge.core import casework, store
+from wangge.core import casework
+from wangge.core.store import Store
 from wangge.core.ruleset import Ruleset
 from wangge.sync import enrollment
 from wangge.sync.client import MasterClient
@@ -33,7 +34,7 @@ TEST_SCRYPT_N = 2**10
 class Office_:
     """The street office: its store, ruleset and the ids the tests name."""
 
-    store: store.Store
+    store: Store
     ruleset: Ruleset
     folder: Path
     ids: dict

@@ -29,7 +29,6 @@ from starlette.staticfiles import StaticFiles
 from wangge.app import fieldforms, fieldrecords, fieldsync
 from wangge.app.fieldrecords import FormProblems, MoveInput, Photo
 from wangge.app.fieldtablet import FieldTablet, _aware, household_head, title_field
-from wangge.core.capture import stored_json
 from wangge.core.errors import WanggeError
 from wangge.core.models import Attachment, Building, Case, CaseEvent, GridCell, Household, Resident, Visit
 from wangge.sync.atrest import LeaseExpired, WrongPassphrase
@@ -764,9 +763,3 @@ def _catalogue(rules, class_code: str, text: str, lang: str) -> list[dict]:
                         "channels": item.channels})
     return out
 
-
-def now_utc() -> datetime:
-    return datetime.now(timezone.utc)
-
-
-__all__ = ["field_app", "FieldState", "stored_json"]
