@@ -412,19 +412,26 @@ def resident_form(rules: Ruleset) -> Form:
     return Form("resident", (Section(Label(), tuple(FormField.of(s) for s in RESIDENT_FIELDS)), *register.sections))
 
 
-def add_resident(tablet: FieldTablet, household_id: str, submitted, lang: str = "zh") -> str:
-    """Record a resident of a household. Raises `FormProblems`."""
+def resident_values(tablet: FieldTablet, resident_id: str) -> Optional[dict]:
+    """A live resident's card as its form shows it (with its household and grid), or None."""
+    from wangge.core.capture import stored_json
+
     with tablet.store.read() as conn:
-        ctx = context(tablet, conn, lang)
-        grid = conn.execute(select(_households.c.grid_id).where(_households.c.id == household_id)).scalar()
-    if grid not in ctx.grids:
-        raise FormProblems({}, [words(lang)["household"]])
-    form = resident_form(ctx.rules)
-    reading = read_form(form, submitted, lang)
+        row = conn.execute(select(_residents).where(_residents.c.id == resident_id,
+                                                    _residents.c.deleted.is_(None))).first()
+    if row is None:
+        return None
+    return {"id": row.id, "household_id": row.household_id, "grid_id": row.grid_id, "name": row.name,
+            "id_number": row.id_number, "phone": row.phone, **(stored_json(row.fields) or {})}
+
+
+def _read_resident(ctx: Context, submitted, lang: str):
+    """The resident card's values, or `FormProblems` with each message beside its field."""
+    reading = read_form(resident_form(ctx.rules), submitted, lang)
     checker = RecordValidator(ctx.rules, "resident", RESIDENT_FIELDS + ctx.rules.register("resident"), lang)
     problems = dict(reading.errors)
     try:
-        checker.validate({k: v for k, v in reading.values.items()})
+        checker.validate(dict(reading.values))
     except ValidationFailed as failed:
         placed, loose = place_problems(failed.problems, checker.names)
         problems = {**placed, **problems}
@@ -432,6 +439,36 @@ def add_resident(tablet: FieldTablet, household_id: str, submitted, lang: str = 
             raise FormProblems(problems, loose) from None
     if problems:
         raise FormProblems(problems)
+    return reading
+
+
+def edit_resident(tablet: FieldTablet, resident_id: str, submitted, lang: str = "zh") -> str:
+    """Save the fields of a resident's card that changed; return the resident's household. Raises `FormProblems`."""
+    with tablet.store.read() as conn:
+        ctx = context(tablet, conn, lang)
+    before = resident_values(tablet, resident_id)
+    if before is None or before["grid_id"] not in ctx.grids:
+        raise FormProblems({}, [words(lang)["resident"]])
+    reading = _read_resident(ctx, submitted, lang)
+    changes = {}
+    for f in resident_form(ctx.rules).fields:
+        now, was = reading.values.get(f.code), before.get(f.code)
+        if now != was and not (now is None and was in (None, "", [])):
+            # A cleared typed column is empty text, as a new resident's is; a district field is removed.
+            changes[f.code] = now if now is not None else ("" if f.code in ("id_number", "phone") else None)
+    if changes:
+        households.edit_resident(tablet.store, resident_id, changes, by=ctx.worker["id"])
+    return before["household_id"]
+
+
+def add_resident(tablet: FieldTablet, household_id: str, submitted, lang: str = "zh") -> str:
+    """Record a resident of a household. Raises `FormProblems`."""
+    with tablet.store.read() as conn:
+        ctx = context(tablet, conn, lang)
+        grid = conn.execute(select(_households.c.grid_id).where(_households.c.id == household_id)).scalar()
+    if grid not in ctx.grids:
+        raise FormProblems({}, [words(lang)["household"]])
+    reading = _read_resident(ctx, submitted, lang)
     own = {k: v for k, v in reading.values.items() if k not in ("name", "id_number", "phone")}
     return households.record_resident(tablet.store, by=ctx.worker["id"], household=household_id,
                                       name=reading.values["name"], id_number=reading.values.get("id_number", ""),

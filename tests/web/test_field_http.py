@@ -250,6 +250,25 @@ def test_a_resident_needs_a_name_and_a_real_id_number(street, client):
     assert good.status_code == 303 and "王小明" in client.get(f"/households/{home}").text
 
 
+def test_a_residents_card_is_edited_field_by_field(street, client):
+    from wangge.core.models import Resident
+
+    tablet = street["tablet"]
+    home = _household(tablet, "1号楼06室")
+    client.post(f"/households/{home}/residents", data={"name": "李桂英", "phone": "13900001111", "csrf": client.token})
+    with tablet.store.read() as conn:
+        resident = conn.execute(select(Resident.__table__.c.id).where(Resident.__table__.c.name == "李桂英")).scalar()
+    assert 'value="13900001111"' in client.get(f"/residents/{resident}").text
+    before = _ops(tablet)
+    bad = client.post(f"/residents/{resident}", data={"name": "李桂英", "phone": "12", "csrf": client.token})
+    assert bad.status_code == 400 and "11位手机号" in _error_beside(bad.text, "phone") and _ops(tablet) == before
+    good = client.post(f"/residents/{resident}", data={"name": "李桂英", "phone": "13900002222", "csrf": client.token})
+    assert good.status_code == 303 and _ops(tablet) == before + 1
+    with tablet.store.read() as conn:
+        assert conn.execute(select(Resident.__table__.c.phone).where(
+            Resident.__table__.c.id == resident)).scalar() == "13900002222"
+
+
 @pytest.mark.parametrize("minutes, message", [("", "必填"), ("0", "不小于 1"), ("半小时", "请填整数"), ("601", "不大于 600")])
 def test_a_visit_needs_its_minutes_in_range(street, client, minutes, message):
     tablet = street["tablet"]

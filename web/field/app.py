@@ -153,6 +153,7 @@ def field_app(tablet: Optional[FieldTablet], *, path: Optional[str | Path] = Non
         Route("/households/{household_id}", pages.household, methods=["GET", "POST"]),
         Route("/households/{household_id}/residents", pages.resident, methods=["POST"]),
         Route("/households/{household_id}/visit", pages.visit, methods=["GET", "POST"]),
+        Route("/residents/{resident_id}", pages.resident_card, methods=["GET", "POST"]),
         Route("/points", pages.points, methods=["GET", "POST"]),
         Route("/sync", pages.sync, methods=["GET", "POST"]), Route("/sync/status", pages.sync_status),
         Route("/sync/export", pages.export, methods=["POST"]), Route("/sync/import", pages.import_reply, methods=["POST"]),
@@ -570,6 +571,25 @@ class Pages:
                                general=general, places=self._places(values["grid_id"], households=False), flash="", rvalues=rvalues,
                                rerrors=errors, **context)
         return RedirectResponse(f"/households/{household_id}?flash={quote(words(lang)['resident_saved'])}", 303)
+
+    async def resident_card(self, request: Request):
+        lang = _lang(request)
+        resident_id = request.path_params["resident_id"]
+        values = fieldrecords.resident_values(self.tablet, resident_id)
+        if values is None or not self._mine(values["grid_id"]):
+            raise HTTPException(404)
+        form = fieldrecords.resident_form(self.tablet.rules())
+        if request.method == "GET":
+            return self.render(request, "resident.html", resident=values, form=form, values=values, errors={},
+                               general=[], flash=request.query_params.get("flash", ""))
+        data = await self.form(request)
+        try:
+            household = await _thread(fieldrecords.edit_resident, self.tablet, resident_id, data, lang)
+        except (FormProblems, LeaseExpired, WanggeError) as problems:
+            errors, general = _problems(problems)
+            return self.render(request, "resident.html", 400, resident=values, form=form,
+                               values={f.code: _raw(data, f) for f in form.fields}, errors=errors, general=general)
+        return RedirectResponse(f"/households/{household}?flash={quote(words(lang)['saved'])}", 303)
 
     async def visit(self, request: Request):
         lang = _lang(request)
