@@ -46,6 +46,25 @@ def field_stamp(stamps: Mapping[str, Any], insert: Stamp, name: str) -> Stamp:
     return (int(pair[0]), str(pair[1])) if pair else insert
 
 
+def winners(fields: Mapping[str, Any], stamps: Mapping[str, Any], insert: Stamp, hlc: int, device: str,
+            own: Optional[Mapping[str, int]] = None) -> dict[str, tuple[Any, int]]:
+    """Last writer wins, per field: the fields of a write by ``device`` at ``hlc`` that win over
+    what a row holds, each with its value and the hlc it is stamped with.
+
+    A field's value was written at its ``[hlc, device]`` in ``stamps`` or,
+    never updated, at the row's ``insert`` stamp; ``own`` gives a folded op's
+    fields their own hlc. Whole pairs compare, so a tie of clocks is broken by
+    device id. Every applier calls this: its fast paths and `merge_update`.
+    """
+    won = {}
+    for name, value in fields.items():
+        held = stamps.get(name)
+        mine = own.get(name, hlc) if own else hlc
+        if (mine, device) > ((held[0], held[1]) if held else insert):
+            won[name] = (value, mine)
+    return won
+
+
 def merge_update(current: Mapping[str, Any], stamps: Mapping[str, Any], insert: Stamp, stamp: Stamp,
                  changes: Mapping[str, Any], seen: Optional[Mapping[str, Any]],
                  critical: frozenset[str]) -> tuple[dict[str, Any], list[FieldConflict]]:
@@ -55,13 +74,11 @@ def merge_update(current: Mapping[str, Any], stamps: Mapping[str, Any], insert: 
     ``insert`` its insert stamp. Returns the fields the update wins (to be
     written with ``stamp``) and the conflicts on critical fields.
     """
-    wins: dict[str, Any] = {}
+    wins = {name: value for name, (value, _) in winners(changes, stamps, insert, *stamp).items()}
     conflicts: list[FieldConflict] = []
     for name, value in changes.items():
         held = field_stamp(stamps, insert, name)
-        won = stamp > held
-        if won:
-            wins[name] = value
+        won = name in wins
         if name in critical and seen and name in seen and value != current.get(name):
             saw = (int(seen[name][0]), str(seen[name][1]))
             if saw < held:  # the value moved on after the worker saw it
