@@ -17,9 +17,10 @@ from typing import Optional
 from sqlalchemy import func, select
 
 from wangge.app import households
-from wangge.app.fieldforms import Form, FormField, form_for, place_problems, read_form
+from wangge.app.fieldforms import Form, FormField, Section, form_for, place_problems, read_form
 from wangge.app.fieldtablet import FieldTablet, _aware
 from wangge.core import casework, duplicates, points
+from wangge.core.capture import stored_json
 from wangge.core.errors import PointsError, TransitionError, ValidationFailed, WanggeError
 from wangge.core.lifecycle import EVIDENCE_NAMES, Lifecycle, closing_requires
 from wangge.core.models import Building, Case, GridCell, Household, PointEntry, Resident
@@ -346,8 +347,6 @@ def household_values(tablet: FieldTablet, household_id: str) -> Optional[dict]:
                                                      _households.c.deleted.is_(None))).first()
     if row is None:
         return None
-    from wangge.core.capture import stored_json
-
     return {"id": row.id, "grid_id": row.grid_id, "building_id": row.building_id or "", "address": row.address,
             **(stored_json(row.fields) or {})}
 
@@ -406,16 +405,12 @@ RESIDENT_FIELDS = (
 
 def resident_form(rules: Ruleset) -> Form:
     """The resident card: the fields every resident has, then the rule file's resident register."""
-    from wangge.app.fieldforms import Section
-
     register = form_for(rules, "resident")
     return Form("resident", (Section(Label(), tuple(FormField.of(s) for s in RESIDENT_FIELDS)), *register.sections))
 
 
 def resident_values(tablet: FieldTablet, resident_id: str) -> Optional[dict]:
     """A live resident's card as its form shows it (with its household and grid), or None."""
-    from wangge.core.capture import stored_json
-
     with tablet.store.read() as conn:
         row = conn.execute(select(_residents).where(_residents.c.id == resident_id,
                                                     _residents.c.deleted.is_(None))).first()
@@ -485,8 +480,6 @@ def minutes_field(rules: Ruleset) -> Optional[str]:
 
 def visit_form(rules: Ruleset) -> Form:
     """The visit log: the minutes (unless the register has its own), then the rule file's visit register."""
-    from wangge.app.fieldforms import Section
-
     register = form_for(rules, "visit")
     if minutes_field(rules):
         return register

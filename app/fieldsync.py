@@ -10,6 +10,7 @@ the home page can say it after a restart too.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable, Optional
@@ -163,9 +164,8 @@ def _learn_worker(tablet: FieldTablet, client) -> None:
 
 
 def _photo_counts(summary: str) -> tuple[int, int, int]:
-    # "photos: 1 sent, 2 received, 3 not at the master yet": the figures in order.
-    import re
-
+    # `sync_photos` says what it did in one line ("photos: 1 sent, 2 received, 3 not at the master
+    # yet"); its figures are read back from there rather than moved twice.
     sent = re.search(r"(\d+) sent", summary)
     received = re.search(r"(\d+) received", summary)
     waiting = re.search(r"(\d+) not at the master", summary)
