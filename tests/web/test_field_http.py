@@ -101,6 +101,28 @@ def test_a_run_of_wrong_passphrases_pauses_the_unlock_page(tmp_path):
     assert app.state.field.tablet is None
 
 
+def test_locking_closes_the_store_and_ends_every_session(tmp_path):
+    from wangge.app import stores
+    from support.fieldapp import TEST_SCRYPT_N
+
+    path = tmp_path / "tablet.db"
+    stores.create_tablet(path, PASSPHRASE, scrypt_n=TEST_SCRYPT_N).close()
+    app = field_app(None, path=path)
+    with TestClient(app, base_url=BASE, follow_redirects=False) as c, \
+            TestClient(app, base_url=BASE, follow_redirects=False) as other:
+        token = _token(c.get("/unlock").text)
+        assert c.post("/unlock", data={"csrf": token, "passphrase": PASSPHRASE}).status_code == 303
+        other.get("/login?token=" + app.state.field.guard.new_login())
+        assert other.get("/").status_code == 200
+        locked = c.post("/lock", data={"csrf": _token(c.get("/").text)})
+        assert locked.status_code == 303 and app.state.field.tablet is None
+        assert other.get("/").headers["location"] == "/unlock"  # the other tab's session ended too
+        token = _token(c.get("/unlock").text)
+        assert c.post("/unlock", data={"csrf": token, "passphrase": PASSPHRASE}).status_code == 303
+        assert c.get("/").status_code == 200
+    app.state.field.tablet.close()
+
+
 def test_the_unlock_form_needs_its_token(street):
     with TestClient(street["app"], base_url=BASE, follow_redirects=False) as c:
         c.get("/unlock")

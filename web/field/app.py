@@ -8,6 +8,7 @@ message beside its field.
 """
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from datetime import datetime, timezone
@@ -64,6 +65,7 @@ class FieldState:
         self.job: Optional[SyncJob] = None
         self.lock = threading.Lock()
         self.failures, self.quiet_until = 0, 0.0  # wrong passphrases in a row, and when guessing may resume
+        self.opening = asyncio.Lock()
 
 
 class SyncJob:
@@ -267,7 +269,7 @@ class Pages:
                 seconds=int(wait) + 1), next=_safe_next(data.get("next")))
         try:
             if self.state.tablet is None:
-                with self.state.lock:
+                async with self.state.opening:  # two tabs unlocking at once open the store once
                     if self.state.tablet is None:
                         self.state.tablet = await _thread(self.state.opener, passphrase)
             else:
@@ -303,8 +305,8 @@ class Pages:
             tablet, self.state.tablet = self.state.tablet, None
             self.state.guard.end_all()
         if tablet is not None:
-            if self.state.job is not None:
-                self.state.job.done.wait(60)
+            if self.state.job is not None:  # a sync under way finishes first: its store closes after it
+                await _thread(self.state.job.done.wait, 120)
             tablet.close()
         response = RedirectResponse("/unlock", 303)
         response.delete_cookie(SESSION_COOKIE)
