@@ -123,6 +123,33 @@ def test_locking_closes_the_store_and_ends_every_session(tmp_path):
     app.state.field.tablet.close()
 
 
+def test_before_the_first_sync_every_recording_page_says_to_sync_first(tmp_path):
+    from wangge.app import stores
+    from support.fieldapp import TEST_SCRYPT_N
+
+    path = tmp_path / "tablet.db"
+    stores.create_tablet(path, PASSPHRASE, scrypt_n=TEST_SCRYPT_N).close()
+    tablet = FieldTablet.open(path, PASSPHRASE)
+    app = field_app(tablet)
+    with TestClient(app, base_url=BASE, follow_redirects=False) as c:
+        c.get("/login?token=" + app.state.field.guard.new_login())
+        assert "尚未同步过" in c.get("/").text
+        for page in ("/report", "/households", "/households/new", "/points", "/report/items?q=x"):
+            answer = c.get(page)
+            assert answer.status_code == 409 and "请先同步一次" in answer.text, page
+        token = _token(c.get("/sync").text)
+        assert c.post("/households/new", data={"csrf": token, "address": "x"}).status_code == 409
+    tablet.close()
+
+
+def test_the_unlock_page_sends_back_only_to_a_path_of_its_own(street):
+    with TestClient(street["app"], base_url=BASE, follow_redirects=False) as c:
+        for target in ("//evil.example/", "/\\evil.example/", "http://evil.example/"):
+            token = _token(c.get("/unlock").text)  # a new session after each unlock: its token with it
+            answer = c.post("/unlock", data={"csrf": token, "passphrase": PASSPHRASE, "next": target})
+            assert answer.headers["location"] == "/"
+
+
 def test_the_unlock_form_needs_its_token(street):
     with TestClient(street["app"], base_url=BASE, follow_redirects=False) as c:
         c.get("/unlock")

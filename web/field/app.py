@@ -208,7 +208,8 @@ def _lang(request: Request) -> str:
 
 
 def _safe_next(target: Optional[str]) -> str:
-    return target if target and target.startswith("/") and not target.startswith("//") else "/"
+    # Only a path here: "//host" and "/\\host" would take the browser to another site.
+    return target if target and target.startswith("/") and not target.startswith(("//", "/\\")) else "/"
 
 
 class Pages:
@@ -235,6 +236,16 @@ class Pages:
 
     def _rules(self):
         return self.tablet.rules() if self.tablet is not None else None
+
+    def _unready(self, request: Request) -> Optional[Response]:
+        """A page saying to sync first, for pages that need the rule file and the worker before the first sync."""
+        with self.tablet.store.read() as conn:
+            ready = self.tablet.rules(conn) is not None and self.tablet.worker(conn) is not None
+        if ready:
+            return None
+        if request.headers.get("hx-request") and request.method == "GET":
+            return HTMLResponse("")
+        return self.render(request, "error.html", 409, message=words(_lang(request))["not_ready"], sync_link=True)
 
     async def form(self, request: Request) -> FormData:
         """The posted form, after its CSRF token is checked. Raises 403 for a forged request."""
@@ -346,6 +357,8 @@ class Pages:
                 "form": fieldforms.form_for(rules, "case") if rules else None}
 
     async def report(self, request: Request):
+        if (unready := self._unready(request)) is not None:
+            return unready
         lang = _lang(request)
         if request.method == "GET":
             with self.tablet.store.read() as conn:
@@ -377,6 +390,8 @@ class Pages:
         return RedirectResponse(f"/cases/{done.case_id}?flash={quote(flash)}", 303)
 
     async def items(self, request: Request):
+        if (unready := self._unready(request)) is not None:
+            return unready
         lang = _lang(request)
         rules = self.tablet.rules()
         q = request.query_params
@@ -403,6 +418,8 @@ class Pages:
                 "households": [{"id": h.id, "address": h.address, "head": household_head(h, title)} for h in homes]}
 
     async def places(self, request: Request):
+        if (unready := self._unready(request)) is not None:
+            return unready
         q = request.query_params
         grid = q.get("grid_id", "")
         with self.tablet.store.read() as conn:
@@ -413,6 +430,8 @@ class Pages:
                            errors={})
 
     async def duplicates(self, request: Request):
+        if (unready := self._unready(request)) is not None:
+            return unready
         q = request.query_params
         found = await _thread(fieldrecords.near_duplicates, self.tablet, q.get("item", ""), q.get("grid_id", ""),
                               q.get("building_id", ""), q.get("household_id", ""))
@@ -442,6 +461,8 @@ class Pages:
                 "states": states, "deadline": _aware(row.deadline) if row.deadline else None}
 
     async def case(self, request: Request):
+        if (unready := self._unready(request)) is not None:
+            return unready
         found = await _thread(self._case, request.path_params["case_id"])
         if found is None:
             raise HTTPException(404)
@@ -449,6 +470,8 @@ class Pages:
                            flash=request.query_params.get("flash", ""), evidence_name=fieldrecords.evidence_name)
 
     async def move(self, request: Request):
+        if (unready := self._unready(request)) is not None:
+            return unready
         lang = _lang(request)
         case_id = request.path_params["case_id"]
         data = await self.form(request)
@@ -488,6 +511,8 @@ class Pages:
     # -- households -------------------------------------------------------------------------------
 
     async def households(self, request: Request):
+        if (unready := self._unready(request)) is not None:
+            return unready
         q = request.query_params
         text, grid = q.get("q", "").strip(), q.get("grid_id", "")
         with self.tablet.store.read() as conn:
@@ -522,9 +547,13 @@ class Pages:
         return context
 
     async def household_new(self, request: Request):
+        if (unready := self._unready(request)) is not None:
+            return unready
         return await self._household_page(request, None)
 
     async def household(self, request: Request):
+        if (unready := self._unready(request)) is not None:
+            return unready
         return await self._household_page(request, request.path_params["household_id"])
 
     async def _household_page(self, request: Request, household_id: Optional[str]):
@@ -557,6 +586,8 @@ class Pages:
             return grid_id in self.tablet.grid_ids(conn, self.tablet.worker(conn))
 
     async def resident(self, request: Request):
+        if (unready := self._unready(request)) is not None:
+            return unready
         lang = _lang(request)
         household_id = request.path_params["household_id"]
         data = await self.form(request)
@@ -575,6 +606,8 @@ class Pages:
         return RedirectResponse(f"/households/{household_id}?flash={quote(words(lang)['resident_saved'])}", 303)
 
     async def resident_card(self, request: Request):
+        if (unready := self._unready(request)) is not None:
+            return unready
         lang = _lang(request)
         resident_id = request.path_params["resident_id"]
         values = fieldrecords.resident_values(self.tablet, resident_id)
@@ -594,6 +627,8 @@ class Pages:
         return RedirectResponse(f"/households/{household}?flash={quote(words(lang)['saved'])}", 303)
 
     async def visit(self, request: Request):
+        if (unready := self._unready(request)) is not None:
+            return unready
         lang = _lang(request)
         household_id = request.path_params["household_id"]
         values = fieldrecords.household_values(self.tablet, household_id)
@@ -616,6 +651,8 @@ class Pages:
     # -- points -----------------------------------------------------------------------------------
 
     async def points(self, request: Request):
+        if (unready := self._unready(request)) is not None:
+            return unready
         lang = _lang(request)
         errors, general, flash = {}, [], request.query_params.get("flash", "")
         status = 200
