@@ -178,6 +178,22 @@ def test_a_body_past_the_cap_is_refused_before_it_is_read(client):
     assert client.post("/report", headers={"content-length": str(200 * 2**20)}, content=b"").status_code == 413
 
 
+def test_a_body_past_the_cap_sent_from_the_page_leaves_the_form_in_place(client):
+    answer = client.post("/report", headers={"content-length": str(200 * 2**20), "hx-request": "true"}, content=b"")
+    assert answer.status_code == 413 and answer.headers["hx-reswap"] == "none"
+    assert answer.headers["hx-trigger"] == "wanggeTooLarge"
+
+
+def test_a_photo_past_the_size_cap_is_refused_beside_the_photos(street, client, monkeypatch):
+    from wangge.app import fieldrecords
+
+    monkeypatch.setattr(fieldrecords, "MAX_PHOTO_BYTES", 1024)
+    data, _ = _report(street)
+    answer = client.post("/report", data={**data, "csrf": client.token},
+                         files=[("photos", ("big.png", png(400, 400) + bytes(4096), "image/png"))])
+    assert answer.status_code == 400 and "照片不能超过" in _error_beside(answer.text, "photos")
+
+
 def test_unknown_pages_and_methods_say_so_in_the_page(street, client):
     missing = client.get("/cases/no-such-case")
     assert missing.status_code == 404 and "没有找到这一页" in missing.text

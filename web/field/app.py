@@ -184,7 +184,10 @@ class _Gate:
             return await PlainTextResponse("this app answers on loopback only", 421)(scope, receive, send)
         length = request.headers.get("content-length")
         if length and (not length.isdigit() or int(length) > MAX_BODY):
-            return await PlainTextResponse("request too large", 413)(scope, receive, send)
+            # Sent from the page (htmx), nothing is swapped: the form stays filled and a note says why.
+            headers = {"hx-reswap": "none", "hx-trigger": "wanggeTooLarge"} if request.headers.get("hx-request") else {}
+            return await PlainTextResponse(f"request too large: at most {MAX_BODY // 2**20} MB", 413,
+                                           headers=headers)(scope, receive, send)
         path = scope["path"]
         if not path.startswith(self.OPEN) and (self.state.tablet is None or not self.state.guard.session_of(request)):
             target = "/unlock" + (f"?next={quote(path)}" if request.method == "GET" and path != "/" else "")

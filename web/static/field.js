@@ -65,14 +65,15 @@
   }
 
   // A form sent while the connection is down stays on the page, filled in, with a note: nothing is lost.
-  function lost() {
+  function say(which) {
     var note = document.getElementById("offline-note");
     if (!note) return;
-    note.textContent = document.getElementById("page").getAttribute("data-lost");
+    note.textContent = document.getElementById("page").getAttribute(which);
     note.hidden = false;
     window.scrollTo(0, 0);
   }
-  document.addEventListener("htmx:sendError", lost);
+  document.addEventListener("htmx:sendError", function () { say("data-lost"); });
+  document.body.addEventListener("wanggeTooLarge", function () { say("data-too-large"); });
   document.addEventListener("htmx:afterRequest", function (e) {
     var note = document.getElementById("offline-note");
     if (note && e.detail.successful !== undefined && e.detail.xhr && e.detail.xhr.status) note.hidden = true;
