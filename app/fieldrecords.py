@@ -18,7 +18,7 @@ from sqlalchemy import func, select
 
 from wangge.app import households
 from wangge.app.fieldforms import Form, FormField, Section, form_for, place_problems, read_form
-from wangge.app.fieldtablet import FieldTablet, _aware
+from wangge.app.fieldtablet import FieldTablet, aware
 from wangge.core import casework, duplicates, points
 from wangge.core.capture import stored_json
 from wangge.core.errors import PointsError, TransitionError, ValidationFailed, WanggeError
@@ -244,8 +244,8 @@ def near_duplicates(tablet: FieldTablet, item: str, grid_id: str, building_id: s
         rows = conn.execute(select(_cases).where(
             _cases.c.item_code == item, _cases.c.deleted.is_(None),
             _cases.c.status.not_in(sorted(life.final | life.closed)))).all()
-        reports = [duplicates.Report(r.id, r.item_code, r.grid_id, _aware(r.reported_at), r.building_id, r.household_id)
-                   for r in rows if abs(_aware(r.reported_at) - at) <= timedelta(hours=window)]
+        reports = [duplicates.Report(r.id, r.item_code, r.grid_id, aware(r.reported_at), r.building_id, r.household_id)
+                   for r in rows if abs(aware(r.reported_at) - at) <= timedelta(hours=window)]
         new = duplicates.Report("new", item, grid_id, at, building_id or None, household_id or None)
         numbers = {r.id: r for r in rows}
         return [{"id": old.id, "number": numbers[old.id].number, "why": why,
@@ -522,7 +522,7 @@ def log_visit(tablet: FieldTablet, household_id: str, submitted, photos: list[Ph
 
 def _entries(conn, resident_id: str) -> list[points.Entry]:
     rows = conn.execute(select(_points).where(_points.c.resident_id == resident_id, _points.c.deleted.is_(None))).all()
-    return [points.Entry(r.resident_id, r.delta, r.reason, r.rule, _aware(r.at)) for r in rows]
+    return [points.Entry(r.resident_id, r.delta, r.reason, r.rule, aware(r.at)) for r in rows]
 
 
 def balances(conn, grid_ids: list[str]) -> list[dict]:

@@ -198,7 +198,7 @@ class FieldTablet(Tablet):
         now = self.now()
         out = []
         for r in rows:
-            deadline = _aware(r.deadline) if r.deadline else None
+            deadline = aware(r.deadline) if r.deadline else None
             item = rules.items.get(r.item_code)
             out.append({**r._mapping, "deadline": deadline, "overdue": bool(deadline and deadline < now),
                         "item": item.label if item else None})
@@ -221,7 +221,7 @@ class FieldTablet(Tablet):
                             .limit(limit)).all()
         title = title_field(self.rules(conn))
         return [{"id": r.id, "address": r.address, "head": household_head(r, title),
-                 "last": _aware(r.last) if r.last else None} for r in rows], total
+                 "last": aware(r.last) if r.last else None} for r in rows], total
 
     def meetings(self, rules: Optional[Ruleset], worker: Optional[dict]) -> list[dict]:
         """The rule file's meetings the worker's role attends (or open to all), with their cadence."""
@@ -246,7 +246,7 @@ def household_head(row, title: Optional[str]) -> str:
     return str((fields.get(title) if title else None) or row.head_name or "")
 
 
-def _aware(moment: datetime) -> datetime:
-    # SQLite hands times back without their zone; change capture wrote them in UTC.
+def aware(moment: datetime) -> datetime:
+    """``moment`` with its zone: SQLite hands times back without it, and change capture wrote them in UTC."""
     return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
