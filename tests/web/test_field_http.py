@@ -392,6 +392,24 @@ def test_a_move_with_missing_evidence_says_what_is_missing(street, client):
         assert conn.execute(select(Case.__table__.c.status).where(Case.__table__.c.id == case)).scalar() == "结案"
 
 
+def test_the_list_of_open_cases_puts_the_overdue_first(street, client):
+    from wangge.core import casework
+
+    office, tablet = street["office"], street["tablet"]
+    now = datetime.now(timezone.utc)
+    with tablet.store.write(actor=office.ids["赵巧珍"]) as rec:
+        for text, hours in (("明天到期", 24), ("已超期两天", -48), ("下周到期", 24 * 7)):
+            made = casework.report_case(rec, office.ruleset, item="0104", grid_id=office.ids["grid1"], channel="巡查",
+                                        reporter_id=office.ids["赵巧珍"], at=now, description=text, photos=["p"])
+            rec.conn.execute(Case.__table__.update().where(Case.__table__.c.id == made.case_id)
+                             .values(deadline=now + timedelta(hours=hours)))
+    page = client.get("/cases").text
+    order = [page.index(text) for text in ("已超期两天", "明天到期", "下周到期")]
+    assert order == sorted(order)
+    overdue = re.search(r'<li class="overdue">.*?</li>', page, re.S).group(0)
+    assert "已超期两天" in overdue and 'class="badge danger">已超期<' in overdue
+
+
 def test_a_case_of_another_grid_is_not_shown(street, client):
     office = street["office"]
     with office.store.write(actor="office") as rec:

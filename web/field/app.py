@@ -107,7 +107,7 @@ def field_app(tablet: Optional[FieldTablet], *, path: Optional[str | Path] = Non
         Route("/lang", pages.language), Route("/me", pages.choose_worker, methods=["POST"]),
         Route("/report", pages.report, methods=["GET", "POST"]), Route("/report/items", pages.items),
         Route("/report/places", pages.places), Route("/report/duplicates", pages.duplicates),
-        Route("/cases/{case_id}", pages.case), Route("/cases/{case_id}/move", pages.move, methods=["POST"]),
+        Route("/cases", pages.cases), Route("/cases/{case_id}", pages.case), Route("/cases/{case_id}/move", pages.move, methods=["POST"]),
         Route("/households", pages.households), Route("/households/new", pages.household_new, methods=["GET", "POST"]),
         Route("/households/{household_id}", pages.household, methods=["GET", "POST"]),
         Route("/households/{household_id}/residents", pages.resident, methods=["POST"]),

@@ -19,6 +19,8 @@ from wangge.web.field.pagekit import PageKit, as_sent, in_thread, lang_of, split
 from wangge.web.field.words import words
 
 
+#: Open cases one page lists; a worker's grid holds a few hundred at most.
+CASE_LIST_MAX = 500
 _cases, _events = Case.__table__, CaseEvent.__table__
 _grids, _attachments = GridCell.__table__, Attachment.__table__
 
@@ -122,6 +124,16 @@ class CasePages(PageKit):
         return {"row": row, "item": rules.items.get(row.item_code) if rules else None, "events": events,
                 "photos": [p for p in photos if self.tablet.photos.has(p.sha256)], "grid": grid, "moves": moves,
                 "states": states, "deadline": aware(row.deadline) if row.deadline else None}
+
+    async def cases(self, request: Request):
+        """Every open case of the worker's grids (the home page shows the first few), overdue first."""
+        if (unready := self._unready(request)) is not None:
+            return unready
+        with self.tablet.store.read() as conn:
+            grid_ids = self.tablet.grid_ids(conn, self.tablet.worker(conn))
+            found, total = self.tablet.open_cases(conn, grid_ids, self.tablet.rules(conn), limit=CASE_LIST_MAX)
+            zone = self.tablet.zone(conn)
+        return self.render(request, "cases.html", cases=found, total=total, zone=zone)
 
     async def case(self, request: Request):
         if (unready := self._unready(request)) is not None:
