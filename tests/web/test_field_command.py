@@ -37,6 +37,17 @@ def test_a_missing_tablet_or_a_wrong_passphrase_is_one_line(tmp_path):
     assert wrong.returncode == 3 and "wrong passphrase" in wrong.stderr
 
 
+def test_a_port_in_use_is_said_in_one_line(tmp_path):
+    import socket
+
+    taken = socket.create_server(("127.0.0.1", 0))
+    try:
+        result = _wangge("field", str(_tablet(tmp_path)), "--port", str(taken.getsockname()[1]))
+    finally:
+        taken.close()
+    assert result.returncode != 0 and "cannot listen on 127.0.0.1" in result.stderr and "Traceback" not in result.stderr
+
+
 def test_unlocked_at_start_it_prints_a_one_time_link_that_opens_the_home_page(tmp_path):
     path = _tablet(tmp_path)
     server = subprocess.Popen([sys.executable, "-m", "wangge", "field", str(path), "--port", "0"],

@@ -7,6 +7,7 @@ browser; otherwise the browser's unlock page asks for the passphrase.
 """
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 from typing import Callable, Optional
 
@@ -24,6 +25,19 @@ def check_host(host: str) -> str:
     return host
 
 
+def listen(host: str, port: int) -> socket.socket:
+    """A listening socket on loopback ``host``; port 0 picks a free one. Raises `UsageError` if it is taken."""
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # a restart right after a stop finds its port
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror}; choose another --port") from None
+    sock.listen(64)
+    return sock
+
+
 def serve_field(path: str, *, port: int = DEFAULT_PORT, host: str = "127.0.0.1", master_url: Optional[str] = None,
                 passphrase: Optional[str] = None, echo: Callable[[str], None] = print) -> None:
     """Serve the field app for the tablet at ``path`` until interrupted.
@@ -33,7 +47,7 @@ def serve_field(path: str, *, port: int = DEFAULT_PORT, host: str = "127.0.0.1",
     before anything listens.
     """
     from wangge.app.fieldtablet import FieldTablet
-    from wangge.sync import atrest, server
+    from wangge.sync import atrest
     from wangge.sync.client import check_master_url
     from wangge.web.field.app import field_app
 
@@ -43,7 +57,7 @@ def serve_field(path: str, *, port: int = DEFAULT_PORT, host: str = "127.0.0.1",
         atrest.open_tablet(path, passphrase or "", for_sync=True)  # raises the one-line reason
     tablet = FieldTablet.open(path, passphrase) if passphrase else None
     app = field_app(tablet, path=path, master_url=master_url)
-    sock = server.bind(host, port)
+    sock = listen(host, port)
     shown = f"[{host}]" if ":" in host else host
     base = f"http://{shown}:{sock.getsockname()[1]}"
     if tablet is not None:
@@ -51,7 +65,10 @@ def serve_field(path: str, *, port: int = DEFAULT_PORT, host: str = "127.0.0.1",
     else:
         echo(f"wangge field: open {base} and unlock with the worker's passphrase")
     try:
-        server.serve(app, sock, log_level="warning")
+        import uvicorn
+
+        # One process, one worker: the tablet's store is opened once, by this app.
+        uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False)).run(sockets=[sock])
     finally:
         if app.state.field.tablet is not None:
             app.state.field.tablet.close()
