@@ -1212,6 +1212,37 @@ def _ruleset_for(conn, rules_file: str | None):
     return casework.installed_ruleset(conn)
 
 
+# -- the field app: a worker's day on the tablet, in the browser ---------------
+
+
+@cli.command("field")
+@click.argument("tablet_store")
+@click.option("--port", default=8471, show_default=True, type=click.IntRange(0, 65535),
+              help="TCP port on loopback (0 picks a free one and prints it).")
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Loopback address to listen on; any other is refused.")
+@click.option("--master", "master_url", default=None, help="The office's URL for the sync button, e.g. http://10.0.0.2:8470")
+@click.option("--ask", is_flag=True, help="Ask for the passphrase here instead of on the unlock page.")
+def field_command(tablet_store, port, host, master_url, ask) -> None:
+    """Serve the field app for the tablet at TABLET_STORE on loopback, for the tablet's browser.
+
+    The worker unlocks it with their passphrase on the unlock page, or here
+    (--ask, or WANGGE_PASSPHRASE), then reports cases with photos, fills in
+    households, logs visits, confirms repairs on site and syncs: all offline.
+
+    \b
+    Example:
+      wangge field tablet.db --master http://10.0.0.2:8470
+      WANGGE_PASSPHRASE=... wangge field tablet.db --port 8471
+    """
+    from wangge.web.field.serving import serve_field
+
+    passphrase = os.environ.get("WANGGE_PASSPHRASE") or None
+    if ask and passphrase is None:
+        passphrase = click.prompt("Passphrase", hide_input=True)
+    serve_field(tablet_store, port=port, host=host, master_url=master_url, passphrase=passphrase, echo=click.echo)
+
+
 def _office(path: str):
     """The office's use cases over the plain store at ``path`` (a master, or a bare store made by `init`)."""
     from wangge.app import Office, stores

@@ -1,4 +1,4 @@
-"""Fixtures of the console's tests: one served office per module, one browser per module."""
+"""Fixtures of the web apps' tests: one browser per module (Debian's Chromium), served offices, screenshots kept."""
 from __future__ import annotations
 
 import shutil
@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "out" / "screenshots"
+ROOT = Path(__file__).resolve().parents[2]
+SCREENSHOTS = ROOT / "out" / "screenshots"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run"]
 
@@ -36,3 +37,10 @@ def served_office(tmp_path_factory):
         number = of.report_from_tablet(built, url)
         yield built, url, number
     built.store.close()
+
+
+@pytest.fixture(scope="session")
+def screenshots() -> Path:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    return SCREENSHOTS
+
