@@ -32,7 +32,7 @@ from wangge import dsl, rulesets
 from wangge.app.office import Office
 from wangge.app.tablet import Tablet
 from wangge.core.lifecycle import Lifecycle, closing_requires
-from wangge.core.models import Attachment, Case, Household
+from wangge.core.models import Attachment, Household
 from wangge.core.report import table
 from wangge.core.ruleset import Ruleset
 from wangge.sync.attachments import BlobStore

@@ -16,7 +16,7 @@ from typing import Callable, Optional
 from wangge.core.errors import UsageError
 from wangge.core.ruleset import Ruleset
 from wangge.core.store import Store
-from wangge.sync import atrest, files, protocol
+from wangge.sync import files, protocol
 from wangge.sync.fieldwork import known_master, tablet_session
 from wangge.sync.identity import adopt_keys, store_keys
 from wangge.sync.keys import DeviceKeys

@@ -20,9 +20,8 @@ from sqlalchemy import select
 from wangge.app.fieldtablet import META_LAST_SYNC, META_WORKER, FieldTablet
 from wangge.core.errors import SyncError, UsageError, WanggeError
 from wangge.core.models import Op
-from wangge.core.ruleset import Ruleset
 from wangge.core.store import get_meta, set_meta
-from wangge.sync import atrest, files, protocol
+from wangge.sync import files, protocol
 
 _op = Op.__table__
 
@@ -111,14 +110,6 @@ def _apply(tablet: FieldTablet, device: protocol.DeviceSync, reply: bytes, outco
     return result
 
 
-def _renew(tablet: FieldTablet) -> None:
-    """Renew the lease for the ruleset's days, as the master last sent it (after a sync the master answered)."""
-    with tablet.store.write(actor="sync") as rec:
-        stored = tablet.session(rec.conn).ruleset
-        atrest.renew_lease(rec.conn, tablet.now_ms(),
-                           Ruleset.from_json(stored).settings.lease_days if stored else None)
-
-
 def sync_now(tablet: FieldTablet, master_url: str, *, on_progress: Optional[Callable] = None,
              client_options: Optional[dict] = None, rounds: int = 3) -> Outcome:
     """Sync with the master at ``master_url``: push, apply the reply, photos; renew the lease.
@@ -126,7 +117,7 @@ def sync_now(tablet: FieldTablet, master_url: str, *, on_progress: Optional[Call
     Never raises for a failed exchange: the outcome says why in one line
     (nothing is lost: the outbox stays until a signed ack).
     """
-    from wangge.sync.client import MasterClient
+    from wangge.sync.client import MasterClient, Signer
     from wangge.sync.fieldwork import _master_of, sync_photos
 
     outcome = Outcome(ok=False, at_ms=tablet.now_ms())
@@ -134,18 +125,18 @@ def sync_now(tablet: FieldTablet, master_url: str, *, on_progress: Optional[Call
         with MasterClient(master_url, on_progress=on_progress, **(client_options or {})) as client:
             keys = tablet.keys
             device = protocol.DeviceSync(tablet.store, keys, _master_of(tablet.store, client))
+            signer = Signer(tablet.device_id, keys.sign)  # uploads are for enrolled devices only
             _learn_worker(tablet, client)
             for _ in range(rounds):
                 push = device.make_push()
-                reply, _record_ = client.exchange(push, ops=device.pushed)
+                reply, _record_ = client.exchange(push, ops=device.pushed, signer=signer)
                 result = _apply(tablet, device, reply, outcome)
                 client.count_down(result.applied)
                 if not result.again:
                     break
             photos = sync_photos(tablet.store, client, tablet.photos, keys)
             outcome.photos_sent, outcome.photos_received, outcome.photos_waiting = _photo_counts(photos)
-        _renew(tablet)
-        outcome.ok = True
+        outcome.ok = True  # the reply renewed the lease, at the master's signed clock
     except WanggeError as exc:
         outcome.error = str(exc)
     return _record(tablet, outcome)
@@ -189,8 +180,7 @@ def import_reply(tablet: FieldTablet, path: str) -> Outcome:
     data = files.read_bundle(path)
     device = protocol.DeviceSync(tablet.store, tablet.keys, protocol.trusted_master(tablet.store))
     outcome = Outcome(ok=False, at_ms=tablet.now_ms(), how="usb-import", file=str(path))
-    _apply(tablet, device, data, outcome)
-    _renew(tablet)
+    _apply(tablet, device, data, outcome)  # an accepted reply renews the lease, at the master's signed clock
     outcome.ok = True
     return _record(tablet, outcome)
 

@@ -15,7 +15,7 @@ from typing import Callable, NamedTuple, Optional
 from sqlalchemy import select
 
 from wangge.core import casework
-from wangge.core.errors import SyncError, UsageError, WanggeError
+from wangge.core.errors import SyncError, WanggeError
 from wangge.core.models import Attachment
 from wangge.core.ruleset import Ruleset
 from wangge.core.store import database_url

@@ -22,7 +22,7 @@ from wangge.sync.fieldwork import installed_rules, protocol_exchange
 from wangge.sync.identity import store_keys
 from wangge.sync.office import Office
 # The one place these tests name the master's HTTP layer (it moves to wangge.web.server with Starlette).
-from wangge.sync.server import MasterApp, running  # noqa: F401 - running is the tests' server
+from wangge.web.server import MasterApp, master_app, running  # noqa: F401 - running is the tests' server
 from wangge.sync.tablet import enrollment_request
 
 PASSPHRASE = "网格员口令 field-test"
@@ -42,7 +42,7 @@ class Office_:
     def app(self) -> MasterApp:
         office = Office(self.store, protocol_exchange(self.store, installed_rules(self.store)),
                         public_keys=store_keys(self.store).public)
-        return MasterApp(office, self.folder / "master-files")
+        return master_app(office, self.folder / "master-files")
 
 
 def street_office(folder: Path, ruleset: Ruleset | None = None, households: int = 6, role: str = "网格员") -> Office_:

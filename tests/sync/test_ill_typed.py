@@ -10,7 +10,6 @@ from support.pushes import dump, signed_push, tablet_with_household, wire_op
 
 from wangge.cli import cli
 from wangge.core.errors import SyncError
-from wangge.core.validators import column_problems
 
 from .test_session import rows
 
