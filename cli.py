@@ -746,6 +746,81 @@ def _moment(now: datetime | None) -> datetime:
     return (now or datetime.now()).astimezone()
 
 
+# -- interop: rosters in spreadsheets, grid maps, Open311 keys ---------------------------------
+
+
+_ROSTERS = click.Choice(["households", "residents", "workers", "buildings"])
+
+
+@cli.command("import")
+@click.argument("kind", type=_ROSTERS)
+@click.argument("store_path", metavar="STORE")
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--sheet", default=None, help="The workbook's sheet to read (default: the first).")
+@click.option("--skip-bad", is_flag=True, help="Write the good rows and report the bad ones (default: write nothing "
+                                               "unless every row passes).")
+@click.option("--report", "report_path", type=click.Path(dir_okay=False),
+              help="Also write every problem, cell by cell, to this .csv or .xlsx file.")
+def import_command(kind: str, store_path: str, file: str, sheet: str | None, skip_bad: bool,
+                   report_path: str | None) -> None:
+    """Import a roster from an .xlsx workbook or a .csv file (UTF-8 or GB18030).
+
+    Columns are matched to the rule file's register fields by their Chinese or
+    English label or their code; every cell is checked by the ruleset's
+    validators and every problem is reported by its cell (户籍!D17). Nothing
+    is written unless the whole file passes, or with --skip-bad the good
+    rows are. A row whose 系统编号 names a record updates it.
+
+    \b
+    Example:
+      wangge import households office.db 泰丰户籍.xlsx
+      wangge import residents office.db residents.csv --skip-bad --report problems.csv
+      wangge import workers office.db 社工名册.xlsx --sheet 名册
+    """
+    from wangge.app import rosters
+    from wangge.core.errors import ImportRefused
+
+    try:
+        done = rosters.import_file(store_path, kind, file, sheet=sheet, skip_bad=skip_bad)
+    except ImportRefused as refused:
+        _problem_report(report_path, refused.problems)
+        raise
+    _problem_report(report_path, done.skipped)
+    for where, message in done.skipped[: 50]:
+        click.echo(f"{where}: {message}", err=True)
+    if len(done.skipped) > 50:
+        click.echo(f"… and {len(done.skipped) - 50} more" + ("" if report_path else " (see them all with --report)"),
+                   err=True)
+    click.echo(done.summary())
+
+
+def _problem_report(path: str | None, problems) -> None:
+    if path:
+        from wangge.app import sheets
+
+        sheets.write_table(path, "problems", ["cell", "problem"], [list(p) for p in problems])
+
+
+@cli.command("export")
+@click.argument("kind", type=_ROSTERS)
+@click.argument("store_path", metavar="STORE")
+@click.option("--out", "out", required=True, type=click.Path(dir_okay=False), help="The .xlsx or .csv file to write.")
+@click.option("--lang", type=click.Choice(["zh", "en"]), default=None,
+              help="Language of the column labels (default: the rule file's).")
+def export_command(kind: str, store_path: str, out: str, lang: str | None) -> None:
+    """Export a roster to an .xlsx workbook or a .csv file, with the columns `wangge import` reads.
+
+    \b
+    Example:
+      wangge export households office.db --out 住户.xlsx
+      wangge export workers office.db --out workers.csv --lang en
+    """
+    from wangge.app import rosters
+
+    count = rosters.export_file(store_path, kind, out, lang=lang)
+    click.echo(f"wrote {count} {kind} to {out}")
+
+
 def main() -> None:
     """Entry point of the console script and of `python -m wangge`."""
     try:
