@@ -821,6 +821,43 @@ def export_command(kind: str, store_path: str, out: str, lang: str | None) -> No
     click.echo(f"wrote {count} {kind} to {out}")
 
 
+
+@grid.command("import")
+@click.argument("store_path", metavar="STORE")
+@click.argument("file", type=click.Path(dir_okay=False))
+def grid_import(store_path: str, file: str) -> None:
+    """Import grid boundaries from a GeoJSON map drawn in a GIS tool (QGIS, ArcGIS, geojson.io).
+
+    Each feature's properties name its grid: code, level and parent (the code
+    of the grid above), with name and grade optional. The whole file is
+    checked first: unknown parents, invalid polygons, overlapping siblings and
+    gaps inside a parent are all reported, each naming its feature, and
+    nothing is written if there is any.
+
+    \b
+    Example:
+      wangge grid import office.db 泰丰社区网格.geojson
+    """
+    from wangge.app import gridmap
+
+    click.echo(gridmap.import_map(store_path, file))
+
+
+@grid.command("export")
+@click.argument("store_path", metavar="STORE")
+@click.option("--out", "out", required=True, type=click.Path(dir_okay=False), help="The .geojson file to write.")
+def grid_export(store_path: str, out: str) -> None:
+    """Export the grids that have boundaries as a GeoJSON map, as `wangge grid import` reads it.
+
+    \b
+    Example:
+      wangge grid export office.db --out grids.geojson
+    """
+    from wangge.app import gridmap
+
+    click.echo(f"wrote {gridmap.export_map(store_path, out)} grids to {out}")
+
+
 def main() -> None:
     """Entry point of the console script and of `python -m wangge`."""
     try:

@@ -159,3 +159,15 @@ def write_table(path: str | os.PathLike, sheet: str, header: list[str], rows: It
         temporary.unlink(missing_ok=True)
         raise UsageError(f"cannot write {file}: {exc.strerror}") from None
     return count
+
+
+def write_atomic_text(path: str | os.PathLike, text: str) -> None:
+    """Write UTF-8 ``text`` to ``path`` through a temporary file; raises `UsageError` if it cannot."""
+    file = Path(path)
+    temporary = file.with_name(f".{file.name}.part")
+    try:
+        temporary.write_text(text, encoding="utf-8")
+        os.replace(temporary, file)
+    except OSError as exc:
+        temporary.unlink(missing_ok=True)
+        raise UsageError(f"cannot write {file}: {exc.strerror}") from None

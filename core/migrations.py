@@ -15,7 +15,7 @@ from typing import Callable, Iterable
 from sqlalchemy import Column, DateTime, MetaData, String, Table, inspect
 from sqlalchemy.engine import Connection
 
-from wangge.core import models
+from wangge.core import boundaries, models
 
 _meta = MetaData()
 schema_migration = Table(
@@ -70,6 +70,8 @@ CORE: tuple[Migration, ...] = (
     # A tablet (SQLite) holds any 64-bit number; a PostgreSQL master refused past 2**31 and so
     # every later bundle of the tablet that recorded one.
     Migration("0004_wide_integers", lambda conn: _widen(conn, WIDE_INTEGERS)),
+    # Grid boundaries drawn in GIS tools, for placing a reported position in its grid.
+    Migration("0009_grid_boundaries", create_tables(boundaries.GridBoundary)),
 )
 #: Typed integer columns made BIGINT by 0004 (SQLite's INTEGER is 64-bit already).
 WIDE_INTEGERS = (("household", "members"), ("visit", "minutes"), ("attachment", "size"), ("point_entry", "delta"))
