@@ -38,10 +38,15 @@ def installed_ruleset(conn: Connection) -> Ruleset:
 
     Raises `WanggeError` if there is none.
     """
-    text = get_meta(conn, "ruleset") or get_meta(conn, "sync.ruleset")
+    text = installed_json(conn)
     if not text:
         raise WanggeError("this store has no ruleset: give one with --rules FILE.wg")
     return Ruleset.from_json(text)
+
+
+def installed_json(conn: Connection) -> Optional[str]:
+    """The canonical JSON of the installed ruleset (or the one sync delivered), or None."""
+    return get_meta(conn, "ruleset") or get_meta(conn, "sync.ruleset")
 
 
 def grid_path(conn: Connection, grid_id: str) -> tuple[tuple[str, str], ...]:

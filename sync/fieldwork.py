@@ -24,14 +24,15 @@ from wangge.core.errors import SyncError, UsageError, WanggeError
 from wangge.core.models import Attachment
 from wangge.core.report import table
 from wangge.core.ruleset import Ruleset
-from wangge.core.store import get_meta, set_meta
+from wangge.core.store import set_meta
 from wangge.sync import atrest, enrollment, protocol, tables
 from wangge.sync.enrollment import EnrollmentRequest
 from wangge.sync.identity import store_keys
 from wangge.sync.keys import PublicKeys
+from wangge.sync.session import META_ENROLLED_WITH, DeviceSession
 
 _attachment = Attachment.__table__
-META_MASTER_URL = "sync.enrolled_with"  # the URL `wangge device enroll --master` sent the request to
+META_MASTER_URL = META_ENROLLED_WITH  # the URL `wangge device enroll --master` sent the request to
 
 
 def protocol_exchange(master, rules: Callable[[], Optional[Ruleset]]) -> Callable[[bytes], tuple[bytes, str]]:
@@ -248,7 +249,7 @@ def sync_tablet(target: str, master_url: str, passphrase: str, *, progress: bool
                 if bar:
                     bar.__exit__(None, None, None)
         with tablet.write(actor="sync") as rec:
-            stored = get_meta(rec.conn, "sync.ruleset")
+            stored = DeviceSession.load(rec.conn).ruleset
             atrest.renew_lease(rec.conn, now_ms(), Ruleset.from_json(stored).settings.lease_days if stored else None)
     return summary
 
@@ -345,7 +346,7 @@ def known_master(tablet) -> protocol.Peer:
         return protocol.trusted_master(tablet)
     except SyncError:
         with tablet.read() as conn:
-            url = get_meta(conn, META_MASTER_URL)
+            url = DeviceSession.load(conn).enrolled_with
         if url is None:
             raise SyncError("this tablet knows no master yet: sync once with `wangge sync --master URL`, or scan "
                             "the card `wangge device approve` printed with `wangge device trust`") from None

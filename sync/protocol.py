@@ -21,7 +21,6 @@ Keys, clocks (through the `Store`'s ``now_ms``) and the ruleset are passed in.
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import Callable, Optional
 
@@ -41,6 +40,7 @@ from wangge.sync import apply, bundle, merge, quarantine, revoked, scope, tables
 from wangge.sync.authorise import Sender, authorise
 from wangge.sync.keys import DeviceKeys, PublicKeys
 from wangge.sync.ops import MAX_INT, OpError, WireOp, coalesce, from_wire
+from wangge.sync.session import DeviceSession, Pending
 
 _devices, _op = Device.__table__, Op.__table__
 
@@ -407,9 +407,6 @@ class DeviceSync:
     def device_id(self) -> str:
         return self.store.device_id
 
-    def _meta(self, conn: Connection, name: str, default: str = "0") -> str:
-        return get_meta(conn, "sync." + name) or default
-
     def make_push(self, deliver: Optional[Callable[[bytes], object]] = None) -> bytes:
         """A bundle of every own op not yet acknowledged, to the master. Safe to call again after a lost reply.
 
@@ -418,32 +415,31 @@ class DeviceSync:
         """
         with self.store.write(actor="sync") as rec:
             conn = rec.conn
-            through = int(self._meta(conn, "through"))
-            rows = conn.execute(select(_op).where(_op.c.device == self.device_id, _op.c.seq > through)
+            state = DeviceSession.load(conn)
+            rows = conn.execute(select(_op).where(_op.c.device == self.device_id, _op.c.seq > state.through)
                                 .order_by(_op.c.seq)).all()
-            ruleset = self._ruleset(conn)
+            ruleset = self._ruleset(state)
             ops = [_with_seen(conn, _wire(r), ruleset) for r in rows]
             # Edits of critical fields are reviewed one by one at the office: never folded.
             critical = {entity: merge.critical_fields(ruleset, entity) for entity in {op.entity for op in ops}}
             ops = coalesce(ops, lambda op: not critical[op.entity].isdisjoint(op.fields),
                            _may_join(pack(rec.physical_ms + DEFAULT_MAX_DRIFT_MS)))
-            seq = int(self._meta(conn, "seq")) + 1
+            seq = state.seq + 1
             bundle_id = uuid7()
-            body = {"ops": [op.to_wire() for op in ops], "cursor": int(self._meta(conn, "cursor")),
-                    "repair": self._meta(conn, "repair") == "1", "ruleset": ruleset.version if ruleset else ""}
+            body = {"ops": [op.to_wire() for op in ops], "cursor": state.cursor,
+                    "repair": state.repair, "ruleset": ruleset.version if ruleset else ""}
             data = bundle.build("push", bundle_id, self.device_id, self.master.device_id, seq, body, self.keys,
                                 self.master.keys)
-            set_meta(conn, "sync.seq", str(seq))
-            set_meta(conn, "sync.pending", json.dumps({"id": bundle_id, "seq": seq}))
+            state.seq, state.pending = seq, Pending(bundle_id, seq)
+            state.save(conn)
             if deliver is not None:
                 deliver(data)
         self.pushed = len(rows)  # the edits made, however many ops carry them
         return data
 
-    def _ruleset(self, conn: Connection) -> Optional[Ruleset]:
-        if self.ruleset is None:
-            stored = get_meta(conn, "sync.ruleset")
-            self.ruleset = Ruleset.from_json(stored) if stored else None
+    def _ruleset(self, state: DeviceSession) -> Optional[Ruleset]:
+        if self.ruleset is None and state.ruleset:
+            self.ruleset = Ruleset.from_json(state.ruleset)
         return self.ruleset
 
     def accept_reply(self, data: bytes) -> DeviceResult:
@@ -460,23 +456,24 @@ class DeviceSync:
         env.verify(self.master.keys)
         with self.store.write(actor="sync") as rec:
             conn = rec.conn
-            pending = json.loads(self._meta(conn, "pending", "{}"))
-            if head.seq != pending.get("seq"):
-                raise Replayed(_unexpected_reply(head, pending.get("seq"), int(self._meta(conn, "seq"))))
+            state = DeviceSession.load(conn)
+            pending = state.pending
+            if pending is None or head.seq != pending.seq:
+                raise Replayed(_unexpected_reply(head, pending.seq if pending else None, state.seq))
             body = env.open(self.keys)
             ack = body.get("ack") or {}
-            if ack.get("bundle") != pending.get("id"):
-                raise Replayed(f"reply {head.id} acknowledges bundle {ack.get('bundle')}, not {pending.get('id')}")
-            return self._apply_reply(rec, conn, head, body, ack)
+            if ack.get("bundle") != pending.bundle_id:
+                raise Replayed(f"reply {head.id} acknowledges bundle {ack.get('bundle')}, not {pending.bundle_id}")
+            return self._apply_reply(rec, conn, head, body, ack, state)
 
-    def _apply_reply(self, rec, conn: Connection, head, body: dict, ack: dict) -> DeviceResult:
+    def _apply_reply(self, rec, conn: Connection, head, body: dict, ack: dict, state: DeviceSession) -> DeviceResult:
         where = f"reply {head.id}"
         ops = _body_ops(body, where)
         if conn.dialect.name == "sqlite":
             # A row moved in comes as all its ops: its insert may name the owner it had then, which this
             # tablet never holds; the update after it names the one it has. Foreign keys hold at commit.
             conn.exec_driver_sql("PRAGMA defer_foreign_keys = ON")
-        through, before = _int(ack, "through", where), int(self._meta(conn, "through"))
+        through, before = _int(ack, "through", where), state.through
         # Count own ops only: the local op log interleaves ops received from the master.
         acked = conn.execute(select(func.count()).select_from(_op).where(
             _op.c.device == self.device_id, _op.c.seq > before, _op.c.seq <= through)).scalar()
@@ -484,7 +481,7 @@ class DeviceSync:
                               quarantined=list(ack.get("quarantined") or []), reset=bool(body.get("reset")))
         if body.get("ruleset"):
             self.ruleset = Ruleset.from_json(body["ruleset"])
-            set_meta(conn, "sync.ruleset", body["ruleset"])
+            state.ruleset = body["ruleset"]
         # Own ops the master has not got (recorded while the push travelled): no wipe or eviction loses them.
         sent = max(through, before)
         unsent = [_wire(r) for r in conn.execute(select(_op).where(
@@ -493,12 +490,12 @@ class DeviceSync:
             _wipe(conn, self.device_id)
         result.evicted = _evict(conn, body.get("evict") or {}, self.device_id, keep_after=sent)
         masters = frozenset({self.master.device_id})
-        done = apply.apply_ops(conn, ops, ruleset=self._ruleset(conn), masters=masters, derive=False)
+        done = apply.apply_ops(conn, ops, ruleset=self._ruleset(state), masters=masters, derive=False)
         result.applied = len(done.applied)
         top = apply.log_top(conn)
         if result.reset and unsent:
-            _replay_own(conn, unsent, self._ruleset(conn), masters)
-        apply.rederive_since_last(conn, self._ruleset(conn), masters, False)
+            _replay_own(conn, unsent, self._ruleset(state), masters)
+        apply.rederive_since_last(conn, self._ruleset(state), masters, False)
         if done.max_hlc:
             rec.clock.last = max(rec.clock.last, done.max_hlc)
         result.clock_ahead_ms = _set_back(rec, ack)
@@ -507,14 +504,12 @@ class DeviceSync:
             # Every own op the download brought came back from the master, which has it:
             # none is to be pushed again (the unsent ones replayed after it are).
             through = max(through, top)
-        set_meta(conn, "sync.through", str(through))
         _forget_evicted(conn, self.device_id, before, through)
-        set_meta(conn, "sync.cursor", str(_int(body, "upto", where)))
-        set_meta(conn, "sync.pending", "{}")
         # With unsent own ops the replicas differ by them until the next push: no repair for that.
         mine = scope.checksums(conn, None)
         result.again = not unsent and mine != body.get("checksums")
-        set_meta(conn, "sync.repair", "1" if result.again else "0")
+        state.through, state.cursor, state.pending, state.repair = through, _int(body, "upto", where), None, result.again
+        state.save(conn)
         return result
 
 
@@ -655,16 +650,17 @@ def trust_master(store: Store, master: Peer) -> None:
     """Record on a device which master it syncs with (from enrollment), for file transports."""
     sign, box = master.keys.b64()
     with store.write(actor="sync") as rec:
-        set_meta(rec.conn, "sync.master", json.dumps({"id": master.device_id, "sign": sign, "box": box}))
+        state = DeviceSession.load(rec.conn)
+        state.master = {"id": master.device_id, "sign": sign, "box": box}
+        state.save(rec.conn)
 
 
 def trusted_master(store: Store) -> Peer:
     """The master recorded by `trust_master`. Raises `SyncError` if there is none."""
     with store.read() as conn:
-        raw = get_meta(conn, "sync.master")
-    if not raw:
+        data = DeviceSession.load(conn).master
+    if not data:
         raise SyncError("this tablet knows no master yet: enroll it at the office first")
-    data = json.loads(raw)
     return Peer(data["id"], PublicKeys.from_b64(data["sign"], data["box"]))
 
 
