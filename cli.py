@@ -858,6 +858,81 @@ def grid_export(store_path: str, out: str) -> None:
     click.echo(f"wrote {gridmap.export_map(store_path, out)} grids to {out}")
 
 
+
+@cli.group()
+def apikey() -> None:
+    """API keys of the systems that send requests through Open311 (a city hotline).
+
+    \b
+    Example:
+      wangge apikey add office.db 12345热线
+      wangge apikey list office.db
+    """
+
+
+@apikey.command("add")
+@click.argument("store_path", metavar="MASTER_STORE")
+@click.argument("name")
+@click.option("--channel", default="", help="The rule file's channel its requests come in by (default: 热线).")
+def apikey_add(store_path: str, name: str, channel: str) -> None:
+    """Make an API key for the system NAME; it is shown once, and stored only hashed.
+
+    \b
+    Example:
+      wangge apikey add office.db 12345热线
+      wangge apikey add office.db 社工热线平台 --channel 社工热线
+    """
+    from wangge.app import Office
+    from wangge.core import apikeys
+
+    with Office.open(store_path) as office:
+        if channel and channel not in {c.code for c in office.ruleset.channels}:
+            raise UsageError(f"unknown channel {channel!r}: the rule file has "
+                             f"{', '.join(c.code for c in office.ruleset.channels)}")
+        with office.store.write(actor="office") as rec:
+            key = apikeys.add(rec.conn, name, channel)
+    click.echo(f"API key for {name} (shown once; keep it secret):\n{key}")
+
+
+@apikey.command("list")
+@click.argument("store_path", metavar="MASTER_STORE")
+def apikey_list(store_path: str) -> None:
+    """List the API keys by name, channel and state (never the keys themselves).
+
+    \b
+    Example:
+      wangge apikey list office.db
+    """
+    from wangge.app import Office
+    from wangge.core import apikeys
+
+    with Office.open(store_path) as office, office.store.read() as conn:
+        rows = apikeys.listing(conn)
+    for row in rows:
+        state = f"revoked {row.revoked_at:%Y-%m-%d}" if row.revoked_at else "live"
+        click.echo(f"{row.name}\t{row.channel or '热线'}\tcreated {row.created_at:%Y-%m-%d}\t{state}")
+    if not rows:
+        click.echo("no API keys: make one with `wangge apikey add MASTER_STORE NAME`")
+
+
+@apikey.command("revoke")
+@click.argument("store_path", metavar="MASTER_STORE")
+@click.argument("name")
+def apikey_revoke(store_path: str, name: str) -> None:
+    """Revoke the API key of NAME: its next request is refused.
+
+    \b
+    Example:
+      wangge apikey revoke office.db 12345热线
+    """
+    from wangge.app import Office
+    from wangge.core import apikeys
+
+    with Office.open(store_path) as office, office.store.write(actor="office") as rec:
+        apikeys.revoke(rec.conn, name)
+    click.echo(f"revoked the API key of {name}")
+
+
 def main() -> None:
     """Entry point of the console script and of `python -m wangge`."""
     try:

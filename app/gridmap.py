@@ -194,12 +194,13 @@ def import_map(target: str, path: str, *, actor: str = "office") -> str:
     Raises `ImportRefused` with every problem, each naming its feature, and
     writes nothing if there is any.
     """
-    from wangge.core import casework, store
+    from wangge.app import Office
 
     collection = read_geojson(path)
-    with store.open(target) as opened:
-        with opened.write(actor=actor) as rec:
-            features, problems = check_map(rec.conn, casework.installed_ruleset(rec.conn), collection)
+    with Office.open(target) as office:
+        ruleset = office.ruleset
+        with office.store.write(actor=actor) as rec:
+            features, problems = check_map(rec.conn, ruleset, collection)
             if problems:
                 raise ImportRefused(f"grid map {Path(path).name}", problems)
             added, updated = write_map(rec, features)
@@ -208,10 +209,10 @@ def import_map(target: str, path: str, *, actor: str = "office") -> str:
 
 def export_map(target: str, out: str) -> int:
     """Write every grid that has a boundary to ``out`` as a GeoJSON FeatureCollection; return how many."""
+    from wangge.app import Office
     from wangge.app.sheets import write_atomic_text
-    from wangge.core import store
 
-    with store.open(target) as opened, opened.read() as conn:
+    with Office.open(target) as office, office.store.read() as conn:
         rows = conn.execute(select(_grids, _bounds.c.geojson).join(_bounds, _bounds.c.grid_id == _grids.c.id)
                             .where(_grids.c.deleted.is_(None)).order_by(_grids.c.code)).all()
         codes = dict(conn.execute(select(_grids.c.id, _grids.c.code)).all())

@@ -599,23 +599,24 @@ def import_file(target: str, kind: str, path: str, *, sheet: Optional[str] = Non
     the file itself is wrong (an unknown or missing column); `UsageError` for
     a file that cannot be read.
     """
-    from wangge.core import casework, store
+    from wangge.app import Office
 
-    with store.open(target) as opened:
-        with sheets.open_table(path, sheet) as table, opened.read() as conn:
-            ruleset = casework.installed_ruleset(conn)
+    with Office.open(target) as office:
+        ruleset = office.ruleset
+        with sheets.open_table(path, sheet) as table, office.store.read() as conn:
             plan = plan_import(conn, ruleset, kind, table)
         refuse_if_bad(plan, skip_bad)
-        with opened.write(actor=actor) as rec:
+        with office.store.write(actor=actor) as rec:
             return write_plan(rec, plan)
 
 
 def export_file(target: str, kind: str, out: str, *, lang: Optional[str] = None) -> int:
     """Write the store's ``kind`` to ``out`` (.xlsx or .csv) with the columns an import reads; return
     the number of rows. Raises `UsageError` if the file cannot be written."""
-    from wangge.core import casework, store
+    from wangge.app import Office
 
-    with store.open(target) as opened, opened.read() as conn:
-        ruleset = casework.installed_ruleset(conn)
-        name, header, rows = export_rows(conn, ruleset, kind, lang)
-        return sheets.write_table(out, name, header, rows)
+    with Office.open(target) as office:
+        ruleset = office.ruleset  # read before the transaction below: it takes a transaction of its own
+        with office.store.read() as conn:
+            name, header, rows = export_rows(conn, ruleset, kind, lang)
+            return sheets.write_table(out, name, header, rows)

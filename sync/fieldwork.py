@@ -113,6 +113,9 @@ def serve_master(target: str, *, host: str, port: int, rules_file: Optional[str]
             observers.append(watch.watch_inbox(watch.Inbox(inbox, inbox_importer(exchange, Path(inbox) / "replies"))))
         office = Office(master, exchange, live_rules=live, public_keys=store_keys(master).public)
         app = server.MasterApp(office, Path(target).parent / (Path(target).name + ".files"))
+        from wangge.web.open311 import beside
+
+        app = beside(app, master, rules)  # Open311 for the city hotline, at /open311/v2
         # Bound before announcing, so the line names the real port (--port 0 picks a free one).
         sock = server.bind(host, port)
         shown = f"[{host}]" if ":" in host else host
