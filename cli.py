@@ -933,6 +933,31 @@ def apikey_revoke(store_path: str, name: str) -> None:
     click.echo(f"revoked the API key of {name}")
 
 
+
+@rules.command("lsp")
+@click.option("--textmate", is_flag=True, help="Print the TextMate grammar of .wg files instead (for editors).")
+def rules_lsp(textmate: bool) -> None:
+    """Run the language server for .wg files over stdio, for an editor to start.
+
+    Diagnostics as you type (every problem `rules check` finds), go to
+    definition of any code, completion of keywords and codes. The VS Code
+    extension in editors/vscode starts it; other editors run this command.
+
+    \b
+    Example:
+      wangge rules lsp
+      wangge rules lsp --textmate > editors/vscode/syntaxes/wangge.tmLanguage.json
+    """
+    from wangge.dsl import lsp
+
+    if textmate:
+        import json
+
+        click.echo(json.dumps(lsp.textmate_grammar(), ensure_ascii=False, indent=2))
+        return
+    lsp.main()
+
+
 def main() -> None:
     """Entry point of the console script and of `python -m wangge`."""
     try:
