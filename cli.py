@@ -62,14 +62,13 @@ def init(target: str, role: str, rules_file: str | None) -> None:
       wangge init office.db --role master --rules rulesets/teda.wg
       wangge init postgresql://127.0.0.1/district --role master
     """
-    from wangge.core import casework, store
+    from wangge.app import Office, stores
 
     ruleset = _load_rules(rules_file) if rules_file else None
-    with store.init(target, role) as created:
+    with Office(stores.create(target, role)) as created:
         if ruleset is not None:
-            with created.write() as rec:
-                casework.install_ruleset(rec.conn, ruleset)
-        click.echo(f"created a {role} store at {created.url} (device {created.device_id})")
+            created.install(ruleset)
+        click.echo(f"created a {role} store at {created.store.url} (device {created.device_id})")
         if ruleset is not None:
             click.echo(f"installed ruleset {ruleset.name} version {ruleset.version[:12]}")
 
@@ -96,16 +95,15 @@ def demo(workdir: Path | None, model: str | None) -> None:
       wangge demo --model teda
       wangge demo --dir ./demo-out
     """
+    from wangge.app import demo as demos
+
     if model is not None:
         from wangge import rulesets
-        from wangge.rulesets import tour
 
         rulesets.path(model)  # an unknown name fails here, listing the shipped ones
-        click.echo(tour.run(model, _workdir(workdir) if workdir else None))
+        click.echo(demos.tour(model, _workdir(workdir) if workdir else None))
         return
-    from wangge.sync.fieldday import run_field_day
-
-    click.echo(run_field_day(_workdir(workdir)))
+    click.echo(demos.field_day(_workdir(workdir)))
 
 
 def _workdir(workdir: Path | None) -> Path:
@@ -240,10 +238,13 @@ def serve(master_store, host, port, rules_file, inbox, cert, keyfile) -> None:
       wangge serve office.db --rules street.wg --inbox ./usb-inbox
       wangge serve office.db --host 0.0.0.0 --cert office.pem --key office.key
     """
-    from wangge.sync import fieldwork
+    import logging
 
-    fieldwork.serve_master(master_store, host=host, port=port, rules_file=rules_file, inbox=inbox,
-                           certfile=cert, keyfile=keyfile, echo=click.echo)
+    from wangge.app import serving
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    serving.serve(master_store, host=host, port=port, rules_file=rules_file, inbox=inbox,
+                  certfile=cert, keyfile=keyfile, echo=click.echo)
 
 
 @cli.command("sync")
@@ -263,9 +264,9 @@ def sync_command(tablet_store, master_url, passphrase) -> None:
     Example:
       wangge sync tablet.db --master http://10.0.0.2:8470
     """
-    from wangge.sync import fieldwork
+    from wangge.app import commands
 
-    click.echo(fieldwork.sync_tablet(tablet_store, master_url, passphrase, progress=True))
+    click.echo(commands.sync_tablet(tablet_store, master_url, passphrase, progress=True))
 
 
 @cli.group()
@@ -292,9 +293,9 @@ def device_enroll(tablet_store, name, master_url, passphrase) -> None:
     Example:
       wangge device enroll tablet.db --name 王芳的平板
     """
-    from wangge.sync import fieldwork
+    from wangge.app import commands
 
-    click.echo(fieldwork.enroll_tablet(tablet_store, passphrase, name, master_url))
+    click.echo(commands.enroll_tablet(tablet_store, passphrase, name, master_url))
 
 
 @device.command("approve")
@@ -308,9 +309,9 @@ def device_approve(master_store, request, worker) -> None:
     Example:
       wangge device approve office.db wangge-enroll:1:eyJ... --worker 王芳
     """
-    from wangge.sync import fieldwork
+    from wangge.app import commands
 
-    click.echo(fieldwork.approve_device(master_store, request, worker))
+    click.echo(commands.approve_device(master_store, request, worker))
 
 
 @device.command("trust")
@@ -327,9 +328,9 @@ def device_trust(tablet_store, card, passphrase) -> None:
     Example:
       wangge device trust tablet.db wangge-master:1:eyJ...
     """
-    from wangge.sync import fieldwork
+    from wangge.app import commands
 
-    click.echo(fieldwork.trust_card(tablet_store, passphrase, card))
+    click.echo(commands.trust_card(tablet_store, passphrase, card))
 
 
 @device.command("revoke")
@@ -342,9 +343,9 @@ def device_revoke(master_store, device_id) -> None:
     Example:
       wangge device revoke office.db 01a2030f-d16f-7125-af37-257c82a4bb26
     """
-    from wangge.sync import fieldwork
+    from wangge.app import commands
 
-    click.echo(fieldwork.revoke_device(master_store, device_id))
+    click.echo(commands.revoke_device(master_store, device_id))
 
 
 @device.command("list")
@@ -356,9 +357,9 @@ def device_list(master_store) -> None:
     Example:
       wangge device list office.db
     """
-    from wangge.sync import fieldwork
+    from wangge.app import commands
 
-    click.echo(fieldwork.device_table(master_store))
+    click.echo(commands.device_table(master_store))
 
 
 @device.command("registry")
@@ -371,9 +372,9 @@ def device_registry(master_store, out) -> None:
     Example:
       wangge device registry office.db --out registry.json
     """
-    from wangge.sync import fieldwork
+    from wangge.app import commands
 
-    click.echo(fieldwork.registry_snapshot(master_store, out))
+    click.echo(commands.registry_snapshot(master_store, out))
 
 
 @cli.group()
@@ -393,28 +394,13 @@ _PASSPHRASE = click.option("--passphrase", envvar="WANGGE_PASSPHRASE", default=N
 
 
 def _sync_parts(store_path: str, keys_path: str | None, passphrase: str | None = None):
-    """The store, opened (unlocked if it is an encrypted tablet), and its keys.
+    """The store, opened (unlocked if it is an encrypted tablet), and its keys (the store's own
+    unless a key file is given)."""
+    from wangge.app import exchange, stores
 
-    Keys come from the store itself unless a key file is given.
-    """
-    from wangge.core import store
-    from wangge.sync import atrest, tables
-    from wangge.sync.identity import adopt_keys, store_keys
-    from wangge.sync.keys import DeviceKeys
-
-    if atrest.keyfile_path(store_path).exists():
-        if passphrase is None:
-            raise UsageError(f"{store_path} is an encrypted tablet: give --passphrase or set WANGGE_PASSPHRASE")
-        opened = atrest.open_tablet(store_path, passphrase, for_sync=True, extra_migrations=tables.MIGRATIONS)
-    else:
-        opened = store.open(store_path, extra_migrations=tables.MIGRATIONS)
-    if keys_path is None:
-        return opened, store_keys(opened)
+    opened = stores.open_any(store_path, passphrase)
     try:
-        return opened, adopt_keys(opened, DeviceKeys.from_bytes(Path(keys_path).read_bytes()))
-    except OSError as exc:
-        opened.close()
-        raise UsageError(f"cannot read key file {keys_path}: {exc.strerror}") from None
+        return opened, exchange.keys_for(opened, keys_path)
     except WanggeError:
         opened.close()
         raise
@@ -432,18 +418,15 @@ def bundle_export(store_path: str, keys_path: str | None, out: str, passphrase: 
     Example:
       wangge bundle export tablet.db --out /media/usb/push.wgb
     """
-    from wangge.sync import files, protocol
-    from wangge.sync.fieldwork import known_master
+    from wangge.app import exchange
 
     opened, keys = _sync_parts(store_path, keys_path, passphrase)
     with opened:
         if opened.role == "master":
             raise UsageError(f"{store_path} is a master store: a tablet exports its push; the master answers it "
                              f"with `wangge bundle import {store_path} PUSH_FILE`")
-        # Written inside the push's transaction: a failed write leaves the tablet as it was.
-        data = protocol.DeviceSync(opened, keys, known_master(opened)).make_push(
-            deliver=lambda made: files.write_atomic(out, made))
-    click.echo(f"wrote {len(data):,} bytes to {out}")
+        size = exchange.export_push(opened, out, keys)
+    click.echo(f"wrote {size:,} bytes to {out}")
 
 
 @bundle.command("import")
@@ -461,26 +444,19 @@ def bundle_import(store_path: str, bundle_file: str, keys_path: str | None, repl
     Example:
       wangge bundle import office.db /media/usb/push.wgb
     """
-    from wangge.sync import files, protocol
-    from wangge.sync.fieldwork import installed_rules
+    from wangge.app import Office, exchange
+    from wangge.sync import files
 
-    data = files.read_bundle(bundle_file)
+    files.read_bundle(bundle_file)  # an unreadable file is said before any store is opened
     opened, keys = _sync_parts(store_path, keys_path, passphrase)
     with opened:
-        if opened.role == "master":
-            # Checked first: an error line after the bundle was applied would leave the office unsure.
-            target = files.check_target(reply_out or bundle_file + ".reply")
-            with _naming(bundle_file):
-                reply, summary = protocol.MasterSync(opened, keys, ruleset=installed_rules(opened)()).exchange(data)
-            try:
-                files.write_atomic(target, reply)
-            except UsageError as exc:
-                raise UsageError(f"{summary}, but {exc}: import the same bundle again to write its reply") from None
-            click.echo(f"{summary}; reply written to {target}")
-        else:
-            with _naming(bundle_file):
-                result = protocol.DeviceSync(opened, keys, protocol.trusted_master(opened)).accept_reply(data)
-            click.echo(result.summary())
+        with _naming(bundle_file):
+            if opened.role == "master":
+                done = exchange.import_push(opened, bundle_file, Office(opened).installed_ruleset,
+                                            reply_to=reply_out, keys=keys)
+                click.echo(f"{done.summary}; reply written to {done.reply}")
+            else:
+                click.echo(exchange.import_reply(opened, bundle_file, keys).summary())
 
 
 @contextmanager
@@ -505,11 +481,8 @@ def conflicts_command(store_path: str) -> None:
     Example:
       wangge conflicts office.db
     """
-    from wangge.core import store
-    from wangge.sync import protocol, tables
-
-    with store.open(store_path, extra_migrations=tables.MIGRATIONS) as opened:
-        rows = protocol.conflicts(opened)
+    with _office(store_path) as office:
+        rows = office.conflicts()
     if not rows:
         click.echo("no conflicts")
     for r in rows:
@@ -542,11 +515,8 @@ def resolve_command(store_path: str, number: int, how: str, by: str, note: str) 
       wangge resolve office.db 4 take --note "confirmed by phone"
       wangge resolve office.db 7 release --note "tablet clock set right"
     """
-    from wangge.core import store
-    from wangge.sync import review, tables
-
-    with store.open(store_path, extra_migrations=tables.MIGRATIONS) as opened:
-        click.echo(review.answer(opened, number, how, by=by, note=note))
+    with _office(store_path) as office:
+        click.echo(office.resolve(number, how, by=by, note=note))
 
 
 @cli.group("tombstones")
@@ -570,11 +540,8 @@ def tombstones_collect_command(store_path: str, absent_days: float) -> None:
     Example:
       wangge tombstones collect office.db --absent-days 30
     """
-    from wangge.core import store
-    from wangge.sync import tables, tombstones
-
-    with store.open(store_path, extra_migrations=tables.MIGRATIONS) as opened:
-        done = tombstones.collect(opened, absent_after_days=absent_days)
+    with _office(store_path) as office:
+        done = office.collect_tombstones(absent_days)
     click.echo(f"collected {done.removed} deleted rows below log position {done.horizon}; "
                f"{done.kept} tombstones kept (not yet seen by every tablet, or still referred to)")
     if done.absent:
@@ -596,12 +563,11 @@ def escalate_command(store_path: str, rules_file: str | None, now: datetime | No
       wangge escalate office.db
       wangge escalate office.db --rules rulesets/shushan.wg --now "2026-10-20 09:00"
     """
-    from wangge.core import casework
     from wangge.core.report import table
 
-    with _casework_store(store_path) as s, s.write(actor="escalation") as rec:
-        ruleset = _ruleset_for(rec.conn, rules_file)
-        moved, stuck = casework.sweep(rec, ruleset, _moment(now))
+    with _office(store_path) as office:
+        swept = office.escalate(_moment(now), _rules_or_none(rules_file))
+    moved, stuck = swept.moved, swept.at_ceiling
     rows = [[m.case[:8], f"{m.from_step}→{m.to_step}", m.level, m.owner, m.reason] for m in moved]
     click.echo(table(["case", "step", "level", "owner", "why"], rows, title=f"Escalated: {len(moved)}"))
     if stuck:
@@ -619,10 +585,8 @@ def explain_command(store_path: str, case: str, rules_file: str | None) -> None:
     Example:
       wangge explain office.db C20261012001
     """
-    from wangge.core import casework
-
-    with _casework_store(store_path) as s, s.read() as conn:
-        click.echo(casework.explain(conn, _ruleset_for(conn, rules_file), case))
+    with _office(store_path) as office:
+        click.echo(office.explain(case, _rules_or_none(rules_file)))
 
 
 @cli.command("score")
@@ -638,31 +602,14 @@ def score_command(store_path: str, month: datetime, rules_file: str | None, csv_
       wangge score office.db --month 2026-10
       wangge score office.db --month 2026-10 --csv scores-2026-10.csv
     """
-    import csv
-
-    from wangge.core import casework
+    from wangge.app import scores
     from wangge.core.report import table
 
-    with _casework_store(store_path) as s, s.read() as conn:
-        ruleset = _ruleset_for(conn, rules_file)
-        results = casework.month_scores(conn, ruleset, month.year, month.month)
-        results += casework.grid_scores(conn, ruleset, month.year, month.month)
-    header = ["subject", "worker / grid", "role / level", "grids", "closed/registered", "total", "tier"]
-    rows = [[r.subject, r.worker, r.role, r.grids, f"{r.metrics['closed']:g}/{r.metrics['registered']:g}",
-             r.score.total, r.score.tier or "-"] for r in results]
-    click.echo(table(header, rows, title=f"Scores for {month:%Y-%m}"))
+    with _office(store_path) as office:
+        results = office.scores(month.year, month.month, _rules_or_none(rules_file))
+    click.echo(table(list(scores.HEADER), [scores.row(r) for r in results], title=f"Scores for {month:%Y-%m}"))
     if csv_path:
-        # Formulas differ by role, level and grade: one column per indicator any of them has.
-        indicators = list(dict.fromkeys(p.indicator for r in results for p in r.score.parts))
-        try:
-            with open(csv_path, "w", newline="", encoding="utf-8") as out:
-                writer = csv.writer(out)
-                writer.writerow(header + ["formula"] + indicators)
-                for row, r in zip(rows, results):
-                    points = {p.indicator: p.points for p in r.score.parts}
-                    writer.writerow(row + [r.score.formula] + [points.get(code, "") for code in indicators])
-        except OSError as exc:
-            raise UsageError(f"cannot write {csv_path}: {exc.strerror}") from None
+        scores.write_csv(results, csv_path)
         click.echo(f"wrote {csv_path}")
 
 
@@ -691,10 +638,8 @@ def grid_add(store_path: str, code: str, level: str, name: str, upper: str | Non
       wangge grid add office.db TF --level 社区 --name 泰丰社区
       wangge grid add office.db TF.03 --level 网格 --name 泰丰3网格 --upper TF --grade A
     """
-    from wangge.core import roster
-
-    with _casework_store(store_path) as s, s.write(actor="office") as rec:
-        roster.add_grid(rec, code, level, name, upper, grade)
+    with _office(store_path) as office:
+        office.add_grid(code, level=level, name=name, upper=upper, grade=grade)
     click.echo(f"added grid {code} ({level} {name})")
 
 
@@ -721,25 +666,20 @@ def worker_add(store_path: str, name: str, role: str, grids: tuple[str, ...], ph
     Example:
       wangge worker add office.db 王芳 --role 网格员 --grid TF.03
     """
-    from wangge.core import roster
-
-    with _casework_store(store_path) as s, s.write(actor="office") as rec:
-        worker_id = roster.add_worker(rec, name, role, grids, phone)
+    with _office(store_path) as office:
+        worker_id = office.add_worker(name, role=role, grids=grids, phone=phone)
     click.echo(f"added worker {name} ({role}) as {worker_id}")
 
 
-def _casework_store(path: str):
-    from wangge.core import store
+def _office(path: str):
+    """The office's use cases over the plain store at ``path`` (a master, or a bare store made by `init`)."""
+    from wangge.app import Office, stores
 
-    return store.open(path)
+    return Office(stores.open_plain(path))
 
 
-def _ruleset_for(conn, rules_file: str | None):
-    from wangge.core import casework
-
-    if rules_file:
-        return _load_rules(rules_file)
-    return casework.installed_ruleset(conn)
+def _rules_or_none(rules_file: str | None):
+    return _load_rules(rules_file) if rules_file else None
 
 
 def _moment(now: datetime | None) -> datetime:

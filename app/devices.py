@@ -16,6 +16,7 @@ from typing import Optional
 from wangge.core.store import Store, set_meta
 from wangge.sync import enrollment, protocol, registry
 from wangge.sync.enrollment import EnrollmentRequest
+from wangge.sync.fieldwork import master_card
 from wangge.sync.files import write_atomic
 from wangge.sync.identity import store_keys
 from wangge.sync.keys import PublicKeys
@@ -76,13 +77,6 @@ def approve(store: Store, request: str, worker: str) -> Approved:
             device_id = request
         enrollment.approve(rec, device_id, worker)
     return Approved(device_id, worker, master_card(store, device_id))
-
-
-def master_card(store: Store, device_id: str) -> str:
-    """The master's id and public keys for ``device_id``, signed, as one line of text."""
-    keys = store_keys(store)
-    sign, box = keys.public.b64()
-    return enrollment.make_card(store.device_id, sign, box, device_id, keys.sign).to_text()
 
 
 def revoke(store: Store, device_id: str) -> None:

@@ -18,7 +18,7 @@ from wangge.core.ruleset import Ruleset
 from wangge.core.store import Store
 from wangge.sync import atrest, files, protocol
 from wangge.sync.fieldwork import known_master, tablet_session
-from wangge.sync.identity import store_keys
+from wangge.sync.identity import adopt_keys, store_keys
 from wangge.sync.keys import DeviceKeys
 from wangge.sync.session import DeviceSession
 from wangge.sync.tablet import tablet_photos
@@ -30,6 +30,22 @@ class Imported:
 
     summary: str
     reply: Path
+
+
+def keys_for(store: Store, keys_path: Optional[str | Path] = None) -> DeviceKeys:
+    """The keys ``store`` exchanges bundles with: its own, or those of the key file ``keys_path``,
+    which become its own if it has none yet.
+
+    Raises `UsageError` for an unreadable key file, `SyncError` if the store
+    already keeps other keys (its enrollment registered those).
+    """
+    if keys_path is None:
+        return store_keys(store)
+    try:
+        given = DeviceKeys.from_bytes(Path(keys_path).read_bytes())
+    except OSError as exc:
+        raise UsageError(f"cannot read key file {keys_path}: {exc.strerror}") from None
+    return adopt_keys(store, given)
 
 
 def sync_over_http(store: Store, database: str | Path, master_url: str, *, progress: bool = False) -> str:

@@ -25,6 +25,7 @@ class Handle:
         self.store = store
         self._rules_text: Optional[str] = None
         self._rules: Optional[Ruleset] = None
+        self._keys: Optional[DeviceKeys] = None
 
     # -- the store ---------------------------------------------------------------------------
 
@@ -35,7 +36,9 @@ class Handle:
     @property
     def keys(self) -> DeviceKeys:
         """This store's own key pairs (made on first use, kept in the store)."""
-        return store_keys(self.store)
+        if self._keys is None:
+            self._keys = store_keys(self.store)
+        return self._keys
 
     def installed_ruleset(self) -> Optional[Ruleset]:
         """The ruleset installed on the store, or None. Parsed again only when it changed."""

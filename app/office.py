@@ -29,7 +29,7 @@ from wangge.sync import protocol
 class Office(Handle):
     """A master store, open. Get one with `Office.open` or `Office.create`."""
 
-    NO_RULESET = "this master has no ruleset: install one with `wangge init --rules FILE.wg` or --rules"
+    NO_RULESET = "this store has no ruleset: give one with --rules FILE.wg"
 
     def __init__(self, store: Store):
         super().__init__(store)
@@ -152,6 +152,16 @@ class Office(Handle):
     def registry_snapshot(self, out: str | Path) -> devices.Snapshot:
         """Write the device registry, signed by this master, to ``out``."""
         return devices.snapshot(self.store, out)
+
+    def collect_tombstones(self, absent_days: float = 30):
+        """Remove deleted rows every active tablet has seen (`wangge.sync.tombstones.collect`).
+
+        A tablet not seen for ``absent_days`` no longer holds deletions back;
+        on its return it downloads afresh.
+        """
+        from wangge.sync import tombstones
+
+        return tombstones.collect(self.store, absent_after_days=absent_days)
 
     # -- exchanges -----------------------------------------------------------------------------
 

@@ -30,8 +30,7 @@ def create_master(target: str, *, device_id: Optional[str] = None, now_ms: Optio
 
     Raises `UsageError` for a bad path or URL, `StoreError` if a store is there already.
     """
-    return store.init(str(target), "master", device_id=device_id, extra_migrations=tables.MIGRATIONS,
-                      now_ms=now_ms or _wall_ms)
+    return create(target, "master", device_id=device_id, now_ms=now_ms)
 
 
 def open_master(target: str, *, now_ms: Optional[Clock] = None) -> Store:
@@ -79,6 +78,23 @@ def open_tablet(path: str | Path, passphrase: str, *, for_sync: bool = False,
     return opened
 
 
+def create(target: str, role: str, *, device_id: Optional[str] = None, now_ms: Optional[Clock] = None) -> Store:
+    """A new plain (unencrypted) store of ``role`` at ``target``, open: what `wangge init` makes.
+
+    Raises `UsageError` for a bad role, path or URL, `StoreError` if a store is there already.
+    """
+    return store.init(str(target), role, device_id=device_id, extra_migrations=tables.MIGRATIONS,
+                      now_ms=now_ms or _wall_ms)
+
+
+def open_plain(target: str) -> Store:
+    """The plain (unencrypted) store at ``target`` whatever its role, migrated and open.
+
+    Raises `UsageError` if there is none (or an encrypted tablet is there).
+    """
+    return store.open(str(target), extra_migrations=tables.MIGRATIONS)
+
+
 def open_any(path: str, passphrase: Optional[str] = None) -> Store:
     """The store at ``path`` whatever its role: a tablet (with ``passphrase``) for sync, or a plain store.
 
@@ -89,4 +105,4 @@ def open_any(path: str, passphrase: Optional[str] = None) -> Store:
         if passphrase is None:
             raise UsageError(f"{path} is an encrypted tablet: give --passphrase or set WANGGE_PASSPHRASE")
         return open_tablet(path, passphrase, for_sync=True)
-    return store.open(str(path), extra_migrations=tables.MIGRATIONS)
+    return open_plain(path)

@@ -1,32 +1,25 @@
-"""What the `wangge serve`, `wangge sync` and `wangge device` commands do.
+"""Where transports meet the sync protocol, for the application layer (`wangge.app`).
 
-The command line stays a thin shell; each function here opens the stores it
-needs, does one job and returns the text to print. Errors are `WanggeError`s
-with one-line messages.
-
-The bundle exchange itself belongs to the sync protocol (`wangge.sync.protocol`):
 `protocol_exchange` (the master's side) and `tablet_session` (the tablet's)
-are where HTTP meets it, with the keys each store keeps (`wangge.sync.identity`).
+run the bundle exchange with the keys each store keeps
+(`wangge.sync.identity`); `sync_photos` moves photos after it; `known_master`
+and `_master_of` find the master a tablet trusts; `inbox_importer` turns a
+bundle file into an exchange and a reply file. Nothing here opens a store:
+callers pass them in open. Errors are `WanggeError`s with one-line messages.
 """
 from __future__ import annotations
 
-import json
-import logging
 import ssl
-import time
 from pathlib import Path
 from typing import Callable, Optional
 
 from sqlalchemy import select
 
-from wangge.core import casework, store
+from wangge.core import casework
 from wangge.core.errors import SyncError, UsageError, WanggeError
 from wangge.core.models import Attachment
-from wangge.core.report import table
 from wangge.core.ruleset import Ruleset
-from wangge.core.store import set_meta
-from wangge.sync import atrest, enrollment, protocol, tables
-from wangge.sync.enrollment import EnrollmentRequest
+from wangge.sync import enrollment, protocol
 from wangge.sync.identity import store_keys
 from wangge.sync.keys import PublicKeys
 from wangge.sync.session import META_ENROLLED_WITH, DeviceSession
@@ -65,13 +58,6 @@ def live_rules(live, fallback: Callable[[], Optional[Ruleset]]) -> Callable[[], 
     return lambda: live.current or fallback()
 
 
-def _install(master, ruleset: Ruleset) -> None:
-    # Installed on the store too, so the office's own commands (escalate, score)
-    # and a restarted server run the last ruleset that passed its checks.
-    with master.write(actor="office") as rec:
-        casework.install_ruleset(rec.conn, ruleset)
-
-
 def inbox_importer(exchange: Callable[[bytes], tuple[bytes, str]], replies: Path) -> Callable[[Path], str]:
     """Import a bundle file through ``exchange`` and write the master's reply to ``replies`` (atomically).
 
@@ -91,44 +77,6 @@ def inbox_importer(exchange: Callable[[bytes], tuple[bytes, str]], replies: Path
     return import_file
 
 
-def serve_master(target: str, *, host: str, port: int, rules_file: Optional[str] = None,
-                 inbox: Optional[str] = None, certfile=None, keyfile=None, echo=print) -> None:
-    """Serve a master store until interrupted, watching rules and the inbox if given."""
-    from wangge.sync import server, watch
-    from wangge.sync.office import Office
-
-    if certfile or keyfile:
-        check_tls(certfile, keyfile)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    observers = []
-    with store.open(target, "master", extra_migrations=tables.MIGRATIONS) as master:
-        live = None
-        rules = installed_rules(master)
-        if rules_file:
-            live = watch.LiveRuleset(rules_file, on_change=lambda r: _install(master, r))
-            observers.append(watch.watch_rules(live))
-            rules = live_rules(live, rules)
-        exchange = protocol_exchange(master, rules)
-        if inbox:
-            observers.append(watch.watch_inbox(watch.Inbox(inbox, inbox_importer(exchange, Path(inbox) / "replies"))))
-        office = Office(master, exchange, live_rules=live, public_keys=store_keys(master).public)
-        app = server.MasterApp(office, Path(target).parent / (Path(target).name + ".files"))
-        from wangge.web.open311 import beside
-
-        app = beside(app, master, rules)  # Open311 for the city hotline, at /open311/v2
-        # Bound before announcing, so the line names the real port (--port 0 picks a free one).
-        sock = server.bind(host, port)
-        shown = f"[{host}]" if ":" in host else host
-        echo(f"wangge master {master.device_id} serving {target} on "
-             f"{'https' if certfile else 'http'}://{shown}:{sock.getsockname()[1]}")
-        try:
-            server.serve(app, sock, certfile=certfile, keyfile=keyfile, log_level="info")
-        finally:
-            for observer in observers:
-                observer.stop()
-                observer.join()
-
-
 def check_tls(certfile: Optional[str], keyfile: Optional[str]) -> None:
     """Raise `UsageError` unless the certificate (and key) load for serving: before the master
     announces an address it would then not serve."""
@@ -143,118 +91,11 @@ def check_tls(certfile: Optional[str], keyfile: Optional[str]) -> None:
                          f"certificate and its private key") from None
 
 
-def enroll_tablet(target: str, passphrase: str, name: str, master_url: Optional[str] = None) -> str:
-    """Create the tablet's keys if needed and return its request as text (and send it, if a URL is given)."""
-    from wangge.sync.client import check_master_url
-    from wangge.sync.tablet import enrollment_request
-
-    # Checked before anything is made or remembered: a typo is said at once, never stored.
-    master_url = check_master_url(master_url) if master_url is not None else None
-    opened = (atrest.init_tablet(target, passphrase, extra_migrations=tables.MIGRATIONS) if not Path(target).exists()
-              else atrest.open_tablet(target, passphrase, for_sync=True, extra_migrations=tables.MIGRATIONS))
-    with opened:
-        request = enrollment_request(opened, name)
-        if master_url:
-            # Remembered so that a first `wangge bundle export` can still learn the master's keys.
-            with opened.write(actor="enrollment") as rec:
-                set_meta(rec.conn, META_MASTER_URL, master_url)
-    lines = [f"device {request.device_id} ({name})", f"fingerprint: {request.fingerprint}",
-             "request (show as a QR code or copy to the office):", request.to_text()]
-    if master_url:
-        from wangge.sync.client import MasterClient
-
-        with MasterClient(master_url) as client:
-            answer = client.enroll(request.__dict__)
-        lines.append(f"sent to {master_url}: {answer['status']}")
-    return "\n".join(lines)
-
-
-def approve_device(target: str, request: str, worker: str) -> str:
-    """Approve a device by id or by its request text, binding it to ``worker``."""
-    with store.open(target, "master") as master, master.write(actor="office") as rec:
-        if request.startswith(enrollment.TEXT_PREFIX):
-            parsed = EnrollmentRequest.from_text(request)
-            enrollment.submit(rec, parsed)
-            device_id = parsed.device_id
-        else:
-            device_id = request
-        enrollment.approve(rec, device_id, worker)
-    card = master_card(master, device_id)
-    return (f"device {device_id} approved for {worker}\n"
-            f"a tablet with no network learns this master by scanning (wangge device trust):\n{card}")
-
-
 def master_card(master, device_id: str) -> str:
     """The master's id and public keys for ``device_id``, signed, as one line of text."""
     keys = store_keys(master)
     sign, box = keys.public.b64()
     return enrollment.make_card(master.device_id, sign, box, device_id, keys.sign).to_text()
-
-
-def trust_card(target: str, passphrase: str, text: str) -> str:
-    """Record the master a card names on an encrypted tablet. Raises `EnrollmentError`."""
-    with atrest.open_tablet(target, passphrase, for_sync=True, extra_migrations=tables.MIGRATIONS) as tablet:
-        card = enrollment.MasterCard.from_text(text, tablet.device_id)
-        protocol.trust_master(tablet, protocol.Peer(card.master_id, PublicKeys.from_b64(card.sign_key, card.box_key)))
-    return f"this tablet now syncs with master {card.master_id}"
-
-
-def revoke_device(target: str, device_id: str) -> str:
-    with store.open(target, "master") as master, master.write(actor="office") as rec:
-        enrollment.revoke(rec, device_id)
-    return f"device {device_id} revoked: its next sync will be refused"
-
-
-def device_table(target: str) -> str:
-    from wangge.sync import registry
-
-    with store.open(target, "master") as master, master.read() as conn:
-        rows = enrollment.list_devices(conn)
-        version = registry.version(conn)
-    return table(["device", "name", "status", "worker", "fingerprint"],
-                 [[r["device_id"], r["name"], r["status"], r["worker"], r["fingerprint"]] for r in rows],
-                 title=f"Devices (registry version {version})")
-
-
-def registry_snapshot(target: str, out: str) -> str:
-    """Write the master's signed registry snapshot to ``out`` (atomically); say what was written."""
-    from wangge.sync import registry
-    from wangge.sync.files import write_atomic
-
-    with store.open(target, "master", extra_migrations=tables.MIGRATIONS) as master:
-        keys = store_keys(master)
-        with master.read() as conn:
-            data = registry.snapshot(conn, master.device_id, keys)
-    body = json.loads(json.loads(data)["snapshot"])
-    path = write_atomic(out, data)
-    return f"registry version {body['version']} ({len(body['devices'])} devices), signed by {body['master']}: {path}"
-
-
-def sync_tablet(target: str, master_url: str, passphrase: str, *, progress: bool = False,
-                now_ms: Callable[[], int] = lambda: int(time.time() * 1000)) -> str:
-    """One sync of an encrypted tablet with a master over HTTP, photos included; renews the lease.
-
-    The lease is the ruleset's (`lease` in its settings), as the master last
-    sent it. Raises `WrongPassphrase`, or `SyncError` in one line with nothing lost.
-    """
-    from wangge.sync.client import MasterClient, ProgressBar, check_master_url
-    from wangge.sync.tablet import tablet_photos
-
-    master_url = check_master_url(master_url)
-    with atrest.open_tablet(target, passphrase, for_sync=True, extra_migrations=tables.MIGRATIONS) as tablet:
-        bar = ProgressBar() if progress else None
-        with MasterClient(master_url, on_progress=bar.update if bar else None) as client:
-            if bar:
-                bar.__enter__()
-            try:
-                summary = tablet_session(tablet, client, photos=tablet_photos(tablet, target))
-            finally:
-                if bar:
-                    bar.__exit__(None, None, None)
-        with tablet.write(actor="sync") as rec:
-            stored = DeviceSession.load(rec.conn).ruleset
-            atrest.renew_lease(rec.conn, now_ms(), Ruleset.from_json(stored).settings.lease_days if stored else None)
-    return summary
 
 
 def tablet_session(tablet, client, *, rounds: int = 3, photos=None) -> str:

@@ -13,10 +13,11 @@ from pathlib import Path
 from sqlalchemy import select
 
 from wangge import rulesets
+from wangge.app import stores
 from wangge.core import casework, store
 from wangge.core.models import Case
 from wangge.core.ruleset import Ruleset
-from wangge.sync import atrest, enrollment, tables
+from wangge.sync import enrollment
 from wangge.sync.client import MasterClient
 from wangge.sync.fieldwork import installed_rules, protocol_exchange, tablet_session
 from wangge.sync.identity import store_keys
@@ -54,7 +55,7 @@ class Street:
 
 def street(folder: Path, grids: int = 2, ruleset: str = "teda") -> Street:
     compiled = rulesets.load(ruleset)
-    master = store.init(str(folder / "master.db"), "master", extra_migrations=tables.MIGRATIONS)
+    master = stores.create_master(str(folder / "master.db"))
     with master.write(actor="office") as rec:
         casework.install_ruleset(rec.conn, compiled)
         top = rec.insert("grid_cell", {"code": "T", "level": "社区", "name": "泰丰"})
@@ -69,9 +70,9 @@ def tablet(street_: Street, url: str, n: int, *, encrypted: bool = False) -> sto
     """A tablet for grid ``n``'s worker, enrolled over HTTP and approved at the office."""
     path = street_.folder / f"tablet{n}.db"
     if encrypted:
-        opened = atrest.init_tablet(path, "passphrase", n=2**10, extra_migrations=tables.MIGRATIONS)
+        opened = stores.create_tablet(path, "passphrase", scrypt_n=2**10)
     else:
-        opened = store.init(str(path), "device", extra_migrations=tables.MIGRATIONS)
+        opened = stores.create(str(path), "device")
     with MasterClient(url) as client:
         client.enroll(enrollment_request(opened, f"tablet{n}").__dict__)
     with street_.store.write(actor="office") as rec:

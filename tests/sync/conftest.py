@@ -7,9 +7,10 @@ from dataclasses import dataclass
 
 import pytest
 
+from wangge.app import stores
 from wangge.core import store
 from wangge.core.ruleset import Lifecycle, Role, Ruleset, State, Transition
-from wangge.sync import enrollment, tables
+from wangge.sync import enrollment
 from wangge.sync.keys import DeviceKeys
 from wangge.sync.protocol import DeviceSync, MasterSync, Peer
 
@@ -53,8 +54,8 @@ class Net:
     def __init__(self, folder, ruleset=None, master_at=None):
         self.folder, self.clock, self.ruleset = folder, Clock(), ruleset
         self.master_keys = DeviceKeys.generate()
-        self.master_store = store.init(master_at or str(folder / "master.db"), "master", device_id="master",
-                                       extra_migrations=tables.MIGRATIONS, now_ms=self.clock)
+        self.master_store = stores.create_master(master_at or str(folder / "master.db"), device_id="master",
+                                                 now_ms=self.clock)
         self.master = MasterSync(self.master_store, self.master_keys, ruleset=ruleset)
         self.tablets: dict[str, Tablet] = {}
         with self.master_store.write(actor="office") as rec:
@@ -72,8 +73,8 @@ class Net:
             request = enrollment.make_request(device_id, name, keys.public.sign, keys.public.box, keys.sign)
             enrollment.submit(rec, request)
             enrollment.approve(rec, device_id, worker)
-        tablet_store = store.init(str(self.folder / f"{name}.db"), "device", device_id=device_id,
-                                  extra_migrations=tables.MIGRATIONS, now_ms=self.clock)
+        tablet_store = stores.create(str(self.folder / f"{name}.db"), "device", device_id=device_id,
+                                     now_ms=self.clock)
         sync = DeviceSync(tablet_store, keys, Peer("master", self.master_keys.public))
         tablet = Tablet(name, tablet_store, keys, sync, worker)
         self.tablets[name] = tablet
@@ -96,8 +97,7 @@ class Net:
 
     def reopen_master(self):
         """Open the master's store again (after a command line closed it)."""
-        self.master_store = store.open(str(self.folder / "master.db"), "master", extra_migrations=tables.MIGRATIONS,
-                                       now_ms=self.clock)
+        self.master_store = stores.open_master(str(self.folder / "master.db"), now_ms=self.clock)
         self.master = MasterSync(self.master_store, self.master_keys, ruleset=self.ruleset)
 
     def close(self):

@@ -109,7 +109,8 @@ def test_a_tablet_with_no_network_enrolls_by_text_and_syncs_through_the_inbox(tm
     """The USB story: request text to the office, the master's card back, bundles through the watched inbox."""
     from support import street as st
     from wangge.sync import files, protocol, watch
-    from wangge.sync.fieldwork import approve_device, inbox_importer, known_master, trust_card
+    from wangge.app.commands import approve_device, trust_card
+    from wangge.sync.fieldwork import inbox_importer, known_master
 
     built = st.street(tmp_path)
     path = tmp_path / "offline.db"
@@ -146,7 +147,8 @@ def test_a_tablet_with_no_network_enrolls_by_text_and_syncs_through_the_inbox(tm
 
 def test_a_card_for_another_tablet_is_refused(tmp_path):
     from support import street as st
-    from wangge.sync.fieldwork import master_card, trust_card
+    from wangge.app.commands import trust_card
+    from wangge.sync.fieldwork import master_card
 
     built = st.street(tmp_path)
     atrest.init_tablet(tmp_path / "t.db", "口令", n=2**10, extra_migrations=tables.MIGRATIONS).close()
@@ -156,7 +158,8 @@ def test_a_card_for_another_tablet_is_refused(tmp_path):
 
 
 def test_bundle_export_right_after_enrolling_over_http_learns_the_master(street, tmp_path):
-    from wangge.sync.fieldwork import enroll_tablet, known_master
+    from wangge.app.commands import enroll_tablet
+    from wangge.sync.fieldwork import known_master
 
     master, url, grids, ruleset = street
     path = tmp_path / "enrolled.db"
