@@ -255,3 +255,18 @@ def _ranks(conn: Connection) -> dict[str, int]:
         return casework.installed_ruleset(conn).level_rank
     except WanggeError:
         return {}
+
+
+def report_at(office, *, point: tuple[float, float], by: str, item: str, channel: str, **more):
+    """Report a case at a GPS ``point`` (longitude, latitude) given without its grid: it is placed in
+    the deepest grid whose boundary holds the point, then reported as `Office.report_case` does.
+
+    Raises `UsageError` if no grid's boundary holds the point (nothing is written then), and
+    whatever `report_case` raises.
+    """
+    with office.store.read() as conn:
+        found = locate(conn, *point)
+    if found is None:
+        raise UsageError(f"the position {point[0]}, {point[1]} (longitude, latitude) lies in no mapped grid: give "
+                         f"the grid, or import its boundary with `wangge grid import`")
+    return office.report_case(by=by, item=item, grid=found.grid_id, channel=channel, **more)

@@ -136,3 +136,29 @@ def test_grid_import_and_export_commands(street, tmp_path):
     assert good.returncode == 0 and "3 added" in good.stdout
     out = run("grid", "export", street, "--out", str(tmp_path / "o.geojson"))
     assert out.returncode == 0 and "wrote 3 grids" in out.stdout
+
+
+@pytest.mark.postgres
+def test_a_map_on_postgresql(pg_url, tmp_path):
+    target = office(pg_url, grids=(("TD", "街道", None),))
+    with pytest.raises(ImportRefused):
+        gridmap.import_map(target, _write(tmp_path, street_map(tf01=box(117.0, 39.0, 117.012, 39.02))))
+    assert "3 added" in gridmap.import_map(target, _write(tmp_path, street_map()))
+    with store.open(target) as opened, opened.read() as conn:
+        assert gridmap.locate(conn, 117.015, 39.01).code == "TF.02"
+    assert gridmap.export_map(target, str(tmp_path / "out.geojson")) == 3
+
+
+def test_a_case_reported_with_a_position_and_no_grid_is_placed_by_its_boundary(street, tmp_path):
+    from wangge.app import Office
+    from wangge.core.errors import UsageError
+
+    gridmap.import_map(street, _write(tmp_path, street_map()))
+    with Office.open(street) as opened:
+        worker = opened.add_worker("王芳", role="网格员", grids=["TF.02"])
+        reported = gridmap.report_at(opened, point=(117.016, 39.004), by=worker, item="0201", channel="巡查",
+                                     description="人行绿灯太短")
+        assert [(c.number, c.grid) for c in opened.cases()] == [(reported.number, "TF.02")]
+        with pytest.raises(UsageError, match="lies in no mapped grid"):
+            gridmap.report_at(opened, point=(100.0, 30.0), by=worker, item="0201", channel="巡查")
+        assert len(opened.cases()) == 1

@@ -224,3 +224,19 @@ def test_the_command_line_reports_cells_and_writes_a_problem_report(teda, tmp_pa
     assert exported.returncode == 0 and "wrote 1 households" in exported.stdout
     assert [c.value for c in openpyxl.load_workbook(tmp_path / "out.xlsx").active[1]][:3] == [
         "System ID", "Grid", "Building"]
+
+
+@pytest.mark.postgres
+def test_a_roster_round_trip_on_postgresql(pg_url, tmp_path):
+    target = office(pg_url)
+    rows = [GOOD, ["TF.02", "2-201", "李四", 2, 60, "保障房", None, "是", None]]
+    assert rosters.import_file(target, "households", _workbook(tmp_path / "h.xlsx", rows)).inserted == 2
+    with pytest.raises(ImportRefused) as refused:
+        rosters.import_file(target, "households", _workbook(tmp_path / "bad.xlsx", [["TF.01", "x", "y", 0]]))
+    assert [w for w, _ in refused.value.problems] == ["户籍!D3"]
+    assert rosters.export_file(target, "households", str(tmp_path / "out.xlsx")) == 2
+    again = rosters.import_file(target, "households", str(tmp_path / "out.xlsx"))
+    assert (again.inserted, again.updated, again.unchanged) == (0, 0, 2)
+    with store.open(target) as opened, opened.read() as conn:
+        stored = {r.address: r.fields for r in conn.execute(select(Household.__table__))}
+    assert stored["1-101"]["车辆"] == ["汽车", "自行车"] and stored["2-201"]["困难"] is True
