@@ -6,6 +6,7 @@ documented examples'.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import subprocess
 import sys
@@ -46,12 +47,11 @@ def box(x0, y0, x1, y1):
     return {"type": "Polygon", "coordinates": [[[x0, y0], [x1, y0], [x1, y1], [x0, y1], [x0, y0]]]}
 
 
-@pytest.fixture
-def hotline(tmp_path):
-    """Malu town's 育兰社区 with two neighbourhoods mapped, served over HTTP; yields (office, base URL, key)."""
+@contextlib.contextmanager
+def serving(target: str, tmp_path):
+    """Malu town's 育兰社区 with two neighbourhoods mapped, served over HTTP; yields (office, base URL, key, worker)."""
     rules = tmp_path / "yulan.wg"
     rules.write_text(RULES, encoding="utf-8")
-    target = str(tmp_path / "office.db")
     with Office.create(target, rules=str(rules)) as office:
         office.add_grid("ML", level="街道", name="马陆镇")
         office.add_grid("YL", level="社区", name="育兰社区", upper="ML")
@@ -64,11 +64,19 @@ def hotline(tmp_path):
     (tmp_path / "yl.geojson").write_text(json.dumps({"type": "FeatureCollection", "features": features}))
     gridmap.import_map(target, str(tmp_path / "yl.geojson"))
     office = Office.open(target)
-    with office.store.write() as rec:
-        key = apikeys.add(rec.conn, "12345热线")
-    with server.running(open311_app(office.store, lambda: office.ruleset)) as url:
-        yield office, url, key, worker
-    office.close()
+    try:
+        with office.store.write() as rec:
+            key = apikeys.add(rec.conn, "12345热线")
+        with server.running(open311_app(office.store, lambda: office.ruleset)) as url:
+            yield office, url, key, worker
+    finally:
+        office.close()
+
+
+@pytest.fixture
+def hotline(tmp_path):
+    with serving(str(tmp_path / "office.db"), tmp_path) as served:
+        yield served
 
 
 @pytest.mark.parametrize("fmt", ["json", "xml"])
@@ -101,7 +109,16 @@ def test_discovery_services_and_a_service_definition(hotline, fmt):
 
 @pytest.mark.parametrize("fmt", ["json", "xml"])
 def test_a_hotline_request_from_report_to_closed(hotline, fmt):
-    office, url, key, worker = hotline
+    _round_trip(*hotline, fmt)
+
+
+@pytest.mark.postgres
+def test_a_hotline_request_from_report_to_closed_on_postgresql(pg_url, tmp_path):
+    with serving(pg_url, tmp_path) as served:
+        _round_trip(*served, "json")
+
+
+def _round_trip(office, url, key, worker, fmt):
     client = Client(url, fmt, api_key=key)
     made = client.post_request(service_code="1701", lat="31.34", long="121.275", address_string="育兰路88号3楼",
                                description="家里电闸坏了", first_name="许", last_name="女士", phone="13812345678",
