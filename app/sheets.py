@@ -134,6 +134,7 @@ def write_table(path: str | os.PathLike, sheet: str, header: list[str], rows: It
     suffix = file.suffix.lower()
     if suffix not in WORKBOOK + (".csv",):
         raise UsageError(f"cannot write {file}: expected a name ending in .xlsx or .csv")
+    _check_folder(file)
     temporary = file.with_name(f".{file.name}.part")
     count = 0
     try:
@@ -164,6 +165,7 @@ def write_table(path: str | os.PathLike, sheet: str, header: list[str], rows: It
 def write_atomic_text(path: str | os.PathLike, text: str) -> None:
     """Write UTF-8 ``text`` to ``path`` through a temporary file; raises `UsageError` if it cannot."""
     file = Path(path)
+    _check_folder(file)
     temporary = file.with_name(f".{file.name}.part")
     try:
         temporary.write_text(text, encoding="utf-8")
@@ -171,3 +173,12 @@ def write_atomic_text(path: str | os.PathLike, text: str) -> None:
     except OSError as exc:
         temporary.unlink(missing_ok=True)
         raise UsageError(f"cannot write {file}: {exc.strerror}") from None
+
+
+def _check_folder(file: Path) -> None:
+    # Said before writing starts: a writer stopped half-way leaves its own noise behind.
+    folder = file.parent
+    if not folder.is_dir():
+        raise UsageError(f"cannot write {file}: folder {folder} does not exist")
+    if not os.access(folder, os.W_OK) or (file.exists() and not os.access(file, os.W_OK)):
+        raise UsageError(f"cannot write {file}: permission denied; choose a writable path")

@@ -206,6 +206,10 @@ def test_unreadable_files_are_clear_errors(teda, tmp_path):
         rosters.import_file(teda, "households", str(tmp_path / "fake.xlsx"))
     with pytest.raises(UsageError, match="no sheet '户籍2'"):
         rosters.import_file(teda, "households", _workbook(tmp_path / "h.xlsx", [GOOD]), sheet="户籍2")
+    with pytest.raises(UsageError, match="folder .* does not exist"):
+        rosters.export_file(teda, "households", str(tmp_path / "nowhere" / "out.xlsx"))
+    with pytest.raises(UsageError, match="expected a name ending in .xlsx or .csv"):
+        rosters.export_file(teda, "households", str(tmp_path / "out.pdf"))
 
 
 def _cli(*args):
