@@ -6,7 +6,7 @@ specification requires; JSON is offered too, as discovery says):
     GET  discovery.{json,xml}              the service discovery document
     GET  services.{json,xml}               the catalogue items open to requests
     GET  services/{service_code}.{fmt}     a service's attributes
-    POST requests.{fmt}                    a new request (form fields; api_key required)
+    POST requests.{fmt}                    a new request (urlencoded form fields, up to 64 KiB; api_key required)
     GET  requests.{fmt}                    requests, filtered by id, service, status and dates
     GET  requests/{service_request_id}.{fmt}
 
@@ -20,6 +20,7 @@ import json
 import logging
 from datetime import datetime, timezone
 from typing import Any, Callable, Optional
+from urllib.parse import parse_qsl
 from xml.etree import ElementTree
 
 from starlette.applications import Starlette
@@ -143,23 +144,34 @@ def open311_app(office, rules: Callable[[], Optional[Ruleset]], now: Callable[[]
         Route("/requests.{fmt}", endpoint("service_requests", listing), methods=["GET"]),
         Route("/requests/{id}.{fmt}", endpoint("service_requests", one), methods=["GET"]),
     ]
-    return Starlette(routes=routes)
+
+    async def http_error(request: Request, exc) -> Response:
+        # An unknown path or method still answers with the specification's error array.
+        fmt = "json" if request.url.path.endswith(".json") else "xml"
+        return error(fmt, exc.status_code, f"{request.method} {request.url.path}: {exc.detail}")
+
+    return Starlette(routes=routes, exception_handlers={404: http_error, 405: http_error})
 
 
 async def _form(request: Request) -> dict[str, list[str]]:
-    """The POSTed form's fields, each a list of its values; refuses an oversized body."""
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > MAX_FORM_BYTES:
-        raise open311.Open311Error(413, f"the request body is over {MAX_FORM_BYTES} bytes")
+    """The POSTed form's fields, each a list of its values, read up to `MAX_FORM_BYTES` (the
+    specification posts application/x-www-form-urlencoded; a photo travels as media_url)."""
     kind = request.headers.get("content-type", "")
-    if not kind.startswith(("application/x-www-form-urlencoded", "multipart/form-data")):
+    if not kind.startswith("application/x-www-form-urlencoded"):
         raise open311.Open311Error(400, f"POST the request's fields as application/x-www-form-urlencoded, "
                                         f"got {kind or 'no content type'}")
-    form = await request.form()
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_FORM_BYTES:
+            raise open311.Open311Error(413, f"the request body is over {MAX_FORM_BYTES} bytes")
+    try:
+        pairs = parse_qsl(body.decode("utf-8"), keep_blank_values=True, strict_parsing=False)
+    except UnicodeDecodeError:
+        raise open311.Open311Error(400, "the request body is not UTF-8") from None
     fields: dict[str, list[str]] = {}
-    for name, value in form.multi_items():
-        if isinstance(value, str):
-            fields.setdefault(name, []).append(value)
+    for name, value in pairs:
+        fields.setdefault(name, []).append(value)
     return fields
 
 

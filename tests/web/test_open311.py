@@ -195,6 +195,12 @@ def test_unknown_format_and_wangge_serve_mounts_the_endpoint(hotline, tmp_path):
     _, url, _, _ = hotline
     answer = httpx.get(f"{url}/services.yaml")
     assert answer.status_code == 404 and b"<errors>" in answer.content
+    assert httpx.get(f"{url}/nothing/here.json").json()[0]["code"] == 404
+    assert httpx.put(f"{url}/requests.json").json()[0]["code"] == 405
+    as_json = httpx.post(f"{url}/requests.json", json={"service_code": "1701"})
+    assert as_json.status_code == 400 and "x-www-form-urlencoded" in as_json.json()[0]["description"]
+    too_big = httpx.post(f"{url}/requests.json", data={"description": "x" * 70_000})
+    assert too_big.status_code == 413
     target = str(tmp_path / "office.db")
     made = subprocess.run([sys.executable, "-m", "wangge", "apikey", "add", target, "城市热线"],
                           capture_output=True, text=True)
