@@ -122,6 +122,8 @@ def definitions(text: str, path: str, *, follow_imports: bool = True) -> list[De
         for statement in model.imports:
             imported = _imported(statement, path)
             if imported is not None:
+                # `import national` and `extends national` lead to the file itself.
+                found.append(Definition(statement.module or statement.path, "RuleFile", str(imported), 0, 0))
                 found += definitions(imported.read_text(encoding="utf-8"), str(imported), follow_imports=False)
     return found
 

@@ -128,6 +128,9 @@ def test_diagnostics_definitions_and_completion_over_stdio(editor, tmp_path):
     found = editor.request("textDocument/definition", {"textDocument": {"uri": uri}, "position": {
         "line": channel_line, "character": lines[channel_line].index("社区")}})
     assert found and all(f["uri"].endswith("/national.wg") for f in found)
+    found = editor.request("textDocument/definition", {"textDocument": {"uri": uri},
+                                                       "position": {"line": 1, "character": len("import na")}})
+    assert ("national.wg", 0) in [(f["uri"].rsplit("/", 1)[1], f["range"]["start"]["line"]) for f in found]
 
     # Completion: keywords from the grammar and the codes defined here and in the baseline.
     listed = editor.request("textDocument/completion", {"textDocument": {"uri": uri},
