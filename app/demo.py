@@ -31,7 +31,7 @@ from sqlalchemy import func, select
 from wangge import dsl, rulesets
 from wangge.app.office import Office
 from wangge.app.tablet import Tablet
-from wangge.core.lifecycle import Lifecycle
+from wangge.core.lifecycle import Lifecycle, closing_requires
 from wangge.core.models import Attachment, Case, Household
 from wangge.core.report import table
 from wangge.core.ruleset import Ruleset
@@ -304,14 +304,13 @@ def _walk(office: Office, ruleset: Ruleset, grids, workers) -> str:
     case = office.report_case(by=reporter, item=item.code, grid=grids[_bottom(ruleset)], channel=channel, at=START,
                               description=item.label.text(), photos=["sha256:demo"] if "photo" in item.evidence else [])
     rows = [["report", "-", "-", Lifecycle.of(ruleset).initial, f"{item.code} {item.label.text()} via {channel}"]]
-    callback = any(c.code == channel and c.callback for c in ruleset.channels)
+    on_closing = set(closing_requires(ruleset, channel))
     lifecycle = Lifecycle.of(ruleset)
     at = START
     for rule in _path(lifecycle):
         at += timedelta(hours=2)
         role = rule.roles[0]
-        closing = callback and rule.target in lifecycle.closed
-        evidence = set(rule.requires) | ({"callback"} if closing else set())
+        evidence = set(rule.requires) | (on_closing if rule.target in lifecycle.closed else set())
         actor = reporter if rule.from_reporter else workers[role]  # e.g. TEDA: the reporter confirms on site
         status = office.move_case(case.case_id, rule.code, role=role, by=actor, at=at, evidence=evidence,
                                   satisfied=True)

@@ -13,14 +13,15 @@ from __future__ import annotations
 
 import functools
 import json
-from datetime import date, datetime, timezone
+from datetime import datetime, timezone
 from typing import Any, Iterable, Mapping, Optional
 
 from pydantic_core import PydanticUndefined
 from sqlalchemy import bindparam, select
 from sqlalchemy.engine import Connection
 
-from wangge.core import placement
+from wangge.core import codec, placement
+from wangge.core.entities import BATCH
 from wangge.core.errors import StoreError
 from wangge.core.hlc import Clock
 from wangge.core.ids import uuid7, uuid7_many
@@ -31,20 +32,11 @@ REPLICATION_COLUMNS = frozenset({"hlc", "origin", "stamps", "deleted"})
 OP_COLUMNS = ("op_id", "entity", "entity_id", "hlc", "actor", "device", "kind", "fields")
 _op = Op.__table__
 #: Rows fetched per SELECT when updating many entities at once.
-_CHUNK = 500
+_CHUNK = BATCH
 
 
-def stored_json(value: Any) -> Any:
-    """A JSON column's value as the driver hands it back: decoded already on PostgreSQL, text on
-    SQLite (None stays None)."""
-    return json.loads(value) if isinstance(value, (str, bytes)) else value
-
-
-def json_value(value: Any) -> Any:
-    """A value as it travels in an op's JSON."""
-    if isinstance(value, (datetime, date)):
-        return value.isoformat()
-    return value
+# The store's JSON is one codec (`wangge.core.codec`); these names are its reads.
+stored_json, json_value, dumps, _store_json = codec.decoded, codec.json_value, codec.op, codec.column
 
 
 @functools.cache
@@ -413,19 +405,6 @@ def _with_defaults(entity: str, row: dict) -> dict:
     return full
 
 
-#: The store engine's JSON serializer (core/store.py), for rows written past it.
-_store_json = json.JSONEncoder(ensure_ascii=False).encode
-_encoder = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",", ":"), default=json_value)
-
-
-# `JSONEncoder.encode` builds a fresh C encoder on every call, which costs more
-# than encoding a small op; build the same C encoder once. (No circular check:
-# op fields are plain data from a mapping of values.)
-_c_encode = json.encoder.c_make_encoder and json.encoder.c_make_encoder(
-    None, json_value, json.encoder.encode_basestring, None, ":", ",", True, False, True
-)
-
-
 #: Field names as JSON strings, for building patches as text.
 _quoted: dict[str, str] = {}
 #: Per tuple of field names, the pieces of a stamp patch that one stamp joins.
@@ -464,8 +443,3 @@ def _stamps_patch(names: Mapping[str, Any], stamp: Optional[int], tail: str) -> 
     return "{" + ",".join([f"{_quoted.get(name) or _quote(name)}:[{own}{tail}" for name, own in names.items()]) + "}"
 
 
-def dumps(value: Any) -> str:
-    """Canonical JSON for op fields, in the log and on the wire."""
-    if _c_encode is None or isinstance(value, str):
-        return _encoder.encode(value)
-    return "".join(_c_encode(value, 0))

@@ -18,7 +18,7 @@ from wangge.core import duplicates, scoring, trace
 from wangge.core.capture import Recorder
 from wangge.core.errors import RoutingError, TransitionError, WanggeError
 from wangge.core.escalation import Escalation, escalate
-from wangge.core.lifecycle import Lifecycle
+from wangge.core.lifecycle import Lifecycle, closing_requires
 from wangge.core.models import Assignment, Case, CaseEvent, GridCell, Visit, Worker
 from wangge.core.routing import CaseView, Decision, Router
 from wangge.core.ruleset import Ruleset
@@ -148,16 +148,8 @@ def move_case(
     if found is None:
         raise RoutingError(f"no case {case_id} in this store")
     status, channel, reporter = found
-    # A channel that promises a callback (回访) to every request cannot close without one.
-    callback = any(c.code == channel and c.callback for c in ruleset.channels)
     event = Lifecycle.of(ruleset).move(status, move, role, evidence=evidence, on_device=on_device, actor=actor_id,
-                                       at=at, closing_requires=("callback",) if callback else ())
-    rule = Lifecycle.of(ruleset).moves[move]
-    if rule.from_reporter and actor_id != reporter:
-        # e.g. TEDA: the grid worker who reported the case confirms the repair on site, nobody else.
-        raise TransitionError(f"move {move} from state {status} by {role} needs the confirmation of the worker who "
-                              f"reported the case ({reporter}), not {actor_id}", reason="not_reporter",
-                              state=status, move=move, role=role)
+                                       at=at, closing_requires=closing_requires(ruleset, channel), reporter=reporter)
     evidence_note = f"evidence={','.join(sorted(event.evidence))}" if event.evidence else ""
     rec.insert(
         "case_event",

@@ -7,6 +7,11 @@ and `Lifecycle.move` either returns the event of a legal move or raises
 
 Evidence a transition requires (TEDA's on-site confirmation by the reporter,
 Jiading's callback, a photo) cannot be skipped: a move without it is refused.
+So do the other rules of a move: a channel that promises a callback (回访)
+cannot close without one (`closing_requires`), and a confirmation the rules
+ask of the reporter comes from the worker who reported the case. Sync
+derives a case's status by `replay`: its moves in stamp order, a move no
+longer legal kept as stale, an office move made on a tablet kept as a proposal.
 """
 from __future__ import annotations
 
@@ -19,6 +24,7 @@ from wangge.core.errors import TransitionError
 from wangge.core.ruleset import Lifecycle as LifecycleRules
 from wangge.core.ruleset import Ruleset, Transition
 
+_UNCHECKED = object()
 EVIDENCE_NAMES = {
     "photo": "a photo",
     "onsite_confirmation": "the reporter's on-site confirmation",
@@ -88,6 +94,7 @@ class Lifecycle:
         actor: str = "",
         at: Optional[datetime] = None,
         closing_requires: Iterable[str] = (),
+        reporter: object = _UNCHECKED,
     ) -> Event:
         """The event of making ``move`` from ``state`` as ``role``.
 
@@ -96,10 +103,12 @@ class Lifecycle:
         on a tablet, so a move reserved to the office becomes a proposal.
         ``closing_requires`` is evidence a move into a closed state needs on
         top of the transition's own, e.g. the callback every request on a
-        hotline channel gets before it closes.
+        hotline channel gets before it closes. ``reporter``: the worker who
+        reported the case, for a move the rules ask of the reporter (checked
+        only when given).
         Raises `TransitionError` if the state or move is unknown, the move is
-        not legal from the state, the role may not make it, or required
-        evidence is missing.
+        not legal from the state, the role may not make it, required
+        evidence is missing, or the reporter's move is made by someone else.
         """
         # Every refusal names the state, the move and the role, whichever guard refused.
         facts = {"state": state, "move": move, "role": role}
@@ -126,6 +135,10 @@ class Lifecycle:
             needs = ", ".join(EVIDENCE_NAMES.get(m, m) for m in missing)
             raise TransitionError(f"move {move} from state {state} by {role} needs {needs}; it was not given",
                                   reason="missing_evidence", missing=tuple(missing), **facts)
+        if rule.from_reporter and reporter is not _UNCHECKED and actor != reporter:
+            # e.g. TEDA: the grid worker who reported the case confirms the repair on site, nobody else.
+            raise TransitionError(f"move {move} from state {state} by {role} needs the confirmation of the worker "
+                                  f"who reported the case ({reporter}), not {actor}", reason="not_reporter", **facts)
         return Event(
             move=move,
             from_status=state,
@@ -141,13 +154,21 @@ class Lifecycle:
         """The transition ``move`` makes from ``state``, or None where it is not legal (never raises)."""
         return self.table.get((state, move))
 
+    def step(self, status: str, move: str, proposal: bool) -> tuple[str, Optional[str]]:
+        """The status after replaying ``move`` on ``status``, and how it was kept if not applied:
+        "stale" (not legal from there) or "proposal" (awaits the office)."""
+        rule = self.table.get((status, move))
+        if rule is None:
+            return status, "stale"
+        if proposal and rule.office:
+            return status, "proposal"
+        return rule.target, None
+
     def status_after(self, events: Iterable[Event]) -> str:
         """Replay events in order from the initial state; illegal ones are skipped (stale)."""
         status = self.initial
         for event in events:
-            rule = self.table.get((status, event.move))
-            if rule is not None and not event.proposal:
-                status = rule.target
+            status, _ = self.step(status, event.move, event.proposal)
         return status
 
     def is_closed(self, state: str) -> bool:
@@ -169,3 +190,64 @@ class Lifecycle:
 def machine(rules: LifecycleRules) -> Lifecycle:
     """The state machine of ``rules``, built once per (frozen, hashable) lifecycle; merge replays call it per case."""
     return Lifecycle(rules)
+
+
+def closing_requires(ruleset: Ruleset, channel: str) -> tuple[str, ...]:
+    """Evidence a move into a closed state needs because of the case's channel: the callback (回访)
+    a channel promises to every request on it."""
+    return ("callback",) if any(c.code == channel and c.callback for c in ruleset.channels) else ()
+
+
+# -- replay: a case's status derived from its moves, as sync merges them ---------------------------
+
+@dataclass(frozen=True)
+class Move:
+    """One recorded transition of a case, as replay needs it."""
+
+    id: str
+    hlc: int
+    origin: str
+    move: str
+    to_status: str = ""
+
+
+@dataclass(frozen=True)
+class Replay:
+    status: str
+    flags: dict[str, str]  # event id -> "stale" | "proposal" for moves not applied
+
+
+def replay(moves: Iterable[Move], rules: Optional[LifecycleRules], masters: frozenset[str]) -> Replay:
+    """Derive a case's status from its moves, in ``(hlc, origin)`` order.
+
+    A move that is not legal from the status reached so far is *stale* (kept,
+    not applied). A move the ruleset reserves to the office, recorded on a
+    device that is not a master, is a *proposal* until the office records it.
+    Without a lifecycle the last move's target wins.
+    """
+    ordered = sorted(moves, key=lambda m: (m.hlc, m.origin))
+    if rules is None:
+        status = ""
+        for move in ordered:
+            status = move.to_status or status
+        return Replay(status, {})
+    if not rules.states:
+        return Replay("", {move.id: "stale" for move in ordered})
+    table = _machine(rules)
+    status, flags = table.initial, {}
+    for move in ordered:
+        status, flag = table.step(status, move.move, move.origin not in masters)
+        if flag:
+            flags[move.id] = flag
+    return Replay(status, flags)
+
+
+_last_machine: list = [None, None]
+
+
+def _machine(rules: LifecycleRules) -> Lifecycle:
+    # Replays run per case with the same lifecycle object: finding its cached
+    # machine by hashing the frozen model each time cost more than the replay.
+    if _last_machine[0] is not rules:
+        _last_machine[:] = [rules, machine(rules)]
+    return _last_machine[1]

@@ -229,21 +229,11 @@ class StoreMeta(SQLModel, table=True):
     value: str
 
 
-#: Synced entities by the name ops carry.
-ENTITIES: dict[str, type[Replicated]] = {
-    "grid_cell": GridCell,
-    "building": Building,
-    "household": Household,
-    "resident": Resident,
-    "worker": Worker,
-    "assignment": Assignment,
-    "device": Device,
-    "case": Case,
-    "case_event": CaseEvent,
-    "visit": Visit,
-    "attachment": Attachment,
-    "point_entry": PointEntry,
-}
+def __getattr__(name: str):
+    # The entity table (`wangge.core.entities`) holds what is known of each entity; these two names
+    # are read from it for code that imports them from here. Lazily: the table imports the models.
+    if name in ("ENTITIES", "APPEND_ONLY"):
+        from wangge.core import entities
 
-#: Entities whose rows are never updated or deleted once written.
-APPEND_ONLY = frozenset({"case_event", "visit", "attachment", "point_entry"})
+        return entities.MODELS if name == "ENTITIES" else entities.APPEND_ONLY
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -19,23 +19,15 @@ from typing import Optional
 
 from sqlalchemy.engine import Connection
 
+from wangge.core import entities
 from wangge.core.errors import StoreError
 from wangge.core.models import ENTITIES
 
 #: Per movable entity, the rows whose grid it takes, first named first.
-OWNERS: dict[str, tuple[tuple[str, str], ...]] = {
-    "household": (("building_id", "building"),),
-    "resident": (("household_id", "household"),),
-    "case": (("household_id", "household"), ("building_id", "building")),
-}
+OWNERS = entities.OWNERS
 #: Per append-only entity, the rows whose scope it lies in, first named first; with none named,
 #: its own grid.
-BELONGS: dict[str, tuple[tuple[str, str], ...]] = {
-    "case_event": (("case_id", "case"),),
-    "visit": (("household_id", "household"),),
-    "point_entry": (("resident_id", "resident"),),
-    "attachment": (("case_id", "case"), ("visit_id", "visit")),
-}
+BELONGS = entities.BELONGS
 #: Entities that movable rows belong to.
 _OWNED = frozenset(owner for owners in OWNERS.values() for _, owner in owners)
 #: Per entity, the fields whose change may misplace a row: its grid and its owners.
@@ -44,7 +36,7 @@ WATCHED: dict[str, frozenset[str]] = {
     for entity in set(OWNERS) | _OWNED
 }
 _TABLES = {entity: model.__tablename__ for entity, model in ENTITIES.items()}
-CHUNK = 500
+CHUNK = entities.BATCH
 
 
 class Placed:

@@ -9,7 +9,6 @@ PostgreSQL; the same code runs on both.
 """
 from __future__ import annotations
 
-import json
 import os
 import sqlite3
 import time
@@ -21,7 +20,7 @@ from sqlalchemy import create_engine, event, select
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlchemyError
 
-from wangge.core import collector, migrations, placement
+from wangge.core import codec, collector, migrations, placement
 from wangge.core.capture import Recorder
 from wangge.core.errors import StoreError, StoreRoleError, UsageError, WanggeError
 from wangge.core.hlc import Clock
@@ -75,7 +74,7 @@ def connect(target: str, *, must_exist: bool = False, key: Optional[bytes] = Non
             url,
             pool_pre_ping=url.get_backend_name() != "sqlite",
             # Chinese text stays readable and a third smaller than \u escapes.
-            json_serializer=lambda value: json.dumps(value, ensure_ascii=False),
+            json_serializer=codec.column,
             **(_sqlcipher_options(url.database, key) if key is not None else {}),
         )
     except (NoSuchModuleError, ArgumentError, ImportError) as exc:

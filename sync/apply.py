@@ -20,30 +20,21 @@ from sqlalchemy import JSON, DateTime, bindparam, delete, func, select
 from sqlalchemy.engine import Connection
 
 from wangge.core.capture import REPLICATION_COLUMNS, columns_of, dumps, patch_rows, sql_text, stored_json, table_of
+from wangge.core import codec, entities
 from wangge.core.errors import StoreError
 from wangge.core.models import ENTITIES, Case, CaseEvent, Op
 from wangge.core.ruleset import Ruleset
 from wangge.sync import merge, scope, tables
 from wangge.sync.ops import WireOp
 
-CHUNK = 500
+CHUNK = entities.BATCH
 #: Parents before children, so foreign keys hold within one batch.
-ENTITY_ORDER = ("grid_cell", "worker", "device", "assignment", "building", "household", "resident",
-                "case", "case_event", "visit", "attachment", "point_entry")
+ENTITY_ORDER = entities.ORDER
 _cases, _events = Case.__table__, CaseEvent.__table__
 
 
-def _store_json(value) -> str:
-    """JSON as the store engine's serializer writes it (core/store.py), for rows written past it."""
-    if not value:
-        return "{}" if isinstance(value, dict) else _encoder.encode(value)
-    return "".join(_c_encode(value, 0)) if _c_encode else _encoder.encode(value)
-
-
-_encoder = json.JSONEncoder(ensure_ascii=False)
-# `JSONEncoder.encode` builds a C encoder per call, which costs more than a small row: build it once.
-_c_encode = json.encoder.c_make_encoder and json.encoder.c_make_encoder(
-    None, _encoder.default, json.encoder.encode_basestring, None, ": ", ", ", False, False, True)
+#: JSON as the store engine's serializer writes it, for rows written past it (`wangge.core.codec`).
+_store_json = codec.column
 
 
 @dataclass
@@ -324,14 +315,8 @@ def _update(conn: Connection, entity: str, ops: list[WireOp], critical: frozense
                                            "kept": c.kept, "lost": c.lost, "hlc": op.hlc, "note": c.note,
                                            "resolved": False})
         else:
-            # Per-field last writer wins, inlined: this loop runs once per field of every op.
-            stamp, insert, device = (op.hlc, op.device), (row["hlc"], row["origin"]), op.device
-            wins = {}
-            for name, value in op.fields.items():
-                held = row_stamps.get(name)
-                mine = (own[name], device) if own and name in own else stamp
-                if mine > ((held[0], held[1]) if held else insert):
-                    wins[name] = value
+            wins = {name: value for name, (value, _) in merge.winners(
+                op.fields, row_stamps, (row["hlc"], row["origin"]), op.hlc, op.device, own).items()}
         if not wins:
             continue
         marks = changed.setdefault(op.entity_id, set())
@@ -376,13 +361,9 @@ def _update_patched(conn: Connection, plan: _Plan, ops: list[WireOp]) -> list[Wi
                 patch = patches[op.entity_id] = ({}, {})
             patch[0]["deleted"] = row[3]
             continue
-        # Per-field last writer wins, inlined: this loop runs once per field of every op.
-        stamps, insert, device, own, hlc = row[2], (row[0], row[1]), op.device, op.stamps, op.hlc
-        for name, value in op.fields.items():
-            held = stamps.get(name)
-            mine = own.get(name, hlc) if own else hlc
-            if (mine, device) <= ((held[0], held[1]) if held else insert):
-                continue
+        stamps, device = row[2], op.device
+        for name, (value, mine) in merge.winners(op.fields, stamps, (row[0], row[1]), op.hlc, device,
+                                                 op.stamps).items():
             if name in REPLICATION_COLUMNS or name == "id":
                 raise StoreError(f"op {op.op_id} may not set {entity}.{name}")
             if patch is None:

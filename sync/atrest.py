@@ -37,6 +37,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
 from wangge.core.errors import StoreError, UsageError, WanggeError
+from wangge.sync.session import DeviceSession
 
 FORMAT = "wangge-keyfile/1"
 KEY_BYTES = 32
@@ -49,8 +50,6 @@ MIN_SCRYPT_N = 2**10
 MAX_SCRYPT_N = 2**20  # 1 GiB of memory: beyond any tablet
 DAY_MS = 86_400_000
 
-META_LAST_SYNC = "last_sync_ms"
-META_LEASE_DAYS = "lease_days"
 
 
 class WrongPassphrase(WanggeError, PermissionError):
@@ -251,20 +250,17 @@ class Lease:
 
 def read_lease(conn, default_days: int = 14) -> Lease:
     """The lease recorded in a store (through a connection in a transaction)."""
-    from wangge.core.store import get_meta
-
-    last = get_meta(conn, META_LAST_SYNC)
-    days = get_meta(conn, META_LEASE_DAYS)
-    return Lease(int(last) if last else None, int(days) if days else default_days)
+    state = DeviceSession.load(conn)
+    return Lease(state.last_sync_ms, state.lease_days or default_days)
 
 
 def renew_lease(conn, now_ms: int, lease_days: Optional[int] = None) -> None:
     """Record a successful sync at ``now_ms`` (and the ruleset's lease, if given)."""
-    from wangge.core.store import set_meta
-
-    set_meta(conn, META_LAST_SYNC, str(now_ms))
+    state = DeviceSession.load(conn)
+    state.last_sync_ms = now_ms
     if lease_days is not None:
-        set_meta(conn, META_LEASE_DAYS, str(int(lease_days)))
+        state.lease_days = int(lease_days)
+    state.save(conn)
 
 
 # -- opening a tablet --------------------------------------------------------

@@ -17,7 +17,7 @@ from typing import Optional
 
 from sqlalchemy.engine import Connection
 
-from wangge.core import placement
+from wangge.core import entities, placement
 from wangge.core.capture import REPLICATION_COLUMNS, columns_of
 from wangge.core.errors import SyncError
 from wangge.core.hlc import moment, span, wall_of
@@ -30,7 +30,7 @@ from wangge.sync.tombstones import collected_ids
 
 
 #: Records whose district fields the rule file defines (`wangge.core.validators`).
-VALIDATED = frozenset({"case", "household", "visit"})
+VALIDATED = entities.VALIDATED
 
 
 class Unauthorised(SyncError, PermissionError):

@@ -9,24 +9,21 @@
   a `FieldConflict` for review instead of vanishing silently.
 * Tombstones: the greater delete stamp stays; a row is never revived.
 * Case status: never written by ops; derived by `replay` over the case's
-  transitions in ``(hlc, device)`` order against the ruleset's lifecycle.
+  transitions in ``(hlc, device)`` order against the lifecycle (`wangge.core.lifecycle.replay`).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Iterable, Mapping, Optional
+from typing import Any, Mapping, Optional
 
+from wangge.core import entities, lifecycle
 from wangge.core.hlc import moment
-from wangge.core.lifecycle import machine
-from wangge.core.ruleset import Lifecycle, Ruleset
+from wangge.core.ruleset import Ruleset
 
 Stamp = tuple[int, str]
 
 #: Typed columns that count as critical whatever the ruleset says.
-CRITICAL_COLUMNS: dict[str, frozenset[str]] = {
-    "household": frozenset({"address", "head_name"}),
-    "resident": frozenset({"name", "id_number"}),
-}
+CRITICAL_COLUMNS = entities.CRITICAL_COLUMNS
 
 
 @dataclass(frozen=True)
@@ -49,6 +46,25 @@ def field_stamp(stamps: Mapping[str, Any], insert: Stamp, name: str) -> Stamp:
     return (int(pair[0]), str(pair[1])) if pair else insert
 
 
+def winners(fields: Mapping[str, Any], stamps: Mapping[str, Any], insert: Stamp, hlc: int, device: str,
+            own: Optional[Mapping[str, int]] = None) -> dict[str, tuple[Any, int]]:
+    """Last writer wins, per field: the fields of a write by ``device`` at ``hlc`` that win over
+    what a row holds, each with its value and the hlc it is stamped with.
+
+    A field's value was written at its ``[hlc, device]`` in ``stamps`` or,
+    never updated, at the row's ``insert`` stamp; ``own`` gives a folded op's
+    fields their own hlc. Whole pairs compare, so a tie of clocks is broken by
+    device id. Every applier calls this: its fast paths and `merge_update`.
+    """
+    won = {}
+    for name, value in fields.items():
+        held = stamps.get(name)
+        mine = own.get(name, hlc) if own else hlc
+        if (mine, device) > ((held[0], held[1]) if held else insert):
+            won[name] = (value, mine)
+    return won
+
+
 def merge_update(current: Mapping[str, Any], stamps: Mapping[str, Any], insert: Stamp, stamp: Stamp,
                  changes: Mapping[str, Any], seen: Optional[Mapping[str, Any]],
                  critical: frozenset[str]) -> tuple[dict[str, Any], list[FieldConflict]]:
@@ -58,13 +74,11 @@ def merge_update(current: Mapping[str, Any], stamps: Mapping[str, Any], insert: 
     ``insert`` its insert stamp. Returns the fields the update wins (to be
     written with ``stamp``) and the conflicts on critical fields.
     """
-    wins: dict[str, Any] = {}
+    wins = {name: value for name, (value, _) in winners(changes, stamps, insert, *stamp).items()}
     conflicts: list[FieldConflict] = []
     for name, value in changes.items():
         held = field_stamp(stamps, insert, name)
-        won = stamp > held
-        if won:
-            wins[name] = value
+        won = name in wins
         if name in critical and seen and name in seen and value != current.get(name):
             saw = (int(seen[name][0]), str(seen[name][1]))
             if saw < held:  # the value moved on after the worker saw it
@@ -79,59 +93,5 @@ def tombstone(existing: Optional[int], stamp: int) -> int:
     return stamp if existing is None else max(existing, stamp)
 
 
-@dataclass(frozen=True)
-class Move:
-    """One recorded transition of a case, as replay needs it."""
-
-    id: str
-    hlc: int
-    origin: str
-    move: str
-    to_status: str = ""
-
-
-@dataclass(frozen=True)
-class Replay:
-    status: str
-    flags: dict[str, str]  # event id -> "stale" | "proposal" for moves not applied
-
-
-def initial_state(lifecycle: Optional[Lifecycle]) -> str:
-    if lifecycle is None or not lifecycle.states:
-        return ""
-    return next((s.code for s in lifecycle.states if s.initial), lifecycle.states[0].code)
-
-
-def replay(moves: Iterable[Move], lifecycle: Optional[Lifecycle], masters: frozenset[str]) -> Replay:
-    """Derive a case's status from its moves, in ``(hlc, origin)`` order.
-
-    A move that is not legal from the status reached so far is *stale* (kept,
-    not applied). A move the ruleset reserves to the office, recorded on a
-    device that is not a master, is a *proposal* until the office records it.
-    Without a lifecycle the last move's target wins.
-    """
-    status, flags = initial_state(lifecycle), {}
-    table = _machine(lifecycle) if lifecycle is not None and lifecycle.states else None
-    for move in sorted(moves, key=lambda m: (m.hlc, m.origin)):
-        if lifecycle is None:
-            status = move.to_status or status
-            continue
-        rule = table.transition(status, move.move) if table is not None else None
-        if rule is None:
-            flags[move.id] = "stale"
-        elif rule.office and move.origin not in masters:
-            flags[move.id] = "proposal"
-        else:
-            status = rule.target
-    return Replay(status, flags)
-
-
-_last_machine: list = [None, None]
-
-
-def _machine(lifecycle: Lifecycle):
-    # Replays run per case with the same lifecycle object: finding its cached
-    # machine by hashing the frozen model each time cost more than the replay.
-    if _last_machine[0] is not lifecycle:
-        _last_machine[:] = [lifecycle, machine(lifecycle)]
-    return _last_machine[1]
+# A case's status is replayed by the lifecycle, its one home; merge names it for the appliers.
+Move, Replay, replay = lifecycle.Move, lifecycle.Replay, lifecycle.replay

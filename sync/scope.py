@@ -17,26 +17,20 @@ from typing import Iterable, Optional
 from sqlalchemy import func, select
 from sqlalchemy.engine import Connection
 
-from wangge.core import placement
+from wangge.core import codec, entities, placement
 from wangge.core.capture import stored_json, table_of
-from wangge.core.models import ENTITIES, Assignment, GridCell, Op, Worker
+from wangge.core.models import Assignment, GridCell, Op, Worker
 
 #: Sent to every device whatever its grids.
-SHARED = frozenset({"grid_cell", "worker", "assignment"})
+SHARED = entities.SHARED
 #: Never sent to a device.
-PRIVATE = frozenset({"device"})
+PRIVATE = entities.PRIVATE
 #: Entities a device may write. The rest are the office's.
-DEVICE_WRITABLE = frozenset({"building", "household", "resident", "case", "case_event", "visit",
-                             "attachment", "point_entry"})
-SCOPED = ("building", "household", "resident", "case", "case_event", "visit", "attachment", "point_entry")
-CHUNK = 500
-_BY_TABLE = {model.__table__.name: entity for entity, model in ENTITIES.items()}
+DEVICE_WRITABLE = entities.DEVICE_WRITABLE
+SCOPED = entities.SCOPED
+CHUNK = entities.BATCH
 #: Per entity, its columns that refer to another synced row (its foreign keys), and that row's entity.
-REFERENCES: dict[str, tuple[tuple[str, str], ...]] = {
-    entity: tuple((column.name, _BY_TABLE[fk.column.table.name]) for column in model.__table__.columns
-                  for fk in column.foreign_keys if fk.column.table.name in _BY_TABLE)
-    for entity, model in ENTITIES.items()
-}
+REFERENCES = entities.REFERENCES
 _grids, _assign, _workers = GridCell.__table__, Assignment.__table__, Worker.__table__
 _op = Op.__table__
 
@@ -168,7 +162,7 @@ def synced_entities() -> tuple[str, ...]:
 
 
 #: Derived columns a checksum covers besides the replication stamps.
-DERIVED = {"case": "status", "case_event": "stale"}
+DERIVED = entities.DERIVED
 
 
 def checksums(conn: Connection, grids: Optional[list[str]]) -> dict[str, str]:
@@ -203,14 +197,8 @@ def checksums(conn: Connection, grids: Optional[list[str]]) -> dict[str, str]:
     return out
 
 
-# `json.dumps(value, sort_keys=True)`, the digest's documented form, with its C
-# encoder built once: dumps builds one per call, which cost more than a row.
-_encode_sorted = json.encoder.c_make_encoder and json.encoder.c_make_encoder(
-    None, None, json.encoder.encode_basestring_ascii, None, ": ", ", ", True, False, True)
-
-
-def _canonical(value) -> str:
-    return "".join(_encode_sorted(value, 0)) if _encode_sorted else json.dumps(value, sort_keys=True)
+#: `json.dumps(value, sort_keys=True)`, the digest's documented form (`wangge.core.codec`).
+_canonical = codec.canonical
 
 
 #: Stamps texts this process wrote in canonical form (`canonical_stamps`), which a

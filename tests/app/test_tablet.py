@@ -132,3 +132,45 @@ def test_a_wrong_passphrase_and_a_tablet_without_rules_are_said_plainly(tmp_path
         with pytest.raises(SyncError, match="knows no master"):
             tablet.export_bundle(tmp_path / "push.wgb")
     assert not (tmp_path / "push.wgb").exists()
+
+
+def test_a_clash_on_a_critical_field_is_listed_at_the_office_and_answered(tmp_path, street):
+    office, url, worker = street
+    with _enrolled(tmp_path, office, url, worker) as tablet:
+        tablet.sync(url)
+        home = tablet.record_household(by=worker, grid="TF.01", address="2-302", fields={"户主": "张", "人口": 2})
+        tablet.sync(url)
+        tablet.edit_household(home, {"address": "2-303"}, by=worker)  # the tablet's correction, offline
+        with office.store.write(actor="office") as rec:  # meanwhile a resident calls the office
+            rec.update("household", home, {"address": "2-304"})
+        tablet.sync(url)
+    listed = office.conflicts()
+    assert [(c["kind"], c["entity_id"], c["field"]) for c in listed] == [("critical", home, "address")]
+    assert {listed[0]["kept"], listed[0]["lost"]} == {"2-303", "2-304"}  # neither value lost
+    said = office.resolve(listed[0]["id"], "take", by="系统中心", note="checked on the phone")
+    assert f"address is now {listed[0]['lost']!r}" in said
+    from sqlalchemy import select
+
+    from wangge.core.models import Household
+
+    with office.store.read() as conn:
+        assert conn.execute(select(Household.address).where(Household.id == home)).scalar() == listed[0]["lost"]
+    assert office.conflicts() == []
+    settled = office.conflicts(include_resolved=True)
+    assert len(settled) == 1 and "take by 系统中心" in settled[0]["note"]
+
+
+def test_the_office_lists_revokes_and_signs_its_devices(tmp_path, street):
+    office, url, worker = street
+    with _enrolled(tmp_path, office, url, worker) as tablet:
+        tablet.sync(url)
+        listed = office.devices()
+        assert [(d["device_id"], d["status"], d["worker"]) for d in listed.rows] == [(tablet.device_id, "active", "王芳")]
+        snapshot = office.registry_snapshot(tmp_path / "registry.json")
+        assert (snapshot.devices, snapshot.master) == (1, office.device_id)
+        assert (tmp_path / "registry.json").read_bytes()
+        office.revoke(tablet.device_id)
+        assert office.devices().rows[0]["status"] == "revoked"
+        assert office.devices().registry_version > listed.registry_version
+        with pytest.raises(SyncError, match="revoked"):
+            tablet.sync(url)

@@ -1,0 +1,78 @@
+"""The direction of imports between the rooms: cli, web → app → sync → core ← dsl.
+
+Read from the source with `ast` (every ``import`` and ``from ... import``,
+also those inside functions), so a lazy import cannot slip past.
+"""
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import wangge
+
+ROOT = Path(wangge.__file__).parent
+
+#: What each room may import besides itself. ``rulesets`` is package data (shipped rule files
+#: and their loader); ``bench`` is run by hand and only the command line starts it.
+ALLOWED = {
+    "core": set(),
+    "dsl": {"core"},  # the compiler builds core's ruleset data types
+    "sync": {"core", "dsl"},  # dsl: only the master's watched rule file, see EXCEPTIONS
+    "app": {"sync", "core", "dsl", "rulesets"},
+    "web": {"app", "sync", "core", "dsl", "rulesets"},
+    "cli": {"app", "sync", "core", "dsl", "rulesets", "bench"},
+    "rulesets": {"core", "dsl"},
+    "bench": {"app", "sync", "core", "dsl", "rulesets"},
+}
+#: Imports allowed against the grain of a room, by module and the room it reaches.
+EXCEPTIONS = {("sync", "watch", "dsl")}  # a hot-reloaded rule file is compiled where it is watched
+
+
+def _room(path: Path) -> str:
+    relative = path.relative_to(ROOT)
+    return relative.parts[0] if len(relative.parts) > 1 else relative.stem
+
+
+def _imported_rooms(tree: ast.AST):
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names = [node.module] + [f"{node.module}.{alias.name}" for alias in node.names]
+        elif isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        else:
+            continue
+        for name in names:
+            parts = name.split(".")
+            if parts[0] == "wangge" and len(parts) > 1:
+                yield parts[1], node.lineno
+
+
+def _graph():
+    for path in sorted(ROOT.rglob("*.py")):
+        if path.relative_to(ROOT).parts[0] in ("tests", "build", ".venv") or path.name == "__main__.py":
+            continue
+        if path.parent == ROOT and path.stem != "cli":
+            continue  # the package's own __init__
+        room = _room(path)
+        for target, line in _imported_rooms(ast.parse(path.read_text(encoding="utf-8"))):
+            if target != room:
+                yield room, path, target, line
+
+
+def test_every_room_imports_only_the_rooms_below_it():
+    wrong = [f"{path.relative_to(ROOT)}:{line}: {room} imports {target}"
+             for room, path, target, line in _graph()
+             if target not in ALLOWED.get(room, set()) or (
+                 room == "sync" and target == "dsl" and (room, path.stem, target) not in EXCEPTIONS)]
+    assert wrong == []
+
+
+def test_every_room_is_known():
+    rooms = {room for room, *_ in _graph()}
+    assert rooms <= set(ALLOWED), f"a new room needs its place in ALLOWED: {sorted(rooms - set(ALLOWED))}"
+
+
+def test_the_graph_is_read_from_the_source():
+    """The walk finds the imports that hold the layers together, lazy ones included."""
+    edges = {(room, target) for room, _, target, _ in _graph()}
+    assert {("cli", "app"), ("app", "sync"), ("sync", "core"), ("dsl", "core"), ("app", "core")} <= edges
