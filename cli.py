@@ -243,8 +243,10 @@ def serve(master_store, host, port, rules_file, inbox, cert, keyfile) -> None:
     from wangge.app import serving
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    from wangge.web import open311
+
     serving.serve(master_store, host=host, port=port, rules_file=rules_file, inbox=inbox,
-                  certfile=cert, keyfile=keyfile, echo=click.echo)
+                  certfile=cert, keyfile=keyfile, echo=click.echo, around=open311.around)
 
 
 @cli.command("sync")

@@ -15,8 +15,11 @@ from wangge.app.office import Office
 
 def serve(target: str, *, host: str, port: int, rules_file: Optional[str] = None, inbox: Optional[str] = None,
           certfile: Optional[str] = None, keyfile: Optional[str] = None,
-          echo: Callable[[str], object] = print) -> None:
+          echo: Callable[[str], object] = print, around: Optional[Callable[[object, Office], object]] = None) -> None:
     """Serve the master store at ``target`` until interrupted; ``echo`` the address once bound.
+
+    ``around(app, office)``, if given, returns the app to serve in place of the sync endpoints'
+    own (the command line mounts the web apps beside them this way: app does not import web).
 
     Raises `UsageError` for TLS files that do not load or a port taken,
     before anything is announced.
@@ -31,9 +34,8 @@ def serve(target: str, *, host: str, port: int, rules_file: Optional[str] = None
             importer = fieldwork.inbox_importer(office.exchange, Path(inbox) / "replies")
             observers.append(watch.watch_inbox(watch.Inbox(inbox, importer)))
         app = server.MasterApp(office.master_service(), Path(target).parent / (Path(target).name + ".files"))
-        from wangge.web.open311 import beside
-
-        app = beside(app, office.store, office.installed_ruleset)  # Open311 for the city hotline: /open311/v2
+        if around is not None:
+            app = around(app, office)  # e.g. Open311 mounted beside the sync endpoints
         # Bound before announcing, so the line names the real port (--port 0 picks a free one).
         sock = server.bind(host, port)
         shown = f"[{host}]" if ":" in host else host

@@ -27,7 +27,7 @@ from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
+from starlette.routing import Mount, Route
 
 from wangge.app import open311
 from wangge.core import apikeys
@@ -75,11 +75,19 @@ def error(fmt: str, status: int, description: str) -> Response:
 PREFIX = "/open311/v2"
 
 
-def beside(app, office, rules: Callable[[], Optional[Ruleset]]) -> Starlette:
+def beside(app, store, rules: Callable[[], Optional[Ruleset]]) -> Starlette:
     """``app`` (the master's sync endpoints) with Open311 mounted beside it at `PREFIX`."""
-    from starlette.routing import Mount
+    return Starlette(routes=[mount(store, rules), Mount("/", app=app)])
 
-    return Starlette(routes=[Mount(PREFIX, app=open311_app(office, rules)), Mount("/", app=app)])
+
+def around(app, office) -> Starlette:
+    """`beside` for an open `wangge.app.Office`: what `wangge serve` runs."""
+    return beside(app, office.store, office.installed_ruleset)
+
+
+def mount(store, rules: Callable[[], Optional[Ruleset]]) -> Mount:
+    """Open311 as a route at `PREFIX`, for a master app that takes mounts."""
+    return Mount(PREFIX, app=open311_app(store, rules))
 
 
 def open311_app(office, rules: Callable[[], Optional[Ruleset]], now: Callable[[], datetime] = lambda: datetime.now(timezone.utc)
