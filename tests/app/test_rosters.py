@@ -244,3 +244,22 @@ def test_a_roster_round_trip_on_postgresql(pg_url, tmp_path):
     with store.open(target) as opened, opened.read() as conn:
         stored = {r.address: r.fields for r in conn.execute(select(Household.__table__))}
     assert stored["1-101"]["车辆"] == ["汽车", "自行车"] and stored["2-201"]["困难"] is True
+
+
+def test_imported_households_reach_the_tablet_of_their_grid_at_its_next_sync(tmp_path):
+    from support import street as streets
+
+    from wangge.sync.server import running
+
+    office_street = streets.street(tmp_path, grids=2)
+    rows = [["T.00", "泰丰路1号", "张三", 3], ["T.01", "泰丰路2号", "李四", 2], ["T.00", "泰丰路3号", "王五", 1]]
+    path = _workbook(tmp_path / "h.xlsx", rows, header=["网格", "地址", "户主姓名", "常住人口"], banner=False)
+    assert rosters.import_file(str(tmp_path / "master.db"), "households", path).inserted == 3
+    with running(office_street.app()) as url:
+        tablet = streets.tablet(office_street, url, 0)
+        streets.sync(tablet, url)
+        with tablet.read() as conn:
+            held = {r.address: r.fields["户主"] for r in conn.execute(select(Household.__table__))}
+    assert held == {"泰丰路1号": "张三", "泰丰路3号": "王五"}  # grid T.00's, and only those
+    tablet.close()
+    office_street.store.close()
