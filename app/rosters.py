@@ -150,11 +150,9 @@ class _Lookups:
                     self.roles.setdefault(_key(name), role.code)
         b = _TABLES["building"]
         self.buildings: dict[str, list[tuple[str, str]]] = {}  # code -> [(id, grid id)]
-        self.building_grid: dict[str, str] = {}
         if entity == "household":
             for row in conn.execute(select(b.c.id, b.c.code, b.c.grid_id).where(b.c.deleted.is_(None))):
                 self.buildings.setdefault(row.code, []).append((row.id, row.grid_id))
-                self.building_grid[row.id] = row.grid_id
         self.households: dict[str, str] = {}  # id -> grid id
         self.addresses: dict[str, list[str]] = {}
         if entity == "resident":
