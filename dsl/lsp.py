@@ -9,6 +9,7 @@
   baseline included).
 - Completion: the language's keywords (read from the grammar) and the codes
   defined in the file and its imports, with their labels.
+- Hover: what a code is (its kind and label, and where it is defined).
 
 `wangge rules lsp` runs it over stdio, as editors start language servers.
 Everything but `server` is a pure function of the text, tested without one.
@@ -28,7 +29,7 @@ from lsprotocol import types as lsp
 from wangge.core.errors import RuleFileError
 from wangge.dsl.diagnostics import Diagnostic
 
-__all__ = ["Definition", "completions", "definitions", "diagnose", "server", "word_at"]
+__all__ = ["Definition", "completions", "definitions", "describe", "diagnose", "server", "word_at"]
 
 SOURCE = "wangge"
 _WORD = re.compile(r"\w[\w\-]*")
@@ -148,6 +149,14 @@ def _imported(statement, path: str) -> Optional[Path]:
     return None
 
 
+def describe(text: str, path: str, line: int, character: int) -> str:
+    """What the code under the position is: each definition's kind, label and place (Markdown), or ""."""
+    word = word_at(text, line, character)
+    found = [d for d in definitions(text, path) if d.code == word and d.kind != "RuleFile"]
+    return "\n\n".join(f"**{d.kind}** `{d.code}`" + (f" — {d.label}" if d.label else "")
+                         + f"  \n{os.path.basename(d.path)}:{d.line + 1}" for d in found)
+
+
 def keywords() -> list[str]:
     """The language's keywords, from the grammar."""
     from wangge.dsl.language import KEYWORDS
@@ -254,6 +263,13 @@ def server():
         return [lsp.Location(uri=params.text_document.uri if d.path == _path(params.text_document.uri) else _uri(d.path),
                              range=lsp.Range(lsp.Position(d.line, d.column),
                                              lsp.Position(d.line, d.column + len(d.code)))) for d in found]
+
+    @ls.feature(lsp.TEXT_DOCUMENT_HOVER)
+    def hover(params: lsp.HoverParams) -> Optional[lsp.Hover]:
+        document = ls.workspace.get_text_document(params.text_document.uri)
+        text = describe(document.source, _path(params.text_document.uri), params.position.line,
+                        params.position.character)
+        return lsp.Hover(contents=lsp.MarkupContent(kind=lsp.MarkupKind.Markdown, value=text)) if text else None
 
     @ls.feature(lsp.TEXT_DOCUMENT_COMPLETION, lsp.CompletionOptions(trigger_characters=[" ", ","]))
     def completion(params: lsp.CompletionParams) -> lsp.CompletionList:

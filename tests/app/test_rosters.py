@@ -173,6 +173,14 @@ def test_workers_residents_and_buildings(teda, tmp_path):
         resident = conn.execute(select(Resident.__table__)).one()
         household = conn.execute(select(Household.__table__).where(Household.id == resident.household_id)).one()
     assert household.address == "3栋101" and resident.grid_id == household.grid_id
+    for kind in ("workers", "buildings", "households", "residents"):  # each exports as it imports
+        out = str(tmp_path / f"{kind}.xlsx")
+        count = rosters.export_file(teda, kind, out)
+        again = rosters.import_file(teda, kind, out)
+        assert (again.inserted, again.updated, again.unchanged) == (0, 0, count) and count > 0, kind
+    header = [c.value for c in openpyxl.load_workbook(tmp_path / "workers.xlsx").active[1]]
+    row = [c.value for c in openpyxl.load_workbook(tmp_path / "workers.xlsx").active[2]]
+    assert row[header.index("负责网格")] == "TF.01、TF.02" and row[header.index("角色")] == "网格员"
 
 
 def test_three_thousand_households_with_scattered_mistakes(teda, tmp_path):

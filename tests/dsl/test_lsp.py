@@ -132,6 +132,11 @@ def test_diagnostics_definitions_and_completion_over_stdio(editor, tmp_path):
                                                        "position": {"line": 1, "character": len("import na")}})
     assert ("national.wg", 0) in [(f["uri"].rsplit("/", 1)[1], f["range"]["start"]["line"]) for f in found]
 
+    # Hover: what a code is.
+    shown = editor.request("textDocument/hover", {"textDocument": {"uri": uri},
+                                                  "position": {"line": at, "character": lines[at].index("巡查员")}})
+    assert "**Role** `巡查员` — 巡查员 / Patroller" in shown["contents"]["value"]
+
     # Completion: keywords from the grammar and the codes defined here and in the baseline.
     listed = editor.request("textDocument/completion", {"textDocument": {"uri": uri},
                                                         "position": {"line": at + 1, "character": 0}})
