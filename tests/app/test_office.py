@@ -104,3 +104,22 @@ def test_an_office_refuses_a_tablet_store_and_a_missing_one(tmp_path):
     store.init(str(tmp_path / "dev.db"), "device").close()
     with pytest.raises(StoreRoleError):
         Office.open(tmp_path / "dev.db")
+
+
+def test_a_watched_rule_file_is_reinstalled_when_it_changes_and_a_broken_one_is_not(tmp_path):
+    from support.transport import wait_for
+
+    target, street = str(tmp_path / "office.db"), tmp_path / "rules" / "street.wg"
+    street.parent.mkdir()
+    street.write_text(rulesets.path("shushan").read_text(encoding="utf-8"), encoding="utf-8")
+    Office.create(target).close()
+    shushan, teda = rulesets.load("shushan").version, rulesets.load("teda").version
+    with Office.open(target, rules=street, watch=True) as office:
+        assert office.ruleset.version == shushan
+        street.write_text(rulesets.path("teda").read_text(encoding="utf-8"), encoding="utf-8")
+        wait_for(lambda: office.ruleset.version == teda, "the changed rule file to be running")
+        street.write_text("ruleset broken {\n", encoding="utf-8")
+        wait_for(lambda: office.live.last_error, "the broken rule file to be reported")
+        assert office.ruleset.version == teda
+    with Office.open(target) as again:  # what ran last stays installed for the office's commands
+        assert again.ruleset.version == teda

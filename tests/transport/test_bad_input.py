@@ -35,13 +35,14 @@ from click.testing import CliRunner
 from sqlalchemy import select
 
 from support import street as st
+from wangge.app import stores
 from wangge.cli import cli
 from wangge.core import store
 from wangge.core.hlc import pack
 from wangge.core.ids import uuid7
 from wangge.core.models import Op
 from wangge.core.store import get_meta
-from wangge.sync import atrest, bundle, enrollment, files, protocol, tables
+from wangge.sync import atrest, bundle, enrollment, files, protocol
 from wangge.sync.client import MasterClient
 from wangge.sync.fieldwork import installed_rules, protocol_exchange
 from wangge.sync.identity import store_keys
@@ -70,8 +71,7 @@ def template(tmp_path_factory):
     """A master with an approved, encrypted tablet that knows it and holds one unsent case; built once."""
     folder = tmp_path_factory.mktemp("office")
     built = st.street(folder)
-    tablet = atrest.init_tablet(folder / "tablet0.db", PASSPHRASE, n=atrest.MIN_SCRYPT_N,
-                                extra_migrations=tables.MIGRATIONS)
+    tablet = stores.create_tablet(folder / "tablet0.db", PASSPHRASE, scrypt_n=atrest.MIN_SCRYPT_N)
     with built.store.write(actor="office") as rec:
         enrollment.submit(rec, enrollment_request(tablet, "tablet0"))
         enrollment.approve(rec, tablet.device_id, built.workers[0])
@@ -92,7 +92,7 @@ def _copy(template, folder: Path) -> Office:
     built, tablet_id = template
     for name in ("master.db", "tablet0.db", "tablet0.db.key"):
         shutil.copyfile(built.folder / name, folder / name)
-    opened = store.open(str(folder / "master.db"), "master", extra_migrations=tables.MIGRATIONS)
+    opened = stores.open_master(str(folder / "master.db"))
     street = st.Street(opened, built.ruleset, folder, built.grids, built.workers)
     made = Office(street, folder / "master.db", folder / "tablet0.db", tablet_id, folder)
     made.unsent = len(outbox(made))
@@ -147,7 +147,7 @@ def refused(result, *words, code=None) -> str:
 
 def outbox(office: Office) -> list[str]:
     """Ids of the tablet's own ops the master has not acknowledged."""
-    with atrest.open_tablet(office.tablet, PASSPHRASE, for_sync=True, extra_migrations=tables.MIGRATIONS) as t:
+    with stores.open_tablet(office.tablet, PASSPHRASE, for_sync=True) as t:
         with t.read() as conn:
             through = int(get_meta(conn, "sync.through") or 0)
             op = Op.__table__
@@ -168,7 +168,7 @@ def export(office: Office, out: Path) -> Path:
 
 def signed_push(office: Office, body: dict, seq: int = 1000) -> bytes:
     """A push signed and sealed by the tablet's own keys: what a tablet with a bug could send."""
-    with atrest.open_tablet(office.tablet, PASSPHRASE, for_sync=True, extra_migrations=tables.MIGRATIONS) as t:
+    with stores.open_tablet(office.tablet, PASSPHRASE, for_sync=True) as t:
         keys = store_keys(t)
     master = office.street.store
     return bundle.build("push", uuid7(), office.tablet_id, master.device_id, seq, body, keys,
@@ -518,7 +518,7 @@ def test_a_push_imported_on_a_tablet_is_refused_and_keeps_the_outbox(office):
 
 def test_a_push_for_another_master_is_refused_there_and_changes_nothing(office):
     push = export(office, office.folder / "push.wgb")
-    with store.init(str(office.folder / "other.db"), "master", extra_migrations=tables.MIGRATIONS) as other:
+    with stores.create_master(str(office.folder / "other.db")) as other:
         store_keys(other)
     before = dump(office.folder / "other.db")
     refused(wangge("bundle", "import", office.folder / "other.db", push), "expected a push for this master", code=1)
