@@ -1263,6 +1263,218 @@ def _moment(now: datetime | None, zone: str) -> datetime:
     return in_zone(now or datetime.now(timezone.utc), zone)
 
 
+# -- interop: rosters in spreadsheets, grid maps, Open311 keys ---------------------------------
+
+
+_ROSTERS = click.Choice(["households", "residents", "workers", "buildings"])
+
+
+@cli.command("import")
+@click.argument("kind", type=_ROSTERS)
+@click.argument("store_path", metavar="STORE")
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--sheet", default=None, help="The workbook's sheet to read (default: the first).")
+@click.option("--skip-bad", is_flag=True, help="Write the good rows and report the bad ones (default: write nothing "
+                                               "unless every row passes).")
+@click.option("--report", "report_path", type=click.Path(dir_okay=False),
+              help="Also write every problem, cell by cell, to this .csv or .xlsx file.")
+def import_command(kind: str, store_path: str, file: str, sheet: str | None, skip_bad: bool,
+                   report_path: str | None) -> None:
+    """Import a roster from an .xlsx workbook or a .csv file (UTF-8 or GB18030).
+
+    Columns are matched to the rule file's register fields by their Chinese or
+    English label or their code; every cell is checked by the ruleset's
+    validators and every problem is reported by its cell (户籍!D17). Nothing
+    is written unless the whole file passes, or with --skip-bad the good
+    rows are. A row whose 系统编号 names a record updates it.
+
+    \b
+    Example:
+      wangge import households office.db 泰丰户籍.xlsx
+      wangge import residents office.db residents.csv --skip-bad --report problems.csv
+      wangge import workers office.db 社工名册.xlsx --sheet 名册
+    """
+    from wangge.app import rosters
+    from wangge.core.errors import ImportRefused
+
+    try:
+        done = rosters.import_file(store_path, kind, file, sheet=sheet, skip_bad=skip_bad)
+    except ImportRefused as refused:
+        _problem_report(report_path, refused.problems)
+        raise
+    _problem_report(report_path, done.skipped)
+    for where, message in done.skipped[: 50]:
+        click.echo(f"{where}: {message}", err=True)
+    if len(done.skipped) > 50:
+        click.echo(f"… and {len(done.skipped) - 50} more" + ("" if report_path else " (see them all with --report)"),
+                   err=True)
+    click.echo(done.summary())
+
+
+def _problem_report(path: str | None, problems) -> None:
+    if path:
+        from wangge.app import sheets
+
+        sheets.write_table(path, "problems", ["cell", "problem"], [list(p) for p in problems])
+
+
+@cli.command("export")
+@click.argument("kind", type=_ROSTERS)
+@click.argument("store_path", metavar="STORE")
+@click.option("--out", "out", required=True, type=click.Path(dir_okay=False), help="The .xlsx or .csv file to write.")
+@click.option("--lang", type=click.Choice(["zh", "en"]), default=None,
+              help="Language of the column labels (default: the rule file's).")
+def export_command(kind: str, store_path: str, out: str, lang: str | None) -> None:
+    """Export a roster to an .xlsx workbook or a .csv file, with the columns `wangge import` reads.
+
+    \b
+    Example:
+      wangge export households office.db --out 住户.xlsx
+      wangge export workers office.db --out workers.csv --lang en
+    """
+    from wangge.app import rosters
+
+    count = rosters.export_file(store_path, kind, out, lang=lang)
+    click.echo(f"wrote {count} {kind} to {out}")
+
+
+
+@grid.command("import")
+@click.argument("store_path", metavar="STORE")
+@click.argument("file", type=click.Path(dir_okay=False))
+def grid_import(store_path: str, file: str) -> None:
+    """Import grid boundaries from a GeoJSON map drawn in a GIS tool (QGIS, ArcGIS, geojson.io).
+
+    Each feature's properties name its grid: code, level and parent (the code
+    of the grid above), with name and grade optional. The whole file is
+    checked first: unknown parents, invalid polygons, overlapping siblings and
+    gaps inside a parent are all reported, each naming its feature, and
+    nothing is written if there is any.
+
+    \b
+    Example:
+      wangge grid import office.db 泰丰社区网格.geojson
+    """
+    from wangge.app import gridmap
+
+    click.echo(gridmap.import_map(store_path, file))
+
+
+@grid.command("export")
+@click.argument("store_path", metavar="STORE")
+@click.option("--out", "out", required=True, type=click.Path(dir_okay=False), help="The .geojson file to write.")
+def grid_export(store_path: str, out: str) -> None:
+    """Export the grids that have boundaries as a GeoJSON map, as `wangge grid import` reads it.
+
+    \b
+    Example:
+      wangge grid export office.db --out grids.geojson
+    """
+    from wangge.app import gridmap
+
+    click.echo(f"wrote {gridmap.export_map(store_path, out)} grids to {out}")
+
+
+
+@cli.group()
+def apikey() -> None:
+    """API keys of the systems that send requests through Open311 (a city hotline).
+
+    \b
+    Example:
+      wangge apikey add office.db 12345热线
+      wangge apikey list office.db
+    """
+
+
+@apikey.command("add")
+@click.argument("store_path", metavar="MASTER_STORE")
+@click.argument("name")
+@click.option("--channel", default="", help="The rule file's channel its requests come in by (default: 热线).")
+def apikey_add(store_path: str, name: str, channel: str) -> None:
+    """Make an API key for the system NAME; it is shown once, and stored only hashed.
+
+    \b
+    Example:
+      wangge apikey add office.db 12345热线
+      wangge apikey add office.db 社工热线平台 --channel 社工热线
+    """
+    from wangge.app import Office
+    from wangge.core import apikeys
+
+    with Office.open(store_path) as office:
+        if channel and channel not in {c.code for c in office.ruleset.channels}:
+            raise UsageError(f"unknown channel {channel!r}: the rule file has "
+                             f"{', '.join(c.code for c in office.ruleset.channels)}")
+        with office.store.write(actor="office") as rec:
+            key = apikeys.add(rec.conn, name, channel)
+    click.echo(f"API key for {name} (shown once; keep it secret):\n{key}")
+
+
+@apikey.command("list")
+@click.argument("store_path", metavar="MASTER_STORE")
+def apikey_list(store_path: str) -> None:
+    """List the API keys by name, channel and state (never the keys themselves).
+
+    \b
+    Example:
+      wangge apikey list office.db
+    """
+    from wangge.app import Office
+    from wangge.core import apikeys
+
+    with Office.open(store_path) as office, office.store.read() as conn:
+        rows = apikeys.listing(conn)
+    for row in rows:
+        state = f"revoked {row.revoked_at:%Y-%m-%d}" if row.revoked_at else "live"
+        click.echo(f"{row.name}\t{row.channel or '热线'}\tcreated {row.created_at:%Y-%m-%d}\t{state}")
+    if not rows:
+        click.echo("no API keys: make one with `wangge apikey add MASTER_STORE NAME`")
+
+
+@apikey.command("revoke")
+@click.argument("store_path", metavar="MASTER_STORE")
+@click.argument("name")
+def apikey_revoke(store_path: str, name: str) -> None:
+    """Revoke the API key of NAME: its next request is refused.
+
+    \b
+    Example:
+      wangge apikey revoke office.db 12345热线
+    """
+    from wangge.app import Office
+    from wangge.core import apikeys
+
+    with Office.open(store_path) as office, office.store.write(actor="office") as rec:
+        apikeys.revoke(rec.conn, name)
+    click.echo(f"revoked the API key of {name}")
+
+
+
+@rules.command("lsp")
+@click.option("--textmate", is_flag=True, help="Print the TextMate grammar of .wg files instead (for editors).")
+def rules_lsp(textmate: bool) -> None:
+    """Run the language server for .wg files over stdio, for an editor to start.
+
+    Diagnostics as you type (every problem `rules check` finds), go to
+    definition of any code, completion of keywords and codes. The VS Code
+    extension in editors/vscode starts it; other editors run this command.
+
+    \b
+    Example:
+      wangge rules lsp
+      wangge rules lsp --textmate > editors/vscode/syntaxes/wangge.tmLanguage.json
+    """
+    from wangge.dsl import lsp
+
+    if textmate:
+        import json
+
+        click.echo(json.dumps(lsp.textmate_grammar(), ensure_ascii=False, indent=2))
+        return
+    lsp.main()
+
+
 def main() -> None:
     """Entry point of the console script and of `python -m wangge`."""
     try:

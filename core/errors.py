@@ -103,3 +103,21 @@ class RoutingError(WanggeError, LookupError):
 
 class PointsError(WanggeError, ValueError):
     """A point ledger entry that would break the ledger (e.g. a negative balance)."""
+
+
+class ImportRefused(ValidationFailed):
+    """A file to import has problems. ``problems`` holds every one as ``(where, message)``, where
+    is e.g. ``户籍!D17`` or ``feature 3 (TF.03)``; ``written`` says whether the good part was
+    written anyway (an import told to skip bad rows) or nothing was."""
+
+    #: Problems shown in the one message; all of them stay in ``problems``.
+    SHOWN = 50
+
+    def __init__(self, what: str, problems, *, written: bool = False):
+        self.what, self.problems, self.written = what, tuple(problems), written
+        count = len(self.problems)
+        lines = [f"{where}: {message}" for where, message in self.problems[: self.SHOWN]]
+        if count > self.SHOWN:
+            lines.append(f"… and {count - self.SHOWN} more")
+        outcome = "the other rows were written" if written else "nothing was written"
+        super().__init__(f"{what}: {count} problem{'s' if count != 1 else ''}, {outcome}\n" + "\n".join(lines))

@@ -15,7 +15,7 @@ from typing import Callable, Iterable
 from sqlalchemy import Column, DateTime, MetaData, String, Table, inspect
 from sqlalchemy.engine import Connection
 
-from wangge.core import accounts, models
+from wangge.core import accounts, apikeys, boundaries, models
 
 _meta = MetaData()
 schema_migration = Table(
@@ -75,6 +75,10 @@ CORE: tuple[Migration, ...] = (
     Migration("0006b_case_queue_indexes", accounts.queue_indexes),
     # Meetings held with their attendance, and projects' delivery logs: office records.
     Migration("0008_meetings_and_project_records", lambda conn: _office_records(conn)),
+    # Grid boundaries drawn in GIS tools, for placing a reported position in its grid.
+    Migration("0009_grid_boundaries", create_tables(boundaries.GridBoundary)),
+    # Keys of the systems (a city hotline) that send requests through Open311.
+    Migration("0009b_api_keys", create_tables(apikeys.ApiKey)),
 )
 #: Typed integer columns made BIGINT by 0004 (SQLite's INTEGER is 64-bit already).
 WIDE_INTEGERS = (("household", "members"), ("visit", "minutes"), ("attachment", "size"), ("point_entry", "delta"))

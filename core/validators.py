@@ -336,3 +336,40 @@ def _column_kinds(entity: str) -> dict[str, tuple[str, bool]]:
             raise TypeError(f"{entity}.{column.name}: no check for {column.type!r}")
         kinds[column.name] = (kind, bool(column.nullable))
     return kinds
+
+
+def ruleset_lang(ruleset: Ruleset) -> str:
+    """The rule file's label language: Chinese if its labels have Chinese text, else English."""
+    return "zh" if ruleset.label.zh or not ruleset.label.en else "en"
+
+
+def field_checks(specs: tuple[FieldSpec, ...], lang: str) -> dict[str, Callable[[Any], Any]]:
+    """Per field code of ``specs``, a function checking one value the way the validators do.
+
+    Each returns the value normalised (a date as a `date`, a number as int or
+    float) or raises `ValidationFailed` whose message names the field, what
+    was expected and what came. For callers that locate each problem
+    themselves, such as an import naming the spreadsheet cell; a missing
+    required value is the caller's to report (`missing_message`).
+    """
+    words = _TEXT[lang]
+    result = {}
+    for spec in specs:
+        result[spec.code] = _located(_field_name(spec.code, spec.label, lang), _check_for(spec, words), words)
+    return result
+
+
+def _located(name: str, check: Callable[[Any], Any], words: dict) -> Callable[[Any], Any]:
+    def run(value):
+        try:
+            return check(value)
+        except _Fail as fail:
+            raise ValidationFailed(words["expected"].format(field=name, want=fail.want, got=repr(value))) from None
+
+    return run
+
+
+def missing_message(spec: FieldSpec, lang: str) -> str:
+    """The validators' message for a required field with no value."""
+    words = _TEXT[lang]
+    return words["expected"].format(field=_field_name(spec.code, spec.label, lang), want=words["missing"], got="None")

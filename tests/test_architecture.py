@@ -20,7 +20,7 @@ ALLOWED = {
     "sync": {"core", "dsl"},  # dsl: only the master's watched rule file, see EXCEPTIONS
     "app": {"sync", "core", "dsl", "rulesets"},
     "web": {"app", "sync", "core", "dsl", "rulesets"},
-    "cli": {"web", "app", "sync", "core", "dsl", "rulesets", "bench"},
+    "cli": {"web", "app", "sync", "core", "dsl", "rulesets", "bench"},  # web: `wangge serve` runs the HTTP apps
     "rulesets": {"core", "dsl"},
     "bench": {"web", "app", "sync", "core", "dsl", "rulesets"},  # it measures the HTTP apps too
 }

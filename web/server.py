@@ -177,6 +177,7 @@ def serve_master(target: str, *, host: str, port: int, rules_file: Optional[str]
     from wangge.app.office import Office
     from wangge.sync import watch
     from wangge.sync.fieldwork import files_folder, inbox_importer
+    from wangge.web import open311
     from wangge.web.console import console_mount
 
     if certfile or keyfile:
@@ -194,7 +195,9 @@ def serve_master(target: str, *, host: str, port: int, rules_file: Optional[str]
         blobs = BlobStore(folder / "blobs")  # one photo store: tablets fill it, the console shows it
         console = console_mount(office, blobs=blobs, https=bool(certfile),
                                 rules_error=lambda: office.live.last_errors if office.live is not None else None)
-        app = master_app(office.master_service(), folder, on_event=echo, blobs=blobs, mounts=[*mounts, console])
+        hotline = open311.mount(office.store, office.installed_ruleset)  # before the console, which takes "/"
+        app = master_app(office.master_service(), folder, on_event=echo, blobs=blobs,
+                         mounts=[*mounts, hotline, console])
         # Bound before announcing, so the line names the real port (--port 0 picks a free one).
         sock = bind(host, port)
         shown = f"[{host}]" if ":" in host else host
