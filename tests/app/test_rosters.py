@@ -257,7 +257,7 @@ def test_a_roster_round_trip_on_postgresql(pg_url, tmp_path):
 def test_imported_households_reach_the_tablet_of_their_grid_at_its_next_sync(tmp_path):
     from support import street as streets
 
-    from wangge.sync.server import running
+    from wangge.web.server import running
 
     office_street = streets.street(tmp_path, grids=2)
     rows = [["T.00", "泰丰路1号", "张三", 3], ["T.01", "泰丰路2号", "李四", 2], ["T.00", "泰丰路3号", "王五", 1]]

@@ -19,7 +19,7 @@ from support.georeport import Client, GeoReportError
 from wangge.app import Office, gridmap
 from wangge.core import apikeys
 from wangge.core.models import Case
-from wangge.sync import server
+from wangge.web import server
 from wangge.web.open311 import PREFIX, open311_app
 
 # The documented example of a GET service requests answer lists these fields.
