@@ -57,7 +57,7 @@ def test_six_workers_with_six_phones_staff_the_24_hour_hotline(town):
     assert night.decision.role == "社工" and night.decision.level == "社区"
 
 
-def test_501_requests_and_494_closed_is_a_closure_rate_of_98_6(town):
+def test_501_requests_and_494_closed_score_49_3_of_50_for_closure(town):
     with town.store.write(actor="许社工") as rec:
         worker = town.workers["许社工"]
         for n in range(501):
@@ -68,12 +68,18 @@ def test_501_requests_and_494_closed_is_a_closure_rate_of_98_6(town):
                 for move in ("登记", "处置", "办结"):
                     casework.move_case(rec, town.ruleset, case.case_id, move, role="社工", actor_id=worker,
                                        at=at + timedelta(minutes=10), evidence=["callback"], satisfied=True)
-    by_month = [town.scores(2026, m)["许社工"].metrics for m in (10, 11)]
-    registered = sum(m["registered"] for m in by_month)
-    closed = sum(m["closed"] for m in by_month)
-    callbacks = sum(m["callbacks"] for m in by_month)
-    assert (registered, closed, callbacks) == (501, 494, 494)
-    assert round(closed / registered * 100, 1) == 98.6
+    october, november = (town.scores(2026, m)["许社工"] for m in (10, 11))
+    assert (october.metrics["registered"], october.metrics["closed"], october.metrics["callbacks"]) == (501, 494, 494)
+    parts = {p.indicator: p for p in october.score.parts}
+    # "办结率将近99%": 494 of 501 is 0.98603, worth 49.3 of the 50 points; every caller satisfied.
+    assert round(parts["办结率"].value, 5) == 0.98603 and parts["办结率"].points == 49.3
+    assert parts["满意率"].value == 1.0 and parts["满意率"].points == 50
+    assert (october.score.formula, october.score.total, october.score.tier) == ("热线考核", 99.3, "奖励")
+    # November: no calls at all, and the seven left open in October are overdue.
+    assert (november.metrics["registered"], november.metrics["overdue"]) == (0, 7)
+    empty = {p.indicator: (p.value, p.points) for p in november.score.parts}
+    assert empty == {"办结率": (None, 50.0), "满意率": (None, 0.0)}
+    assert (november.score.total, november.score.tier) == (50.0, "扣罚")
 
 
 def test_the_online_petition_is_handled_the_same_afternoon_and_closed_in_four_days(town):

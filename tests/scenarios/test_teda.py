@@ -5,10 +5,9 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 import pytest
-from sqlalchemy import func, select
-
+from wangge.core import casework
 from wangge.core.errors import TransitionError, ValidationFailed
-from wangge.core.models import Visit
+from wangge.core.validators import validators
 from wangge.core.sizing import grids_needed
 from support.scenario import CST, district
 
@@ -66,17 +65,32 @@ def test_the_telecom_box_needs_a_photo_dispatch_repair_and_on_site_confirmation(
     assert worker.metrics["duty_score"] == 1.5 and worker.metrics["spot_check"] == 95
 
 
-def test_a_forum_post_becomes_a_case(teda):
+def test_a_forum_post_becomes_a_case_fixed_within_five_working_days(teda):
     post = teda.report("赵巧珍", "TEDA.1.TF.03", "0201", "论坛", PATROL, description="人行绿灯时间过短")
-    assert post.decision.department == "城管" and post.decision.deadline > PATROL
+    assert post.decision.department == "城管"
+    # "几天后" read as 5 working days of 处置, after a working day to find it and an hour to register it.
+    assert dict(post.decision.stages) == {"发现": datetime(2026, 10, 14, 10, 0, tzinfo=CST),
+                                          "立案": datetime(2026, 10, 14, 11, 0, tzinfo=CST),
+                                          "处置": datetime(2026, 10, 21, 11, 0, tzinfo=CST)}
+    assert post.decision.deadline == datetime(2026, 10, 21, 11, 0, tzinfo=CST)
 
 
-def test_eight_visits_totalling_380_minutes(teda):
-    with teda.store.write(actor="赵巧珍") as rec:
+def test_eight_visits_to_one_family_total_380_minutes(teda):
+    """"社工站站长刘红霞和社工高翔先后进行了8次总计380分钟的走访谈心"."""
+    teda.worker("刘红霞", "社工站站长", "TEDA.1.TF")
+    teda.worker("高翔", "网格员", "TEDA.1.TF.03")
+    form = validators(teda.ruleset)["visit"]
+    with pytest.raises(ValidationFailed) as refused:
+        form.validate({"household": "h", "minutes": 0})
+    assert refused.value.problems == ["时长(分钟)(minutes):应为不小于 1,实际为 0", "走访方式(方式):应为必填,实际为 None"]
+    with teda.store.write(actor="高翔") as rec:
         home = rec.insert("household", {"grid_id": teda.grids["TEDA.1.TF.03"], "困难": True})
-        for minutes in (60, 45, 50, 40, 55, 35, 45, 50):
-            rec.insert("visit", {"household_id": home, "grid_id": teda.grids["TEDA.1.TF.03"],
-                                 "worker_id": teda.workers["赵巧珍"], "minutes": minutes, "purpose": "走访谈心"})
+        for n, minutes in enumerate((60, 45, 50, 40, 55, 35, 45, 50)):
+            visit = form.validate({"household": home, "minutes": minutes, "方式": "走访谈心"})
+            rec.insert("visit", {"household_id": visit["household"], "grid_id": teda.grids["TEDA.1.TF.03"],
+                                 "worker_id": teda.workers["刘红霞" if n % 2 else "高翔"], "minutes": visit["minutes"],
+                                 "at": PATROL + timedelta(days=n), "fields": {"方式": visit["方式"]}})
+    start, end = casework.month_window(teda.ruleset, 2026, 10)
     with teda.store.read() as conn:
-        count, total = conn.execute(select(func.count(), func.sum(Visit.minutes))).one()
-    assert (count, total) == (8, 380)
+        family = casework.grid_metrics(conn, teda.ruleset, [teda.grids["TEDA.1.TF.03"]], start, end)
+    assert (family["visits"], family["visit_minutes"], family["households_visited"]) == (8, 380, 1)
