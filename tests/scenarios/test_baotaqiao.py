@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 import pytest
 
 from wangge.core import scoring
+from wangge.core.ruleset import Sizing
 from wangge.core.sizing import Unit, merge_small, split_buildings
 from support.scenario import CST, district
 
@@ -45,7 +46,44 @@ def test_a_280_household_compound_merges_into_its_neighbours_grid(street):
     groups = merge_small([Unit("宝塔新村", 620), Unit("金川小区", 280), Unit("电厂宿舍", 90), Unit("南苑", 410)],
                          level(street, "网格").sizing)
     assert [[u.name for u in g] for g in groups] == [["宝塔新村"], ["金川小区", "电厂宿舍"], ["南苑"]]
-    assert all(sum(u.households for u in g) >= 300 for g in groups)
+    assert [sum(u.households for u in g) for g in groups] == [620, 370, 410]
+
+
+def generated_street() -> list[list[tuple[str, int, int, int]]]:
+    """Twelve communities of natural compounds: (name, households, buildings, storefronts).
+
+    Eight communities have seven compounds and four have six; the first of
+    each is an old compound under 300 households; a building holds about 40
+    households; every third compound, counting from the second, has a row of
+    6 to 14 storefronts on the street.
+    """
+    street = []
+    for n in range(12):
+        compounds = []
+        for k in range(7 if n < 8 else 6):
+            households = 150 + 10 * n if k == 0 else 320 + 90 * ((n + k) % 6)
+            storefronts = 6 + 4 * ((n * k) % 3) if k % 3 == 1 else 0
+            compounds.append((f"{n + 1}社区{k + 1}小区", households, (households + 20) // 40, storefronts))
+        street.append(compounds)
+    return street
+
+
+def test_the_sizing_rules_divide_a_street_of_12_communities_into_68_and_247_grids(street):
+    """"全街道共划分为12个一级网格,68个二级网格,247个三级网格"."""
+    l2_sizing, l3_sizing = level(street, "网格").sizing, level(street, "楼组").sizing
+    storefront_sizing = Sizing(buildings_per_grid=l3_sizing.storefronts_per_grid)
+    level2, level3 = [], []
+    for community in generated_street():
+        compounds = {name: (buildings, storefronts) for name, _, buildings, storefronts in community}
+        for group in merge_small([Unit(name, households) for name, households, _, _ in community], l2_sizing):
+            level2.append(group)
+            buildings = [f"{u.name}{b + 1}幢" for u in group for b in range(compounds[u.name][0])]
+            shops = [f"{u.name}门面{s + 1}" for u in group for s in range(compounds[u.name][1])]
+            level3 += split_buildings(buildings, l3_sizing)
+            level3 += split_buildings(shops, storefront_sizing) if shops else []
+    assert (len(generated_street()), len(level2), len(level3)) == (12, 68, 247)
+    assert min(sum(u.households for u in g) for g in level2) >= 300  # no level-2 grid under 300 households
+    assert {len(g) for g in level3} <= set(range(3, 11))  # 3-5 buildings or 5-10 storefronts each
 
 
 def _closed_case(street, at, satisfied):

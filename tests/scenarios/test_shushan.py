@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from wangge.core.sizing import grids_needed
+from wangge.core.sizing import Unit, merge_small
 from support.scenario import CST, district
 
 MONDAY = datetime(2026, 11, 2, 9, 0, tzinfo=CST)
@@ -51,13 +51,12 @@ def test_a_small_matter_stays_in_the_community(shushan):
     assert [m.level for m in moved] == ["网格", "社区"]
 
 
-def test_resident_grid_leaders_are_paid_400_a_month(shushan):
-    leader = next(r for r in shushan.ruleset.roles if r.code == "网格长")
-    assert (leader.stipend, leader.stipend_period, leader.level) == (400, "month", "小网格")
-
-
-def test_grid_leaders_and_the_one_building_one_register(shushan):
+def test_375_buildings_of_jiajiajingyuan_make_31_small_grids_of_400_or_more_households(shushan):
+    """"确定了三级网络、四片责任区和31个小网格 ... 每位工作人员认领400余户的网格'责任田'",
+    "在辖区375个楼栋口安装网格责任公示牌": 375 buildings of 28, 34 or 40 households."""
     small = next(lv for lv in shushan.ruleset.levels if lv.code == "小网格")
-    assert grids_needed(31 * 400, small.sizing) == 31  # 家家景园: 31 small grids of 400+ households
-    assert {f.code for f in shushan.ruleset.register("building")} == {"楼栋长", "楼栋长电话", "公示牌"}
-    assert {f.period for f in shushan.ruleset.formulas if f.role == "网格长"} == {"month", "year"}
+    buildings = [Unit(f"{n + 1}栋", 28 + 6 * (n % 3)) for n in range(375)]
+    grids = merge_small(buildings, small.sizing)
+    sizes = [sum(b.households for b in grid) for grid in grids]
+    assert (len(grids), min(sizes), max(sizes)) == (31, 408, 510)
+    assert sum(len(grid) for grid in grids) == 375  # every building in one grid
