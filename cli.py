@@ -145,21 +145,28 @@ def _load_rules(path: str):
 
 @rules.command("check")
 @click.argument("files", nargs=-1, required=True)
-def rules_check(files: tuple[str, ...]) -> None:
-    """Report every problem in FILES; exit 0 if there are none, 1 otherwise.
+@click.option("--on", "on", type=click.DateTime(["%Y-%m-%d"]), default=None,
+              help="Check the calendar as of this date (default: today): years deadlines set then can reach "
+                   "must have an official holiday schedule.")
+def rules_check(files: tuple[str, ...], on: datetime | None) -> None:
+    """Report every problem in FILES; exit 0 if there are no errors (warnings are shown), 1 otherwise.
 
     \b
     Example:
       wangge rules check rulesets/national.wg district.wg
+      wangge rules check district.wg --on 2027-11-20
     """
     from wangge import dsl
     from wangge.dsl.diagnostics import format_all
 
-    found = dsl.check(files)
+    found = dsl.check(files, today=(on or datetime.now()).date())
     if found:
         click.echo(format_all(found), err=True)
+    if any(d.is_error for d in found):
         sys.exit(1)
-    click.echo(f"ok: {len(files)} file{'s' if len(files) != 1 else ''}, no problems")
+    count = f"{len(files)} file{'s' if len(files) != 1 else ''}"
+    click.echo(f"ok: {count}, no errors, {len(found)} warning{'s' if len(found) != 1 else ''}" if found
+               else f"ok: {count}, no problems")
 
 
 @rules.command("compile")

@@ -1,13 +1,21 @@
 """Working calendars: weekends, public holidays, make-up workdays and office hours.
 
 SLAs in the catalogue are written in working hours and working days, so a
-deadline depends on the district's calendar. The default is mainland China's
-2026 calendar from the State Council General Office notice on the 2026
-holiday arrangements (国务院办公厅关于2026年部分节假日安排的通知, dated
-2025-11-04, published by Xinhua; e.g. https://politics.gmw.cn/2025-11/04/content_38391083.htm),
-including the weekend days worked to make up for long holidays (调休上班).
-Later years need their own notice (published each November): until a
-ruleset lists them, days outside 2026 follow weekends only.
+deadline depends on the district's calendar. The national calendar ("cn")
+takes China's public holidays and the weekend days worked to make up for
+them (调休上班) from the `chinese_calendar` library, which transcribes the
+State Council General Office notice of each year (国务院办公厅关于部分节假日
+安排的通知, published each November for the next year).
+
+A year the library does not have yet is never silently counted as weekends
+only: its statutory holidays are estimated from the law's fixed and lunar
+dates (`holidays.China`, with its Saturday/Sunday-to-next-workday rule), and
+the year is *provisional* — `Router` marks deadlines that cross it and
+`wangge rules check` warns about it — until the library is updated or the
+rule file gives that year's schedule (``year 2027 { holidays … workdays … }``).
+
+Rule-file days always win: a listed holiday is off even if the notice has it
+worked, a listed workday is worked even if the notice gives it off.
 
 Pure: dates in, dates out; nothing reads a clock.
 """
@@ -19,43 +27,69 @@ from zoneinfo import ZoneInfo
 
 from wangge.core.ruleset import Calendar, Duration, TimeUnit
 
+#: Calendar codes meaning mainland China's national calendar ("cn2026" is the old name).
+NATIONAL_CODES = frozenset({"cn", "cn2026"})
 
-def _span(first: date, days: int) -> tuple[date, ...]:
-    return tuple(first + timedelta(days=i) for i in range(days))
-
-
-#: Public holidays of 2026 (mainland China), item by item as the notice numbers them.
-CN_2026_HOLIDAYS: tuple[date, ...] = (
-    *_span(date(2026, 1, 1), 3),  # 元旦 New Year
-    *_span(date(2026, 2, 15), 9),  # 春节 Spring Festival
-    *_span(date(2026, 4, 4), 3),  # 清明节 Qingming
-    *_span(date(2026, 5, 1), 5),  # 劳动节 Labour Day
-    *_span(date(2026, 6, 19), 3),  # 端午节 Dragon Boat
-    *_span(date(2026, 9, 25), 3),  # 中秋节 Mid-Autumn
-    *_span(date(2026, 10, 1), 7),  # 国庆节 National Day
-)
-#: Weekend days worked in 2026 to make up for the long holidays.
-CN_2026_WORKDAYS: tuple[date, ...] = (
-    date(2026, 1, 4),
-    date(2026, 2, 14),
-    date(2026, 2, 28),
-    date(2026, 5, 9),
-    date(2026, 9, 20),
-    date(2026, 10, 10),
-)
-
-CN_2026 = Calendar(code="cn2026", holidays=CN_2026_HOLIDAYS, workdays=CN_2026_WORKDAYS)
+NATIONAL = Calendar()
 
 
-def effective(calendar: Calendar) -> Calendar:
-    """The calendar a ruleset means: its own dates on top of the 2026 default.
+@lru_cache(maxsize=1)
+def _library() -> tuple[frozenset[date], frozenset[date], frozenset[int]]:
+    """(days off, make-up workdays, years covered) as the installed `chinese_calendar` has them."""
+    import chinese_calendar
 
-    A ruleset that lists a few holidays of its own (a district's local day)
-    still keeps the national ones; it only adds to them.
+    off = frozenset(chinese_calendar.holidays)
+    worked = frozenset(chinese_calendar.workdays)
+    return off, worked, frozenset(day.year for day in off)
+
+
+def official_years() -> frozenset[int]:
+    """Years whose State Council schedule the installed library holds."""
+    return _library()[2]
+
+
+@lru_cache(maxsize=64)
+def estimated_holidays(year: int) -> frozenset[date]:
+    """Statutory days off of ``year`` as the law fixes them, for a year with no notice yet.
+
+    An estimate: the notice also moves days to make long holidays and names
+    weekend days to work, which no rule can foresee.
     """
-    holidays = tuple(sorted(set(CN_2026_HOLIDAYS) | set(calendar.holidays)))
-    workdays = tuple(sorted(set(CN_2026_WORKDAYS) | set(calendar.workdays)))
-    return calendar.model_copy(update={"holidays": holidays, "workdays": workdays})
+    import holidays
+
+    return frozenset(holidays.China(years=year))
+
+
+def is_national(calendar: Calendar) -> bool:
+    return calendar.code in NATIONAL_CODES
+
+
+def year_source(calendar: Calendar, year: int) -> str:
+    """Where ``year``'s days off come from: "ruleset", "official", "provisional" or "weekends".
+
+    "weekends" is a calendar of the district's own (not the national one):
+    weekends and the days the rule file lists, nothing to announce.
+    """
+    if year in calendar.years:
+        return "ruleset"
+    if not is_national(calendar):
+        return "weekends"
+    return "official" if year in official_years() else "provisional"
+
+
+def unannounced(calendar: Calendar, first: int, last: int) -> tuple[int, ...]:
+    """The years in ``first..last`` whose deadlines are provisional on ``calendar``."""
+    return tuple(y for y in range(first, last + 1) if year_source(calendar, y) == "provisional")
+
+
+def in_zone(moment: datetime, zone: str) -> datetime:
+    """``moment`` as an aware time in ``zone``; a naive moment is taken as a wall time there.
+
+    What a person types (``--now "2027-02-03 09:00"``) means the district's
+    time, never the zone of the machine that happens to run the command.
+    """
+    tz = ZoneInfo(zone)
+    return moment.replace(tzinfo=tz) if moment.tzinfo is None else moment.astimezone(tz)
 
 
 class WorkingTime:
@@ -66,21 +100,51 @@ class WorkingTime:
     local times. Naive moments are taken as already local.
     """
 
-    def __init__(self, calendar: Calendar = CN_2026, timezone: str = "Asia/Shanghai"):
+    def __init__(self, calendar: Calendar = NATIONAL, timezone: str = "Asia/Shanghai"):
         self.calendar = calendar
         self.zone = ZoneInfo(timezone)
-        self._holidays = frozenset(calendar.holidays)
-        self._workdays = frozenset(calendar.workdays)
+        self._own_off = frozenset(calendar.holidays)
+        self._own_worked = frozenset(calendar.workdays)
         self._weekend = frozenset(calendar.weekend)
+        self._given = frozenset(calendar.years)
+        self._national = is_national(calendar)
+        self._holidays: set[date] = set(self._own_off)
+        self._workdays: set[date] = set(self._own_worked)
+        self._known: set[int] = set()  # years whose national days are merged in
         self.start = time.fromisoformat(calendar.day_start)
         self.end = time.fromisoformat(calendar.day_end)
         self._after: dict[tuple[date, int], date] = {}  # (day, n) → the n-th working day after it
 
+    def _learn(self, year: int) -> None:
+        """Merge ``year``'s national days (official or estimated) under the rule file's own."""
+        self._known.add(year)
+        if not self._national or year in self._given:
+            return
+        off, worked, covered = _library()
+        if year in covered:
+            year_off = {d for d in off if d.year == year}
+            year_worked = {d for d in worked if d.year == year}
+        else:
+            year_off, year_worked = set(estimated_holidays(year)), set()
+        self._holidays |= year_off - self._own_worked
+        self._workdays |= year_worked - self._own_off
+
     def is_workday(self, day: date) -> bool:
         """True on a working day: a make-up workday, or a weekday that is no holiday."""
+        if day.year not in self._known:
+            self._learn(day.year)
         if day in self._workdays:
             return True
         return day.weekday() not in self._weekend and day not in self._holidays
+
+    def source(self, year: int) -> str:
+        """Where ``year``'s days come from (see `year_source`)."""
+        return year_source(self.calendar, year)
+
+    def provisional(self, start: datetime, end: datetime) -> tuple[int, ...]:
+        """The years from ``start`` to ``end`` whose holidays are only estimated."""
+        first, last = sorted((start.year, end.year))
+        return unannounced(self.calendar, first, last)
 
     def add(self, start: datetime, duration: Duration) -> datetime:
         """The moment ``duration`` after ``start``, counting only working time where the unit says so."""
@@ -88,13 +152,6 @@ class WorkingTime:
         if start.tzinfo is not None:
             start = start.astimezone(self.zone)
         if unit is TimeUnit.working_days:  # the catalogue's usual unit first
-            whole = int(amount)
-            if whole == amount:  # whole days: one memoised jump (see add_working_days)
-                day = start.date()
-                target = self._after.get((day, whole))
-                if target is None:
-                    target = self._after[(day, whole)] = self._count_workdays(day, whole)
-                return start + timedelta(days=(target - day).days)
             return self.add_working_days(start, amount)
         if unit is TimeUnit.minutes:
             return start + timedelta(minutes=amount)
@@ -118,7 +175,7 @@ class WorkingTime:
             if target is None:
                 target = self._after[key] = self._count_workdays(day, whole)
             moment = start + timedelta(days=(target - day).days)
-        fraction = days - int(days)
+        fraction = days - whole
         if fraction:
             moment = self.add_working_minutes(moment, fraction * self._day_minutes())
         return moment
@@ -173,4 +230,4 @@ class WorkingTime:
 @lru_cache(maxsize=32)
 def for_calendar(calendar: Calendar, timezone: str = "Asia/Shanghai") -> WorkingTime:
     """A cached `WorkingTime` for a ruleset's calendar and zone (rulesets are frozen, so hashable)."""
-    return WorkingTime(effective(calendar), timezone)
+    return WorkingTime(calendar, timezone)

@@ -50,8 +50,11 @@ class RuleFileError(RuleError):
     def __init__(self, diagnostics):
         self.diagnostics = tuple(diagnostics)
         text = "\n\n".join(d.format() for d in self.diagnostics)
-        count = len(self.diagnostics)
-        super().__init__(f"{text}\n\n{count} error{'s' if count != 1 else ''}")
+        errors = sum(1 for d in self.diagnostics if getattr(d, "is_error", True))
+        warnings = len(self.diagnostics) - errors
+        tail = f"{errors} error{'s' if errors != 1 else ''}" + (
+            f", {warnings} warning{'s' if warnings != 1 else ''}" if warnings else "")
+        super().__init__(f"{text}\n\n{tail}")
 
     @property
     def summary(self) -> str:

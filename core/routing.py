@@ -57,6 +57,7 @@ class Decision(NamedTuple):
     ceiling: Optional[str]
     plan: "Plan"
     opened_at: datetime
+    provisional: tuple[int, ...] = ()  # years the deadline crosses whose holidays are only estimated
 
     @property
     def trace(self) -> tuple[str, ...]:
@@ -66,6 +67,8 @@ class Decision(NamedTuple):
             sla = ", ".join(f"{s.state} {s.within.amount:g} {s.within.unit.value}" for s in self.plan.sla)
             lines.insert(2, f"SLA {sla} from {self.opened_at:%Y-%m-%d %H:%M} on calendar "
                             f"{self.plan.calendar} → {self.deadline:%Y-%m-%d %H:%M}")
+            if self.provisional:
+                lines.insert(3, provisional_note(self.provisional))
         return tuple(lines)
 
     @property
@@ -106,6 +109,7 @@ class Router:
         self.default_level = bottom
         self.default_role = next((r.code for r in ruleset.roles if r.level == bottom), None)
         self._plans: dict[tuple, Plan] = {}
+        self._provisional: dict[tuple[int, int], tuple[int, ...]] = {}
         self._placed: dict[tuple, tuple[Plan, Optional[str], tuple[Step, ...]]] = {}  # (item, channel, severity, grids)
 
     def route(self, case: CaseView) -> Decision:
@@ -131,8 +135,12 @@ class Router:
                 moment = add(moment, stage.within)
                 staged.append((stage.state, moment))
             stages = tuple(staged)
+        years = (opened.year, moment.year)
+        provisional = self._provisional.get(years)
+        if provisional is None:
+            provisional = self._provisional[years] = self.time.provisional(opened, moment)
         return Decision(case.id, plan.level, grid, plan.role, plan.department, moment if stages else None,
-                        stages, chain, plan.ceiling, plan, opened)
+                        stages, chain, plan.ceiling, plan, opened, provisional if stages else ())
 
     def chain(self, case: CaseView) -> tuple[Step, ...]:
         """The escalation rungs of ``case`` without its deadlines (what the sweep needs); raises `RoutingError`."""
@@ -231,6 +239,14 @@ def _conditions(rule: RouteRule) -> tuple[tuple[int, str, str], ...]:
 def _specificity(rule: RouteRule) -> tuple[bool, ...]:
     """A sort key: smaller is more specific (item, then class, channel, severity)."""
     return tuple(getattr(rule, field) is None for field, _ in _MATCHES)
+
+
+def provisional_note(years: tuple[int, ...]) -> str:
+    """What a deadline that crosses years with no official holiday schedule says about itself."""
+    listed = ", ".join(str(y) for y in years)
+    return (f"PROVISIONAL deadline: {listed} has no official holiday schedule yet; statutory holidays are "
+            f"estimated and make-up workdays unknown until the rule file gives `year {years[0]} {{ holidays … "
+            f"workdays … }}` or the holiday library is updated")
 
 
 def route(ruleset: Ruleset, case: CaseView) -> Decision:

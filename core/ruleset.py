@@ -47,12 +47,22 @@ class Duration(Frozen):
 
 
 class Calendar(Frozen):
-    """A working calendar: weekends, public holidays and make-up workdays."""
+    """A working calendar: weekends, public holidays and make-up workdays.
 
-    code: str = "cn2026"
+    ``code`` "cn" is mainland China's national calendar, year by year from the
+    State Council notices (core/calendar.py); any other code is weekends plus
+    the days listed here. ``holidays`` and ``workdays`` are the rule file's own
+    days and win over the national ones (a day listed as a workday is worked
+    even if the notice gives it off, and the other way round). ``years`` are
+    years whose whole schedule the rule file gives (a notice newer than the
+    library): for them the listed days replace the national ones.
+    """
+
+    code: str = "cn"
     weekend: tuple[int, ...] = (5, 6)  # Monday is 0
     holidays: tuple[date, ...] = ()
     workdays: tuple[date, ...] = ()  # weekend days worked to make up a holiday
+    years: tuple[int, ...] = ()  # years whose official schedule the rule file gives whole
     day_start: str = "09:00"
     day_end: str = "17:00"
 

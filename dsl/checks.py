@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from wangge.core.ruleset import METRICS
 from wangge.dsl.definitions import Definitions, Table, single, where
 from wangge.dsl.diagnostics import Diagnostic, at, did_you_mean
-from wangge.dsl.units import duration, nominal_hours, number, text
+from wangge.dsl.units import duration, nominal_hours, number, span_dates, text
 
 __all__ = ["run"]
 
@@ -106,9 +106,7 @@ def check_settings(defs: Definitions) -> Found:
         zone = single(block.timezone)
         if zone is not None and not _valid_zone(zone):
             yield at(block, f"unknown time zone '{zone}'", 'use an IANA name such as "Asia/Shanghai"')
-        for day in block.holidays + block.workdays:
-            if _date(day) is None:
-                yield at(block, f"'{day}' is not a calendar date", "write dates as YYYY-MM-DD")
+        yield from check_days(block)
         for day in block.weekend:
             if not 0 <= day <= 6:
                 yield at(block, f"weekend day {day} is out of range",
@@ -117,6 +115,36 @@ def check_settings(defs: Definitions) -> Found:
         if start and end and not ("00:00" <= start < end <= "24:00"):
             yield at(block, f"office hours {start}-{end} can never hold",
                      "the start must come before the end, both between 00:00 and 24:00")
+
+
+def check_days(block) -> Found:
+    """Dates that exist, spans that run forward, year schedules within their year, no day both off and worked."""
+    listed: dict = {}
+    seen_years: set[int] = set()
+    lists = [(None, "holidays", block.holidays), (None, "workdays", block.workdays)]
+    for year in block.years:
+        if year.year in seen_years:
+            yield at(year, f"the schedule of {year.year} is given twice", "merge the two `year` blocks into one")
+        seen_years.add(year.year)
+        lists += [(year, "holidays", year.holidays), (year, "workdays", year.workdays)]
+    for year, kind, spans in lists:
+        for span in spans:
+            first, last = _date(span.first), _date(span.last) if span.last else _date(span.first)
+            bad = span.first if first is None else (span.last if last is None else None)
+            if bad is not None:
+                yield at(span, f"'{bad}' is not a calendar date", "write dates as YYYY-MM-DD")
+                continue
+            if last < first:
+                yield at(span, f"the span {span.first}..{span.last} runs backwards", "write the earlier date first")
+                continue
+            if year is not None and not (first.year == last.year == year.year):
+                yield at(span, f"{span.first} is listed in the schedule of {year.year}",
+                         f"move it to the `year {first.year}` block or out of `year {year.year}`")
+            for day in span_dates(span):
+                other = listed.setdefault(day, kind)
+                if other != kind:
+                    yield at(span, f"{day} is listed both as a holiday and as a workday",
+                             "keep it in one list: `holidays` for a day off, `workdays` for a day worked")
 
 
 def _valid_zone(name: str) -> bool:

@@ -6,11 +6,10 @@ nothing for such input.
 """
 from __future__ import annotations
 
-from datetime import date
 
 from wangge.core import ruleset as rs
 from wangge.dsl.definitions import Definitions, single
-from wangge.dsl.units import duration, number
+from wangge.dsl.units import duration, number, span_dates
 
 __all__ = ["compile_definitions"]
 
@@ -85,10 +84,14 @@ def settings(blocks) -> rs.Settings:
             calendar["code"] = single(block.calendar)
         if block.weekend:
             calendar["weekend"] = tuple(block.weekend)
-        if block.holidays:
-            calendar["holidays"] = tuple(date.fromisoformat(d) for d in block.holidays)
-        if block.workdays:
-            calendar["workdays"] = tuple(date.fromisoformat(d) for d in block.workdays)
+        # Days accumulate over the base's and the extending file's blocks; a day
+        # the later file lists the other way round moves from one list to the other.
+        for year in block.years:
+            calendar.setdefault("years", set()).add(year.year)
+        for kind, other, spans in _day_lists(block):
+            days = {day for span in spans for day in span_dates(span)}
+            calendar[kind] = (calendar.get(kind, set()) | days)
+            calendar[other] = calendar.get(other, set()) - days
         if single(block.day_start) is not None:
             calendar["day_start"], calendar["day_end"] = single(block.day_start), single(block.day_end)
     lease = values.get("lease_days")
@@ -96,7 +99,19 @@ def settings(blocks) -> rs.Settings:
         values["lease_days"] = int(lease)
     if "clock_drift_minutes" in values:
         values["clock_drift_minutes"] = int(values["clock_drift_minutes"])
+    for key in ("holidays", "workdays", "years"):
+        if key in calendar:
+            calendar[key] = tuple(sorted(calendar[key]))
     return rs.Settings(calendar=rs.Calendar(**calendar), **values)
+
+
+def _day_lists(block):
+    """(list, opposite list, spans) for the block's plain lists and its year schedules."""
+    yield "holidays", "workdays", block.holidays
+    yield "workdays", "holidays", block.workdays
+    for year in block.years:
+        yield "holidays", "workdays", year.holidays
+        yield "workdays", "holidays", year.workdays
 
 
 _TO_HOURS = {"minutes": 1 / 60, "hours": 1, "days": 24, "working_hours": 1, "working_days": 8}

@@ -19,7 +19,7 @@ from typing import Iterable
 
 from wangge.core.errors import RuleFileError
 
-__all__ = ["Diagnostic", "RuleFileError", "at", "did_you_mean", "format_all", "raise_if_any"]
+__all__ = ["Diagnostic", "RuleFileError", "at", "did_you_mean", "format_all", "raise_if_any", "warning_at"]
 
 
 @dataclass(frozen=True)
@@ -32,11 +32,17 @@ class Diagnostic:
     message: str
     hint: str = ""
     source_line: str = ""
+    severity: str = "error"  # or "warning": the rules still compile and run
+
+    @property
+    def is_error(self) -> bool:
+        return self.severity == "error"
 
     def format(self) -> str:
         """The gcc-style text: location and message, source line, caret, hint."""
         where = f"{self.file}:{self.line}:{self.col}" if self.line else self.file
-        parts = [f"{where}: {self.message}"]
+        kind = "" if self.is_error else f"{self.severity}: "
+        parts = [f"{where}: {kind}{self.message}"]
         if self.source_line:
             parts.append("    " + self.source_line)
             parts.append("    " + _caret_padding(self.source_line, self.col) + "^")
@@ -68,14 +74,19 @@ def source_line(text: str, line: int) -> str:
     return lines[line - 1] if 0 < line <= len(lines) else ""
 
 
-def at(obj, message: str, hint: str = "") -> Diagnostic:
+def at(obj, message: str, hint: str = "", severity: str = "error") -> Diagnostic:
     """A diagnostic located at the start of textX object ``obj``."""
     from textx import get_model
 
     model = get_model(obj)
     text = model._tx_parser.input
     line, col = model._tx_parser.pos_to_linecol(obj._tx_position)
-    return Diagnostic(model._tx_filename or "<string>", line, col, message, hint, source_line(text, line))
+    return Diagnostic(model._tx_filename or "<string>", line, col, message, hint, source_line(text, line), severity)
+
+
+def warning_at(obj, message: str, hint: str = "") -> Diagnostic:
+    """A warning at ``obj``: the rules compile, but probably do not say what was meant."""
+    return at(obj, message, hint, "warning")
 
 
 def did_you_mean(word: str, candidates: Iterable[str], what: str = "") -> str:
@@ -99,8 +110,12 @@ def format_all(diagnostics: Iterable[Diagnostic]) -> str:
     """Every diagnostic, separated by blank lines, with a count at the end."""
     diagnostics = list(diagnostics)
     body = "\n\n".join(d.format() for d in diagnostics)
-    count = len(diagnostics)
-    return f"{body}\n\n{count} error{'s' if count != 1 else ''}"
+    errors = sum(d.is_error for d in diagnostics)
+    warnings = len(diagnostics) - errors
+    counts = [f"{errors} error{'s' if errors != 1 else ''}"] if errors or not warnings else []
+    if warnings:
+        counts.append(f"{warnings} warning{'s' if warnings != 1 else ''}")
+    return f"{body}\n\n{', '.join(counts)}"
 
 
 def sort_key(d: Diagnostic) -> tuple:
@@ -108,7 +123,10 @@ def sort_key(d: Diagnostic) -> tuple:
 
 
 def raise_if_any(diagnostics: Iterable[Diagnostic]) -> None:
-    """Raise `RuleFileError` carrying ``diagnostics`` (sorted, deduplicated) if there are any."""
+    """Raise `RuleFileError` carrying ``diagnostics`` (sorted, deduplicated) if any is an error.
+
+    Warnings travel with the errors when there are errors; alone, they do not raise.
+    """
     unique = sorted(set(diagnostics), key=sort_key)
-    if unique:
+    if any(d.is_error for d in unique):
         raise RuleFileError(unique)

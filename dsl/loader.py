@@ -134,16 +134,23 @@ class _Run:
         self.problems: list[Diagnostic] = []
         with collector.paused():
             defs = self.load(source)
-            raise_if_any(self.problems + checks.run(defs))
+            found = self.problems + checks.run(defs)
+            raise_if_any(found)
+        self.warnings = [d for d in found if not d.is_error]
         return defs
 
 
-def load_definitions(path: str | os.PathLike) -> Definitions:
+def load_definitions(path: str | os.PathLike, warnings: Optional[list] = None) -> Definitions:
     """Load, merge and check the rule file at ``path``.
 
-    Raises `RuleFileError` with every problem found in the file and its imports.
+    Raises `RuleFileError` with every problem found in the file and its imports
+    (warnings among them). Without errors, warnings are appended to ``warnings``.
     """
-    return _Run().checked(_file_source(Path(path), str(path)))
+    run = _Run()
+    defs = run.checked(_file_source(Path(path), str(path)))
+    if warnings is not None:
+        warnings.extend(run.warnings)
+    return defs
 
 
 def load_text_definitions(text: str, filename: str = "<string>",

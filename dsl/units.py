@@ -5,9 +5,11 @@ meeting cadences) compile to days: a week is 7 days, a month 30 days.
 """
 from __future__ import annotations
 
+from datetime import date, timedelta
+
 from wangge.core.ruleset import Duration, TimeUnit
 
-__all__ = ["UNIT", "duration", "nominal_hours", "number", "text"]
+__all__ = ["UNIT", "duration", "nominal_hours", "number", "span_dates", "text"]
 
 #: Unit word -> (compiled unit, factor applied to the amount).
 UNIT = {
@@ -50,3 +52,13 @@ def text(value: Duration) -> str:
     """``3 working_days``: a duration as a person would write it."""
     amount = int(value.amount) if float(value.amount).is_integer() else value.amount
     return f"{amount} {value.unit.value}"
+
+
+def span_dates(span) -> list[date]:
+    """The days of a ``DateSpan`` node (``2027-02-05..2027-02-11`` or one date).
+
+    Raises ValueError for a date that does not exist (the checks report it first).
+    """
+    first = date.fromisoformat(span.first)
+    last = date.fromisoformat(span.last) if span.last else first
+    return [first + timedelta(days=i) for i in range((last - first).days + 1)]

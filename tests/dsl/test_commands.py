@@ -16,8 +16,15 @@ def run(*args):
 
 
 def test_check_ok():
-    result = run("check", DISTRICT, str(FIXTURES / "basic.wg"))
+    result = run("check", DISTRICT, str(FIXTURES / "basic.wg"), "--on", "2026-06-01")
     assert result.exit_code == 0 and "no problems" in result.output
+
+
+def test_check_warns_about_a_year_without_a_holiday_schedule_but_passes():
+    result = run("check", str(FIXTURES / "basic.wg"), "--on", "2026-12-07")
+    assert result.exit_code == 0
+    assert "basic.wg: warning: 2027 has no official holiday schedule yet" in result.output
+    assert "ok: 1 file, no errors, 1 warning" in result.output
 
 
 def test_check_reports_every_error_and_exits_1(tmp_path):

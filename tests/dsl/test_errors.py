@@ -107,7 +107,7 @@ CASES = {
         1, 1, "'lease' is given 2 times in one block", "keep one; the values disagree or repeat"),
     "bad date": (
         "settings { holidays 2026-02-30 }\n",
-        1, 1, "'2026-02-30' is not a calendar date", "write dates as YYYY-MM-DD"),
+        1, 21, "'2026-02-30' is not a calendar date", "write dates as YYYY-MM-DD"),
     "unknown time zone": (
         "settings { timezone \"Asia/Beijing\" }\n",
         1, 1, "unknown time zone 'Asia/Beijing'", 'use an IANA name such as "Asia/Shanghai"'),

@@ -20,7 +20,10 @@ def test_the_five_models_and_the_baseline_ship():
 
 def test_rules_check_passes_on_every_shipped_file_with_no_warnings():
     files = sorted(str(p) for p in (ROOT / "rulesets").glob("*.wg"))
-    result = subprocess.run([sys.executable, "-m", "wangge", "rules", "check", *files], capture_output=True, text=True)
+    # A fixed date: the calendar warns about a coming year whose holiday notice is not out yet,
+    # which depends on the day the test runs (see test_calendar for that warning).
+    result = subprocess.run([sys.executable, "-m", "wangge", "rules", "check", *files, "--on", "2026-06-01"],
+                            capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == f"ok: {len(files)} files, no problems" and result.stderr == ""
 
