@@ -117,12 +117,6 @@ def test_three_drops_in_a_year_or_a_verified_complaint_bar_excellent(street):
     assert scoring.score(formula, "陈丽", {**perfect, "verified_complaints": 1}).tier == "良好"
 
 
-def test_meeting_cadence_from_the_seed(street):
-    every = {m.code: (m.every.amount, m.every.unit.value) for m in street.ruleset.meetings}
-    assert every == {"领导小组会": (30, "days"), "碰头会": (2, "days"), "社区周会": (7, "days"),
-                     "旬会": (10, "days"), "民主评议": (180, "days")}
-
-
 def test_a_year_in_the_store_with_three_drops_bars_excellent_in_july(street):
     # Satisfied months score 100 (优等); unsatisfied ones 60 (合格): Jan-Jun
     # alternate, so the head drops a tier in February, April and June.
