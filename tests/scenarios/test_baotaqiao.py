@@ -7,7 +7,8 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from wangge.core import scoring
+from wangge.core import points, scoring
+from wangge.core.errors import PointsError
 from wangge.core.ruleset import Sizing
 from wangge.core.sizing import Unit, merge_small, split_buildings
 from support.scenario import CST, district
@@ -127,3 +128,43 @@ def test_a_year_in_the_store_with_three_drops_bars_excellent_in_july(street):
     july = street.scores(2026, 7)["陈丽"]
     assert july.metrics["tier_drops_year"] == 3
     assert july.score.total == 100 and july.score.tier == "良好"  # a perfect month, but not 优等
+
+
+def test_a_verified_complaint_in_the_store_bars_excellent_from_a_perfect_month(street):
+    _closed_case(street, OCT, satisfied=True)
+    assert street.scores(2026, 10)["陈丽"].score.tier == "优等"
+    complaint = street.report("陈丽", "BTQ.01.1", "1601", "民情QQ群", OCT + timedelta(days=2),
+                              description="居民投诉:噪音扰民", fields={"verified_complaint": True})
+    steps = [("上报", "网格办", "网格办", []), ("派遣", "网格办", "网格办", []), ("接单", "专业部门", "市政", []),
+             ("反馈", "专业部门", "市政", ["photo"]), ("核查", "监督员", "监督员", ["onsite_confirmation"])]
+    for i, (move, role, who, evidence) in enumerate(steps):  # the complaint is dealt with, on time
+        street.move(complaint.case_id, move, role, who, OCT + timedelta(days=2, hours=i + 1), evidence=evidence)
+    month = street.scores(2026, 10)["陈丽"]
+    assert month.metrics["verified_complaints"] == 1
+    assert month.score.barred == ("优等",) and (month.score.total, month.score.tier) == (100, "良好")
+
+
+def test_a_grade_b_compound_is_assessed_by_its_own_formula(street):
+    """"不同的类别和等级设定不同的工作要求、目标任务和考核标准": grade B's on-time target is 90%."""
+    street.grid("BTQ.01.2", "网格", "金川小区", "BTQ.01", grade="B")
+    street.worker("周强", "网格长", "BTQ.01.2")
+    late = street.report("周强", "BTQ.01.2", "1602", "巡查", OCT, photos=["sha256:clutter"])
+    steps = [("上报", "网格办", "网格办", []), ("派遣", "网格办", "网格办", []), ("接单", "专业部门", "市政", []),
+             ("反馈", "专业部门", "市政", ["photo"]), ("核查", "监督员", "监督员", ["onsite_confirmation"])]
+    for i, (move, role, who, evidence) in enumerate(steps):  # closed a week after its 2-working-day limit
+        street.move(late.case_id, move, role, who, OCT + timedelta(days=2 * i + 1), evidence=evidence,
+                    satisfied=True if move == "核查" else None)
+    head = street.scores(2026, 10)["周强"]
+    parts = {p.indicator: p.points for p in head.score.parts}
+    assert head.score.formula == "月考B" and head.metrics["closed_on_time"] == 0
+    assert parts == {"结案率": 30, "按期": 0, "返工率": 10, "满意度": 40}
+    assert (head.score.total, head.score.tier) == (80, "良好")
+
+
+def test_volunteer_points_are_exchanged_for_goods(street):
+    """"对网格中的注册志愿者,我们则采用'积分换购'的办法"."""
+    ledger = [points.earn(street.ruleset, [], "志愿者老李", "志愿服务", OCT, times=12)]
+    goods = points.redeem(street.ruleset, ledger, "志愿者老李", "日用品", OCT + timedelta(days=1))
+    assert (goods.delta, points.balance(ledger + [goods], "志愿者老李")) == (-10, 2)
+    with pytest.raises(PointsError, match="costs 10 points, the balance is 2"):
+        points.redeem(street.ruleset, ledger + [goods], "志愿者老李", "日用品", OCT + timedelta(days=2))

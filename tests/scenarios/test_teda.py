@@ -94,3 +94,54 @@ def test_eight_visits_to_one_family_total_380_minutes(teda):
     with teda.store.read() as conn:
         family = casework.grid_metrics(conn, teda.ruleset, [teda.grids["TEDA.1.TF.03"]], start, end)
     assert (family["visits"], family["visit_minutes"], family["households_visited"]) == (8, 380, 1)
+
+
+@pytest.mark.parametrize("item, channel, owner, deadline", [
+    # "突发事件和应急事件的发现、报告和处置": the street's system centre, within the day.
+    ("2301", "巡查", ("街道", "指挥中心"), datetime(2026, 10, 14, 11, 0, tzinfo=CST)),
+    # "协调调解各类矛盾纠纷": the grid's social worker, 5 working days.
+    ("2401", "巡查", ("网格", "网格员"), datetime(2026, 10, 20, 10, 0, tzinfo=CST)),
+    # 芳林's bus route: the residents' committee calls the joint meeting.
+    ("0203", "论坛", ("社区", "居委会"), datetime(2026, 11, 10, 10, 0, tzinfo=CST)),
+    # "文明养犬项目": a project of the community, 60 working days past New Year's Day 2027.
+    ("2501", "热线", ("社区", "居委会"), datetime(2027, 1, 6, 10, 0, tzinfo=CST)),
+])
+def test_the_community_affairs_the_article_names_go_to_their_owners(teda, item, channel, owner, deadline):
+    teda.worker("王志伟", "居委会", "TEDA.1.TF")
+    case = teda.report("赵巧珍", "TEDA.1.TF.03", item, channel, PATROL, photos=["sha256:p"])
+    assert (case.decision.level, case.decision.role) == owner
+    assert case.decision.deadline == deadline
+
+
+def test_harder_duties_count_for_more_in_the_monthly_score(teda):
+    """"312项职责任务,每一项被赋予了不同的难度系数": a month of an emergency (3), a telecom
+    box (1.5) and a dispute (1.5) is a duty score of 6, worth 6/20 of the 30 points."""
+    teda.worker("系统中心2", "指挥中心")
+    cases = [teda.report("赵巧珍", "TEDA.1.TF.03", item, "巡查", PATROL + timedelta(days=n), photos=["sha256:p"])
+             for n, item in enumerate(("2301", "0103", "2401"))]
+    for case in cases:
+        at = case.decision.opened_at
+        steps = [("上报", "网格员", "赵巧珍", ["photo"]), ("派遣", "指挥中心", "系统中心", []),
+                 ("接单", "网格员", "赵巧珍", []), ("修复", "网格员", "赵巧珍", []),
+                 ("结案", "网格员", "赵巧珍", ["onsite_confirmation"])]
+        for n, (move, role, who, evidence) in enumerate(steps):
+            teda.move(case.case_id, move, role, who, at + timedelta(hours=n + 1), evidence=evidence,
+                      satisfied=True if move == "结案" else None)
+    month = teda.scores(2026, 10)["赵巧珍"]
+    assert month.metrics["duty_score"] == 6.0
+    duty = next(p for p in month.score.parts if p.indicator == "职责")
+    assert (duty.value, duty.points, duty.weight) == (6.0, 9.0, 30)
+
+
+def test_the_household_card_checks_the_77_items_it_keeps(teda):
+    """"对住房、人口、收入,直至车辆、宠物等77项内容精细统计"."""
+    card = validators(teda.ruleset)["household"]
+    kept = card.validate({"户主": "路女士", "人口": 3, "建筑面积": 86.5, "产权": "商品房", "收入": 4200,
+                          "车辆": ["电动车"], "宠物": ["犬"], "犬证": "TJ-0321", "困难": True})
+    assert kept["车辆"] == ["电动车"] and kept["困难"] is True
+    with pytest.raises(ValidationFailed) as refused:
+        card.validate({"户主": "路女士", "人口": 3, "建筑面积": 3, "产权": "别墅", "车辆": ["马车"]})
+    assert refused.value.problems == [
+        "建筑面积(平方米)(建筑面积):应为不小于 5,实际为 3",
+        "产权性质(产权):应为以下之一:商品房, 保障房, 公租房, 单位产权,实际为 '别墅'",
+        "车辆:应为以下若干:汽车, 电动车, 自行车,实际为 ['马车']"]
