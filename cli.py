@@ -591,8 +591,9 @@ def tombstones_collect_command(store_path: str, absent_days: float) -> None:
 @cli.command("escalate")
 @click.argument("store_path", metavar="STORE")
 @click.option("--rules", "rules_file", type=click.Path(dir_okay=False), help="Rule file (default: the store's own).")
-@click.option("--now", type=click.DateTime(["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M"]), default=None,
-              help="Sweep as of this local time (default: now).")
+@click.option("--now", type=click.DateTime(["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M%z",
+                                            "%Y-%m-%d %H:%M%z"]), default=None,
+              help="Sweep as of this time in the ruleset's zone, or with an offset such as +08:00 (default: now).")
 def escalate_command(store_path: str, rules_file: str | None, now: datetime | None) -> None:
     """Move overdue open cases up their escalation chain, never past the ceiling.
 
@@ -606,11 +607,15 @@ def escalate_command(store_path: str, rules_file: str | None, now: datetime | No
     from wangge.core import casework
     from wangge.core.report import table
 
+    from wangge.core.trace import stamp
+
     with _casework_store(store_path) as s, s.write(actor="escalation") as rec:
         ruleset = _ruleset_for(rec.conn, rules_file)
-        moved, stuck = casework.sweep(rec, ruleset, _moment(now))
+        moment = _moment(now, ruleset.settings.timezone)
+        moved, stuck = casework.sweep(rec, ruleset, moment)
     rows = [[m.case[:8], f"{m.from_step}→{m.to_step}", m.level, m.owner, m.reason] for m in moved]
-    click.echo(table(["case", "step", "level", "owner", "why"], rows, title=f"Escalated: {len(moved)}"))
+    title = f"Escalated: {len(moved)} as of {stamp(moment)} ({ruleset.settings.timezone})"
+    click.echo(table(["case", "step", "level", "owner", "why"], rows, title=title))
     if stuck:
         click.echo(f"{len(stuck)} overdue case(s) already at their ceiling")
 
@@ -749,8 +754,13 @@ def _ruleset_for(conn, rules_file: str | None):
     return casework.installed_ruleset(conn)
 
 
-def _moment(now: datetime | None) -> datetime:
-    return (now or datetime.now()).astimezone()
+def _moment(now: datetime | None, zone: str) -> datetime:
+    """``--now`` as an aware time: typed without an offset it is the ruleset's local time, never the machine's."""
+    from datetime import timezone
+
+    from wangge.core.calendar import in_zone
+
+    return in_zone(now or datetime.now(timezone.utc), zone)
 
 
 def main() -> None:

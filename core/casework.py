@@ -217,14 +217,15 @@ def explain(conn: Connection, ruleset: Ruleset, case_ref: str) -> str:
     decision = Router(ruleset).route(view)
     summary = trace.CaseSummary(row.number, row.id, row.description, row.status, row.owner, row.ruleset_version)
     events = conn.execute(select(_events).where(_events.c.case_id == row.id).order_by(_events.c.hlc)).all()
-    lines = [trace.EventLine(e.at, e.move, e.from_status, e.to_status, e.role, e.note or "", bool(e.stale))
+    lines = [trace.EventLine(_aware(e.at), e.move, e.from_status, e.to_status, e.role, e.note or "", bool(e.stale))
              for e in events]
     fields = row.fields or {}
     routing = list(decision.trace)
     if row.ruleset_version != ruleset.version:
         # The case was routed under another version: say so rather than pass today's rules off as then's.
         routing.insert(0, f"routed under ruleset {row.ruleset_version[:12]}; explained by ruleset {ruleset.version[:12]}")
-    return trace.render(summary, routing, lines, row.escalation_level, fields.get("escalation_reason"))
+    return trace.render(summary, routing, lines, row.escalation_level, fields.get("escalation_reason"),
+                        ruleset.settings.timezone)
 
 
 @dataclass(frozen=True)

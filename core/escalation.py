@@ -13,6 +13,7 @@ from typing import Iterable, Optional
 
 from wangge.core.routing import CaseView, Router
 from wangge.core.ruleset import Duration
+from wangge.core.trace import stamp
 
 
 @dataclass(frozen=True)
@@ -27,12 +28,13 @@ class Escalation:
     since: datetime  # when the time at the previous rung ran out
     from_level: str = ""
     within: Optional[Duration] = None  # the time the previous rung had
+    zone: Optional[str] = None  # the ruleset's time zone, for the reason's times
 
     @property
     def reason(self) -> str:
         """Why, in words (rendered on demand: a sweep over 100k cases records many and reads few)."""
         spent = f"{self.within.amount:g} {self.within.unit.value}" if self.within else "its time"
-        return f"overdue at {self.from_level}: {spent} ran out at {self.since:%Y-%m-%d %H:%M}"
+        return f"overdue at {self.from_level}: {spent} ran out at {stamp(self.since, self.zone)}"
 
 
 @dataclass(frozen=True)
@@ -80,7 +82,8 @@ def _escalate_one(router: Router, case: CaseView, now: datetime):
             return (replace(case, step=step, step_since=since) if events else case), events, True
         rung = chain[step + 1]
         owner = f"department {rung.department}" if rung.department else f"{rung.role} at {rung.level} {rung.grid}".strip()
-        events.append(Escalation(case.id, step, step + 1, rung.level, owner, due, chain[step].level, within))
+        events.append(Escalation(case.id, step, step + 1, rung.level, owner, due, chain[step].level, within,
+                                 router.ruleset.settings.timezone))
         step, since = step + 1, due
     if not events:  # nothing moved: the very same case, no copy
         return case, events, False

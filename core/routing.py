@@ -14,6 +14,7 @@ from typing import NamedTuple, Optional
 from wangge.core.calendar import WorkingTime, for_calendar
 from wangge.core.errors import RoutingError
 from wangge.core.ruleset import Duration, EscalationStep, RouteRule, Ruleset
+from wangge.core.trace import stamp
 
 
 @dataclass(frozen=True)
@@ -65,8 +66,9 @@ class Decision(NamedTuple):
         lines = list(self.plan.why)
         if self.deadline is not None:
             sla = ", ".join(f"{s.state} {s.within.amount:g} {s.within.unit.value}" for s in self.plan.sla)
-            lines.insert(2, f"SLA {sla} from {self.opened_at:%Y-%m-%d %H:%M} on calendar "
-                            f"{self.plan.calendar} → {self.deadline:%Y-%m-%d %H:%M}")
+            zone = self.plan.zone
+            lines.insert(2, f"SLA {sla} from {stamp(self.opened_at, zone)} on calendar "
+                            f"{self.plan.calendar} → {stamp(self.deadline, zone)}")
             if self.provisional:
                 lines.insert(3, provisional_note(self.provisional))
         return tuple(lines)
@@ -90,6 +92,7 @@ class Plan:
     ceiling: Optional[str]
     why: tuple[str, ...]
     calendar: str
+    zone: str = "Asia/Shanghai"
 
 
 class Router:
@@ -180,7 +183,7 @@ class Router:
             why.append(f"route {clause} → {('department ' + department) if department else f'{role} at {level}'}")
         steps, ceiling, chain_why = self._chain(case, item.escalation or klass.escalation, severity)
         return Plan(level, role, department, item.sla, steps, ceiling, tuple(why + chain_why),
-                    self.ruleset.settings.calendar.code)
+                    self.ruleset.settings.calendar.code, self.ruleset.settings.timezone)
 
     def _rule(self, item: str, klass: str, channel: str, severity: Optional[str]):
         """The most specific route whose every condition holds, and the clause that says so."""

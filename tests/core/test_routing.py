@@ -49,7 +49,7 @@ def test_an_overdue_case_moves_up_with_a_reason():
     sweep = escalate(ROUTER, [case(severity="重大")], OPENED + timedelta(days=4))
     (moved,) = sweep.escalations
     assert (moved.from_step, moved.to_step, moved.level) == (0, 1, "社区")
-    assert "overdue at 网格: 2 working_days ran out at 2026-11-04 09:30" == moved.reason
+    assert "overdue at 网格: 2 working_days ran out at 2026-11-04 09:30 +08:00" == moved.reason
 
 
 RANK = {"街道": 0, "社区": 1, "网格": 2}
