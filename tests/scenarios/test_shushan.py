@@ -6,6 +6,8 @@ from datetime import datetime, timedelta
 
 import pytest
 
+from wangge.core.errors import TransitionError
+
 from wangge.core.sizing import Unit, merge_small
 from support.scenario import CST, district
 
@@ -60,3 +62,21 @@ def test_375_buildings_of_jiajiajingyuan_make_31_small_grids_of_400_or_more_hous
     sizes = [sum(b.households for b in grid) for grid in grids]
     assert (len(grids), min(sizes), max(sizes)) == (31, 408, 510)
     assert sum(len(grid) for grid in grids) == 375  # every building in one grid
+
+
+def test_one_leader_answers_for_the_grid_and_the_team_works_its_cases(shushan):
+    """"一人负责、多人协同": the leader owns the case, the building leader handles it."""
+    shushan.worker("王楼长", "楼栋长", "SS.SL.JJ.2.07")
+    shushan.worker("张警官", "社区民警", "SS.SL.JJ")
+    shushan.worker("受理员", "受理员")
+    shushan.worker("派遣员", "派遣员")
+    shushan.worker("居委会", "社居委", "SS.SL.JJ")
+    case = shushan.report("刘大姐", "SS.SL.JJ.2.07", "1602", "巡查", MONDAY, photos=["sha256:stairs"])
+    assert (case.decision.level, case.decision.role) == ("小网格", "网格长")
+    shushan.move(case.case_id, "上报", "受理员", "受理员", MONDAY + timedelta(hours=1))
+    shushan.move(case.case_id, "派遣", "派遣员", "派遣员", MONDAY + timedelta(hours=2))
+    with pytest.raises(TransitionError, match="社居委"):  # the committee assesses; it is not in the grid team
+        shushan.move(case.case_id, "接单", "社居委", "居委会", MONDAY + timedelta(hours=3))
+    assert shushan.move(case.case_id, "接单", "楼栋长", "王楼长", MONDAY + timedelta(hours=3)) == "处置"
+    assert shushan.move(case.case_id, "反馈", "社区民警", "张警官", MONDAY + timedelta(hours=5),
+                        evidence=["photo"]) == "反馈"
