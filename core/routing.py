@@ -104,10 +104,11 @@ class Router:
         self.time: WorkingTime = for_calendar(ruleset.settings.calendar, ruleset.settings.timezone)
         self.severities = {s.code: s for s in ruleset.severities}
         self.paths = {p.code: p for p in ruleset.escalations}
-        # Most specific first: a rule naming the item beats one naming the class,
-        # then channel, then severity; among equals, more conditions win, then
-        # file order. Plans are cached, so this ordering is paid once per plan.
-        self.rules = sorted(enumerate(ruleset.routes), key=lambda pair: (_specificity(pair[1]), pair[0]))
+        # One rule: the first route in file order whose every condition holds
+        # (an extending file's routes come before its base's). `rules check`
+        # warns about a route an earlier one shadows. Plans are cached, so the
+        # scan is paid once per (item, channel, severity).
+        self.rules = list(enumerate(ruleset.routes))
         bottom = max(ruleset.levels, key=lambda level: level.rank).code if ruleset.levels else None
         self.default_level = bottom
         self.default_role = next((r.code for r in ruleset.roles if r.level == bottom), None)
@@ -186,7 +187,7 @@ class Router:
                     self.ruleset.settings.calendar.code, self.ruleset.settings.timezone)
 
     def _rule(self, item: str, klass: str, channel: str, severity: Optional[str]):
-        """The most specific route whose every condition holds, and the clause that says so."""
+        """The first route whose every condition holds, and the clause that says so."""
         facts = (item, klass, channel, severity)
         for index, rule in self.rules:
             conditions = _conditions(rule)
@@ -238,10 +239,6 @@ def _conditions(rule: RouteRule) -> tuple[tuple[int, str, str], ...]:
     return tuple((position, name, getattr(rule, field)) for position, (field, name) in enumerate(_MATCHES)
                  if getattr(rule, field) is not None)
 
-
-def _specificity(rule: RouteRule) -> tuple[bool, ...]:
-    """A sort key: smaller is more specific (item, then class, channel, severity)."""
-    return tuple(getattr(rule, field) is None for field, _ in _MATCHES)
 
 
 def provisional_note(years: tuple[int, ...]) -> str:

@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from wangge.core.ruleset import METRICS
 from wangge.dsl.definitions import Definitions, Table, single, where
 from wangge.dsl.diagnostics import Diagnostic, at, did_you_mean
+from wangge.dsl.route_check import check_routes
 from wangge.dsl.units import duration, nominal_hours, number, span_dates, text
 
 __all__ = ["run"]
@@ -481,5 +482,5 @@ def check_meetings(defs: Definitions) -> Found:
 CHECKS = (
     check_references, check_settings, check_levels, check_catalogue, check_lifecycle,
     check_escalation, check_registers, check_formulas, check_points, check_projects,
-    check_meetings, check_roles,
+    check_meetings, check_roles, check_routes,
 )

@@ -68,15 +68,15 @@ ROUTER = Router(teda())
 @pytest.mark.parametrize(
     "item, channel, severity, owner, clause",
     [
-        ("0102", "论坛", None, "department 电信", "#2 (by item 0102)"),
-        ("0101", "热线", None, "网格员 at 网格 S1.C2.G7", "#1 (by class 01)"),  # class beats channel
+        ("0102", "论坛", None, "department 电信", "#1 (by item 0102)"),
+        ("0101", "热线", None, "网格员 at 网格 S1.C2.G7", "#2 (by class 01)"),  # the class route comes first
         ("0201", "论坛", None, "社工 at 社区 S1.C2", "#3 (by class 02, channel 论坛)"),  # both conditions hold
         ("0201", "热线", None, "社工 at 社区 S1.C2", "#4 (by channel 热线)"),
         ("0201", "巡查", "重大", "指挥中心 at 街道 S1", "#5 (by severity 重大)"),
         ("0201", "巡查", None, "网格员 at 网格 S1.C2.G7", "#6 (by any case)"),  # a rule with no condition
     ],
 )
-def test_the_most_specific_route_whose_every_condition_holds_wins(item, channel, severity, owner, clause):
+def test_the_first_route_in_order_whose_every_condition_holds_wins(item, channel, severity, owner, clause):
     decision = ROUTER.route(case(item, channel, severity))
     assert decision.owner == owner
     assert any(clause in line for line in decision.trace), decision.trace

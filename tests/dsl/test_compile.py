@@ -62,8 +62,8 @@ def test_lifecycle_merges_states_and_transitions(district):
 
 
 def test_routes_local_first(district):
-    assert district.routes[0].match_class == "01" and district.routes[0].role == "网格员"
-    assert district.routes[1].department == "电信"
+    assert district.routes[0].match_item == "0102" and district.routes[0].department == "电信"
+    assert district.routes[1].match_class == "01" and district.routes[1].role == "网格员"
 
 
 def test_escalation_steps_carry_within_and_after(district):

@@ -76,8 +76,8 @@ def teda() -> Ruleset:
         ),
         lifecycle=TEDA_LIFECYCLE,
         routes=(
+            RouteRule(match_item="0102", department="电信"),  # first match wins: the item above its class
             RouteRule(match_class="01", level="网格", role="网格员"),
-            RouteRule(match_item="0102", department="电信"),
             RouteRule(match_class="02", match_channel="论坛", level="社区", role="社工"),
             RouteRule(match_channel="热线", level="社区", role="社工"),
             RouteRule(match_severity="重大", level="街道", role="指挥中心"),
