@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 import pytest
 
 from wangge.core.errors import TransitionError
+from wangge.core.validators import field_problems, validators
 
 from wangge.core.sizing import Unit, merge_small
 from support.scenario import CST, district
@@ -80,3 +81,38 @@ def test_one_leader_answers_for_the_grid_and_the_team_works_its_cases(shushan):
     assert shushan.move(case.case_id, "接单", "楼栋长", "王楼长", MONDAY + timedelta(hours=3)) == "处置"
     assert shushan.move(case.case_id, "反馈", "社区民警", "张警官", MONDAY + timedelta(hours=5),
                         evidence=["photo"]) == "反馈"
+
+
+def test_one_register_per_building_needs_its_plaque_and_one_card_per_household(shushan):
+    """"'一栋一册'、'一户一卡'的登记方式", and "375个楼栋口安装网格责任公示牌"."""
+    assert field_problems(shushan.ruleset, "building", {"楼栋长": "李师傅", "楼栋长电话": "13905510000"}, new=True) == [
+        "网格责任公示牌(公示牌):应为必填,实际为 None"]
+    assert field_problems(shushan.ruleset, "building", {"公示牌": True, "楼栋长电话": "0551"}, new=True) == [
+        "楼栋长手机(楼栋长电话):应为11位手机号或带区号的电话,实际为 '0551'"]
+    card = validators(shushan.ruleset)["household"]
+    kept = card.validate({"户主": "陈阿姨", "人口": 2, "民生": ["养老", "医疗"], "特殊人群": ["独居老人"]})
+    assert kept["特殊人群"] == ["独居老人"]
+
+
+def test_a_grid_leader_who_visits_24_households_and_settles_a_problem_is_rated_excellent(shushan):
+    """"经常走家串户" and "网格内简单问题的协调和处置": the monthly assessment counts households
+    visited (30 is the illustrative target) and simple problems settled to the residents' verdict."""
+    for name, role in (("受理员", "受理员"), ("派遣员", "派遣员"), ("监督员", "监督员")):
+        shushan.worker(name, role)
+    with shushan.store.write(actor="刘大姐") as rec:
+        for n in range(24):
+            home = rec.insert("household", {"grid_id": shushan.grids["SS.SL.JJ.2.07"], "head_name": f"住户{n}"})
+            rec.insert("visit", {"household_id": home, "grid_id": shushan.grids["SS.SL.JJ.2.07"],
+                                 "worker_id": shushan.workers["刘大姐"], "minutes": 20,
+                                 "at": MONDAY + timedelta(hours=n)})
+    case = shushan.report("刘大姐", "SS.SL.JJ.2.07", "1602", "巡查", MONDAY, photos=["sha256:stairs"])
+    for n, (move, role, who, evidence) in enumerate([
+            ("上报", "受理员", "受理员", []), ("派遣", "派遣员", "派遣员", []), ("接单", "网格长", "刘大姐", []),
+            ("反馈", "网格长", "刘大姐", ["photo"]), ("核查", "监督员", "监督员", ["onsite_confirmation"])]):
+        shushan.move(case.case_id, move, role, who, MONDAY + timedelta(hours=n + 1), evidence=evidence,
+                     satisfied=True if move == "核查" else None)
+    leader = shushan.scores(2026, 11)["刘大姐"]
+    parts = {p.indicator: (p.value, p.points) for p in leader.score.parts}
+    assert leader.score.formula == "网格长日常"
+    assert parts == {"走访": (24, 32.0), "结案率": (1.0, 30.0), "满意度": (1.0, 30.0)}
+    assert (leader.score.total, leader.score.tier) == (92.0, "优秀")
