@@ -639,30 +639,53 @@ def explain_command(store_path: str, case: str, rules_file: str | None) -> None:
 
 @cli.command("score")
 @click.argument("store_path", metavar="STORE")
-@click.option("--month", required=True, type=click.DateTime(["%Y-%m"]), help="The month to score, e.g. 2026-10.")
+@click.option("--day", help="Score the day formulas for this day, e.g. 2026-10-12.")
+@click.option("--week", help="Score the week formulas for this ISO week, e.g. 2026-W42.")
+@click.option("--month", help="Score the month formulas for this month, e.g. 2026-10 or 2026/10.")
+@click.option("--quarter", help="Score the quarter formulas for this quarter, e.g. 2026-Q4.")
+@click.option("--half-year", "half_year", help="Score the half-year formulas, e.g. 2026-H2.")
+@click.option("--year", help="Score the year formulas for this year, e.g. 2026.")
 @click.option("--rules", "rules_file", type=click.Path(dir_okay=False), help="Rule file (default: the store's own).")
 @click.option("--csv", "csv_path", type=click.Path(dir_okay=False, writable=True), help="Also write the scores as CSV.")
-def score_command(store_path: str, month: datetime, rules_file: str | None, csv_path: str | None) -> None:
-    """Score every worker and grid for a month by the ruleset's formulas.
+def score_command(store_path: str, day, week, month, quarter, half_year, year, rules_file: str | None,
+                  csv_path: str | None) -> None:
+    """Score every worker and grid for one period by the ruleset's formulas of that period.
+
+    Give exactly one of --day, --week, --month, --quarter, --half-year, --year;
+    formulas say which period they score (`period quarter`, month by default).
 
     \b
     Example:
       wangge score office.db --month 2026-10
-      wangge score office.db --month 2026-10 --csv scores-2026-10.csv
+      wangge score office.db --quarter 2026-Q4 --csv scores-2026-Q4.csv
+      wangge score office.db --year 2026
     """
     import csv
 
-    from wangge.core import casework
+    from wangge.core import casework, periods
     from wangge.core.report import table
 
+    given = {kind: text for kind, text in zip(periods.KINDS, (day, week, month, quarter, half_year, year)) if text}
+    if len(given) != 1:
+        raise UsageError("give exactly one of --day, --week, --month, --quarter, --half-year, --year "
+                         f"(got {len(given) or 'none'}), e.g. --month 2026-10")
+    ((kind, text),) = given.items()
+    try:
+        period = periods.parse(kind, text)
+    except UsageError as exc:
+        raise UsageError(f"--{kind.replace('_', '-')}: {exc}") from None
     with _casework_store(store_path) as s, s.read() as conn:
         ruleset = _ruleset_for(conn, rules_file)
-        results = casework.month_scores(conn, ruleset, month.year, month.month)
-        results += casework.grid_scores(conn, ruleset, month.year, month.month)
+        results = casework.period_scores(conn, ruleset, period)
+    if not any(f.period == kind for f in ruleset.formulas):
+        kinds = sorted({f.period for f in ruleset.formulas}, key=periods.KINDS.index)
+        click.echo(f"no formula scores by {kind.replace('_', ' ')}: this ruleset's formulas score by "
+                   f"{', '.join(kinds) or 'nothing'}")
+        return
     header = ["subject", "worker / grid", "role / level", "grids", "closed/registered", "total", "tier"]
     rows = [[r.subject, r.worker, r.role, r.grids, f"{r.metrics['closed']:g}/{r.metrics['registered']:g}",
              r.score.total, r.score.tier or "-"] for r in results]
-    click.echo(table(header, rows, title=f"Scores for {month:%Y-%m}"))
+    click.echo(table(header, rows, title=f"Scores for {period.label} ({kind.replace('_', ' ')})"))
     if csv_path:
         # Formulas differ by role, level and grade: one column per indicator any of them has.
         indicators = list(dict.fromkeys(p.indicator for r in results for p in r.score.parts))

@@ -7,14 +7,13 @@ decided. The engines never see the database; this module never decides.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 from typing import Iterable, Optional
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
-from wangge.core import duplicates, scoring, trace
+from wangge.core import duplicates, periods, scoring, trace
 from wangge.core.capture import Recorder
 from wangge.core.errors import RoutingError, TransitionError, WanggeError
 from wangge.core.escalation import Escalation, escalate
@@ -240,51 +239,67 @@ class MonthScore:
 
 def month_window(ruleset: Ruleset, year: int, month: int) -> tuple[datetime, datetime]:
     """The month as [start, end) in the district's time zone, whatever zone the machine runs in."""
-    zone = ZoneInfo(ruleset.settings.timezone)
-    return datetime(year, month, 1, tzinfo=zone), datetime(year + (month == 12), month % 12 + 1, 1, tzinfo=zone)
+    return periods.of("month", date(year, month, 1)).window(ruleset.settings.timezone)
 
 
 def month_scores(conn: Connection, ruleset: Ruleset, year: int, month: int) -> list[MonthScore]:
-    """Every worker's score for a month, by the formula for their role (and grid grade)."""
-    start, end = month_window(ruleset, year, month)
+    """Every worker's score for a month (see `worker_scores`)."""
+    return worker_scores(conn, ruleset, periods.of("month", date(year, month, 1)))
+
+
+def grid_scores(conn: Connection, ruleset: Ruleset, year: int, month: int) -> list[MonthScore]:
+    """Every grid's score for a month (see `cell_scores`)."""
+    return cell_scores(conn, ruleset, periods.of("month", date(year, month, 1)))
+
+
+def period_scores(conn: Connection, ruleset: Ruleset, period: periods.Period) -> list[MonthScore]:
+    """Every worker's and every grid's score for ``period`` by the formulas of its kind."""
+    return worker_scores(conn, ruleset, period) + cell_scores(conn, ruleset, period)
+
+
+def worker_scores(conn: Connection, ruleset: Ruleset, period: periods.Period) -> list[MonthScore]:
+    """Every worker's score for ``period``, by the formula of that period for their role (and grid grade)."""
+    zone = ruleset.settings.timezone
+    start, end = period.window(zone)
     workers = conn.execute(select(Worker.__table__).where(Worker.deleted.is_(None))).all()
     results = []
     for worker in workers:
         grids = [g for (g,) in conn.execute(select(Assignment.grid_id).where(Assignment.worker_id == worker.id, Assignment.active))]
         cell = conn.execute(select(GridCell.grade, GridCell.level).where(GridCell.id.in_(grids))).first() if grids else None
         grade, level = (cell.grade, cell.level) if cell else (None, None)
-        formulas = scoring.formulas_for(ruleset, "worker", worker.role, grade, level=level)
+        formulas = scoring.formulas_for(ruleset, "worker", worker.role, grade, period.kind, level=level)
         if not formulas:
             continue
         formula = formulas[0]
         metrics = worker_metrics(conn, ruleset, grids, worker.id, start, end)
-        history = [scoring.score(formula, worker.name, worker_metrics(conn, ruleset, grids, worker.id, s, e)).tier
-                   for s, e in _months_of_year(start)]
+        history = [scoring.score(formula, worker.name, worker_metrics(conn, ruleset, grids, worker.id, *p.window(zone))).tier
+                   for p in period.so_far_this_year()]
         metrics["tier_drops_year"] = scoring.tier_drops(history, formula)
         results.append(MonthScore(worker.name, worker.role, len(grids), metrics, scoring.score(formula, worker.name, metrics)))
     return results
 
 
-def grid_scores(conn: Connection, ruleset: Ruleset, year: int, month: int) -> list[MonthScore]:
-    """Every grid's score for a month, by the `for grid` formula for its level and grade.
+def cell_scores(conn: Connection, ruleset: Ruleset, period: periods.Period) -> list[MonthScore]:
+    """Every grid's score for ``period``, by the `for grid` formula of that period for its level and grade.
 
     A grid's cases and visits are those of its whole subtree (a community
     answers for its grids). Grids no formula applies to are left out.
     """
-    start, end = month_window(ruleset, year, month)
+    zone = ruleset.settings.timezone
+    start, end = period.window(zone)
     cells = conn.execute(select(_grids).where(_grids.c.deleted.is_(None)).order_by(_grids.c.code)).all()
     below: dict[Optional[str], list[str]] = {}
     for cell in cells:
         below.setdefault(cell.upper_id, []).append(cell.id)
     results = []
     for cell in cells:
-        formulas = scoring.formulas_for(ruleset, "grid", grade=cell.grade, level=cell.level)
+        formulas = scoring.formulas_for(ruleset, "grid", grade=cell.grade, period=period.kind, level=cell.level)
         if not formulas:
             continue
         subtree = _subtree(cell.id, below)
         metrics = grid_metrics(conn, ruleset, subtree, start, end)
-        history = [scoring.score(formulas[0], cell.code, grid_metrics(conn, ruleset, subtree, s, e)).tier
-                   for s, e in _months_of_year(start)]
+        history = [scoring.score(formulas[0], cell.code, grid_metrics(conn, ruleset, subtree, *p.window(zone))).tier
+                   for p in period.so_far_this_year()]
         metrics["tier_drops_year"] = scoring.tier_drops(history, formulas[0])
         results.append(MonthScore(cell.code, cell.level, len(subtree), metrics,
                                   scoring.score(formulas[0], cell.code, metrics), subject="grid"))
@@ -361,12 +376,6 @@ def _record(row, events, closed: frozenset[str], ruleset: Ruleset) -> scoring.Ca
         difficulty=ruleset.items[row.item_code].difficulty if row.item_code in ruleset.items else 1.0,
         spot_check=(row.fields or {}).get("spot_check"),
     )
-
-
-def _months_of_year(until: datetime):
-    for m in range(1, until.month + 1):
-        s = until.replace(month=m, day=1)
-        yield s, (s.replace(year=s.year + 1, month=1) if m == 12 else s.replace(month=m + 1))
 
 
 def _aware(moment: datetime) -> datetime:
