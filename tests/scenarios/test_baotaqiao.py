@@ -3,12 +3,12 @@ neighbour's level-2 grid, a monthly 100-point score with satisfaction worth 40,
 and the vetoes that keep "优等" from a grid head."""
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 import pytest
 
-from wangge.core import points, scoring
-from wangge.core.errors import PointsError
+from wangge.core import casework, periods, points
+from wangge.core.errors import PointsError, UsageError
 from wangge.core.ruleset import Sizing
 from wangge.core.sizing import Unit, merge_small, split_buildings
 from support.scenario import CST, district
@@ -35,12 +35,12 @@ def level(d, code):
     return next(lv for lv in d.ruleset.levels if lv.code == code)
 
 
-def test_three_levels_with_classes_grades_and_sizing(street):
-    assert [lv.code for lv in street.ruleset.levels] == ["区", "街道", "社区", "网格", "楼组"]
-    assert [c.code for c in level(street, "社区").classes] == ["甲", "乙", "丙"]
-    assert [c.code for c in level(street, "网格").classes] == ["A", "B", "C"]
+def test_eight_buildings_make_two_level_3_grids_of_four(street):
+    """"小区中每3-5栋楼 ... 为三级网格"."""
     assert split_buildings([f"{i}幢" for i in range(1, 9)], level(street, "楼组").sizing) == [
         ["1幢", "2幢", "3幢", "4幢"], ["5幢", "6幢", "7幢", "8幢"]]
+    with pytest.raises(UsageError, match="2 buildings cannot form a grid of 3..5 buildings"):
+        split_buildings(["1幢", "2幢"], level(street, "楼组").sizing)
 
 
 def test_a_280_household_compound_merges_into_its_neighbours_grid(street):
@@ -107,17 +107,6 @@ def test_a_monthly_100_point_score_where_satisfaction_is_worth_40(street):
     assert sum(p.weight for p in head.score.parts) == 100
 
 
-def test_three_drops_in_a_year_or_a_verified_complaint_bar_excellent(street):
-    formula = next(f for f in street.ruleset.formulas if f.code == "月考A")
-    perfect = {"registered": 4, "closed": 4, "closed_on_time": 4, "reworked": 0, "satisfaction": 1.0}
-    assert scoring.score(formula, "陈丽", perfect).tier == "优等"
-    year = ["优等", "良好", "优等", "中等", "良好", "合格", "优等"]
-    drops = scoring.tier_drops(year, formula)
-    assert drops == 3
-    assert scoring.score(formula, "陈丽", {**perfect, "tier_drops_year": drops}).tier == "良好"
-    assert scoring.score(formula, "陈丽", {**perfect, "verified_complaints": 1}).tier == "良好"
-
-
 def test_a_year_in_the_store_with_three_drops_bars_excellent_in_july(street):
     # Satisfied months score 100 (优等); unsatisfied ones 60 (合格): Jan-Jun
     # alternate, so the head drops a tier in February, April and June.
@@ -130,9 +119,9 @@ def test_a_year_in_the_store_with_three_drops_bars_excellent_in_july(street):
     assert july.score.total == 100 and july.score.tier == "良好"  # a perfect month, but not 优等
 
 
-def test_a_verified_complaint_in_the_store_bars_excellent_from_a_perfect_month(street):
+def test_a_verified_complaint_bars_excellent_at_the_year_end_not_in_its_month(street):
+    """"投诉一次被查实,年终考核则不得评为'优等'": the month stays 优等, the year does not."""
     _closed_case(street, OCT, satisfied=True)
-    assert street.scores(2026, 10)["陈丽"].score.tier == "优等"
     complaint = street.report("陈丽", "BTQ.01.1", "1601", "民情QQ群", OCT + timedelta(days=2),
                               description="居民投诉:噪音扰民", fields={"verified_complaint": True})
     steps = [("上报", "网格办", "网格办", []), ("派遣", "网格办", "网格办", []), ("接单", "专业部门", "市政", []),
@@ -140,8 +129,12 @@ def test_a_verified_complaint_in_the_store_bars_excellent_from_a_perfect_month(s
     for i, (move, role, who, evidence) in enumerate(steps):  # the complaint is dealt with, on time
         street.move(complaint.case_id, move, role, who, OCT + timedelta(days=2, hours=i + 1), evidence=evidence)
     month = street.scores(2026, 10)["陈丽"]
-    assert month.metrics["verified_complaints"] == 1
-    assert month.score.barred == ("优等",) and (month.score.total, month.score.tier) == (100, "良好")
+    assert month.metrics["verified_complaints"] == 1 and (month.score.total, month.score.tier) == (100, "优等")
+    with street.store.read() as conn:
+        (year,) = [s for s in casework.worker_scores(conn, street.ruleset, periods.of("year", date(2026, 1, 1)))
+                   if s.worker == "陈丽"]
+    assert year.score.formula == "年终" and year.metrics["verified_complaints"] == 1
+    assert year.score.barred == ("优等",) and (year.score.total, year.score.tier) == (100, "良好")
 
 
 def test_a_grade_b_compound_is_assessed_by_its_own_formula(street):
