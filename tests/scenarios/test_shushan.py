@@ -2,10 +2,11 @@
 street office and no further; resident grid leaders own 400+ households."""
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 import pytest
 
+from wangge.core import casework, periods
 from wangge.core.errors import TransitionError
 from wangge.core.validators import field_problems, validators
 
@@ -26,6 +27,19 @@ def shushan(tmp_path):
     d.worker("刘大姐", "网格长", "SS.SL.JJ.2.07")
     yield d
     d.store.close()
+
+
+def _settle(d, at):
+    """A stairwell cleared by the leader: reported, dispatched, handled, verified, the resident satisfied."""
+    for name in ("受理员", "派遣员", "监督员"):
+        if name not in d.workers:
+            d.worker(name, name)
+    case = d.report("刘大姐", "SS.SL.JJ.2.07", "1602", "巡查", at, photos=["sha256:stairs"])
+    for n, (move, role, who, evidence) in enumerate([
+            ("上报", "受理员", "受理员", []), ("派遣", "派遣员", "派遣员", []), ("接单", "网格长", "刘大姐", []),
+            ("反馈", "网格长", "刘大姐", ["photo"]), ("核查", "监督员", "监督员", ["onsite_confirmation"])]):
+        d.move(case.case_id, move, role, who, at + timedelta(hours=n + 1), evidence=evidence,
+               satisfied=True if move == "核查" else None)
 
 
 def _sweep(d, now):
@@ -97,22 +111,34 @@ def test_one_register_per_building_needs_its_plaque_and_one_card_per_household(s
 def test_a_grid_leader_who_visits_24_households_and_settles_a_problem_is_rated_excellent(shushan):
     """"经常走家串户" and "网格内简单问题的协调和处置": the monthly assessment counts households
     visited (30 is the illustrative target) and simple problems settled to the residents' verdict."""
-    for name, role in (("受理员", "受理员"), ("派遣员", "派遣员"), ("监督员", "监督员")):
-        shushan.worker(name, role)
     with shushan.store.write(actor="刘大姐") as rec:
         for n in range(24):
             home = rec.insert("household", {"grid_id": shushan.grids["SS.SL.JJ.2.07"], "head_name": f"住户{n}"})
             rec.insert("visit", {"household_id": home, "grid_id": shushan.grids["SS.SL.JJ.2.07"],
                                  "worker_id": shushan.workers["刘大姐"], "minutes": 20,
                                  "at": MONDAY + timedelta(hours=n)})
-    case = shushan.report("刘大姐", "SS.SL.JJ.2.07", "1602", "巡查", MONDAY, photos=["sha256:stairs"])
-    for n, (move, role, who, evidence) in enumerate([
-            ("上报", "受理员", "受理员", []), ("派遣", "派遣员", "派遣员", []), ("接单", "网格长", "刘大姐", []),
-            ("反馈", "网格长", "刘大姐", ["photo"]), ("核查", "监督员", "监督员", ["onsite_confirmation"])]):
-        shushan.move(case.case_id, move, role, who, MONDAY + timedelta(hours=n + 1), evidence=evidence,
-                     satisfied=True if move == "核查" else None)
+    _settle(shushan, MONDAY)
     leader = shushan.scores(2026, 11)["刘大姐"]
     parts = {p.indicator: (p.value, p.points) for p in leader.score.parts}
     assert leader.score.formula == "网格长日常"
     assert parts == {"走访": (24, 32.0), "结案率": (1.0, 30.0), "满意度": (1.0, 30.0)}
     assert (leader.score.total, leader.score.tier) == (92.0, "优秀")
+
+
+def test_the_year_end_assessment_decides_renewal(shushan):
+    """"实行日常考核与年终考核相结合 ... 作为奖惩及辞退、续聘的依据": a leader who visited 180
+    different households in the year and settled a problem to the residents' verdict is renewed."""
+    with shushan.store.write(actor="刘大姐") as rec:
+        for n in range(180):
+            home = rec.insert("household", {"grid_id": shushan.grids["SS.SL.JJ.2.07"], "head_name": f"住户{n}"})
+            rec.insert("visit", {"household_id": home, "grid_id": shushan.grids["SS.SL.JJ.2.07"],
+                                 "worker_id": shushan.workers["刘大姐"], "minutes": 20,
+                                 "at": datetime(2026, 1 + n % 10, 10, 9, 0, tzinfo=CST)})
+    _settle(shushan, MONDAY)
+    with shushan.store.read() as conn:
+        (year,) = [s for s in casework.worker_scores(conn, shushan.ruleset, periods.of("year", date(2026, 1, 1)))
+                   if s.worker == "刘大姐"]
+    parts = {p.indicator: (p.value, p.points) for p in year.score.parts}
+    assert year.score.formula == "网格长年终"
+    assert parts == {"走访": (180, 15.0), "结案率": (1.0, 30.0), "满意度": (1.0, 40.0)}
+    assert (year.score.total, year.score.tier) == (85.0, "称职")
