@@ -37,24 +37,14 @@ def test_a_hotline_request_needs_a_callback_before_it_closes(town):
     assert town.move(call.case_id, "办结", "社工", "许社工", START.replace(hour=23), evidence=["callback"]) == "办结"
 
 
-def test_six_workers_with_six_phones_staff_the_24_hour_hotline(town):
-    from sqlalchemy import select
-
-    from wangge.core import roster
-    from wangge.core.models import Assignment, Worker
-
-    worker = next(r for r in town.ruleset.roles if r.code == "社工")
-    hotline = next(c for c in town.ruleset.channels if c.code == "社工热线")
-    assert (worker.headcount, worker.level, hotline.hours, hotline.callback) == (6, "社区", "24h", True)
-    with town.store.write(actor="office") as rec:  # 育兰 has 许社工; the rule file says five more
-        for n in range(2, worker.headcount + 1):
-            roster.add_worker(rec, f"育兰社工{n}", "社工", ["JD.ML.YL"], phone=f"1391620000{n}")
-    with town.store.read() as conn:
-        phones = conn.execute(select(Worker.name, Worker.phone).join(Assignment, Assignment.worker_id == Worker.id)
-                              .where(Assignment.grid_id == town.grids["JD.ML.YL"], Worker.role == "社工")).all()
-    assert len(phones) == worker.headcount
-    night = town.report("许社工", "JD.ML.YL", "1701", "社工热线", START.replace(hour=22), description="被锁在车库")
-    assert night.decision.role == "社工" and night.decision.level == "社区"
+@pytest.mark.parametrize("hour", [3, 13, 22])
+def test_the_hotline_answers_at_any_hour_of_the_day(town, hour):
+    """"6部手机24小时开机,除网络故障,全天候接听居民来电": a call at 03:00 or 22:00 is the
+    community workers' within the hour, office hours or not; a call on Sunday too."""
+    sunday = datetime(2026, 10, 11, hour, 0, tzinfo=CST)
+    call = town.report("许社工", "JD.ML.YL", "1701", "社工热线", sunday, description="被锁在车库")
+    assert (call.decision.level, call.decision.role) == ("社区", "社工")
+    assert dict(call.decision.stages) == {"发现": sunday + timedelta(hours=1), "处置": sunday + timedelta(days=1, hours=1)}
 
 
 def test_501_requests_and_494_closed_score_49_3_of_50_for_closure(town):
