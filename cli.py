@@ -682,9 +682,11 @@ def score_command(store_path: str, day, week, month, quarter, half_year, year, r
         click.echo(f"no formula scores by {kind.replace('_', ' ')}: this ruleset's formulas score by "
                    f"{', '.join(kinds) or 'nothing'}")
         return
-    header = ["subject", "worker / grid", "role / level", "grids", "closed/registered", "total", "tier"]
+    header = ["subject", "worker / grid", "role / level", "grids", "closed/registered", "total", "tier",
+              "empty this period"]
     rows = [[r.subject, r.worker, r.role, r.grids, f"{r.metrics['closed']:g}/{r.metrics['registered']:g}",
-             r.score.total, r.score.tier or "-"] for r in results]
+             r.score.total if r.score.scored else "-", r.score.tier or "-", r.score.empty_note or "-"]
+            for r in results]
     click.echo(table(header, rows, title=f"Scores for {period.label} ({kind.replace('_', ' ')})"))
     if csv_path:
         # Formulas differ by role, level and grade: one column per indicator any of them has.

@@ -284,6 +284,10 @@ class Indicator(Frozen):
     weight: float
     target: Optional[float] = None  # value that earns the full weight
     lower_is_better: bool = False
+    # A period with nothing to measure (no cases for a rate, no verdicts for
+    # satisfaction): "full" earns the weight, "zero" earns nothing, "not_counted"
+    # leaves the indicator out and rescales the weights of the rest to the total.
+    if_empty: str = "not_counted"
 
 
 class Tier(Frozen):

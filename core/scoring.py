@@ -73,9 +73,14 @@ def case_metrics(cases: Iterable[CaseRecord], start: datetime, end: datetime) ->
 class Part:
     indicator: str
     value: Optional[float]
-    points: float
+    points: float  # after rescaling, so the parts add up to the total
     weight: float
     why: str
+    empty: Optional[str] = None  # the rule applied to an empty period: "full", "zero" or "not_counted"
+
+    @property
+    def counted(self) -> bool:
+        return self.empty != "not_counted"
 
 
 @dataclass(frozen=True)
@@ -87,10 +92,19 @@ class Score:
     parts: tuple[Part, ...]
     barred: tuple[str, ...] = ()
     trace: tuple[str, ...] = field(default_factory=tuple)
+    scored: bool = True  # False when every indicator was empty and not counted: nothing to score
+
+    @property
+    def empty_note(self) -> str:
+        """What the empty-period rules did, for a score table ("满意度 not counted ×1.67", "" if nothing)."""
+        notes = [f"{p.indicator} {p.empty.replace('_', ' ')}" for p in self.parts if p.empty]
+        rescaled = [line for line in self.trace if line.startswith("rescaled")]
+        return ", ".join(notes) + (f" ({rescaled[0].split(': ')[0].removeprefix('rescaled ')})" if rescaled else "")
 
 
 NOT_MEASURED = "not measured"
 NOTHING_TO_JUDGE = "nothing to judge"
+EMPTY_RULES = ("full", "zero", "not_counted")
 
 
 def indicator_value(ind: Indicator, metrics: Mapping[str, float]) -> float | str:
@@ -105,16 +119,20 @@ def indicator_value(ind: Indicator, metrics: Mapping[str, float]) -> float | str
 
 
 def indicator_points(ind: Indicator, value: float | str) -> tuple[float, str]:
-    """Points earned: a share of the weight by the value's attainment.
+    """Points earned before rescaling: a share of the weight by the value's attainment.
 
-    A ratio with nothing to judge (no cases this period) earns the full
-    weight; a metric nobody measured earns nothing, so a missing spot check
-    never flatters a score.
+    An empty period (a ratio over nothing, a metric nobody measured) follows
+    the indicator's ``if_empty``: the full weight, nothing, or not counted
+    (0 here; `score` leaves it out and rescales the rest).
     """
-    if value == NOTHING_TO_JUDGE:
-        return ind.weight, "nothing to judge this period: full weight"
-    if value == NOT_MEASURED:
-        return 0.0, f"{ind.numerator} not measured this period: 0"
+    if value in (NOTHING_TO_JUDGE, NOT_MEASURED):
+        what = (f"no {ind.denominator} this period" if value == NOTHING_TO_JUDGE
+                else f"{ind.numerator} not measured this period")
+        if ind.if_empty == "full":
+            return ind.weight, f"{what}: full weight by rule"
+        if ind.if_empty == "zero":
+            return 0.0, f"{what}: 0 by rule"
+        return 0.0, f"{what}: not counted"
     if ind.lower_is_better:
         attained = max(0.0, 1 - value / ind.target) if ind.target else max(0.0, 1 - value)
     elif ind.target:
@@ -125,13 +143,29 @@ def indicator_points(ind: Indicator, value: float | str) -> tuple[float, str]:
 
 
 def score(formula: Formula, subject: str, metrics: Mapping[str, float]) -> Score:
-    """Score ``subject`` by ``formula`` from its metrics (a pure function)."""
-    parts, trace = [], []
+    """Score ``subject`` by ``formula`` from its metrics (a pure function).
+
+    Indicators not counted for an empty period are left out and the weights
+    of the others are scaled up to the formula's total; if none is counted,
+    the score is not given (``scored`` False, no tier).
+    """
+    raw, trace = [], []
     for ind in formula.indicators:
         value = indicator_value(ind, metrics)
         points, why = indicator_points(ind, value)
-        parts.append(Part(ind.code, value if isinstance(value, (int, float)) else None, round(points, 2), ind.weight, why))
+        empty = ind.if_empty if isinstance(value, str) else None
+        raw.append((ind, value if isinstance(value, (int, float)) else None, points, why, empty))
+    counted = sum(ind.weight for ind, _, _, _, empty in raw if empty != "not_counted")
+    whole = sum(ind.weight for ind in formula.indicators)
+    scale = whole / counted if counted else 0.0
+    parts = []
+    for ind, value, points, why, empty in raw:
+        kept = points * scale if empty != "not_counted" else 0.0
+        parts.append(Part(ind.code, value, round(kept, 2), ind.weight, why, empty))
         trace.append(f"{ind.code}: {why} = {points:.2f}")
+    if counted and scale != 1:
+        left_out = ", ".join(p.indicator for p in parts if not p.counted)
+        trace.append(f"rescaled ×{scale:.3g}: {left_out} not counted, the other weights fill {whole:g}")
     total = round(sum(p.points for p in parts), 2)
     barred = tuple(
         tier for veto in formula.vetoes if metrics.get(veto.metric, 0) >= veto.at_least for tier in veto.bars
@@ -139,6 +173,9 @@ def score(formula: Formula, subject: str, metrics: Mapping[str, float]) -> Score
     for veto in formula.vetoes:
         if metrics.get(veto.metric, 0) >= veto.at_least:
             trace.append(f"veto {veto.code}: {veto.metric} = {metrics.get(veto.metric, 0):g} ≥ {veto.at_least:g} bars {', '.join(veto.bars)}")
+    if not counted and formula.indicators:
+        trace.append("nothing to score this period: every indicator is empty and not counted")
+        return Score(subject, formula.code, 0.0, None, tuple(parts), barred, tuple(trace), scored=False)
     tier = tier_of(formula, total, barred)
     trace.append(f"total {total:g} of {formula.total:g} → tier {tier}")
     return Score(subject, formula.code, total, tier, tuple(parts), barred, tuple(trace))

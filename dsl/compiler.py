@@ -185,6 +185,15 @@ def lifecycle(defs: Definitions):
     )
 
 
+_EMPTY = {"满分": "full", "零分": "zero", "不计": "not_counted"}
+
+
+def _empty_rule(word) -> str:
+    """An indicator's rule for an empty period; unstated, it is not counted."""
+    word = word or "not_counted"
+    return _EMPTY.get(word, word)
+
+
 def route(node) -> rs.RouteRule:
     return rs.RouteRule(
         match_class=code_of(node.match_class), match_item=code_of(node.match_item),
@@ -236,7 +245,9 @@ def formula(code: str, node) -> rs.Formula:
         indicators=tuple(rs.Indicator(code=i.code, label=label(i.label), numerator=i.numerator.code,
                                       denominator=code_of(i.denominator), weight=number(i.weight),
                                       target=number(i.target) if i.target is not None else None,
-                                      lower_is_better=i.lower_is_better) for i in node.indicators),
+                                      lower_is_better=i.lower_is_better,
+                                      if_empty=_empty_rule(i.if_empty))
+                        for i in node.indicators),
         tiers=tuple(rs.Tier(code=t.code, label=label(t.label), min=number(t.low), max=number(t.high))
                     for t in sorted(node.tiers, key=lambda t: -number(t.low))),
         vetoes=tuple(rs.Veto(code=v.code, label=label(v.label), metric=v.metric.code,

@@ -77,14 +77,35 @@ def test_three_drops_in_a_year_are_counted():
     assert tier_drops(["优秀", "良好", "优秀", "合格", "合格", "不合格"], FORMULA) == 3
 
 
-def test_no_cases_means_nothing_to_judge_not_zero():
-    result = score(FORMULA, "w", {"registered": 0, "closed": 0, "closed_on_time": 0, "satisfaction": 1.0})
-    assert result.total == 100 and "nothing to judge" in result.parts[0].why
+def _with_empty(rule: str):
+    return FORMULA.model_copy(update={"indicators": tuple(
+        i.model_copy(update={"if_empty": rule}) for i in FORMULA.indicators)})
 
 
-def test_a_metric_nobody_measured_earns_nothing():
-    result = score(FORMULA, "w", {"registered": 10, "closed": 10, "closed_on_time": 10})
-    assert result.total == 60 and result.parts[2].why == "satisfaction not measured this period: 0"
+NO_VERDICTS = {"registered": 10, "closed": 10, "closed_on_time": 10}  # no callback this month: satisfaction empty
+
+
+def test_an_empty_indicator_not_counted_leaves_the_rest_rescaled_to_the_total():
+    result = score(FORMULA, "w", NO_VERDICTS)  # not_counted is the rule when the formula says nothing
+    # 结案率 1.0/0.95 caps at 40, 按期 20: 60 of the 60 counted, rescaled ×100/60 to 100.
+    assert [p.points for p in result.parts] == [66.67, 33.33, 0.0]
+    assert result.total == 100 and result.tier == "优秀" and result.scored
+    assert result.parts[2].why == "satisfaction not measured this period: not counted"
+    assert result.empty_note == "满意度 not counted (×1.67)"
+
+
+def test_an_empty_indicator_can_earn_its_full_weight_or_nothing_by_rule():
+    assert score(_with_empty("full"), "w", NO_VERDICTS).total == 100
+    zero = score(_with_empty("zero"), "w", NO_VERDICTS)
+    assert zero.total == 60 and zero.tier == "合格" and zero.parts[2].why == "satisfaction not measured this period: 0 by rule"
+    assert zero.empty_note == "满意度 zero"
+
+
+def test_a_period_with_nothing_at_all_is_not_scored_rather_than_given_a_tier():
+    result = score(FORMULA, "w", {"registered": 0, "closed": 0, "closed_on_time": 0})
+    assert not result.scored and result.tier is None
+    assert result.trace[-1] == "nothing to score this period: every indicator is empty and not counted"
+    assert score(_with_empty("full"), "w", {"registered": 0, "closed": 0, "closed_on_time": 0}).total == 100
 
 
 def test_a_case_still_open_at_the_end_of_the_month_was_overdue_then_even_if_closed_since():
