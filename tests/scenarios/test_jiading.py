@@ -65,11 +65,11 @@ def test_501_requests_and_494_closed_score_49_3_of_50_for_closure(town):
     assert round(parts["办结率"].value, 5) == 0.98603 and parts["办结率"].points == 49.3
     assert parts["满意率"].value == 1.0 and parts["满意率"].points == 50
     assert (october.score.formula, october.score.total, october.score.tier) == ("热线考核", 99.3, "奖励")
-    # November: no calls at all, and the seven left open in October are overdue.
+    # November: no calls at all (the seven left open in October are overdue): neither rate
+    # has anything to measure, so the month is not scored, rather than scored a penalty.
     assert (november.metrics["registered"], november.metrics["overdue"]) == (0, 7)
-    empty = {p.indicator: (p.value, p.points) for p in november.score.parts}
-    assert empty == {"办结率": (None, 50.0), "满意率": (None, 0.0)}
-    assert (november.score.total, november.score.tier) == (50.0, "扣罚")
+    assert [p.empty for p in november.score.parts] == ["not_counted", "not_counted"]
+    assert (november.score.scored, november.score.tier) == (False, None)
 
 
 def test_the_online_petition_is_handled_the_same_afternoon_and_closed_in_four_days(town):

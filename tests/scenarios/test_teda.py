@@ -115,7 +115,8 @@ def test_the_community_affairs_the_article_names_go_to_their_owners(teda, item, 
 
 def test_harder_duties_count_for_more_in_the_monthly_score(teda):
     """"312项职责任务,每一项被赋予了不同的难度系数": a month of an emergency (3), a telecom
-    box (1.5) and a dispute (1.5) is a duty score of 6, worth 6/20 of the 30 points."""
+    box (1.5) and a dispute (1.5) is a duty score of 6, worth 6/20 of the 30 points; with no
+    third-party spot check this month, the other weights are scaled up (×1.25) to fill 100."""
     teda.worker("系统中心2", "指挥中心")
     cases = [teda.report("赵巧珍", "TEDA.1.TF.03", item, "巡查", PATROL + timedelta(days=n), photos=["sha256:p"])
              for n, item in enumerate(("2301", "0103", "2401"))]
@@ -130,7 +131,9 @@ def test_harder_duties_count_for_more_in_the_monthly_score(teda):
     month = teda.scores(2026, 10)["赵巧珍"]
     assert month.metrics["duty_score"] == 6.0
     duty = next(p for p in month.score.parts if p.indicator == "职责")
-    assert (duty.value, duty.points, duty.weight) == (6.0, 9.0, 30)
+    assert (duty.value, duty.points, duty.weight) == (6.0, 11.25, 30)
+    assert [p.indicator for p in month.score.parts if not p.counted] == ["抽查"]
+    assert (month.score.total, month.score.tier) == (73.75, "合格")
 
 
 def test_the_household_card_checks_the_77_items_it_keeps(teda):
