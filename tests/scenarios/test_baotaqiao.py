@@ -8,7 +8,8 @@ from datetime import date, datetime, timedelta
 import pytest
 
 from wangge.core import casework, periods, points
-from wangge.core.errors import PointsError, UsageError
+from wangge.core.errors import PointsError, UsageError, ValidationFailed
+from wangge.core.validators import validators
 from wangge.core.ruleset import Sizing
 from wangge.core.sizing import Unit, merge_small, split_buildings
 from support.scenario import CST, district
@@ -161,3 +162,12 @@ def test_volunteer_points_are_exchanged_for_goods(street):
     assert (goods.delta, points.balance(ledger + [goods], "志愿者老李")) == (-10, 2)
     with pytest.raises(PointsError, match="costs 10 points, the balance is 2"):
         points.redeem(street.ruleset, ledger + [goods], "志愿者老李", "日用品", OCT + timedelta(days=2))
+
+
+def test_the_social_work_log_needs_its_entry(street):
+    """"一级网格除了每日填写'社工日志'": a log without its text is refused."""
+    log = validators(street.ruleset)["visit"]
+    assert log.validate({"household": "h1", "minutes": 30, "日志": "走访低保户3户"})["日志"] == "走访低保户3户"
+    with pytest.raises(ValidationFailed) as refused:
+        log.validate({"household": "h1", "minutes": 30})
+    assert refused.value.problems == ["日志内容(日志):应为必填,实际为 None"]

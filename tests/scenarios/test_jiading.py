@@ -37,6 +37,15 @@ def test_a_hotline_request_needs_a_callback_before_it_closes(town):
     assert town.move(call.case_id, "办结", "社工", "许社工", START.replace(hour=23), evidence=["callback"]) == "办结"
 
 
+def test_a_wechat_enquiry_closes_without_the_hotlines_callback(town):
+    """The callback is the hotline's promise ("对居民每一次的诉求都进行回访"), not every channel's:
+    an enquiry on the '希望树' WeChat account closes when answered."""
+    ask = town.report("许社工", "JD.ML.YL", "1702", "微信", START, description="社区活动什么时候报名")
+    town.move(ask.case_id, "登记", "社工", "许社工", START + timedelta(minutes=5))
+    town.move(ask.case_id, "处置", "社工", "许社工", START + timedelta(minutes=10))
+    assert town.move(ask.case_id, "办结", "社工", "许社工", START + timedelta(minutes=30)) == "办结"
+
+
 @pytest.mark.parametrize("hour", [3, 13, 22])
 def test_the_hotline_answers_at_any_hour_of_the_day(town, hour):
     """"6部手机24小时开机,除网络故障,全天候接听居民来电": a call at 03:00 or 22:00 is the

@@ -103,6 +103,8 @@ def test_eight_visits_to_one_family_total_380_minutes(teda):
     ("2401", "巡查", ("网格", "网格员"), datetime(2026, 10, 20, 10, 0, tzinfo=CST)),
     # 芳林's bus route: the residents' committee calls the joint meeting.
     ("0203", "论坛", ("社区", "居委会"), datetime(2026, 11, 10, 10, 0, tzinfo=CST)),
+    # 路女士's family: the station head draws up the assistance plan within 10 working days.
+    ("2101", "巡查", ("社区", "社工站站长"), datetime(2026, 10, 27, 10, 0, tzinfo=CST)),
     # "文明养犬项目": a project of the community, 60 working days past New Year's Day 2027.
     ("2501", "热线", ("社区", "居委会"), datetime(2027, 1, 6, 10, 0, tzinfo=CST)),
 ])
