@@ -46,6 +46,9 @@ def resolve(ref, table: Table | dict, kind: str) -> Found:
     hint = did_you_mean(ref.code, codes, _PLURAL.get(kind, kind))
     if kind == "role":
         yield at(ref, f"role '{ref.code}' is used but not defined", hint or "define it with `role`")
+    elif kind == "state":
+        declare = f"or declare it inside lifecycle {{ … }}: state {ref.code} \"{ref.code}\""
+        yield at(ref, f"unknown state '{ref.code}'", f"{hint}; {declare}" if hint else declare)
     else:
         yield at(ref, f"unknown {kind} '{ref.code}'", hint)
 

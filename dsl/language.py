@@ -17,7 +17,7 @@ from textx.exceptions import TextXError, TextXSyntaxError
 
 from wangge.dsl.diagnostics import Diagnostic, did_you_mean, raise_if_any, source_line
 
-__all__ = ["KEYWORDS", "TOP_LEVEL", "metamodel", "parse"]
+__all__ = ["KEYWORDS", "TOP_LEVEL", "metamodel", "parse", "parse_recovering"]
 
 #: Keywords that start a top-level statement; a line starting with one begins a chunk.
 TOP_LEVEL = (
@@ -63,6 +63,11 @@ def parse(text: str, filename: str):
         raise_if_any(diagnostics)
     except TextXError as error:  # a grammar-level semantic error: still a located message
         raise_if_any([_syntax_diagnostic(error, text, filename)])
+    return _finish(model, text, filename)
+
+
+def _finish(model, text: str, filename: str):
+    """The parsed model as the loader wants it; raises `RuleFileError` for an empty file."""
     if isinstance(model, str):  # nothing but blanks and comments: textX returns a string
         raise_if_any([Diagnostic(filename, 1, 1, "the rule file is empty",
                                  'start it with a line such as: ruleset 泰达 "泰达社区" / "TEDA"',
@@ -94,13 +99,56 @@ def _chunks(text: str):
 
 
 def _chunk_errors(text: str, filename: str) -> list[Diagnostic]:
+    return [d for _, _, d in _broken_chunks(text, filename)]
+
+
+def _broken_chunks(text: str, filename: str) -> list[tuple[int, str, Diagnostic]]:
+    """(first line index, text, syntax error) of every top-level statement that does not parse."""
     found = []
     for begin, chunk in _chunks(text):
         try:
             metamodel().model_from_str("\n" * begin + chunk + "\n", file_name=filename)
         except TextXSyntaxError as error:
-            found.append(_syntax_diagnostic(error, text, filename))
+            found.append((begin, chunk, _syntax_diagnostic(error, text, filename)))
     return found
+
+
+def parse_recovering(text: str, filename: str):
+    """Parse ``text``; on syntax errors, also the model of the statements that do parse.
+
+    Returns ``(model, syntax errors, broken)``: ``broken`` holds the first two
+    words of each statement that did not parse (``("role", "网格员")``), so
+    the checks can leave alone references to what it would have defined. The
+    model is None when even the rest does not parse (or the file is empty);
+    the syntax errors are then the whole story. Lines keep their numbers.
+    """
+    mm = metamodel()
+    try:
+        whole = mm.model_from_str(text + "\n", file_name=filename)
+    except TextXError as first:
+        if not isinstance(first, TextXSyntaxError):
+            return None, [_syntax_diagnostic(first, text, filename)], []
+        broken = _broken_chunks(text, filename)
+        if not broken:
+            return None, [_syntax_diagnostic(first, text, filename)], []
+        syntax = [d for _, _, d in broken]
+    else:  # it parses: the usual path
+        return _finish(whole, text, filename), [], []
+    lines = text.split("\n")
+    words = []
+    for begin, chunk, _ in broken:
+        head = chunk.split(None, 2)
+        words.append((head[0] if head else "", head[1] if len(head) > 1 else ""))
+        for index in range(begin, begin + chunk.count("\n") + 1):
+            lines[index] = ""
+    try:
+        model = metamodel().model_from_str("\n".join(lines) + "\n", file_name=filename)
+    except TextXError:
+        return None, syntax, words
+    if isinstance(model, str) or model.header is None:
+        return None, syntax, words
+    model._tx_filename = filename
+    return model, syntax, words
 
 
 def _expected(error: TextXSyntaxError) -> list[str]:
@@ -156,7 +204,22 @@ def _syntax_diagnostic(error: TextXError, text: str, filename: str) -> Diagnosti
             hint = ""
     if not hint and found in KEYWORDS and "a code" in expected:
         hint = f"'{found}' is a keyword and cannot be a code; choose another code"
+    wide = _full_width(source_line(text, line)[col - 1:])
+    if wide:
+        hint = (f"'{wide}' is full-width punctuation: type the ASCII '{FULL_WIDTH[wide]}' instead "
+                f"(switch the input method to half-width)") + (f"; {hint}" if hint else "")
     return Diagnostic(filename, line, col, message, hint, source_line(text, line))
+
+
+#: Full-width punctuation a Chinese input method types, and the ASCII the language means.
+FULL_WIDTH = {"：": ":", "，": ",", "（": "(", "）": ")", "；": ";", "｛": "{", "｝": "}", "“": '"', "”": '"',
+              "－": "-", "．": ".", "／": "/", "＞": ">", "＝": "=", "％": "%", "、": ","}
+
+
+def _full_width(rest: str) -> str:
+    """The first full-width punctuation mark at or just after the error, outside quoted labels."""
+    head = rest.split('"', 1)[0][:12]
+    return next((ch for ch in head if ch in FULL_WIDTH), "")
 
 
 def _join(names: list[str]) -> str:

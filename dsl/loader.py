@@ -8,6 +8,7 @@ rule files shipped in the ``wangge.rulesets`` package.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -18,7 +19,7 @@ from wangge.core.errors import RuleFileError
 from wangge.dsl import checks
 from wangge.dsl.definitions import Definitions, build
 from wangge.dsl.diagnostics import Diagnostic, at, raise_if_any
-from wangge.dsl.language import parse
+from wangge.dsl.language import parse, parse_recovering
 
 __all__ = ["SUFFIX", "Source", "load_definitions", "load_text_definitions"]
 
@@ -105,7 +106,14 @@ class _Run:
     def load(self, source: Source, stack: tuple[str, ...] = ()) -> Definitions:
         if source.key in self.done:
             return self.done[source.key]
-        model = parse(_read(source), source.display)
+        if stack:  # an imported file: its syntax errors alone are the story
+            model = parse(_read(source), source.display)
+        else:
+            # The top file: when some statements do not parse, the rest are still
+            # checked, so one run reports syntax and semantic errors together.
+            model, self.syntax, self.broken = parse_recovering(_read(source), source.display)
+            if model is None:
+                raise_if_any(self.syntax)
         out: list[Diagnostic] = []
         imported = []
         for statement in model.imports:
@@ -132,12 +140,41 @@ class _Run:
     def checked(self, source: Source) -> Definitions:
         """Load ``source`` and run every check; raise with all problems together."""
         self.problems: list[Diagnostic] = []
+        self.syntax: list[Diagnostic] = []
+        self.broken: list[tuple[str, str]] = []
         with collector.paused():
-            defs = self.load(source)
-            found = self.problems + checks.run(defs)
+            try:
+                defs = self.load(source)
+            except RuleFileError as error:
+                raise_if_any(self.syntax + list(error.diagnostics))
+                raise
+            semantic = self.problems + checks.run(defs)
+            if self.syntax:
+                semantic = [d for d in semantic if not _about_broken(d, self.broken)]
+            found = self.syntax + semantic
             raise_if_any(found)
         self.warnings = [d for d in found if not d.is_error]
         return defs
+
+
+def _about_broken(diagnostic: Diagnostic, broken: list[tuple[str, str]]) -> bool:
+    """True for a semantic error that a statement with a syntax error probably explains.
+
+    A reference to the code a broken statement would have defined (a role, a
+    level, an item of a broken class), or anything about the lifecycle when the
+    lifecycle block is broken, or a missing definition of a broken kind: the
+    syntax error is the thing to fix, and these would only be noise.
+    """
+    message = diagnostic.message
+    named = re.findall(r"'([^']+)'", message)
+    for keyword, code in broken:
+        if keyword == "lifecycle" and re.search(r"state|transition|lifecycle|close|initial", message):
+            return True
+        if keyword == "ruleset" and "ruleset" in message:
+            return True
+        if code and any(name == code or (keyword == "class" and name.startswith(code)) for name in named):
+            return True
+    return False
 
 
 def load_definitions(path: str | os.PathLike, warnings: Optional[list] = None) -> Definitions:
