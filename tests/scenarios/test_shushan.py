@@ -79,6 +79,17 @@ def test_375_buildings_of_jiajiajingyuan_make_31_small_grids_of_400_or_more_hous
     assert sum(len(grid) for grid in grids) == 375  # every building in one grid
 
 
+def test_fifty_communities_divided_at_400_households_or_more_make_the_districts_998_grids(shushan):
+    """"每个社区网格数控制在20个左右" and "目前全区划分998个网格", each grid with its resident
+    leader: 50 generated communities of 226 to 266 buildings (28, 34 or 40 households each)."""
+    small = next(lv for lv in shushan.ruleset.levels if lv.code == "小网格")
+    per_community = []
+    for c in range(50):
+        buildings = [Unit(f"{c + 1}社区{n + 1}栋", 28 + 6 * (n % 3)) for n in range(226 + (7 * c) % 41)]
+        per_community.append(len(merge_small(buildings, small.sizing)))
+    assert (sum(per_community), min(per_community), max(per_community)) == (998, 18, 22)
+
+
 def test_one_leader_answers_for_the_grid_and_the_team_works_its_cases(shushan):
     """"一人负责、多人协同": the leader owns the case, the building leader handles it."""
     shushan.worker("王楼长", "楼栋长", "SS.SL.JJ.2.07")
