@@ -211,11 +211,12 @@ def explain(conn: Connection, ruleset: Ruleset, case_ref: str) -> str:
     row = conn.execute(select(_cases).where((_cases.c.id == case_ref) | (_cases.c.number == case_ref))).first()
     if row is None:
         raise RoutingError(f"no case {case_ref!r}: give a case number (e.g. C20261012001) or id")
+    events = conn.execute(select(_events).where(_events.c.case_id == row.id).order_by(_events.c.hlc)).all()
+    reached = tuple((e.to_status, _aware(e.at)) for e in events if not e.stale and "proposal" not in (e.note or ""))
     view = CaseView(row.id, row.item_code, grid_path(conn, row.grid_id), row.channel, _aware(row.reported_at),
-                    row.status, row.severity or None)
+                    row.status, row.severity or None, reached=reached)
     decision = Router(ruleset).route(view)
     summary = trace.CaseSummary(row.number, row.id, row.description, row.status, row.owner, row.ruleset_version)
-    events = conn.execute(select(_events).where(_events.c.case_id == row.id).order_by(_events.c.hlc)).all()
     lines = [trace.EventLine(_aware(e.at), e.move, e.from_status, e.to_status, e.role, e.note or "", bool(e.stale))
              for e in events]
     fields = row.fields or {}

@@ -30,6 +30,7 @@ class CaseView:
     severity: Optional[str] = None  # the item's own severity when empty
     step: int = 0  # index in the escalation chain
     step_since: Optional[datetime] = None  # when the case reached that step
+    reached: tuple[tuple[str, datetime], ...] = ()  # (state, when the case entered it), for `from STATE` SLAs
 
 
 @dataclass(frozen=True)
@@ -65,7 +66,8 @@ class Decision(NamedTuple):
         """Why: the rule and clause that decided, and the values they saw (rendered on demand)."""
         lines = list(self.plan.why)
         if self.deadline is not None:
-            sla = ", ".join(f"{s.state} {s.within.amount:g} {s.within.unit.value}" for s in self.plan.sla)
+            sla = ", ".join(f"{s.state} {s.within.amount:g} {s.within.unit.value}"
+                            + (f" from {s.origin}" if s.origin else "") for s in self.plan.sla)
             zone = self.plan.zone
             lines.insert(2, f"SLA {sla} from {stamp(self.opened_at, zone)} on calendar "
                             f"{self.plan.calendar} → {stamp(self.deadline, zone)}")
@@ -129,22 +131,42 @@ class Router:
         plan, grid, chain = placed
         moment = opened = case.opened_at
         add = self.time.add
-        if len(plan.sla) == 1:  # the usual catalogue item: one stage, no list to build
+        if len(plan.sla) == 1 and plan.sla[0].origin is None:  # the usual item: one stage, no list to build
             (stage,) = plan.sla
             moment = add(moment, stage.within)
             stages: tuple = ((stage.state, moment),)
         else:
-            staged = []
-            for stage in plan.sla:
-                moment = add(moment, stage.within)
-                staged.append((stage.state, moment))
-            stages = tuple(staged)
+            stages = self._stages(plan.sla, case)
+            moment = stages[-1][1] if stages else moment
         years = (opened.year, moment.year)
         provisional = self._provisional.get(years)
         if provisional is None:
             provisional = self._provisional[years] = self.time.provisional(opened, moment)
         return Decision(case.id, plan.level, grid, plan.role, plan.department, moment if stages else None,
                         stages, chain, plan.ceiling, plan, opened, provisional if stages else ())
+
+    def _stages(self, sla, case: CaseView) -> tuple[tuple[str, datetime], ...]:
+        """(state, deadline) per stage: each counted from the previous deadline, the report or a state's entry.
+
+        A stage counted ``from STATE`` starts when the case entered STATE if it
+        has (``case.reached``), else when it is due to enter it: the deadline of
+        the stage before STATE in the list, or the report if STATE is first.
+        """
+        reached = dict(case.reached)
+        entry = {}  # state -> when the case is due to enter it
+        previous = case.opened_at
+        staged = []
+        for stage in sla:
+            entry.setdefault(stage.state, previous)
+            if stage.origin is None:
+                start = previous
+            elif stage.origin == "report":
+                start = case.opened_at
+            else:
+                start = reached.get(stage.origin) or entry.get(stage.origin, case.opened_at)
+            previous = self.time.add(start, stage.within)
+            staged.append((stage.state, previous))
+        return tuple(staged)
 
     def chain(self, case: CaseView) -> tuple[Step, ...]:
         """The escalation rungs of ``case`` without its deadlines (what the sweep needs); raises `RoutingError`."""
@@ -183,7 +205,12 @@ class Router:
             level, role, department = rule.level, rule.role, rule.department
             why.append(f"route {clause} → {('department ' + department) if department else f'{role} at {level}'}")
         steps, ceiling, chain_why = self._chain(case, item.escalation or klass.escalation, severity)
-        return Plan(level, role, department, item.sla, steps, ceiling, tuple(why + chain_why),
+        sla = item.sla_for(case.channel, severity)
+        if sla is not item.sla:
+            variant = next(v for v in item.variants if v.sla is sla)
+            said = ", ".join(f"{k} {v}" for k, v in (("channel", variant.channel), ("severity", variant.severity)) if v)
+            why.append(f"SLA of the variant when {said}")
+        return Plan(level, role, department, sla, steps, ceiling, tuple(why + chain_why),
                     self.ruleset.settings.calendar.code, self.ruleset.settings.timezone)
 
     def _rule(self, item: str, klass: str, channel: str, severity: Optional[str]):

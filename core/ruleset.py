@@ -138,6 +138,21 @@ class Severity(Frozen):
 class SlaStage(Frozen):
     state: str  # the lifecycle state the clock runs in
     within: Duration
+    # Where the clock starts: None after the previous stage's deadline (stages add
+    # up), "report" at the report, or a state's code: when the case entered it.
+    origin: Optional[str] = None
+
+
+class ItemVariant(Frozen):
+    """What differs for the cases of an item on one channel or of one severity (first match wins)."""
+
+    channel: Optional[str] = None
+    severity: Optional[str] = None
+    sla: Optional[tuple[SlaStage, ...]] = None  # None: the item's own
+    evidence: Optional[tuple[str, ...]] = None  # None: the item's own; () when the variant says `none`
+
+    def matches(self, channel: Optional[str], severity: Optional[str]) -> bool:
+        return (self.channel is None or self.channel == channel) and (self.severity is None or self.severity == severity)
 
 
 class CaseItem(Frozen):
@@ -150,6 +165,21 @@ class CaseItem(Frozen):
     channels: tuple[str, ...] = ()  # empty means any
     difficulty: float = 1.0
     escalation: Optional[str] = None  # escalation path code; the class's if empty
+    variants: tuple[ItemVariant, ...] = ()
+
+    def sla_for(self, channel: Optional[str], severity: Optional[str]) -> tuple[SlaStage, ...]:
+        """The SLA of a case on ``channel`` with ``severity``: the first variant that sets one, else the item's."""
+        for variant in self.variants:
+            if variant.sla is not None and variant.matches(channel, severity):
+                return variant.sla
+        return self.sla
+
+    def evidence_for(self, channel: Optional[str], severity: Optional[str]) -> tuple[str, ...]:
+        """The evidence a case on ``channel`` with ``severity`` needs (a hotline call has no photo)."""
+        for variant in self.variants:
+            if variant.evidence is not None and variant.matches(channel, severity):
+                return variant.evidence
+        return self.evidence
 
 
 class CaseClass(Frozen):

@@ -193,7 +193,7 @@ def _case_check(ruleset: Ruleset, lang: str) -> Callable[[dict], list[str]]:
             want = words["channel"].format(values=", ".join(item.channels))
             found.append(words["expected"].format(field=_field_name("channel", Label(zh="渠道", en="Channel"),
                                                                    lang), want=want, got=repr(channel)))
-        if "photo" in item.evidence and not data.get("photos"):
+        if "photo" in item.evidence_for(channel, data.get("severity") or item.severity) and not data.get("photos"):
             found.append(words["expected"].format(field=_field_name("photos", Label(zh="照片", en="Photos"), lang),
                                                   want=words["photo"], got=repr(data.get("photos"))))
         return found

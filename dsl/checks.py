@@ -68,6 +68,12 @@ def check_references(defs: Definitions) -> Found:
     for item in defs.items.values():
         yield from resolve(single(item.severity), defs.severities, "severity")
         yield from resolve_all([stage.state for stage in item.sla], defs.states, "state")
+        yield from resolve_all([stage.origin for stage in item.sla if stage.origin], defs.states, "state")
+        for variant in item.variants:
+            yield from resolve(single(variant.channel), defs.channels, "channel")
+            yield from resolve(single(variant.severity), defs.severities, "severity")
+            yield from resolve_all([stage.state for stage in variant.sla], defs.states, "state")
+            yield from resolve_all([stage.origin for stage in variant.sla if stage.origin], defs.states, "state")
         yield from resolve_all(item.channels, defs.channels, "channel")
         yield from resolve(single(item.escalation), defs.escalations, "escalation")
     for transition in defs.transitions.values():
@@ -205,14 +211,31 @@ def check_catalogue(defs: Definitions) -> Found:
         if difficulty is not None and number(difficulty) <= 0:
             yield at(item, f"difficulty {difficulty} of item {code} must be above 0",
                      "1 is an ordinary task; harder tasks weigh more")
-        seen = set()
-        for stage in item.sla:
-            if number(stage.within.amount) <= 0:
-                yield at(stage, f"SLA of item {code} in state {stage.state.code} must be above 0")
-            if stage.state.code in seen:
-                yield at(stage, f"item {code} has two SLAs for state {stage.state.code}",
-                         "keep one SLA per state")
-            seen.add(stage.state.code)
+        yield from _check_sla(code, item.sla)
+        for variant in item.variants:
+            yield from given_twice(variant, ("channel", "severity"))
+            yield from _check_sla(code, variant.sla)
+            if variant.no_evidence and variant.evidence:
+                yield at(variant, f"a variant of item {code} says both `evidence none` and names evidence",
+                         "keep one")
+            if not variant.sla and not variant.evidence and not variant.no_evidence:
+                yield at(variant, f"this variant of item {code} changes nothing", "give it an `sla` or `evidence`")
+            allowed = {ch.code for ch in item.channels}
+            channel = single(variant.channel)
+            if channel is not None and allowed and channel.code not in allowed:
+                yield at(channel, f"item {code} is not reported on channel {channel.code}: this variant never applies",
+                         f"its channels are {', '.join(sorted(allowed))}")
+
+
+def _check_sla(code: str, stages) -> Found:
+    seen = set()
+    for stage in stages:
+        if number(stage.within.amount) <= 0:
+            yield at(stage, f"SLA of item {code} in state {stage.state.code} must be above 0")
+        if stage.state.code in seen:
+            yield at(stage, f"item {code} has two SLAs for state {stage.state.code}",
+                     "keep one SLA per state")
+        seen.add(stage.state.code)
 
 
 # -- lifecycle ----------------------------------------------------------------------

@@ -157,13 +157,22 @@ def item(full: str, node) -> rs.CaseItem:
     difficulty = single(node.difficulty)
     return rs.CaseItem(
         code=full, label=label(node.label), severity=code_of(node.severity),
-        sla=tuple(rs.SlaStage(state=s.state.code, within=duration(s.within)) for s in node.sla),
+        sla=sla(node.sla),
         evidence=evidence(node.evidence),
+        variants=tuple(rs.ItemVariant(
+            channel=code_of(v.channel), severity=code_of(v.severity), sla=sla(v.sla) if v.sla else None,
+            evidence=() if v.no_evidence else (evidence(v.evidence) if v.evidence else None))
+            for v in node.variants),
         steps=tuple(label(step) for step in node.steps),
         channels=tuple(ch.code for ch in node.channels),
         difficulty=number(difficulty) if difficulty is not None else 1.0,
         escalation=code_of(node.escalation),
     )
+
+
+def sla(stages) -> tuple[rs.SlaStage, ...]:
+    return tuple(rs.SlaStage(state=s.state.code, within=duration(s.within),
+                             origin="report" if s.from_report else code_of(s.origin)) for s in stages)
 
 
 _STATE_FLAGS = ("void", "suspended", "rework", "closed")
