@@ -345,15 +345,16 @@ def _case_metrics(conn: Connection, ruleset: Ruleset, grids: list[str], start: d
     if rows:
         for e in conn.execute(select(_events).where(_events.c.case_id.in_([r.id for r in rows])).order_by(_events.c.hlc)):
             events.setdefault(e.case_id, []).append(e)
-    records = [_record(row, events.get(row.id, []), closed, ruleset) for row in rows]
-    metrics = scoring.case_metrics(records, start, end)
+    router = Router(ruleset)
+    records = [_record(row, events.get(row.id, []), closed, ruleset, router) for row in rows]
+    metrics = scoring.case_metrics(records, start, end, scoring.formula_metrics(ruleset))
     metrics["verified_complaints"] = sum(
         1 for row in rows if (row.fields or {}).get("verified_complaint") and start <= _aware(row.reported_at) < end
     )
     return metrics
 
 
-def _record(row, events, closed: frozenset[str], ruleset: Ruleset) -> scoring.CaseRecord:
+def _record(row, events, closed: frozenset[str], ruleset: Ruleset, router: Router) -> scoring.CaseRecord:
     visited, reworks, dispatches, closed_at, callback = set(), 0, 0, None, False
     void_states = {s.code for s in ruleset.lifecycle.states if "void" in s.flags} if ruleset.lifecycle else set()
     moves = {t.code: t for t in ruleset.lifecycle.transitions} if ruleset.lifecycle else {}
@@ -376,7 +377,24 @@ def _record(row, events, closed: frozenset[str], ruleset: Ruleset) -> scoring.Ca
         reworks=reworks, dispatches=dispatches, callback=callback, satisfied=(row.fields or {}).get("satisfied"),
         difficulty=ruleset.items[row.item_code].difficulty if row.item_code in ruleset.items else 1.0,
         spot_check=(row.fields or {}).get("spot_check"),
+        stages=_stage_exits(row, events, router), fields={f.code: (row.fields or {}).get(f.code)
+                                                          for f in ruleset.register("case")},
     )
+
+
+def _stage_exits(row, events, router: Router) -> tuple:
+    """(state, when the case first left it, the stage's deadline) for every state the case left."""
+    moves = [e for e in events if not e.stale and "proposal" not in (e.note or "")]
+    if not moves or row.item_code not in router.ruleset.items:
+        return ()
+    reached = tuple((e.to_status, _aware(e.at)) for e in moves)
+    view = CaseView(row.id, row.item_code, (), row.channel, _aware(row.reported_at), row.status,
+                    row.severity or None, reached=reached)
+    deadlines = dict(router.route(view).stages)
+    left: dict[str, datetime] = {}
+    for e in moves:
+        left.setdefault(e.from_status, _aware(e.at))
+    return tuple((state, at, deadlines.get(state)) for state, at in left.items())
 
 
 def _aware(moment: datetime) -> datetime:

@@ -300,6 +300,21 @@ METRICS: dict[str, str] = {
 }
 
 
+def metric_parts(code: str) -> tuple[str, str, Optional[str]]:
+    """A metric name split: ("plain", name, None), ("on_time" | "left", state, None) or ("field", field, value).
+
+    ``on_time(受理)``: cases that left state 受理 within its stage deadline;
+    ``left(受理)``: cases that left it; ``field(回访结果=满意)``: closed cases whose
+    case register field 回访结果 is 满意; ``field(回访结果)``: closed cases that have it.
+    """
+    code = code.replace(" ", "")
+    if code.endswith(")") and "(" in code:
+        kind, arg = code[:-1].split("(", 1)
+        field, _, value = arg.partition("=")
+        return kind, field, (value or None) if kind == "field" else None
+    return "plain", code, None
+
+
 class Indicator(Frozen):
     """One scored indicator: a metric (or a ratio of two) with its weight.
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Iterable, Mapping, Optional
 
-from wangge.core.ruleset import Formula, Indicator, Ruleset
+from wangge.core.ruleset import Formula, Indicator, Ruleset, metric_parts
 
 
 @dataclass(frozen=True)
@@ -30,13 +30,30 @@ class CaseRecord:
     satisfied: Optional[bool] = None  # the resident's verdict at the callback or evaluation
     difficulty: float = 1.0  # the item's difficulty coefficient (难度系数)
     spot_check: Optional[float] = None  # a third-party spot-check score, 0..100
+    # (state, when the case left it, that stage's deadline or None), for on_time(STATE) and left(STATE)
+    stages: tuple[tuple[str, datetime, Optional[datetime]], ...] = ()
+    fields: Mapping[str, object] = field(default_factory=dict)  # the case register's fields, for field(F=V)
 
 
-def case_metrics(cases: Iterable[CaseRecord], start: datetime, end: datetime) -> dict[str, float]:
-    """Counts over cases reported or closed in ``[start, end)``."""
+def formula_metrics(ruleset: Ruleset) -> frozenset[str]:
+    """The on_time(…), left(…) and field(…) metrics the ruleset's formulas name (counted 0 when nothing happens)."""
+    names = {m for f in ruleset.formulas for i in f.indicators for m in (i.numerator, i.denominator) if m}
+    names |= {v.metric for f in ruleset.formulas for v in f.vetoes}
+    return frozenset(n for n in names if metric_parts(n)[0] != "plain")
+
+
+def case_metrics(cases: Iterable[CaseRecord], start: datetime, end: datetime,
+                 wanted: Iterable[str] = ()) -> dict[str, float]:
+    """Counts over cases reported or closed in ``[start, end)``.
+
+    Also ``left(S)`` and ``on_time(S)`` for every state S a case left in the
+    period (within S's stage deadline for on_time), and ``field(F)`` and
+    ``field(F=V)`` over the register fields of the cases closed in it;
+    ``wanted`` names such metrics to count as 0 when nothing happened.
+    """
     m = dict.fromkeys(
         ("reported", "registered", "dispatched", "dispatched_once", "closed", "closed_on_time", "reworked",
-         "overdue", "escalated", "callbacks"), 0.0
+         "overdue", "escalated", "callbacks", *wanted), 0.0
     )
     verdicts, checks = [], []
     for case in cases:
@@ -58,6 +75,18 @@ def case_metrics(cases: Iterable[CaseRecord], start: datetime, end: datetime) ->
                 verdicts.append(case.satisfied)
             if case.spot_check is not None:
                 checks.append(case.spot_check)
+            for key, value in case.fields.items():
+                for one in (value if isinstance(value, list) else [value]):
+                    if one is None or one == "":
+                        continue
+                    m[f"field({key}={one})"] = m.get(f"field({key}={one})", 0.0) + 1
+                if value not in (None, "", []):
+                    m[f"field({key})"] = m.get(f"field({key})", 0.0) + 1
+        for state, left_at, deadline in case.stages:
+            if start <= left_at < end:
+                m[f"left({state})"] = m.get(f"left({state})", 0.0) + 1
+                if deadline is None or left_at <= deadline:
+                    m[f"on_time({state})"] = m.get(f"on_time({state})", 0.0) + 1
         # Open at the end of the period (even if closed since) and past its deadline: overdue.
         still_open = case.closed_at is None or case.closed_at >= end
         if still_open and case.deadline is not None and case.deadline < end and not case.void:

@@ -11,7 +11,7 @@ from datetime import date
 from typing import Iterator
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from wangge.core.ruleset import METRICS
+from wangge.core.ruleset import METRICS, metric_parts
 from wangge.dsl.definitions import Definitions, Table, single, where
 from wangge.dsl.diagnostics import Diagnostic, at, did_you_mean
 from wangge.dsl.route_check import check_routes
@@ -238,6 +238,32 @@ def _check_sla(code: str, stages) -> Found:
         seen.add(stage.state.code)
 
 
+def check_metric(defs: Definitions, metric) -> Found:
+    """A metric names a known measure, a state (on_time, left) or a case register field (field)."""
+    if metric is None:
+        return
+    kind, name, value = metric_parts(metric.code)
+    if kind == "plain":
+        if name not in METRICS:
+            hint = did_you_mean(name, METRICS, "metrics")
+            if not hint.startswith("did you mean"):
+                hint += "; or on_time(STATE), left(STATE), field(FIELD=VALUE)"
+            yield at(metric, f"unknown metric '{name}'", hint)
+    elif kind in ("on_time", "left"):
+        if name not in defs.states:
+            yield at(metric, f"unknown state '{name}' in {kind}({name})", did_you_mean(name, defs.states.codes(), "states"))
+    else:
+        fields = defs.register_fields("case")
+        spec = fields.get(name)
+        if spec is None:
+            yield at(metric, f"field({name}) names no field of the case register",
+                     did_you_mean(name, fields.codes(), "case fields") or "declare it: register case { field … }")
+            return
+        choices = [str(c) for o in spec.options for c in o.choices]
+        if value is not None and choices and value not in choices:
+            yield at(metric, f"'{value}' is not a value of case field {name}", did_you_mean(value, choices, "values"))
+
+
 # -- lifecycle ----------------------------------------------------------------------
 
 def check_lifecycle(defs: Definitions) -> Found:
@@ -406,10 +432,11 @@ def check_formulas(defs: Definitions) -> Found:
                            ("veto", formula.vetoes)):
             yield from duplicates(objs, kind)
         for indicator in formula.indicators:
-            yield from resolve_all([indicator.numerator, indicator.denominator], METRICS, "metric")
+            yield from check_metric(defs, indicator.numerator)
+            yield from check_metric(defs, indicator.denominator)
         tiers = {tier.code: tier for tier in formula.tiers}
         for veto in formula.vetoes:
-            yield from resolve(veto.metric, METRICS, "metric")
+            yield from check_metric(defs, veto.metric)
             yield from resolve_all(veto.bars, tiers, "tier")
         total = number(single(formula.total) or 100)
         yield from _weights(code, formula, total)

@@ -197,6 +197,10 @@ def lifecycle(defs: Definitions):
 _EMPTY = {"满分": "full", "零分": "zero", "不计": "not_counted"}
 
 
+def _metric(node):
+    return node.code.replace(" ", "") if node is not None else None
+
+
 def _empty_rule(word) -> str:
     """An indicator's rule for an empty period; unstated, it is not counted."""
     word = word or "not_counted"
@@ -251,15 +255,15 @@ def formula(code: str, node) -> rs.Formula:
         code=code, label=label(node.label), subject=node.subject,
         role=code_of(role), level=code_of(level_ref), grade=code_of(node.grade),
         period=single(node.period) or "month", total=number(total) if total is not None else 100,
-        indicators=tuple(rs.Indicator(code=i.code, label=label(i.label), numerator=i.numerator.code,
-                                      denominator=code_of(i.denominator), weight=number(i.weight),
+        indicators=tuple(rs.Indicator(code=i.code, label=label(i.label), numerator=_metric(i.numerator),
+                                      denominator=_metric(i.denominator), weight=number(i.weight),
                                       target=number(i.target) if i.target is not None else None,
                                       lower_is_better=i.lower_is_better,
                                       if_empty=_empty_rule(i.if_empty))
                         for i in node.indicators),
         tiers=tuple(rs.Tier(code=t.code, label=label(t.label), min=number(t.low), max=number(t.high))
                     for t in sorted(node.tiers, key=lambda t: -number(t.low))),
-        vetoes=tuple(rs.Veto(code=v.code, label=label(v.label), metric=v.metric.code,
+        vetoes=tuple(rs.Veto(code=v.code, label=label(v.label), metric=_metric(v.metric),
                              at_least=number(v.at_least), bars=tuple(b.code for b in v.bars))
                      for v in node.vetoes),
     )
