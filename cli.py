@@ -682,11 +682,11 @@ def score_command(store_path: str, day, week, month, quarter, half_year, year, r
         click.echo(f"no formula scores by {kind.replace('_', ' ')}: this ruleset's formulas score by "
                    f"{', '.join(kinds) or 'nothing'}")
         return
-    header = ["subject", "worker / grid", "role / level", "grids", "closed/registered", "total", "tier",
+    header = ["subject", "worker / grid", "role / level", "grids", "closed/registered", "total", "rank", "tier",
               "empty this period"]
     rows = [[r.subject, r.worker, r.role, r.grids, f"{r.metrics['closed']:g}/{r.metrics['registered']:g}",
-             r.score.total if r.score.scored else "-", r.score.tier or "-", r.score.empty_note or "-"]
-            for r in results]
+             r.score.total if r.score.scored else "-", f"{r.score.rank}/{r.score.peers}" if r.score.rank else "-",
+             r.score.tier or "-", r.score.empty_note or "-"] for r in results]
     click.echo(table(header, rows, title=f"Scores for {period.label} ({kind.replace('_', ' ')})"))
     if csv_path:
         # Formulas differ by role, level and grade: one column per indicator any of them has.
@@ -763,6 +763,79 @@ def worker_add(store_path: str, name: str, role: str, grids: tuple[str, ...], ph
     with _casework_store(store_path) as s, s.write(actor="office") as rec:
         worker_id = roster.add_worker(rec, name, role, grids, phone)
     click.echo(f"added worker {name} ({role}) as {worker_id}")
+
+
+# -- roster: staffing against headcounts, stipends -------------------------------
+
+@cli.group("roster")
+def roster_group() -> None:
+    """Check the roster against the ruleset: staff per grid, stipends owed.
+
+    \b
+    Example:
+      wangge roster check office.db
+      wangge roster stipends office.db --month 2026-10
+    """
+
+
+@roster_group.command("check")
+@click.argument("store_path", metavar="STORE")
+@click.option("--rules", "rules_file", type=click.Path(dir_okay=False), help="Rule file (default: the store's own).")
+def roster_check(store_path: str, rules_file: str | None) -> None:
+    """List the grid cells short of the staff their roles' `headcount` asks for; exit 1 if any is short.
+
+    \b
+    Example:
+      wangge roster check office.db
+    """
+    from wangge.core import roster
+    from wangge.core.report import table
+
+    with _casework_store(store_path) as s, s.read() as conn:
+        ruleset = _ruleset_for(conn, rules_file)
+        found = roster.staffing(conn, ruleset)
+    if not found:
+        click.echo("no role has a headcount: nothing to check")
+        return
+    short = [f for f in found if f.short]
+    if not short:
+        click.echo(f"ok: {len(found)} grid cell posts staffed as the headcounts ask")
+        return
+    rows = [[f.grid, f.name, f.level, f.role, f.needed, f.have, f.short] for f in short]
+    click.echo(table(["grid", "name", "level", "role", "needed", "have", "short"], rows,
+                     title=f"Short of staff: {len(short)} of {len(found)}"))
+    sys.exit(1)
+
+
+@roster_group.command("stipends")
+@click.argument("store_path", metavar="STORE")
+@click.option("--month", help="The month, e.g. 2026-10 or 2026/10.")
+@click.option("--quarter", help="The quarter, e.g. 2026-Q4.")
+@click.option("--year", help="The year, e.g. 2026.")
+@click.option("--rules", "rules_file", type=click.Path(dir_okay=False), help="Rule file (default: the store's own).")
+def roster_stipends(store_path: str, month, quarter, year, rules_file: str | None) -> None:
+    """The stipend each worker is owed for a month, quarter or year, by their role's `stipend`.
+
+    \b
+    Example:
+      wangge roster stipends office.db --month 2026-10
+    """
+    from wangge.core import periods, roster
+    from wangge.core.report import table
+
+    given = {k: v for k, v in (("month", month), ("quarter", quarter), ("year", year)) if v}
+    if len(given) != 1:
+        raise UsageError("give exactly one of --month, --quarter, --year, e.g. --month 2026-10")
+    ((kind, text),) = given.items()
+    try:
+        period = periods.parse(kind, text)
+    except UsageError as exc:
+        raise UsageError(f"--{kind}: {exc}") from None
+    with _casework_store(store_path) as s, s.read() as conn:
+        owed = roster.stipends(conn, _ruleset_for(conn, rules_file), period)
+    rows = [[o.worker, o.role, f"{o.amount:.2f}", o.why] for o in owed]
+    rows.append(["total", "", f"{sum(o.amount for o in owed):.2f}", f"{len(owed)} workers"])
+    click.echo(table(["worker", "role", "CNY", "why"], rows, title=f"Stipends for {period.label}"))
 
 
 def _casework_store(path: str):

@@ -6,7 +6,7 @@ decided. The engines never see the database; this module never decides.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta, timezone
 from typing import Iterable, Optional
 
@@ -272,12 +272,14 @@ def worker_scores(conn: Connection, ruleset: Ruleset, period: periods.Period) ->
         if not formulas:
             continue
         formula = formulas[0]
+        if formula.subtree:  # a community head answers for every grid under theirs
+            grids = _subtree_of(conn, grids)
         metrics = worker_metrics(conn, ruleset, grids, worker.id, start, end)
         history = [scoring.score(formula, worker.name, worker_metrics(conn, ruleset, grids, worker.id, *p.window(zone))).tier
                    for p in period.so_far_this_year()]
         metrics["tier_drops_year"] = scoring.tier_drops(history, formula)
         results.append(MonthScore(worker.name, worker.role, len(grids), metrics, scoring.score(formula, worker.name, metrics)))
-    return results
+    return _ranked(ruleset, results)
 
 
 def cell_scores(conn: Connection, ruleset: Ruleset, period: periods.Period) -> list[MonthScore]:
@@ -304,7 +306,31 @@ def cell_scores(conn: Connection, ruleset: Ruleset, period: periods.Period) -> l
         metrics["tier_drops_year"] = scoring.tier_drops(history, formulas[0])
         results.append(MonthScore(cell.code, cell.level, len(subtree), metrics,
                                   scoring.score(formulas[0], cell.code, metrics), subject="grid"))
-    return results
+    return _ranked(ruleset, results)
+
+
+def _ranked(ruleset: Ruleset, results: list[MonthScore]) -> list[MonthScore]:
+    """Each result with its rank among those scored by the same formula (and the formula's rank tiers)."""
+    by_formula: dict[str, list[int]] = {}
+    for index, result in enumerate(results):
+        by_formula.setdefault(result.score.formula, []).append(index)
+    formulas = {f.code: f for f in ruleset.formulas}
+    out = list(results)
+    for code, indexes in by_formula.items():
+        for index, ranked in zip(indexes, scoring.ranked(formulas[code], [results[i].score for i in indexes])):
+            out[index] = replace(results[index], score=ranked)
+    return out
+
+
+def _subtree_of(conn: Connection, roots: list[str]) -> list[str]:
+    """``roots`` and every live grid cell under them."""
+    below: dict[Optional[str], list[str]] = {}
+    for cell_id, upper in conn.execute(select(_grids.c.id, _grids.c.upper_id).where(_grids.c.deleted.is_(None))):
+        below.setdefault(upper, []).append(cell_id)
+    found: list[str] = []
+    for root in roots:
+        found += [g for g in _subtree(root, below) if g not in found]
+    return found
 
 
 def _subtree(root: str, below: dict[Optional[str], list[str]]) -> list[str]:

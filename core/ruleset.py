@@ -338,8 +338,13 @@ class Indicator(Frozen):
 class Tier(Frozen):
     code: str
     label: Label = Label()
-    min: float
-    max: float  # inclusive lower bound, exclusive upper bound except for the top tier
+    min: float = 0
+    max: float = 0  # inclusive lower bound, exclusive upper bound except for the top tier
+    # A tier by rank among peers instead of by range: "bottom" or "top", and how many
+    # (``count`` subjects, or ``count`` percent of them, rounded up, when ``percent``).
+    rank: Optional[str] = None
+    count: float = 0
+    percent: bool = False
 
 
 class Veto(Frozen):
@@ -361,6 +366,7 @@ class Formula(Frozen):
     grade: Optional[str] = None
     period: str = "month"
     total: float = 100
+    subtree: bool = False  # a worker is scored on every case and visit of the grids under theirs (a community head)
     indicators: tuple[Indicator, ...]
     tiers: tuple[Tier, ...] = ()
     vetoes: tuple[Veto, ...] = ()

@@ -8,7 +8,8 @@ verified complaint, bars excellent"). Each result keeps its trace.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import math
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Iterable, Mapping, Optional
 
@@ -122,6 +123,8 @@ class Score:
     barred: tuple[str, ...] = ()
     trace: tuple[str, ...] = field(default_factory=tuple)
     scored: bool = True  # False when every indicator was empty and not counted: nothing to score
+    rank: Optional[int] = None  # among the peers scored by the same formula in the same period (see `ranked`)
+    peers: Optional[int] = None
 
     @property
     def empty_note(self) -> str:
@@ -211,8 +214,8 @@ def score(formula: Formula, subject: str, metrics: Mapping[str, float]) -> Score
 
 
 def tier_of(formula: Formula, total: float, barred: tuple[str, ...] = ()) -> Optional[str]:
-    """The tier ``total`` falls in; a barred tier gives way to the best lower one."""
-    ordered = sorted(formula.tiers, key=lambda t: t.min, reverse=True)
+    """The range tier ``total`` falls in; a barred tier gives way to the best lower one (rank tiers aside)."""
+    ordered = sorted((t for t in formula.tiers if t.rank is None), key=lambda t: t.min, reverse=True)
     top = ordered[0].max if ordered else None
     for index, tier in enumerate(ordered):
         if tier.min <= total < tier.max or (total == top and tier.max == top):
@@ -221,6 +224,36 @@ def tier_of(formula: Formula, total: float, barred: tuple[str, ...] = ()) -> Opt
                     return lower.code
             return None
     return None
+
+
+def ranked(formula: Formula, scores: list[Score]) -> list[Score]:
+    """``scores`` of peers (one formula, one period) with their rank, and the formula's rank tiers applied.
+
+    Rank 1 is the highest total; equal totals share a rank (1, 2, 2, 4). A
+    subject is in the bottom N when fewer than N peers scored below it, in the
+    top N when fewer than N scored above it; N is a count, or a percentage of
+    the peers rounded up. A rank tier replaces the range tier unless a veto
+    bars it. Subjects not scored this period take no rank. Order is kept.
+    """
+    totals = [s.total for s in scores if s.scored]
+    rank_tiers = [t for t in formula.tiers if t.rank is not None]
+    out = []
+    for s in scores:
+        if not s.scored:
+            out.append(s)
+            continue
+        above = sum(1 for t in totals if t > s.total)
+        below = sum(1 for t in totals if t < s.total)
+        tier, trace = s.tier, list(s.trace)
+        for rule in rank_tiers:
+            n = math.ceil(rule.count * len(totals) / 100) if rule.percent else int(rule.count)
+            beyond = below if rule.rank == "bottom" else above
+            if beyond < n and rule.code not in s.barred:
+                tier = rule.code
+                trace.append(f"rank {above + 1} of {len(totals)}: {rule.rank} {rule.count:g}"
+                             f"{'%' if rule.percent else ''} → tier {rule.code}")
+        out.append(replace(s, rank=above + 1, peers=len(totals), tier=tier, trace=tuple(trace)))
+    return out
 
 
 def tier_drops(history: Iterable[Optional[str]], formula: Formula) -> int:

@@ -445,12 +445,30 @@ def check_formulas(defs: Definitions) -> Found:
 
 def _grade(defs: Definitions, formula) -> Found:
     grade, level = single(formula.grade), single(formula.level)
-    if grade is None:
-        return
     levels = [defs.levels.get(level.code)] if level is not None and level.code in defs.levels \
         else defs.levels.values()
     grades = {c.code: c for lv in levels for c in lv.classes}
-    yield from resolve(grade, grades, "grade")
+    if grade is not None:
+        yield from resolve(grade, grades, "grade")
+        if formula.grades:
+            yield at(grade, "a formula names either one `grade` or a list of `grades`, not both",
+                     "keep `grades A, B, C` and give per-grade targets")
+    yield from resolve_all(formula.grades, grades, "grade")
+    listed = [g.code for g in formula.grades]
+    for indicator in formula.indicators:
+        given = [t.grade.code for t in indicator.grade_targets]
+        if given and not listed:
+            yield at(indicator, f"indicator {indicator.code} gives a target per grade, but the formula lists no grades",
+                     "add `grades " + ", ".join(given) + "` after `for …`")
+            continue
+        for target in indicator.grade_targets:
+            if target.grade.code not in listed:
+                yield at(target.grade, f"grade {target.grade.code} is not among the formula's grades "
+                                       f"({', '.join(listed)})", did_you_mean(target.grade.code, listed, "grades"))
+        missing = [g for g in listed if g not in given]
+        if given and missing:
+            yield at(indicator, f"indicator {indicator.code} has no target for grade {', '.join(missing)}",
+                     "give every grade of the formula a target, or one target for all")
 
 
 def _weights(code: str, formula, total: float) -> Found:
@@ -465,7 +483,14 @@ def _weights(code: str, formula, total: float) -> Found:
 
 
 def _tiers(code: str, formula, total: float) -> Found:
-    tiers = sorted(formula.tiers, key=lambda t: (number(t.low), number(t.high)))
+    for tier in formula.tiers:
+        if tier.rank:
+            count = number(tier.count)
+            if count <= 0 or (tier.percent and count > 100) or (not tier.percent and not float(count).is_integer()):
+                yield at(tier, f"tier {tier.code} of formula {code}: {tier.rank} {tier.count}"
+                               f"{'%' if tier.percent else ''} can never hold",
+                         "a whole number of subjects of 1 or more, or a percentage from 1% to 100%")
+    tiers = sorted((t for t in formula.tiers if not t.rank), key=lambda t: (number(t.low), number(t.high)))
     for tier in tiers:
         if number(tier.low) >= number(tier.high):
             yield at(tier, f"tier {tier.code} of formula {code} is empty: {tier.low}..{tier.high}",

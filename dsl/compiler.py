@@ -55,7 +55,7 @@ def compile_definitions(defs: Definitions) -> rs.Ruleset:
         routes=tuple(route(r) for r in defs.routes),
         escalations=tuple(escalation(c, p) for c, p in defs.escalations.items()),
         registers=tuple(register(defs, entity) for entity in defs.registers.codes()),
-        formulas=tuple(formula(c, f) for c, f in defs.formulas.items()),
+        formulas=tuple(f for c, node in defs.formulas.items() for f in formulas(c, node)),
         points=rs.Points(
             earn=tuple(rs.EarnRule(code=c, label=label(e.label), points=e.points) for c, e in defs.earn.items()),
             rewards=tuple(rs.Reward(code=c, label=label(r.label), cost=r.cost) for c, r in defs.rewards.items()),
@@ -194,6 +194,14 @@ def lifecycle(defs: Definitions):
     )
 
 
+def _target(indicator, grade):
+    if indicator.target is not None:
+        return number(indicator.target)
+    by_grade = {t.grade.code: number(t.value) for t in indicator.grade_targets}
+    return by_grade.get(grade)
+
+
+_RANK = {"末位": "bottom", "前列": "top"}
 _EMPTY = {"满分": "full", "零分": "zero", "不计": "not_counted"}
 
 
@@ -248,21 +256,31 @@ def field_spec(code: str, node) -> rs.FieldSpec:
     )
 
 
-def formula(code: str, node) -> rs.Formula:
+def formulas(code: str, node) -> tuple[rs.Formula, ...]:
+    """The formula, or one per grade for a formula written `grades A, B, C` (targets per grade)."""
+    grades = [g.code for g in node.grades]
+    if not grades:
+        return (formula(code, node, code_of(node.grade)),)
+    return tuple(formula(code, node, grade) for grade in grades)
+
+
+def formula(code: str, node, grade) -> rs.Formula:
     role, level_ref = single(node.role), single(node.level)
     total = single(node.total)
     return rs.Formula(
         code=code, label=label(node.label), subject=node.subject,
-        role=code_of(role), level=code_of(level_ref), grade=code_of(node.grade),
+        role=code_of(role), level=code_of(level_ref), grade=grade,
         period=single(node.period) or "month", total=number(total) if total is not None else 100,
+        subtree=bool(node.subtree),
         indicators=tuple(rs.Indicator(code=i.code, label=label(i.label), numerator=_metric(i.numerator),
                                       denominator=_metric(i.denominator), weight=number(i.weight),
-                                      target=number(i.target) if i.target is not None else None,
-                                      lower_is_better=i.lower_is_better,
+                                      target=_target(i, grade), lower_is_better=i.lower_is_better,
                                       if_empty=_empty_rule(i.if_empty))
                         for i in node.indicators),
         tiers=tuple(rs.Tier(code=t.code, label=label(t.label), min=number(t.low), max=number(t.high))
-                    for t in sorted(node.tiers, key=lambda t: -number(t.low))),
+                    for t in sorted((t for t in node.tiers if not t.rank), key=lambda t: -number(t.low)))
+              + tuple(rs.Tier(code=t.code, label=label(t.label), rank=_RANK.get(t.rank, t.rank),
+                              count=number(t.count), percent=bool(t.percent)) for t in node.tiers if t.rank),
         vetoes=tuple(rs.Veto(code=v.code, label=label(v.label), metric=_metric(v.metric),
                              at_least=number(v.at_least), bars=tuple(b.code for b in v.bars))
                      for v in node.vetoes),

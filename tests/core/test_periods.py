@@ -94,6 +94,7 @@ def test_a_model_whose_only_formula_is_yearly_scores_by_year(tmp_path):
     path = make_store(tmp_path / "o.db", HEAD + formula("年考", "year"))
     out = CliRunner().invoke(cli, ["score", path, "--year", "2026"])
     assert out.exit_code == 0, out.output
+    assert " 1/1 " in out.output  # the rank among the peers of the formula
     assert "Scores for 2026 (year)" in out.output and "王芳" in out.output and " 3/4 " in out.output and " 75.00 " in out.output
     monthly = CliRunner().invoke(cli, ["score", path, "--month", "2026/10"])
     assert monthly.exit_code == 0
