@@ -37,6 +37,19 @@ def test_a_hotline_request_needs_a_callback_before_it_closes(town):
     assert town.move(call.case_id, "办结", "社工", "许社工", START.replace(hour=23), evidence=["callback"]) == "办结"
 
 
+def test_the_roster_check_wants_six_workers_on_each_communitys_hotline(town):
+    """"社区共有六名专职社区工作者,6部手机24小时开机": 育兰 and 白银 each have one worker so far."""
+    with town.store.read() as conn:
+        short = {(s.grid, s.role): (s.needed, s.have, s.short) for s in roster.staffing(conn, town.ruleset)}
+    assert short == {("JD.ML.BY", "社工"): (6, 1, 5), ("JD.ML.YL", "社工"): (6, 1, 5)}
+    with town.store.write(actor="office") as rec:
+        for n in range(2, 7):
+            roster.add_worker(rec, f"育兰社工{n}", "社工", ["JD.ML.YL"], phone=f"1391620000{n}")
+    with town.store.read() as conn:
+        short = {s.grid: s.short for s in roster.staffing(conn, town.ruleset)}
+    assert short == {"JD.ML.BY": 5, "JD.ML.YL": 0}
+
+
 def test_a_wechat_enquiry_closes_without_the_hotlines_callback(town):
     """The callback is the hotline's promise ("对居民每一次的诉求都进行回访"), not every channel's:
     an enquiry on the '希望树' WeChat account closes when answered."""

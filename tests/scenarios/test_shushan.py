@@ -6,7 +6,7 @@ from datetime import date, datetime, timedelta
 
 import pytest
 
-from wangge.core import casework, periods
+from wangge.core import casework, periods, roster
 from wangge.core.errors import TransitionError
 from wangge.core.validators import field_problems, validators
 
@@ -153,3 +153,20 @@ def test_the_year_end_assessment_decides_renewal(shushan):
     assert year.score.formula == "网格长年终"
     assert parts == {"走访": (180, 15.0), "结案率": (1.0, 30.0), "满意度": (1.0, 40.0)}
     assert (year.score.total, year.score.tier) == (85.0, "称职")
+
+
+def test_the_leaders_stipends_for_a_month_and_a_year(shushan):
+    """"区财政给予工作津贴每人每月400元"; "仅网格长工作津贴区财政每年支出近400万元". 家家景园's
+    31 small grids, each with its leader, cost 12,400 a month and 148,800 a year. (At the
+    district's 998 grids the same rule would pay 4,790,400 a year, more than the article's
+    "近400万": its leaders may not all have been paid a full year.)"""
+    with shushan.store.write(actor="office") as rec:
+        for n in range(2, 32):  # 刘大姐 leads the 7号 grid; thirty more grids and leaders
+            roster.add_grid(rec, f"SS.SL.JJ.2.{n + 7:02d}", "小网格", f"{n + 7}号小网格", "SS.SL.JJ.2")
+            roster.add_worker(rec, f"网格长{n}", "网格长", [f"SS.SL.JJ.2.{n + 7:02d}"])
+    with shushan.store.read() as conn:
+        month = roster.stipends(conn, shushan.ruleset, periods.of("month", date(2026, 11, 1)))
+        year = roster.stipends(conn, shushan.ruleset, periods.of("year", date(2026, 1, 1)))
+        unled = [s.grid for s in roster.staffing(conn, shushan.ruleset) if s.short]
+    assert (len(month), sum(s.amount for s in month), sum(s.amount for s in year)) == (31, 12400, 148800)
+    assert {s.amount for s in year} == {4800} and unled == []

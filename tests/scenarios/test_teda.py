@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 import pytest
-from wangge.core import casework
+from wangge.core import casework, roster
 from wangge.core.errors import TransitionError, ValidationFailed
 from wangge.core.validators import validators
 from wangge.core.sizing import grids_needed
@@ -30,10 +30,19 @@ def teda(tmp_path):
     d.store.close()
 
 
-def test_taifeng_needs_ten_grids_at_400_households_each(teda):
+def test_taifeng_needs_ten_grids_at_400_households_each_with_one_social_worker(teda):
+    """泰丰社区: "3902个建筑户,划分成了10个网格责任区,分配给10位'网格社工'"."""
     grid = next(level for level in teda.ruleset.levels if level.code == "网格")
-    assert grid.sizing.households_per_grid == 400
-    assert grids_needed(3902, grid.sizing) == 10  # 泰丰社区: 3902 households, 10 grids
+    grids = grids_needed(3902, grid.sizing)
+    assert grids == 10
+    with teda.store.write(actor="office") as rec:
+        for n in range(1, grids + 1):
+            roster.add_grid(rec, f"TF.{n:02d}", "网格", f"泰丰{n}网格", "TEDA.1.TF")
+            if n < grids:  # the tenth worker is not hired yet
+                roster.add_worker(rec, f"社工{n}", "网格员", [f"TF.{n:02d}"])
+    with teda.store.read() as conn:
+        short = [(s.grid, s.needed, s.have) for s in roster.staffing(conn, teda.ruleset) if s.short]
+    assert short == [("TF.10", 1, 0)]
 
 
 def test_the_telecom_box_needs_a_photo_dispatch_repair_and_on_site_confirmation(teda):
