@@ -144,6 +144,9 @@ def move_case(
     status, channel, reporter = found
     # A channel that promises a callback (回访) to every request cannot close without one.
     callback = any(c.code == channel and c.callback for c in ruleset.channels)
+    rule = Lifecycle.of(ruleset).moves.get(move)
+    if rule is not None and rule.evidence_by:
+        evidence = _evidence_by(rec.conn, case_id, rule, role, evidence, status)
     event = Lifecycle.of(ruleset).move(status, move, role, evidence=evidence, on_device=on_device, actor=actor_id,
                                        at=at, closing_requires=("callback",) if callback else ())
     rule = Lifecycle.of(ruleset).moves[move]
@@ -168,6 +171,30 @@ def move_case(
         return status
     rec.conn.execute(_cases.update().where(_cases.c.id == case_id).values(status=event.to_status))
     return event.to_status
+
+
+def _evidence_by(conn: Connection, case_id: str, rule, role: str, evidence: Iterable[str], status: str) -> list[str]:
+    """The evidence a move may count when its transition says `requires … from ROLE`.
+
+    Only evidence given by a worker of one of those roles counts: on this move
+    if the mover has the role, or recorded on an earlier move of the case
+    (e.g. the command centre's callback before the handler closes). Raises
+    `TransitionError` naming who must give what when it is missing.
+    """
+    given = set(evidence) if role in rule.evidence_by else set()
+    for e in conn.execute(select(_events.c.role, _events.c.note, _events.c.stale).where(_events.c.case_id == case_id)):
+        if e.role in rule.evidence_by and not e.stale:
+            for part in (e.note or "").split("; "):
+                if part.startswith("evidence="):
+                    given |= set(part.removeprefix("evidence=").split(","))
+    missing = [need for need in rule.requires if need not in given]
+    if missing:
+        raise TransitionError(
+            f"move {rule.code} from state {status} by {role} needs {', '.join(missing)} given by "
+            f"{' or '.join(rule.evidence_by)}; none is recorded on the case"
+            + (f" (given by {role} it does not count)" if set(missing) & set(evidence) else ""),
+            reason="missing_evidence", missing=tuple(missing), state=status, move=rule.code, role=role)
+    return sorted(given | set(evidence))
 
 
 def sweep(rec: Recorder, ruleset: Ruleset, now: datetime) -> tuple[list[Escalation], list[str]]:

@@ -186,7 +186,8 @@ class Router:
         """The owner's grid and the escalation rungs for a case in ``cells`` (cached per grid path)."""
         grids = dict(cells)
         grid = grids.get(plan.level) if plan.level else (cells[-1][1] if cells else None)
-        chain = tuple(Step(st.level, grids.get(st.level, ""), st.role, st.department, st.within, path)
+        chain = tuple(Step(st.level, grids.get(st.level, ""), st.role,
+                           plan.department if st.own_department else st.department, st.within, path)
                       for st, path in plan.steps)
         return grid, chain
 
@@ -204,7 +205,7 @@ class Router:
         else:
             level, role, department = rule.level, rule.role, rule.department
             why.append(f"route {clause} → {('department ' + department) if department else f'{role} at {level}'}")
-        steps, ceiling, chain_why = self._chain(case, item.escalation or klass.escalation, severity)
+        steps, ceiling, chain_why = self._chain(case, item.escalation or klass.escalation, severity, department)
         sla = item.sla_for(case.channel, severity)
         if sla is not item.sla:
             variant = next(v for v in item.variants if v.sla is sla)
@@ -223,7 +224,8 @@ class Router:
                 return rule, f"#{index + 1} (by {said})"
         return None, ""
 
-    def _chain(self, case: CaseView, path_code: Optional[str], severity: Optional[str]):
+    def _chain(self, case: CaseView, path_code: Optional[str], severity: Optional[str],
+               department: Optional[str] = None):
         """The escalation rungs from the case's grid up to its ceiling, and why.
 
         The severity's ceiling wins ("大事不出街道"); without one, the path's
@@ -246,6 +248,10 @@ class Router:
                     return tuple(steps), allowed, why
                 steps.append((step, path.code))
             why.append(f"path {path.code} {path.label.text()}: " + " → ".join(x.level for x in path.steps))
+            for step in path.steps:
+                if step.own_department:
+                    why.append(f"step {step.level} goes to the case's own department: "
+                               f"{department or 'none (its route names no department)'}")
             if allowed is None:
                 return tuple(steps), path.ceiling, why
             if path.ceiling is None or not self._above(allowed, path.ceiling):

@@ -207,6 +207,7 @@ class Transition(Frozen):
     office: bool = False  # reserved to the office: a tablet's move is a proposal
     requires: tuple[str, ...] = ()  # evidence needed: "onsite_confirmation", "callback", "photo"
     from_reporter: bool = False  # the confirmation or signature must come from the worker who reported the case
+    evidence_by: tuple[str, ...] = ()  # roles whose workers must give the required evidence (a callback by the centre)
 
 
 class Lifecycle(Frozen):
@@ -230,6 +231,7 @@ class EscalationStep(Frozen):
     level: str
     role: Optional[str] = None
     department: Optional[str] = None
+    own_department: bool = False  # to the department the case's route gave it
     after: Duration  # overdue time at the previous step before moving here
     within: Optional[Duration] = None  # the time this level has before the case moves up (its SLA)
 

@@ -79,6 +79,7 @@ def check_references(defs: Definitions) -> Found:
     for transition in defs.transitions.values():
         yield from resolve_all(transition.sources + [transition.target], defs.states, "state")
         yield from resolve_all(transition.roles, defs.roles, "role")
+        yield from resolve_all(transition.evidence_by, defs.roles, "role")
     for route in defs.routes:
         yield from resolve_all(route.match_class, defs.classes, "class")
         yield from resolve_all(route.match_item, defs.items, "item")

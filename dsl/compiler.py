@@ -189,7 +189,8 @@ def lifecycle(defs: Definitions):
         transitions=tuple(rs.Transition(code=c, label=label(t.label),
                                         sources=tuple(s.code for s in t.sources), target=t.target.code,
                                         roles=tuple(r.code for r in t.roles), office=t.office,
-                                        requires=evidence(t.requires), from_reporter=bool(t.from_reporter))
+                                        requires=evidence(t.requires), from_reporter=bool(t.from_reporter),
+                                        evidence_by=tuple(r.code for r in t.evidence_by))
                           for c, t in defs.transitions.items()),
     )
 
@@ -230,7 +231,8 @@ def escalation(code: str, node) -> rs.EscalationPath:
         # `after` is the time the previous step had; the first step takes over at once.
         after = previous if previous is not None else rs.Duration(amount=0, unit=within.unit)
         steps.append(rs.EscalationStep(level=step.level.code, role=code_of(step.role),
-                                       department=code_of(step.department), after=after, within=within))
+                                       department=code_of(step.department), after=after, within=within,
+                                       own_department=bool(step.own_department)))
         previous = within
     return rs.EscalationPath(code=code, label=label(node.label), steps=tuple(steps),
                              ceiling=code_of(node.ceiling), next=code_of(node.next))
