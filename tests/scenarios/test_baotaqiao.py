@@ -102,7 +102,7 @@ def test_a_monthly_100_point_score_where_satisfaction_is_worth_40(street):
     _closed_case(street, OCT, satisfied=True)
     _closed_case(street, OCT + timedelta(days=1), satisfied=False)
     head = street.scores(2026, 10)["陈丽"]
-    assert head.score.formula == "月考A"  # the formula of the grid's grade
+    assert head.score.formula == "月考"
     parts = {p.indicator: p for p in head.score.parts}
     assert parts["满意度"].weight == 40 and parts["满意度"].points == 20.0  # one of two satisfied
     assert sum(p.weight for p in head.score.parts) == 100
@@ -150,7 +150,7 @@ def test_a_grade_b_compound_is_assessed_by_its_own_formula(street):
                     satisfied=True if move == "核查" else None)
     head = street.scores(2026, 10)["周强"]
     parts = {p.indicator: p.points for p in head.score.parts}
-    assert head.score.formula == "月考B" and head.metrics["closed_on_time"] == 0
+    assert head.score.formula == "月考" and head.metrics["closed_on_time"] == 0
     assert parts == {"结案率": 30, "按期": 0, "返工率": 10, "满意度": 40}
     assert (head.score.total, head.score.tier) == (80, "良好")
 
