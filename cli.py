@@ -683,10 +683,11 @@ def score_command(store_path: str, day, week, month, quarter, half_year, year, r
                    f"{', '.join(kinds) or 'nothing'}")
         return
     header = ["subject", "worker / grid", "role / level", "grids", "closed/registered", "total", "rank", "tier",
-              "empty this period"]
+              "empty this period", "targets"]
     rows = [[r.subject, r.worker, r.role, r.grids, f"{r.metrics['closed']:g}/{r.metrics['registered']:g}",
              r.score.total if r.score.scored else "-", f"{r.score.rank}/{r.score.peers}" if r.score.rank else "-",
-             r.score.tier or "-", r.score.empty_note or "-"] for r in results]
+             r.score.tier or "-", r.score.empty_note or "-", "; ".join(str(t) for t in r.targets) or "-"]
+            for r in results]
     click.echo(table(header, rows, title=f"Scores for {period.label} ({kind.replace('_', ' ')})"))
     if csv_path:
         # Formulas differ by role, level and grade: one column per indicator any of them has.

@@ -13,7 +13,7 @@ from typing import Iterable, Optional
 from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
-from wangge.core import duplicates, periods, scoring, trace
+from wangge.core import duplicates, periods, points, scoring, trace
 from wangge.core.capture import Recorder
 from wangge.core.errors import RoutingError, TransitionError, WanggeError
 from wangge.core.escalation import Escalation, escalate
@@ -170,7 +170,20 @@ def move_case(
     if event.proposal:
         return status
     rec.conn.execute(_cases.update().where(_cases.c.id == case_id).values(status=event.to_status))
+    if event.to_status in Lifecycle.of(ruleset).closed and event.from_status not in Lifecycle.of(ruleset).closed:
+        _credit_service(rec, ruleset, case_id, at)
     return event.to_status
+
+
+def _credit_service(rec: Recorder, ruleset: Ruleset, case_id: str, at: datetime) -> None:
+    """Closing a menu order (a case naming a `service` and the `volunteer` who served) credits its points, once."""
+    row = rec.conn.execute(select(_cases.c.number, _cases.c.fields, _cases.c.grid_id).where(_cases.c.id == case_id)).first()
+    fields = row.fields or {}
+    if not fields.get("service") or not fields.get("volunteer") or fields.get("points_credited"):
+        return
+    entry = points.for_service(ruleset, fields["volunteer"], fields["service"], at, order=row.number)
+    points.record(rec, entry, row.grid_id)
+    rec.update("case", case_id, {"points_credited": entry.delta})
 
 
 def _evidence_by(conn: Connection, case_id: str, rule, role: str, evidence: Iterable[str], status: str) -> list[str]:
@@ -263,6 +276,7 @@ class MonthScore:
     metrics: dict
     score: scoring.Score
     subject: str = "worker"
+    targets: tuple = ()  # scoring.TargetCheck per class/grade target of the subject's grid
 
 
 def month_window(ruleset: Ruleset, year: int, month: int) -> tuple[datetime, datetime]:
@@ -305,7 +319,8 @@ def worker_scores(conn: Connection, ruleset: Ruleset, period: periods.Period) ->
         history = [scoring.score(formula, worker.name, worker_metrics(conn, ruleset, grids, worker.id, *p.window(zone))).tier
                    for p in period.so_far_this_year()]
         metrics["tier_drops_year"] = scoring.tier_drops(history, formula)
-        results.append(MonthScore(worker.name, worker.role, len(grids), metrics, scoring.score(formula, worker.name, metrics)))
+        results.append(MonthScore(worker.name, worker.role, len(grids), metrics, scoring.score(formula, worker.name, metrics),
+                                  targets=_targets(ruleset, level, grade, metrics, period)))
     return _ranked(ruleset, results)
 
 
@@ -332,8 +347,16 @@ def cell_scores(conn: Connection, ruleset: Ruleset, period: periods.Period) -> l
                    for p in period.so_far_this_year()]
         metrics["tier_drops_year"] = scoring.tier_drops(history, formulas[0])
         results.append(MonthScore(cell.code, cell.level, len(subtree), metrics,
-                                  scoring.score(formulas[0], cell.code, metrics), subject="grid"))
+                                  scoring.score(formulas[0], cell.code, metrics), subject="grid",
+                                  targets=_targets(ruleset, cell.level, cell.grade, metrics, period)))
     return _ranked(ruleset, results)
+
+
+def _targets(ruleset: Ruleset, level: Optional[str], grade: Optional[str], metrics: dict, period) -> tuple:
+    """The targets of the grid's class or grade, against the period's metrics."""
+    classes = [c for lv in ruleset.levels if lv.code == level for c in lv.classes if c.code == grade]
+    days = (period.end - period.start).days
+    return scoring.against_targets([t for c in classes for t in c.targets], metrics, days)
 
 
 def _ranked(ruleset: Ruleset, results: list[MonthScore]) -> list[MonthScore]:

@@ -54,3 +54,55 @@ def redeem(ruleset: Ruleset, entries: Iterable[Entry], resident: str, reward: st
             f"resident {resident} cannot redeem {found.label.text()}: it costs {found.cost} points, the balance is {have}"
         )
     return Entry(resident, -found.cost, f"兑换 {found.label.text()}", reward, at)
+
+
+def for_service(ruleset: Ruleset, resident: str, service: str, at: datetime, order: str = "") -> Entry:
+    """An entry crediting the volunteer ``resident`` with the points of menu service ``service`` (点单式).
+
+    Raises `PointsError` for a service the menu lacks or one that earns no points.
+    """
+    menu = {s.code: s for s in ruleset.services}
+    found = menu.get(service)
+    if found is None:
+        raise PointsError(f"unknown service {service!r}: the menu has {', '.join(menu) or '(none)'}")
+    if found.points <= 0:
+        raise PointsError(f"service {service} earns no points: give it `points N` in the rule file")
+    return Entry(resident, found.points, f"点单 {found.label.text()}" + (f" ({order})" if order else ""), service, at)
+
+
+# -- the ledger on a store: point_entry rows, append-only ---------------------------
+
+def ledger(conn, resident_id: str) -> list[Entry]:
+    """Every entry of ``resident_id`` in the store, oldest first."""
+    from sqlalchemy import select
+
+    from wangge.core.models import PointEntry
+
+    rows = conn.execute(select(PointEntry.__table__).where(PointEntry.resident_id == resident_id,
+                                                             PointEntry.deleted.is_(None))
+                        .order_by(PointEntry.at)).all()
+    return [Entry(r.resident_id, r.delta, r.reason, r.rule, r.at) for r in rows]
+
+
+def record(rec, entry: Entry, grid_id: str | None = None) -> str:
+    """Append ``entry`` to the store's ledger (in the resident's grid unless ``grid_id`` says); return its id."""
+    from sqlalchemy import select
+
+    from wangge.core.models import Resident
+
+    if grid_id is None:
+        grid_id = rec.conn.execute(select(Resident.grid_id).where(Resident.id == entry.resident)).scalar()
+        if grid_id is None:
+            raise PointsError(f"no resident {entry.resident} in this store")
+    return rec.insert("point_entry", {"resident_id": entry.resident, "grid_id": grid_id, "delta": entry.delta,
+                                      "reason": entry.reason, "rule": entry.rule, "at": entry.at})
+
+
+def record_redemption(rec, ruleset: Ruleset, resident_id: str, reward: str, at: datetime) -> Entry:
+    """Redeem ``reward`` for ``resident_id`` against the stored ledger and store the entry.
+
+    Raises `PointsError` past the balance (nothing is written then).
+    """
+    entry = redeem(ruleset, ledger(rec.conn, resident_id), resident_id, reward, at)
+    record(rec, entry)
+    return entry

@@ -90,6 +90,7 @@ class Target(Frozen):
     label: Label = Label()
     value: float
     unit: str = ""
+    metric: Optional[str] = None  # what the target is measured by; scores show the actual against it
 
 
 class GridClass(Frozen):

@@ -256,6 +256,49 @@ def ranked(formula: Formula, scores: list[Score]) -> list[Score]:
     return out
 
 
+@dataclass(frozen=True)
+class TargetCheck:
+    """A class or grade target against what was measured in the period."""
+
+    code: str
+    target: float
+    actual: Optional[float]  # None: nothing measured
+    unit: str
+
+    @property
+    def met(self) -> Optional[bool]:
+        return None if self.actual is None else self.actual >= self.target
+
+    def __str__(self) -> str:
+        shown = "not measured" if self.actual is None else f"{self.actual:.3g}"
+        mark = {True: "met", False: "NOT met", None: ""}[self.met]
+        return f"{self.code} {shown} of {self.target:g}{self.unit} {mark}".strip()
+
+
+_PER = {"日": 1, "天": 1, "day": 1, "周": 7, "week": 7, "月": 30.4375, "month": 30.4375}
+
+
+def against_targets(targets, metrics: Mapping[str, float], days: float) -> tuple[TargetCheck, ...]:
+    """Each target that names a metric, with the period's actual in the target's unit.
+
+    A unit "%" reads the metric as a share (0.92 is 92); a unit per day,
+    week or month ("次/日") divides the period's count by its length.
+    """
+    out = []
+    for target in targets:
+        if not target.metric:
+            continue
+        actual = metrics.get(target.metric)
+        if actual is not None:
+            per = target.unit.rsplit("/", 1)[-1] if "/" in target.unit else ""
+            if target.unit.endswith("%"):
+                actual = actual * 100
+            elif per in _PER:
+                actual = actual / (days / _PER[per])
+        out.append(TargetCheck(target.code, target.value, actual, target.unit))
+    return tuple(out)
+
+
 def tier_drops(history: Iterable[Optional[str]], formula: Formula) -> int:
     """How many times a subject's tier fell from one month to the next (for the yearly veto)."""
     rank = {t.code: t.min for t in formula.tiers}

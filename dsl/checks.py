@@ -177,6 +177,9 @@ def _date(value: str):
 
 def check_levels(defs: Definitions) -> Found:
     for level in defs.levels.values():
+        for grid_class in level.classes:
+            for target in grid_class.targets:
+                yield from check_metric(defs, target.metric)
         yield from given_twice(level, ("households_per_grid", "merge_below", "buildings",
                                        "storefronts", "grids_per_upper"))
         for rng, what in ((single(level.buildings), "buildings"), (single(level.storefronts), "storefronts")):

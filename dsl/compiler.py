@@ -137,7 +137,8 @@ def level(code: str, node, rank: int) -> rs.GridLevel:
         ),
         classes=tuple(
             rs.GridClass(code=c.code, label=label(c.label), targets=tuple(
-                rs.Target(code=t.code, label=label(t.label), value=number(t.value), unit=t.unit or "")
+                rs.Target(code=t.code, label=label(t.label), value=number(t.value), unit=t.unit or "",
+                          metric=_metric(t.metric))
                 for t in c.targets))
             for c in node.classes),
     )

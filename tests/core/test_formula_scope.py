@@ -87,3 +87,26 @@ def test_grade_targets_must_match_the_formulas_grades():
     found = {d.message for d in diagnostics(HEAD + GRADED.replace("target A 1.0, B 0.5", "target A 1.0, C 0.5"))}
     assert "grade C is not among the formula's grades (A, B)" in found
     assert "indicator 结案率 has no target for grade B" in found
+
+
+def test_grade_targets_are_shown_against_the_actual(tmp_path):
+    text = (HEAD + GRADED).replace('grade A "示范" grade B "标准"',
+                                   'grade A "示范" { target 结案 "月结案" 2 "件" of closed } '
+                                   'grade B "标准" { target 结案 "月结案" 1 "件" of closed }')
+    s, ruleset = street(tmp_path, text)
+    with s.read() as conn:
+        by_grid = {r.worker: [str(t) for t in r.targets] for r in casework.grid_scores(conn, ruleset, 2026, 10)}
+    s.close()
+    # Each grid closed one case in October: grade A asks 2, grade B 1.
+    assert by_grid == {"C.A": ["结案 1 of 2件 NOT met"], "C.B": ["结案 1 of 1件 met"]}
+
+
+def test_a_share_reads_as_a_percentage_and_a_count_per_day_divides_by_the_days():
+    from wangge.core.ruleset import Target
+    from wangge.core.scoring import against_targets
+
+    targets = [Target(code="满意度", value=90, unit="%", metric="satisfaction"),
+               Target(code="巡查", value=2, unit="次/日", metric="visits"),
+               Target(code="说明", value=1)]  # no metric: shown in the rule file only
+    checks = against_targets(targets, {"satisfaction": 0.92, "visits": 31}, days=31)
+    assert [(c.code, round(c.actual, 2), c.met) for c in checks] == [("满意度", 92.0, True), ("巡查", 1.0, False)]
