@@ -156,12 +156,18 @@ def test_a_grade_b_compound_is_assessed_by_its_own_formula(street):
 
 
 def test_volunteer_points_are_exchanged_for_goods(street):
-    """"对网格中的注册志愿者,我们则采用'积分换购'的办法"."""
-    ledger = [points.earn(street.ruleset, [], "志愿者老李", "志愿服务", OCT, times=12)]
-    goods = points.redeem(street.ruleset, ledger, "志愿者老李", "日用品", OCT + timedelta(days=1))
-    assert (goods.delta, points.balance(ledger + [goods], "志愿者老李")) == (-10, 2)
-    with pytest.raises(PointsError, match="costs 10 points, the balance is 2"):
-        points.redeem(street.ruleset, ledger + [goods], "志愿者老李", "日用品", OCT + timedelta(days=2))
+    """"对网格中的注册志愿者,我们则采用'积分换购'的办法": twelve services earn twelve points in the
+    store's ledger; goods for ten leave two, and a second exchange is refused."""
+    with street.store.write(actor="网格办") as rec:
+        home = rec.insert("household", {"grid_id": street.grids["BTQ.01.1"], "head_name": "李大爷"})
+        volunteer = rec.insert("resident", {"household_id": home, "grid_id": street.grids["BTQ.01.1"], "name": "李大爷"})
+        for n in range(12):
+            points.record(rec, points.earn(street.ruleset, [], volunteer, "志愿服务", OCT + timedelta(days=n)))
+        goods = points.record_redemption(rec, street.ruleset, volunteer, "日用品", OCT + timedelta(days=13))
+        with pytest.raises(PointsError, match="costs 10 points, the balance is 2"):
+            points.record_redemption(rec, street.ruleset, volunteer, "日用品", OCT + timedelta(days=14))
+    with street.store.read() as conn:
+        assert (goods.delta, points.balance(points.ledger(conn, volunteer), volunteer)) == (-10, 2)
 
 
 def test_the_social_work_log_needs_its_entry(street):

@@ -6,11 +6,9 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 
 import pytest
-from sqlalchemy import select
 
 from wangge.core import casework, periods, points, projects
-from wangge.core.errors import PointsError, ValidationFailed
-from wangge.core.models import PointEntry
+from wangge.core.errors import PointsError, TransitionError, ValidationFailed
 from wangge.core.validators import validators
 from support.scenario import CST, district
 
@@ -34,31 +32,32 @@ def lianchi(tmp_path):
     d.store.close()
 
 
-def _ledger(d):
-    with d.store.read() as conn:
-        rows = conn.execute(select(PointEntry.__table__)).all()
-    return [points.Entry(r.resident_id, r.delta, r.reason, r.rule, r.at) for r in rows]
-
-
 def test_a_menu_order_is_served_by_a_volunteer_who_earns_points_for_a_toy_set(lianchi):
-    order = lianchi.report("社工小李", "LC.WY.XH.1", "3202", "点单", T, description="独居老人买菜")
-    assert order.decision.role == "社工"
-    lianchi.move(order.case_id, "上报", "社工", "社工小李", T + timedelta(minutes=10))
-    lianchi.move(order.case_id, "派遣", "社工", "社工小李", T + timedelta(minutes=20))
-    lianchi.move(order.case_id, "接单", "志愿者", "志愿者老王", T + timedelta(hours=1))
-    lianchi.move(order.case_id, "反馈", "志愿者", "志愿者老王", T + timedelta(hours=2))
-    assert lianchi.move(order.case_id, "核查", "社工", "社工小李", T + timedelta(hours=3), evidence=["signature"]) == "结案"
-    for day in range(5):  # this service and four more activities: one point each
-        entry = points.earn(lianchi.ruleset, _ledger(lianchi), lianchi.volunteer, "志愿服务", T + timedelta(days=day))
-        with lianchi.store.write(actor="社工小李") as rec:
-            rec.insert("point_entry", {"resident_id": entry.resident, "grid_id": lianchi.grids["LC.WY.XH.1"],
-                                       "delta": entry.delta, "reason": entry.reason, "rule": entry.rule, "at": entry.at})
-    ledger = _ledger(lianchi)
-    assert points.balance(ledger, lianchi.volunteer) == 5
-    toy = points.redeem(lianchi.ruleset, ledger, lianchi.volunteer, "玩具", T + timedelta(days=6))
-    assert toy.delta == -5 and points.balance(ledger + [toy], lianchi.volunteer) == 0
-    with pytest.raises(PointsError, match="costs 5 points, the balance is 0"):
-        points.redeem(lianchi.ruleset, ledger + [toy], lianchi.volunteer, "玩具", T + timedelta(days=7))
+    """点单式: "社区居民根据菜单进行点单,由社工组织联系居民服务的志愿者"; 自助式: "每参与一次公益活动
+    或志愿服务积一分 ... 兑换一套玩具仅需5个积分". Five errands closed earn five points."""
+    for day in range(5):
+        at = T + timedelta(days=day)
+        order = lianchi.report("社工小李", "LC.WY.XH.1", "3202", "点单", at, description="独居老人买菜",
+                               fields={"service": "买菜", "volunteer": lianchi.volunteer})
+        assert order.decision.role == "社工"
+        lianchi.move(order.case_id, "上报", "社工", "社工小李", at + timedelta(minutes=10))
+        lianchi.move(order.case_id, "派遣", "社工", "社工小李", at + timedelta(minutes=20))
+        lianchi.move(order.case_id, "接单", "志愿者", "志愿者老王", at + timedelta(hours=1))
+        lianchi.move(order.case_id, "反馈", "志愿者", "志愿者老王", at + timedelta(hours=2))
+        with pytest.raises(TransitionError, match="signature"):  # the record is signed before it is filed
+            lianchi.move(order.case_id, "核查", "社工", "社工小李", at + timedelta(hours=3))
+        assert lianchi.move(order.case_id, "核查", "社工", "社工小李", at + timedelta(hours=3),
+                            evidence=["signature"]) == "结案"
+    with lianchi.store.read() as conn:
+        assert points.balance(points.ledger(conn, lianchi.volunteer), lianchi.volunteer) == 5
+    with lianchi.store.write(actor="社工小李") as rec:
+        toy = points.record_redemption(rec, lianchi.ruleset, lianchi.volunteer, "玩具", T + timedelta(days=6))
+        assert toy.delta == -5
+        with pytest.raises(PointsError, match="costs 5 points, the balance is 0"):
+            points.record_redemption(rec, lianchi.ruleset, lianchi.volunteer, "玩具", T + timedelta(days=7))
+    with lianchi.store.read() as conn:
+        ledger = points.ledger(conn, lianchi.volunteer)
+    assert [(e.delta, e.rule) for e in ledger] == [(1, "买菜")] * 5 + [(-5, "玩具")]
 
 
 def test_a_project_is_paid_in_stages_by_third_party_evaluation(lianchi):
