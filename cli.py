@@ -839,6 +839,126 @@ def roster_stipends(store_path: str, month, quarter, year, rules_file: str | Non
     click.echo(table(["worker", "role", "CNY", "why"], rows, title=f"Stipends for {period.label}"))
 
 
+# -- meetings and project delivery logs: office records ----------------------------
+
+@cli.group("meeting")
+def meeting_group() -> None:
+    """Meetings the rule file's cadences ask for: which are due, and each one held with its attendance.
+
+    \b
+    Example:
+      wangge meeting due office.db
+      wangge meeting record office.db 旬会 --at "2026-10-12 09:00" --attendee 王芳 --attendee 李明
+    """
+
+
+@meeting_group.command("due")
+@click.argument("store_path", metavar="STORE")
+@click.option("--now", type=click.DateTime(["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M", "%Y-%m-%d"]), default=None,
+              help="As of this time in the ruleset's zone (default: now).")
+@click.option("--rules", "rules_file", type=click.Path(dir_okay=False), help="Rule file (default: the store's own).")
+def meeting_due(store_path: str, now: datetime | None, rules_file: str | None) -> None:
+    """List each meeting of the rule file with its last sitting and when the next is due.
+
+    \b
+    Example:
+      wangge meeting due office.db --now 2026-10-20
+    """
+    from wangge.core import meetings
+    from wangge.core.report import table
+    from wangge.core.trace import stamp
+
+    with _casework_store(store_path) as s, s.read() as conn:
+        ruleset = _ruleset_for(conn, rules_file)
+        moment = _moment(now, ruleset.settings.timezone)
+        found = meetings.due(ruleset, meetings.held(conn), moment)
+    zone = ruleset.settings.timezone
+    rows = [[d.meeting, stamp(d.last, zone) if d.last else "never", stamp(d.due, zone) if d.due else "now",
+             "DUE" if d.overdue else ""] for d in found]
+    click.echo(table(["meeting", "last held", "next due", ""], rows, title=f"Meetings as of {stamp(moment)}"))
+
+
+@meeting_group.command("record")
+@click.argument("store_path", metavar="STORE")
+@click.argument("meeting")
+@click.option("--at", "at", required=True, type=click.DateTime(["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M"]),
+              help="When it was held, in the ruleset's zone.")
+@click.option("--attendee", "attendees", multiple=True, help="A worker who attended, by name or id (repeatable).")
+@click.option("--note", default="", help="Minutes or a note.")
+@click.option("--rules", "rules_file", type=click.Path(dir_okay=False), help="Rule file (default: the store's own).")
+def meeting_record(store_path: str, meeting: str, at: datetime, attendees: tuple[str, ...], note: str,
+                   rules_file: str | None) -> None:
+    """Record a meeting held and who attended.
+
+    \b
+    Example:
+      wangge meeting record office.db 旬会 --at "2026-10-12 09:00" --attendee 王芳
+    """
+    from wangge.core import meetings
+
+    with _casework_store(store_path) as s, s.write(actor="office") as rec:
+        ruleset = _ruleset_for(rec.conn, rules_file)
+        meetings.record(rec.conn, ruleset, meeting, _moment(at, ruleset.settings.timezone), attendees, note=note)
+    click.echo(f"recorded {meeting} with {len(attendees)} attendee(s)")
+
+
+@cli.group("project")
+def project_group() -> None:
+    """A service project's delivery: hours worked and activities held, logged and counted.
+
+    \b
+    Example:
+      wangge project log office.db 三社 --hours 6 --at "2026-10-12 09:00"
+      wangge project progress office.db 三社
+    """
+
+
+@project_group.command("log")
+@click.argument("store_path", metavar="STORE")
+@click.argument("project")
+@click.option("--hours", type=float, default=None, help="Work hours to log.")
+@click.option("--activity", is_flag=True, help="Log one activity held.")
+@click.option("--at", "at", required=True, type=click.DateTime(["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M", "%Y-%m-%d"]),
+              help="When, in the ruleset's zone.")
+@click.option("--note", default="", help="What was done.")
+@click.option("--rules", "rules_file", type=click.Path(dir_okay=False), help="Rule file (default: the store's own).")
+def project_log(store_path: str, project: str, hours: float | None, activity: bool, at: datetime, note: str,
+                rules_file: str | None) -> None:
+    """Log work hours or an activity on PROJECT.
+
+    \b
+    Example:
+      wangge project log office.db 三社 --activity --at 2026-10-12 --note 重阳节活动
+    """
+    from wangge.core import projects
+
+    if (hours is None) == (not activity):
+        raise UsageError("give either --hours N or --activity")
+    with _casework_store(store_path) as s, s.write(actor="office") as rec:
+        ruleset = _ruleset_for(rec.conn, rules_file)
+        projects.log(rec.conn, ruleset, project, "activity" if activity else "hours",
+                     _moment(at, ruleset.settings.timezone), hours or 0.0, note=note)
+    click.echo(f"logged {'an activity' if activity else f'{hours:g} hours'} on {project}")
+
+
+@project_group.command("progress")
+@click.argument("store_path", metavar="STORE")
+@click.argument("project")
+@click.option("--rules", "rules_file", type=click.Path(dir_okay=False), help="Rule file (default: the store's own).")
+def project_progress(store_path: str, project: str, rules_file: str | None) -> None:
+    """Hours and activities delivered on PROJECT, counted from its log, against the rule file.
+
+    \b
+    Example:
+      wangge project progress office.db 三社
+    """
+    from wangge.core import projects
+
+    with _casework_store(store_path) as s, s.read() as conn:
+        done = projects.progress(conn, _ruleset_for(conn, rules_file), project)
+    click.echo("\n".join([f"project {project}", *(f"  {line}" for line in done.lines())]))
+
+
 def _casework_store(path: str):
     from wangge.core import store
 

@@ -13,7 +13,7 @@ from typing import Iterable, Optional
 from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
-from wangge.core import duplicates, periods, points, scoring, trace
+from wangge.core import duplicates, meetings, periods, points, scoring, trace
 from wangge.core.capture import Recorder
 from wangge.core.errors import RoutingError, TransitionError, WanggeError
 from wangge.core.escalation import Escalation, escalate
@@ -405,7 +405,8 @@ def worker_metrics(conn: Connection, ruleset: Ruleset, grids: list[str], worker_
     """Metrics of the cases in a worker's grids and of the worker's visits."""
     metrics = _case_metrics(conn, ruleset, grids, start, end)
     visits = conn.execute(select(Visit.minutes, Visit.household_id, Visit.at).where(Visit.worker_id == worker_id)).all()
-    return {**metrics, **_visit_metrics(visits, start, end)}
+    attended = meetings.attended(meetings.held(conn), worker_id, start, end)
+    return {**metrics, **_visit_metrics(visits, start, end), "meetings_attended": attended}
 
 
 def _visit_metrics(visits, start: datetime, end: datetime) -> dict[str, float]:

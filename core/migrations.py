@@ -70,9 +70,18 @@ CORE: tuple[Migration, ...] = (
     # A tablet (SQLite) holds any 64-bit number; a PostgreSQL master refused past 2**31 and so
     # every later bundle of the tablet that recorded one.
     Migration("0004_wide_integers", lambda conn: _widen(conn, WIDE_INTEGERS)),
+    # Meetings held with their attendance, and projects' delivery logs: office records.
+    Migration("0008_meetings_and_project_records", lambda conn: _office_records(conn)),
 )
 #: Typed integer columns made BIGINT by 0004 (SQLite's INTEGER is 64-bit already).
 WIDE_INTEGERS = (("household", "members"), ("visit", "minutes"), ("attachment", "size"), ("point_entry", "delta"))
+
+
+def _office_records(conn: Connection) -> None:
+    from wangge.core.meetings import MeetingRecord
+    from wangge.core.projects import ProjectRecord
+
+    create_tables(MeetingRecord, ProjectRecord)(conn)
 
 
 def _widen(conn: Connection, columns) -> None:

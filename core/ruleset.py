@@ -300,6 +300,7 @@ METRICS: dict[str, str] = {
     "tier_drops_year": "drops to a lower tier within the year",
     "volunteer_points": "volunteer points earned",
     "activities": "activities held",
+    "meetings_attended": "meetings the worker attended, as recorded with attendance (例会出勤)",
 }
 
 
