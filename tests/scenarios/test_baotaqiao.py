@@ -7,7 +7,7 @@ from datetime import date, datetime, timedelta
 
 import pytest
 
-from wangge.core import casework, periods, points
+from wangge.core import casework, meetings, periods, points
 from wangge.core.errors import PointsError, UsageError, ValidationFailed
 from wangge.core.validators import validators
 from wangge.core.ruleset import Sizing
@@ -177,3 +177,24 @@ def test_the_social_work_log_needs_its_entry(street):
     with pytest.raises(ValidationFailed) as refused:
         log.validate({"household": "h1", "minutes": 30})
     assert refused.value.problems == ["日志内容(日志):应为必填,实际为 None"]
+
+
+def test_the_three_meetings_and_one_review_fall_due_at_their_cadence(street):
+    """"街道网格领导小组每月召开一次会议;一级网格责任人隔日召开一次二级网格长碰头会,每周召开一次
+    社区网格领导小组会议;二级网格长每旬召开一次三级网格负责人会议。每半年组织一次网格管理民主评议"."""
+    street.worker("王书记", "一级网格责任人", "BTQ.01")
+    street.worker("楼组长小张", "楼组长")
+    monday = datetime(2026, 10, 12, 9, 0, tzinfo=CST)
+    with street.store.write(actor="网格办") as rec:
+        for code, who in (("领导小组会", ["网格办"]), ("碰头会", ["王书记", "陈丽"]), ("社区周会", ["王书记"]),
+                          ("旬会", ["陈丽", "楼组长小张"]), ("民主评议", [])):
+            meetings.record(rec.conn, street.ruleset, code, monday, who)
+        with pytest.raises(UsageError, match=r"meeting 碰头会 is for 一级网格责任人, 网格长; .* \(楼组长\) is not invited"):
+            meetings.record(rec.conn, street.ruleset, "碰头会", monday, ["王书记", "楼组长小张"])
+    with street.store.read() as conn:
+        due = {d.meeting: d.due for d in meetings.due(street.ruleset, meetings.held(conn), monday)}
+    assert {code: due[code] for code in ("领导小组会", "碰头会", "社区周会", "旬会", "民主评议")} == {
+        "领导小组会": datetime(2026, 11, 11, 9, 0, tzinfo=CST), "碰头会": datetime(2026, 10, 14, 9, 0, tzinfo=CST),
+        "社区周会": datetime(2026, 10, 19, 9, 0, tzinfo=CST), "旬会": datetime(2026, 10, 22, 9, 0, tzinfo=CST),
+        "民主评议": datetime(2027, 4, 10, 9, 0, tzinfo=CST)}
+    assert due["联席会议"] is None  # never held: due now

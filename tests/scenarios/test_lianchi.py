@@ -8,7 +8,7 @@ from datetime import date, datetime, timedelta
 import pytest
 
 from wangge.core import casework, periods, points, projects
-from wangge.core.errors import PointsError, TransitionError, ValidationFailed
+from wangge.core.errors import PointsError, TransitionError, UsageError, ValidationFailed
 from wangge.core.validators import validators
 from support.scenario import CST, district
 
@@ -66,6 +66,21 @@ def test_a_project_is_paid_in_stages_by_third_party_evaluation(lianchi):
     assert [(p.stage, p.amount, p.paid) for p in paid] == [("中期", 250000.0, True), ("终期", 0.0, False)]
     failed = projects.payments(project, {"中期": 82, "终期": 55})
     assert failed[1].paid is False and "below the 60 required" in failed[1].why
+
+
+def test_the_projects_delivery_log_counts_its_hours_and_activities_against_the_contract(lianchi):
+    """"设计推出15000个工时的社区基础服务项目 ... 合同明确至少完成40个社区文化活动和社区心理健康矫治案例":
+    by the mid-term, 160 days of a six-person team's 8-hour days and 22 activities."""
+    with lianchi.store.write(actor="office") as rec:
+        for day in range(160):
+            projects.log(rec.conn, lianchi.ruleset, "基础服务项目", "hours", T + timedelta(days=day), hours=48)
+        for n in range(22):
+            projects.log(rec.conn, lianchi.ruleset, "基础服务项目", "activity", T + timedelta(days=7 * n))
+        with pytest.raises(UsageError, match="work hours must be above 0"):
+            projects.log(rec.conn, lianchi.ruleset, "基础服务项目", "hours", T, hours=0)
+    with lianchi.store.read() as conn:
+        progress = projects.progress(conn, lianchi.ruleset, "基础服务项目")
+    assert progress.lines() == ["work hours: 7680 of 15000 (51%)", "activities: 22 of 40 (55%)"]
 
 
 def test_trifles_stay_in_the_building_unit(lianchi):

@@ -6,7 +6,7 @@ from datetime import date, datetime, timedelta
 
 import pytest
 
-from wangge.core import casework, periods, roster
+from wangge.core import casework, meetings, periods, roster
 from wangge.core.errors import TransitionError
 from wangge.core.validators import field_problems, validators
 
@@ -170,3 +170,14 @@ def test_the_leaders_stipends_for_a_month_and_a_year(shushan):
         unled = [s.grid for s in roster.staffing(conn, shushan.ruleset) if s.short]
     assert (len(month), sum(s.amount for s in month), sum(s.amount for s in year)) == (31, 12400, 148800)
     assert {s.amount for s in year} == {4800} and unled == []
+
+
+def test_the_building_council_meets_every_month(shushan):
+    """"甄选出每个楼栋的党员代表成立'楼栋自治议事会',每月组织开展一次楼栋文娱活动"."""
+    shushan.worker("王楼长", "楼栋长", "SS.SL.JJ.2.07")
+    with shushan.store.write(actor="王楼长") as rec:
+        meetings.record(rec.conn, shushan.ruleset, "楼栋文娱活动", MONDAY, ["王楼长"])
+    with shushan.store.read() as conn:
+        held = meetings.held(conn)
+        due = {d.meeting: d for d in meetings.due(shushan.ruleset, held, MONDAY + timedelta(days=31))}
+    assert due["楼栋文娱活动"].due == datetime(2026, 12, 2, 9, 0, tzinfo=CST) and due["楼栋文娱活动"].overdue

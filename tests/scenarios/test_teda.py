@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 import pytest
-from wangge.core import casework, roster
-from wangge.core.errors import TransitionError, ValidationFailed
+from wangge.core import casework, meetings, roster
+from wangge.core.errors import TransitionError, UsageError, ValidationFailed
 from wangge.core.validators import validators
 from wangge.core.sizing import grids_needed
 from support.scenario import CST, district
@@ -159,3 +159,19 @@ def test_the_household_card_checks_the_77_items_it_keeps(teda):
         "建筑面积(平方米)(建筑面积):应为不小于 5,实际为 3",
         "产权性质(产权):应为以下之一:商品房, 保障房, 公租房, 单位产权,实际为 '别墅'",
         "车辆:应为以下若干:汽车, 电动车, 自行车,实际为 ['马车']"]
+
+
+def test_the_residents_meetings_take_the_four_levels_of_self_government(teda):
+    """"居委会、居民代表、业主委、楼门长四级议事决事自治体系"; "定期举办居民代表会、听证会、联席会"
+    (how often is illustrative): a hearing for the committee, representatives and owners."""
+    for name, role in (("林德菊", "居委会"), ("居民代表老张", "居民代表"), ("业委会主任", "业主委"), ("楼门长老李", "楼门长")):
+        teda.worker(name, role, "TEDA.1.TF")
+    with teda.store.write(actor="林德菊") as rec:
+        meetings.record(rec.conn, teda.ruleset, "听证会", PATROL, ["林德菊", "居民代表老张", "业委会主任"])
+        meetings.record(rec.conn, teda.ruleset, "联席会", PATROL, ["林德菊", "业委会主任", "楼门长老李"])
+        with pytest.raises(UsageError, match=r"is not invited"):
+            meetings.record(rec.conn, teda.ruleset, "居民代表会", PATROL, ["楼门长老李"])
+    with teda.store.read() as conn:
+        due = {d.meeting: d.due for d in meetings.due(teda.ruleset, meetings.held(conn), PATROL)}
+    assert (due["听证会"], due["联席会"], due["居民代表会"]) == (
+        datetime(2027, 4, 11, 10, 0, tzinfo=CST), datetime(2026, 11, 12, 10, 0, tzinfo=CST), None)
