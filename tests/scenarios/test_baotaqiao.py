@@ -198,3 +198,22 @@ def test_the_three_meetings_and_one_review_fall_due_at_their_cadence(street):
         "社区周会": datetime(2026, 10, 19, 9, 0, tzinfo=CST), "旬会": datetime(2026, 10, 22, 9, 0, tzinfo=CST),
         "民主评议": datetime(2027, 4, 10, 9, 0, tzinfo=CST)}
     assert due["联席会议"] is None  # never held: due now
+
+
+def test_each_grid_is_held_to_the_targets_of_its_class_and_grade(street):
+    """"不同的类别和等级设定不同的工作要求、目标任务和考核标准": the grade-A compound's head against
+    two patrols a day, the 丙 community's head (over all its compounds) against 85% satisfied."""
+    street.worker("王书记", "一级网格责任人", "BTQ.01")
+    _closed_case(street, OCT, satisfied=True)
+    _closed_case(street, OCT + timedelta(days=1), satisfied=False)
+    with street.store.write(actor="陈丽") as rec:
+        home = rec.insert("household", {"grid_id": street.grids["BTQ.01.1"], "head_name": "张家"})
+        for day in range(31):  # one patrol visit a day in October
+            rec.insert("visit", {"household_id": home, "grid_id": street.grids["BTQ.01.1"], "minutes": 20,
+                                 "worker_id": street.workers["陈丽"], "at": datetime(2026, 10, day + 1, 10, tzinfo=CST),
+                                 "fields": {"日志": "巡查"}})
+    month = street.scores(2026, 10)
+    head, community = month["陈丽"], month["王书记"]
+    assert [(c.code, c.target, c.actual, c.met) for c in head.targets] == [("巡查", 2, 1.0, False)]
+    assert community.score.formula == "社区月考" and community.metrics["closed"] == 2
+    assert [(c.code, c.target, c.actual, c.met) for c in community.targets] == [("满意度", 85, 50.0, False)]
