@@ -103,9 +103,10 @@ def test_a_monthly_100_point_score_where_satisfaction_is_worth_40(street):
     _closed_case(street, OCT + timedelta(days=1), satisfied=False)
     head = street.scores(2026, 10)["陈丽"]
     assert head.score.formula == "月考"
-    parts = {p.indicator: p for p in head.score.parts}
-    assert parts["满意度"].weight == 40 and parts["满意度"].points == 20.0  # one of two satisfied
-    assert sum(p.weight for p in head.score.parts) == 100
+    # Both cases closed on time without rework; one of the two residents satisfied: 20 of 40.
+    parts = {p.indicator: p.points for p in head.score.parts}
+    assert parts == {"结案率": 30, "按期": 20, "返工率": 10, "满意度": 20.0}
+    assert (head.score.total, head.score.tier) == (80, "良好")
 
 
 def test_a_year_in_the_store_with_three_drops_bars_excellent_in_july(street):
