@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from wangge.core import casework, roster
+from wangge.core import casework, meetings, roster
 from wangge.core.errors import TransitionError, UsageError
 from support.scenario import CST, district
 
@@ -161,3 +161,17 @@ def test_four_villages_and_six_residents_committees_are_the_grids_of_six_communi
     # A call from a former village is the community's: "镇管社区".
     assert (call.decision.level, call.decision.grid, call.decision.role) == ("社区", "马陆", "社工")
     town.store.close()
+
+
+def test_malu_keeps_its_villagers_representatives_assembly(town):
+    """"马陆社区则依然沿用村民代表大会制度" (twice a year is illustrative)."""
+    town.grid("JD.ML.ML", "社区", "马陆社区", "JD.ML")
+    town.grid("JD.ML.ML.1", "网格", "马陆村", "JD.ML.ML", grade="村")
+    town.worker("村委老陈", "居委", "JD.ML.ML.1")
+    with town.store.write(actor="office") as rec:
+        meetings.record(rec.conn, town.ruleset, "村民代表大会", START, ["村委老陈"])
+        with pytest.raises(UsageError, match=r"\(社工\) is not invited"):
+            meetings.record(rec.conn, town.ruleset, "村民代表大会", START, ["许社工"])
+    with town.store.read() as conn:
+        due = {d.meeting: d for d in meetings.due(town.ruleset, meetings.held(conn), START + timedelta(days=200))}
+    assert due["村民代表大会"].due == datetime(2027, 3, 30, 8, 0, tzinfo=CST) and due["村民代表大会"].overdue

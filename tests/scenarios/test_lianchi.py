@@ -7,7 +7,7 @@ from datetime import date, datetime, timedelta
 
 import pytest
 
-from wangge.core import casework, periods, points, projects
+from wangge.core import casework, meetings, periods, points, projects
 from wangge.core.errors import PointsError, TransitionError, UsageError, ValidationFailed
 from wangge.core.validators import validators
 from support.scenario import CST, district
@@ -136,3 +136,17 @@ def test_the_household_card_says_who_may_earn_at_the_charity_supermarket(lianchi
     with pytest.raises(ValidationFailed) as refused:
         card.validate({"户主": "王奶奶", "人口": 1, "特困": "是的"})
     assert refused.value.problems == ["特困群众(特困):应为是/否,实际为 '是的'"]
+
+
+def test_the_joint_meeting_and_the_information_exchange_fall_due(lianchi):
+    """"建立联席会议制度" and "建立信息沟通制度 ... 定期沟通" (how often is illustrative)."""
+    lianchi.worker("民政局王科长", "民政局")
+    lianchi.worker("至真中心", "社会组织")
+    with lianchi.store.write(actor="office") as rec:
+        meetings.record(rec.conn, lianchi.ruleset, "联席会议", T, ["民政局王科长", "社工小李"])
+        with pytest.raises(UsageError, match=r"\(社会组织\) is not invited"):
+            meetings.record(rec.conn, lianchi.ruleset, "联席会议", T, ["至真中心"])
+        meetings.record(rec.conn, lianchi.ruleset, "信息沟通", T, ["社工小李", "至真中心"])
+    with lianchi.store.read() as conn:
+        due = {d.meeting: d.due for d in meetings.due(lianchi.ruleset, meetings.held(conn), T)}
+    assert due == {"联席会议": datetime(2027, 1, 17, 9, 0, tzinfo=CST), "信息沟通": datetime(2026, 11, 18, 9, 0, tzinfo=CST)}

@@ -7,7 +7,7 @@ from datetime import date, datetime, timedelta
 import pytest
 
 from wangge.core import casework, meetings, periods, roster
-from wangge.core.errors import TransitionError
+from wangge.core.errors import TransitionError, UsageError
 from wangge.core.validators import field_problems, validators
 
 from wangge.core.sizing import Unit, merge_small
@@ -181,3 +181,19 @@ def test_the_building_council_meets_every_month(shushan):
         held = meetings.held(conn)
         due = {d.meeting: d for d in meetings.due(shushan.ruleset, held, MONDAY + timedelta(days=31))}
     assert due["楼栋文娱活动"].due == datetime(2026, 12, 2, 9, 0, tzinfo=CST) and due["楼栋文娱活动"].overdue
+
+
+def test_the_committee_calls_the_representatives_and_the_property_coordination_meeting(shushan):
+    """"由社居委召集和主持社区居民代表会议讨论、决定"; "定期召开由社居委、社区工作站、业主委员会、
+    物业服务企业等参加的协调会" (how often is illustrative)."""
+    shushan.worker("居委会主任", "社居委", "SS.SL.JJ")
+    shushan.worker("工作站站长", "工作站", "SS.SL.JJ")
+    with shushan.store.write(actor="居委会主任") as rec:
+        meetings.record(rec.conn, shushan.ruleset, "居民代表会议", MONDAY, ["居委会主任"])
+        meetings.record(rec.conn, shushan.ruleset, "协调会", MONDAY, ["居委会主任", "工作站站长"])
+        with pytest.raises(UsageError, match=r"\(网格长\) is not invited"):
+            meetings.record(rec.conn, shushan.ruleset, "居民代表会议", MONDAY, ["刘大姐"])
+    with shushan.store.read() as conn:
+        due = {d.meeting: d.due for d in meetings.due(shushan.ruleset, meetings.held(conn), MONDAY)}
+    assert (due["居民代表会议"], due["协调会"]) == (datetime(2027, 1, 31, 9, 0, tzinfo=CST),
+                                                 datetime(2026, 12, 2, 9, 0, tzinfo=CST))
