@@ -16,6 +16,7 @@ import os
 from datetime import date
 from typing import Iterable
 
+from wangge.core import collector
 from wangge.core.errors import RuleFileError
 from wangge.core.ruleset import Ruleset
 from wangge.dsl.calendar_check import calendar_warnings
@@ -32,12 +33,14 @@ def load(path: str | os.PathLike) -> Ruleset:
 
     Raises `RuleFileError` listing every problem found, each located.
     """
-    return compile_definitions(load_definitions(path))
+    with collector.paused():  # the compile step too: the parsed model is large and acyclic work
+        return compile_definitions(load_definitions(path))
 
 
 def loads(text: str, filename: str = "<string>", folder: str | os.PathLike | None = None) -> Ruleset:
     """Like `load` for text in memory; imports resolve against ``folder``."""
-    return compile_definitions(load_text_definitions(text, filename, folder))
+    with collector.paused():
+        return compile_definitions(load_text_definitions(text, filename, folder))
 
 
 def check(paths: Iterable[str | os.PathLike], today: date | None = None) -> list[Diagnostic]:
@@ -51,7 +54,8 @@ def check(paths: Iterable[str | os.PathLike], today: date | None = None) -> list
     for path in paths:
         warnings: list[Diagnostic] = []
         try:
-            ruleset = compile_definitions(load_definitions(path, warnings))
+            with collector.paused():
+                ruleset = compile_definitions(load_definitions(path, warnings))
         except RuleFileError as error:
             found.extend(d for d in error.diagnostics if d not in found)
             continue
