@@ -7,9 +7,8 @@ worker has then, and holds nothing outside it; no edit a tablet recorded is lost
 travel folded into a later update of its row, the master may hold it in quarantine, or its row
 may have been deleted and collected) and none is applied twice.
 
-The plain tests at the end replay, cut down, what the machine found; those marked xfail still
-fail, and the machine steers around the one of them that would wedge a tablet (see `visit`) so
-that it keeps searching the rest. Set WANGGE_CONVERGENCE_EXAMPLES and WANGGE_CONVERGENCE_STEPS
+The plain tests at the end replay, cut down, what the machine found, each fixed since and kept
+so that it stays fixed. Set WANGGE_CONVERGENCE_EXAMPLES and WANGGE_CONVERGENCE_STEPS
 for a longer search than the default run."""
 from __future__ import annotations
 
