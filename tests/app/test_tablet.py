@@ -48,7 +48,7 @@ def test_a_worker_records_a_household_resident_visit_and_case_that_reach_the_off
         tablet.edit_household(home, {"members": 4, "老人": 1}, by=worker)
         resident = tablet.record_resident(by=worker, household=home, name="王大爷", phone="13800000000")
         tablet.edit_resident(resident, {"phone": "13900000000"}, by=worker)
-        tablet.record_visit(by=worker, household=home, at=PATROL, minutes=20, purpose="走访", fields={"分钟": 20})
+        tablet.record_visit(by=worker, household=home, at=PATROL, minutes=20, purpose="走访", fields={"方式": "入户走访"})
         sha = tablet.photos.put(b"a photo of the broken box")
         reported = tablet.report_case(by=worker, item="0103", grid="TF.01", channel="巡查", at=PATROL,
                                       description="通讯箱破损", photos=[sha], household=home)
@@ -80,8 +80,8 @@ def test_district_fields_are_checked_on_the_tablet_before_anything_is_written(tm
             tablet.record_household(by=worker, grid="TF.01", address="1-101")
         home = tablet.record_household(by=worker, grid="TF.01", address="1-101", fields={"户主": "李", "人口": 2})
         with pytest.raises(ValidationFailed) as bad:
-            tablet.record_visit(by=worker, household=home)  # 分钟 is required by TEDA's register
-        assert any("分钟" in p or "时长" in p for p in bad.value.problems)
+            tablet.record_visit(by=worker, household=home)  # 方式 (the kind of visit) is required by TEDA's register
+        assert any("走访方式" in p for p in bad.value.problems)
         with pytest.raises(ValidationFailed):
             tablet.edit_household(home, {"产权": "别墅"}, by=worker)
         with pytest.raises(StoreError, match="no household"):
