@@ -8,17 +8,20 @@ each field, what was expected and what came, in the rule file's language.
 """
 from __future__ import annotations
 
+import functools
 import re
-from datetime import date
+from datetime import date, datetime
 from typing import Any, Annotated, Callable, Optional
 
 from pydantic import BeforeValidator, ConfigDict, ValidationError, create_model
 from pydantic_core import PydanticCustomError
+from sqlalchemy import JSON, Boolean, DateTime, Integer, String, TypeDecorator
 
 from wangge.core.errors import ValidationFailed
+from wangge.core.models import ENTITIES
 from wangge.core.ruleset import FieldSpec, FieldType, Label, Ruleset
 
-__all__ = ["RecordValidator", "field_problems", "validators"]
+__all__ = ["RecordValidator", "column_problems", "field_problems", "validators"]
 
 _TEXT = {
     "zh": {"expected": "{field}:应为{want},实际为 {got}", "missing": "必填", "unknown": "未定义的字段",
@@ -57,7 +60,7 @@ def _as_number(value, integer: bool, words: dict):
         raise _Fail(words["integer" if integer else "decimal"])
     try:
         number = float(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: an integer past a float's range
         raise _Fail(words["integer" if integer else "decimal"]) from None
     if integer and not number.is_integer():
         raise _Fail(words["integer"])
@@ -252,3 +255,84 @@ def field_problems(ruleset: Ruleset, entity: str, values: dict, *, new: bool,
         elif spec.required and (new or spec.code in values):  # missing, or cleared by an edit
             problems.append(words["expected"].format(field=name, want=words["missing"], got="None"))
     return problems
+
+
+#: The largest and smallest integers a signed 64-bit column (SQLite INTEGER, PostgreSQL BIGINT) holds.
+MAX_INT, MIN_INT = 2**63 - 1, -(2**63)
+
+
+def column_problems(entity: str, values: dict, *, new: bool) -> list[str]:
+    """What is wrong with the values ``values`` gives the typed columns of ``entity``, one line each.
+
+    Each column takes what the model declares, on every database alike (SQLite would keep
+    ``"3"`` in an integer column, PostgreSQL refuses it deep in a transaction): text, a whole
+    number that fits 64 bits, true/false, an ISO 8601 date-time, and null only where the column
+    allows it; a ``new`` row must give each column that has no default. The JSON ``fields``
+    column is never given as such: district fields travel flat beside the columns. Names that
+    are no column are not looked at (the district's fields).
+    """
+    kinds = _column_kinds(entity)
+    problems = [f"{entity}.{name}: expected a value, got none (it has no default)"
+                for name in _required(entity) if name not in values] if new else []
+    for name, value in values.items():
+        kind = kinds.get(name)
+        if kind is None:
+            continue
+        want, nullable = kind
+        if want == "json":
+            problems.append(f"{entity}.{name}: district fields travel flat beside the columns, never as one "
+                            f"value named {name}")
+        elif value is None:
+            if not nullable:
+                problems.append(f"{entity}.{name}: expected {_WANTS[want]}, got null (it may not be empty)")
+        elif not _CHECKS[want](value):
+            problems.append(f"{entity}.{name}: expected {_WANTS[want]}, got {_shown(value)}")
+    return problems
+
+
+@functools.cache
+def _required(entity: str) -> tuple[str, ...]:
+    return tuple(name for name, spec in ENTITIES[entity].model_fields.items() if spec.is_required() and name != "id")
+
+
+def _shown(value) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _is_moment(value) -> bool:
+    if type(value) is not str:
+        return False
+    try:
+        datetime.fromisoformat(value)
+    except ValueError:
+        return False
+    return True
+
+
+_WANTS = {"text": "text", "integer": f"a whole number in {MIN_INT}..{MAX_INT}", "boolean": "true or false",
+          "moment": "an ISO 8601 date-time"}
+_CHECKS = {
+    "text": lambda value: type(value) is str,  # a NUL in it is refused with the op (`wangge.sync.ops`)
+    "integer": lambda value: type(value) is int and MIN_INT <= value <= MAX_INT,
+    "boolean": lambda value: type(value) is bool,
+    "moment": _is_moment,
+}
+
+
+_KINDS = ((JSON, "json"), (Boolean, "boolean"), (DateTime, "moment"), (Integer, "integer"), (String, "text"))
+
+
+@functools.cache
+def _column_kinds(entity: str) -> dict[str, tuple[str, bool]]:
+    """Per column of ``entity`` but the replication ones: (kind of value, whether null is allowed)."""
+    kinds = {}
+    for column in ENTITIES[entity].__table__.columns:
+        if column.name in ("hlc", "origin", "stamps", "deleted"):
+            continue
+        declared = column.type.impl_instance if isinstance(column.type, TypeDecorator) else column.type
+        kind = next((kind for sqltype, kind in _KINDS if isinstance(declared, sqltype)), None)
+        if kind is None:  # pragma: no cover - a new column type needs its check here
+            raise TypeError(f"{entity}.{column.name}: no check for {column.type!r}")
+        kinds[column.name] = (kind, bool(column.nullable))
+    return kinds

@@ -121,7 +121,8 @@ def apply_ops(conn: Connection, ops: Iterable[WireOp], *, ruleset: Optional[Rule
     for entity in ENTITY_ORDER:
         # An insert that folds later edits also merges into the row if it was there
         # already (a re-send after a lost reply); into the row it just made, it changes nothing.
-        changes = [op if op.kind != "insert" else op._replace(kind="update")
+        # Its ``id`` repeats the row's, which an edit never sets.
+        changes = [op if op.kind != "insert" else op._replace(kind="update", fields=_without_id(op.fields))
                    for op in by_entity.get(entity, ()) if op.kind in ("update", "delete") or op.stamps]
         if changes:
             orphans = _update(conn, entity, changes, merge.critical_fields(ruleset, entity), done)
@@ -137,6 +138,10 @@ def apply_ops(conn: Connection, ops: Iterable[WireOp], *, ruleset: Optional[Rule
         conn.execute(tables.conflict.insert(), done.conflicts)
     done.max_hlc = max((op.top for op in done.applied), default=0)
     return done
+
+
+def _without_id(fields: dict) -> dict:
+    return {name: value for name, value in fields.items() if name != "id"} if "id" in fields else fields
 
 
 class _Plan:

@@ -15,15 +15,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional
 
+from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
 from wangge.core import entities, placement
-from wangge.core.capture import REPLICATION_COLUMNS, columns_of
+from wangge.core.capture import REPLICATION_COLUMNS, columns_of, table_of
 from wangge.core.errors import SyncError
 from wangge.core.hlc import moment, span, wall_of
 from wangge.core.models import APPEND_ONLY
 from wangge.core.ruleset import Ruleset
-from wangge.core.validators import field_problems
+from wangge.core.validators import column_problems, field_problems
 from wangge.sync import quarantine, scope
 from wangge.sync.ops import WireOp
 from wangge.sync.tombstones import collected_ids
@@ -66,7 +67,9 @@ def authorise(conn: Connection, ops: list[WireOp], sender: Sender, ruleset: Opti
     its bundle would leave it unable ever to get them).
     Raises `Unauthorised` naming the first op that is not allowed and why.
     """
-    grids = _known_grids(conn, ops)
+    made = _inserts_stored(conn, ops)
+    grids = _known_grids(conn, ops, made)
+    workers = _known_workers(conn, ops)
     gone = _collected(conn, ops, grids)
     held = quarantine.waiting(conn, sender.device_id) if ops else {}
     ok, drifted = [], []
@@ -93,8 +96,12 @@ def authorise(conn: Connection, ops: list[WireOp], sender: Sender, ruleset: Opti
             # Applying it would fail (no such row) and refuse every later bundle of the tablet.
             _hold(drifted, held, op, f"needs {first} waits in quarantine: release that first, then this")
             continue
+        for column, _, worker in _references(op, _WORKER_REFERENCES):
+            if worker not in workers:
+                raise _refuse(op, sender, f"its {column} names worker {worker}, whom the master does not have")
         try:
-            _check(conn, op, sender, ruleset, grids)
+            _check_new_id(op, sender, made, grids)
+            _check(conn, op, sender, ruleset, grids, (op.entity, op.entity_id) in made)
         except _LeftScope as left:
             _hold(drifted, held, op, str(left))
             continue
@@ -102,10 +109,34 @@ def authorise(conn: Connection, ops: list[WireOp], sender: Sender, ruleset: Opti
             problems = field_problems(ruleset, op.entity, op.fields, new=op.kind != "update")
             if problems:
                 raise _refuse(op, sender, "; ".join(problems))
-        if op.kind in ("insert", "append"):
-            grids.setdefault(op.entity, {})[op.entity_id] = _grid_of_new(op, grids)
+        _note_grid(op, made, grids)
         ok.append(op)
     return ok, drifted
+
+
+def _check_new_id(op: WireOp, sender: Sender, made: dict, grids: dict) -> None:
+    """Refuse an insert under the id of a row the master has, or an earlier op of the bundle made,
+    unless it is that row's own insert sent again (same stamp, same device: a re-send after a lost
+    reply, which may fold newer edits). Any other would take over the row, wherever it lies: its
+    later edits in the bundle would be judged by the grid the insert names, not the row's."""
+    if op.kind not in ("insert", "append"):
+        return
+    stamp = made.get((op.entity, op.entity_id))
+    if stamp is not None and stamp != op.stamp:
+        grid = grids.get(op.entity, {}).get(op.entity_id)
+        raise _refuse(op, sender, f"{op.entity} {op.entity_id} exists at the master, in grid {grid}, made by "
+                                  f"another insert: a new row needs a fresh id (an edit of that row is an update)")
+
+
+def _note_grid(op: WireOp, made: dict, grids: dict) -> None:
+    """Keep ``grids`` right for the later ops of the bundle: a new row is where its insert puts it,
+    a moved one where the move puts it (both checked to be the worker's)."""
+    row = (op.entity, op.entity_id)
+    if op.kind in ("insert", "append") and row not in made:
+        grids.setdefault(op.entity, {})[op.entity_id] = _grid_of_new(op, grids)
+        made[row] = op.stamp
+    elif op.kind == "update" and type(op.fields.get("grid_id")) is str:
+        grids[op.entity][op.entity_id] = op.fields["grid_id"]
 
 
 def _hold(drifted: list, held: dict, op: WireOp, why: str) -> None:
@@ -127,6 +158,9 @@ def _check_origin(op: WireOp, sender: Sender) -> None:
     expected = ("append",) if op.entity in APPEND_ONLY else ("insert", "update", "delete")
     if op.kind not in expected:
         raise _refuse(op, sender, f"{op.entity} takes {'/'.join(expected)} ops only")
+    if "id" in op.fields and (op.kind not in ("insert", "append") or op.fields["id"] != op.entity_id):
+        raise _refuse(op, sender, f"it sets id {op.fields['id']!r:.80}: an insert's id repeats the op's entity id, "
+                                  f"and a row's id never changes")
     if not REPLICATION_COLUMNS.isdisjoint(op.fields):
         taken = ", ".join(sorted(REPLICATION_COLUMNS & op.fields.keys()))
         raise _refuse(op, sender, f"it sets {taken}, which only the merge sets (from the op's own stamp)")
@@ -134,6 +168,9 @@ def _check_origin(op: WireOp, sender: Sender) -> None:
     if columns is not None and not op.fields.keys() <= columns:
         unknown = ", ".join(sorted(op.fields.keys() - columns))
         raise _refuse(op, sender, f"{op.entity} has no field {unknown}: expected some of {', '.join(sorted(columns))}")
+    problems = column_problems(op.entity, op.fields, new=op.kind in ("insert", "append"))
+    if problems:
+        raise _refuse(op, sender, "; ".join(problems))
 
 
 def _closed_columns(entity: str) -> frozenset[str] | None:
@@ -143,9 +180,12 @@ def _closed_columns(entity: str) -> frozenset[str] | None:
     return None if "fields" in columns else columns
 
 
-def _check(conn: Connection, op: WireOp, sender: Sender, ruleset: Optional[Ruleset], grids: dict) -> None:
+def _check(conn: Connection, op: WireOp, sender: Sender, ruleset: Optional[Ruleset], grids: dict,
+           stored: bool) -> None:
+    """Raise unless the row ``op`` writes and every row it names lie in the sender's grids. A row the
+    master has (``stored``: an insert sent again is judged as an edit) is judged where it lies."""
     own = "grid_id" in columns_of(op.entity)
-    if op.kind in ("insert", "append"):
+    if op.kind in ("insert", "append") and not stored:
         # A row's own grid is where it was recorded, which must be the worker's; the grid whose
         # scope it lies in (its owner's) is checked with its references below.
         grid = op.fields.get("grid_id") if own else _grid_of_new(op, grids)
@@ -159,7 +199,7 @@ def _check(conn: Connection, op: WireOp, sender: Sender, ruleset: Optional[Rules
     if grid is None and not own:
         pass  # its owner is not at the master: the references below say so
     elif grid not in sender.grids:
-        if op.kind in ("update", "delete"):
+        if op.kind in ("update", "delete") or stored:
             row = (op.entity, op.entity_id)
         else:  # a new row recorded in its own grid, or one lying in its owner's
             row = None if own else _owner(op)
@@ -233,11 +273,12 @@ def _collected(conn: Connection, ops: list[WireOp], grids: dict) -> set[tuple[st
     return {(entity, i) for entity, ids in unknown.items() for i in collected_ids(conn, entity, ids)}
 
 
-def _references(op: WireOp) -> tuple[tuple[str, str, str], ...]:
-    """(column, entity, id) of each scoped row the op's fields refer to (a visit's household, an event's case)."""
+def _references(op: WireOp, among: Optional[dict] = None) -> tuple[tuple[str, str, str], ...]:
+    """(column, entity, id) of each scoped row the op's fields refer to (a visit's household, an event's
+    case), or of each row of ``among`` (per entity, its columns that name one and the entity named)."""
     found: tuple = ()
     fields = op.fields
-    for column, entity in _SCOPED_REFERENCES[op.entity]:  # a new household names no building: nothing to build
+    for column, entity in (among or _SCOPED_REFERENCES)[op.entity]:  # a new household names no building
         value = fields.get(column)
         if type(value) is str:
             found += ((column, entity, value),)
@@ -246,14 +287,45 @@ def _references(op: WireOp) -> tuple[tuple[str, str, str], ...]:
 
 _SCOPED_REFERENCES = {entity: tuple((column, target) for column, target in refs if target in scope.SCOPED)
                       for entity, refs in scope.REFERENCES.items()}
+#: A row may name workers too (a visit's, a case's reporter): they are everyone's, but must exist.
+_WORKER_REFERENCES = {entity: tuple((column, target) for column, target in refs if target == "worker")
+                      for entity, refs in scope.REFERENCES.items()}
 
 
-def _known_grids(conn: Connection, ops: list[WireOp]) -> dict[str, dict[str, str]]:
-    """Grids of the rows the ops edit and of the rows they refer to, as stored."""
+def _known_workers(conn: Connection, ops: list[WireOp]) -> set[str]:
+    """The workers the ops name that the master has."""
+    named = sorted({worker for op in ops for _, _, worker in _references(op, _WORKER_REFERENCES)})
+    if not named:
+        return set()
+    workers = table_of("worker")
+    return {found for start in range(0, len(named), scope.CHUNK) for found in conn.execute(
+        select(workers.c.id).where(workers.c.id.in_(named[start : start + scope.CHUNK]))).scalars()}
+
+
+def _inserts_stored(conn: Connection, ops: list[WireOp]) -> dict[tuple[str, str], tuple[int, str]]:
+    """(entity, id) → insert stamp ``(hlc, origin)`` of each row the master has that an op inserts."""
     wanted: dict[str, set[str]] = {}
     for op in ops:
-        # A new row's grid is in its fields: only edits need the stored row's.
-        if op.entity in scope.SCOPED and op.kind in ("update", "delete"):
+        if op.kind in ("insert", "append"):
+            wanted.setdefault(op.entity, set()).add(op.entity_id)
+    found = {}
+    for entity, ids in wanted.items():
+        table, id_list = table_of(entity), sorted(ids)
+        for start in range(0, len(id_list), scope.CHUNK):
+            chunk = id_list[start : start + scope.CHUNK]
+            for entity_id, hlc, origin in conn.execute(select(table.c.id, table.c.hlc, table.c.origin)
+                                                       .where(table.c.id.in_(chunk))):
+                found[(entity, entity_id)] = (hlc, origin)
+    return found
+
+
+def _known_grids(conn: Connection, ops: list[WireOp], made: dict) -> dict[str, dict[str, str]]:
+    """Grids of the rows the ops write and of the rows they refer to, as stored."""
+    wanted: dict[str, set[str]] = {}
+    for op in ops:
+        # A new row's grid is in its fields: only edits, and inserts of rows the master has
+        # (``made``), need the stored row's.
+        if op.entity in scope.SCOPED and (op.kind in ("update", "delete") or (op.entity, op.entity_id) in made):
             wanted.setdefault(op.entity, set()).add(op.entity_id)
         for _, entity, entity_id in _references(op):
             wanted.setdefault(entity, set()).add(entity_id)

@@ -17,11 +17,12 @@ revocation and replay, and only then calls `Envelope.verify` and
 from __future__ import annotations
 
 import base64
+import math
 import json
 import struct
 import zlib
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Optional
 
 from wangge.core.errors import SyncError
 from wangge.sync.keys import DeviceKeys, PublicKeys, begin_seal
@@ -88,13 +89,57 @@ class Envelope:
             # The stream's own checksum (its trailer) is what says the body came out whole.
             raise BundleError(f"bundle {self.header.id}: body is not one whole zlib stream: "
                               f"{'its end and checksum are missing' if not inflater.eof else 'bytes follow its end'}")
-        try:
-            body = json.loads(raw)
-        except ValueError as exc:
-            raise BundleError(f"bundle {self.header.id}: body is not JSON: {exc}") from None
+        body = _decode_json(raw, f"bundle {self.header.id}: body")
         if not isinstance(body, dict):
             raise BundleError(f"bundle {self.header.id}: body must be a JSON object, got {type(body).__name__}")
         return body
+
+
+def _decode_json(raw: bytes, where: str) -> Any:
+    """Standard JSON only: no NaN or Infinity (nor a number too large for a float), and no text
+    that is not Unicode (an escaped lone surrogate): neither could be stored, nor sent on.
+    Raises `BundleError`."""
+    try:
+        value = json.loads(raw, parse_constant=_not_json, parse_float=_finite)
+    except RecursionError:
+        raise BundleError(f"{where} is not JSON we take: nested too deeply") from None
+    except ValueError as exc:
+        raise BundleError(f"{where} is not JSON: {exc}") from None
+    if b"\\u" in raw:  # only an escape can make a lone surrogate: UTF-8 itself holds none
+        bad = _not_unicode(value)
+        if bad is not None:
+            raise BundleError(f"{where} is not JSON we take: {bad!r:.60} is not Unicode text "
+                              f"(an escaped lone surrogate)")
+    return value
+
+
+def _not_json(word: str):
+    raise ValueError(f"{word} is not a JSON number")
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if value in (math.inf, -math.inf):
+        raise ValueError(f"{text[:40]} is too large for a number")
+    return value
+
+
+def _not_unicode(value) -> Optional[str]:
+    """The first string in ``value`` (keys too) that UTF-8 cannot encode, or None."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                return item
+        elif isinstance(item, list):
+            stack.extend(item)
+        elif isinstance(item, dict):
+            stack.extend(item)
+            stack.extend(item.values())
+    return None
 
 
 def build(kind: str, bundle_id: str, sender: str, recipient: str, seq: int, body: dict[str, Any],
@@ -137,10 +182,7 @@ def parse(data: bytes) -> Envelope:
 
 
 def _header(raw: bytes) -> Header:
-    try:
-        data = json.loads(raw)
-    except ValueError as exc:
-        raise BundleError(f"bundle header is not JSON: {exc}") from None
+    data = _decode_json(raw, "bundle header")
     if not isinstance(data, dict) or set(data) != set(HEADER_FIELDS):
         got = sorted(data) if isinstance(data, dict) else type(data).__name__
         raise BundleError(f"bundle header needs exactly the fields {sorted(HEADER_FIELDS)}, got {got}")
@@ -151,8 +193,9 @@ def _header(raw: bytes) -> Header:
         raise BundleError(f"bundle format version {data['v']} is not supported: expected {VERSION}")
     if data["kind"] not in KINDS:
         raise BundleError(f"bundle kind {data['kind']!r} is unknown: expected one of {', '.join(KINDS)}")
-    if not (0 < len(data["id"]) <= 64 and 0 < len(data["from"]) <= 64 and 0 < len(data["to"]) <= 64):
-        raise BundleError("bundle header id, from and to must be 1-64 characters")
+    if not all(0 < len(data[name]) <= 64 and "\x00" not in data[name] for name in ("id", "from", "to")):
+        # NUL: a PostgreSQL master could not even look the sender up.
+        raise BundleError("bundle header id, from and to must be 1-64 characters, none of them NUL")
     if not 1 <= data["seq"] <= MAX_SEQ:
         # The receiver keeps it in a signed 64-bit column: a larger one would fail there, not here.
         raise BundleError(f"bundle header field 'seq' must be an integer in 1..{MAX_SEQ}, got {data['seq']}")

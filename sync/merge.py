@@ -5,8 +5,9 @@
   ``stamps``. Comparing whole pairs breaks HLC ties by device id.
 * Critical fields: an update also carries the stamp of the value the worker
   saw. If the replica's value has moved on meanwhile (its stamp is not the
-  one seen) and the values differ, the value that did not win is returned as
-  a `FieldConflict` for review instead of vanishing silently.
+  one seen, older or newer) and the values differ, the value that did not
+  win is returned as a `FieldConflict` for review instead of vanishing
+  silently.
 * Tombstones: the greater delete stamp stays; a row is never revived.
 * Case status: never written by ops; derived by `replay` over the case's
   transitions in ``(hlc, device)`` order against the lifecycle (`wangge.core.lifecycle.replay`).
@@ -81,7 +82,9 @@ def merge_update(current: Mapping[str, Any], stamps: Mapping[str, Any], insert: 
         won = name in wins
         if name in critical and seen and name in seen and value != current.get(name):
             saw = (int(seen[name][0]), str(seen[name][1]))
-            if saw < held:  # the value moved on after the worker saw it
+            # The value moved on after the worker saw it, or the worker saw a value the replica
+            # never held: only the very stamp held proves the edit was made knowing it.
+            if saw != held:
                 kept, lost = (value, current.get(name)) if won else (current.get(name), value)
                 conflicts.append(FieldConflict(name, kept, lost, f"edited concurrently: the value the worker saw was "
                                                                  f"written at {moment(saw[0])}, and changed since"))

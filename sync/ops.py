@@ -23,12 +23,11 @@ from sqlalchemy import JSON
 
 from wangge.core.capture import REPLICATION_COLUMNS
 from wangge.core.models import ENTITIES
+# JSON integers have no bound: every one a peer sends is checked against what a signed 64-bit
+# column holds before it reaches SQL (re-exported for the sync package).
+from wangge.core.validators import MAX_INT, MIN_INT
 
 KINDS = ("insert", "append", "update", "delete")
-#: The largest integer a signed 64-bit column (SQLite INTEGER, PostgreSQL BIGINT) holds. JSON
-#: integers have no bound, so every one a peer sends is checked against it before it reaches SQL.
-MAX_INT = 2**63 - 1
-MIN_INT = -(2**63)
 
 
 class OpError(ValueError):
@@ -92,13 +91,19 @@ def from_wire(item: Any, where: str) -> WireOp:
         raise OpError(f"{where}: op {op_id} has unknown kind {kind!r}: expected one of {', '.join(KINDS)}")
     if not op_id or not entity_id or not 0 < hlc <= MAX_INT or not 0 <= seq <= MAX_INT:
         _wrong_value(op_id, entity_id, hlc, seq, where)
+    if "\x00" in op_id + entity_id + actor + device:
+        raise OpError(f"{where}: op {op_id!r:.60}: its ids hold a NUL character, which no text column keeps")
     for name in typed:
         value = fields.get(name)
         if type(value) is int and not MIN_INT <= value <= MAX_INT:
             raise OpError(f"{where}: op {op_id}: field {entity}.{name} must fit a signed 64-bit column, "
                           f"{MIN_INT}..{MAX_INT}, got {value}")
+        if type(value) is str and "\x00" in value:
+            # PostgreSQL keeps no NUL in text, and the master looks ids up before anything else.
+            raise OpError(f"{where}: op {op_id}: field {entity}.{name} holds a NUL character, which no text "
+                          f"column keeps, got {value!r:.60}")
     if seen is not None:
-        _check_seen(seen, op_id, where)
+        _check_seen(seen, op_id, hlc, where)
     stamps = item[10] if len(item) == 11 else None
     if stamps is not None:
         _check_stamps(stamps, op_id, kind, fields, hlc, where)
@@ -113,13 +118,17 @@ def _wrong_value(op_id: str, entity_id: str, hlc: int, seq: int, where: str) -> 
     raise OpError(f"{where}: op {op_id}: seq (item 9) must be an integer in 0..{MAX_INT}, got {seq}")
 
 
-def _check_seen(seen: dict, op_id: str, where: str) -> None:
+def _check_seen(seen: dict, op_id: str, hlc: int, where: str) -> None:
     # Only updates of critical fields carry it, so checking it costs the bulk of a bundle nothing.
     for name, pair in seen.items():
         if not (type(pair) is list and len(pair) == 2 and type(pair[0]) is int and 0 < pair[0] <= MAX_INT
                 and type(pair[1]) is str):
             raise OpError(f"{where}: op {op_id}: seen stamp {name!r} (item 8) must be [stamp in 1..{MAX_INT}, "
                           f"device id], got {pair!r:.60}")
+        if pair[0] > hlc:
+            # A worker sees a value before changing it: a later one would pass any value held as seen.
+            raise OpError(f"{where}: op {op_id}: seen stamp {name!r} (item 8) is {pair[0]}, newer than the op's "
+                          f"own stamp {hlc}: the value seen must be older than the edit")
 
 
 def _check_stamps(stamps: Any, op_id: str, kind: str, fields: dict, hlc: int, where: str) -> None:

@@ -75,6 +75,17 @@ def _body_ops(body: dict, where: str) -> list[WireOp]:
         raise bundle.BundleError(str(exc)) from None
 
 
+def _one_change_per_op_id(ops: list[WireOp], where: str) -> None:
+    """Refuse a push giving one op id to two ops: the second would be taken for the first (a
+    duplicate), and what needs it would fail at the store."""
+    given: set[str] = set()
+    for n, op in enumerate(ops):
+        if op.op_id in given:
+            raise bundle.BundleError(f"{where} op {n}: op id {op.op_id} is given to an earlier op of the "
+                                     f"bundle too: each op needs its own")
+        given.add(op.op_id)
+
+
 def _int(body: dict, name: str, where: str) -> int:
     value = body.get(name)
     # Log positions go into signed 64-bit columns and SQL comparisons: a larger one fails there.
@@ -157,6 +168,7 @@ class MasterSync:
     def _apply_push(self, rec, conn: Connection, head: bundle.Header, body: dict, device, peer) -> tuple[bytes, str]:
         where = f"bundle {head.id} from {head.sender}"
         ops = _body_ops(body, where)
+        _one_change_per_op_id(ops, where)
         cursor = _int(body, "cursor", where)
         if peer and cursor < peer["cursor"]:
             raise CloneDetected(f"bundle refused: device {head.sender} reports cursor {cursor}, below the "
@@ -565,7 +577,10 @@ def _with_seen(conn: Connection, op: WireOp, ruleset: Optional[Ruleset]) -> Wire
         _op.c.kind.in_(("insert", "update"))))]
     seen = {}
     for name in critical:
-        stamps = [(r.field_hlc(name), r.device) for r in earlier if name in r.fields]
+        # A stamp above the edit's own is the tablet's own earlier edit stamped while its clock ran
+        # ahead, which the master holds unapplied: what the worker saw before it is what counts.
+        stamps = [(r.field_hlc(name), r.device) for r in earlier
+                  if name in r.fields and r.field_hlc(name) <= op.hlc]
         if stamps:
             seen[name] = list(max(stamps))
     return op._replace(seen=seen or None)

@@ -108,3 +108,17 @@ def test_ops_in_any_batches_and_order_end_as_the_reference_merge(master, script,
             again = apply.apply_ops(rec.conn, sent[start:end])
         assert again.applied == [] and again.duplicates == end - start
     assert _stored(master, tag) == _reference(script)
+
+
+def test_an_insert_folding_later_edits_merges_into_the_row_it_finds_without_setting_its_id(master):
+    # Two inserts of one row arrive (a re-send after a lost reply folds a newer edit): the second,
+    # newer than the row, merges field by field; its `id` repeats the row's and is no edit.
+    fields = {"id": "r1", "grid_id": "g", "address": "1-1", "head_name": "", "members": 0}
+    first = WireOp(uuid7(), "household", "r1", 1000, "w", "a", "insert", fields, None, 1)
+    again = WireOp(uuid7(), "household", "r1", 2000, "w", "b", "insert", {**fields, "head_name": "王五"}, None, 2,
+                   {"head_name": 2500})
+    with master.write() as rec:
+        apply.apply_ops(rec.conn, [first])
+        apply.apply_ops(rec.conn, [again])
+    with master.read() as conn:
+        assert conn.execute(text("SELECT id, head_name FROM household")).all() == [("r1", "王五")]

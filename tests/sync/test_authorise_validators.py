@@ -76,3 +76,14 @@ def test_a_tablet_still_on_older_rules_is_not_refused_and_gets_the_new_ones(chec
     checked.sync(a)
     assert count(checked.master_store, "SELECT COUNT(*) FROM household") == 1
     assert a.sync.ruleset.version == stricter.version
+
+
+def test_a_district_number_past_a_floats_range_is_refused_not_an_internal_error(checked):
+    from support.pushes import signed_push, wire_op
+
+    a = checked.add_tablet("a")
+    checked.sync(a)
+    op = wire_op(checked, a, "household", "insert", {"grid_id": "g1", "户主": "王芳", "人口": 10**400})
+    with pytest.raises(Unauthorised, match=f"op {op[0]} .*人口:应为整数"):
+        checked.master.exchange(signed_push(checked, a, [op]))
+    assert count(checked.master_store, "SELECT COUNT(*) FROM household") == 0

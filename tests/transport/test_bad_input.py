@@ -708,3 +708,28 @@ def test_requests_out_of_place_get_clear_json_errors(shared, method, path, statu
     office, url = shared
     response = httpx.request(method, url + path, content=b"xy" if method == "PUT" else None)
     assert words in json_error(response) and response.status_code == (status or response.status_code)
+
+
+@pytest.mark.parametrize("transport", ["http", "file"])
+@pytest.mark.parametrize("what, fields, words", [
+    ("fields as a string", {"fields": "x"}, "household.fields: district fields travel flat"),
+    ("grid as a list", {"grid_id": ["g"]}, "household.grid_id: expected text, got ['g']"),
+    ("members as text", {"members": "3"}, "household.members: expected a whole number"),
+])
+def test_a_signed_bundle_with_a_value_of_the_wrong_type_gets_a_clear_refusal(office, request, what, fields, words,
+                                                                             transport, caplog):
+    op = household_op(office)
+    op[7] = {**op[7], **fields}
+    data = signed_push(office, {"ops": [op], "cursor": 0, "repair": False, "ruleset": ""})
+    before = dump(office.master)
+    if transport == "http":
+        _, url = request.getfixturevalue("served")
+        response = upload(url, data)
+        said = json_error(response)  # it was a 500, with a traceback in the server's log
+        assert response.status_code == 403 and f"op {op[0]} (insert household " in said and words in said, said
+        assert "Traceback" not in caplog.text
+    else:
+        path = office.folder / "typed.wgb"
+        path.write_bytes(data)
+        refused(wangge("bundle", "import", office.master, path), f"op {op[0]}", words)  # it was exit 70
+    assert dump(office.master) == before
