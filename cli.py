@@ -445,7 +445,7 @@ def bundle_import(store_path: str, bundle_file: str, keys_path: str | None, repl
       wangge bundle import office.db /media/usb/push.wgb
     """
     from wangge.app import Office, exchange
-    from wangge.sync import files
+    from wangge.sync.transport import files
 
     files.read_bundle(bundle_file)  # an unreadable file is said before any store is opened
     opened, keys = _sync_parts(store_path, keys_path, passphrase)

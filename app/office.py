@@ -23,7 +23,7 @@ from wangge.core import casework
 from wangge.core.casework import MonthScore
 from wangge.core.ruleset import Ruleset
 from wangge.core.store import Store
-from wangge.sync import protocol
+from wangge.sync.master import exchange as master_exchange
 
 
 class Office(Handle):
@@ -33,7 +33,7 @@ class Office(Handle):
 
     def __init__(self, store: Store):
         super().__init__(store)
-        self.live = None  # a `wangge.sync.watch.LiveRuleset` while `watch_rules` runs
+        self.live = None  # a `wangge.sync.transport.watch.LiveRuleset` while `watch_rules` runs
         self._observers: list = []
 
     @classmethod
@@ -85,7 +85,7 @@ class Office(Handle):
         A version that fails its checks never replaces the running one: the
         error is logged and kept in ``live.last_error``. Stopped by `close`.
         """
-        from wangge.sync import watch
+        from wangge.sync.transport import watch
 
         self.live = watch.LiveRuleset(rule_file, on_change=self.install)
         self._observers.append(watch.watch_rules(self.live))
@@ -154,12 +154,12 @@ class Office(Handle):
         return devices.snapshot(self.store, out)
 
     def collect_tombstones(self, absent_days: float = 30):
-        """Remove deleted rows every active tablet has seen (`wangge.sync.tombstones.collect`).
+        """Remove deleted rows every active tablet has seen (`wangge.sync.master.tombstones.collect`).
 
         A tablet not seen for ``absent_days`` no longer holds deletions back;
         on its return it downloads afresh.
         """
-        from wangge.sync import tombstones
+        from wangge.sync.master import tombstones
 
         return tombstones.collect(self.store, absent_after_days=absent_days)
 
@@ -167,7 +167,7 @@ class Office(Handle):
 
     def exchange(self, bundle: bytes) -> tuple[bytes, str]:
         """Apply a tablet's push (bytes) under the running ruleset; return the reply and a summary."""
-        return protocol.MasterSync(self.store, self.keys, ruleset=self.installed_ruleset()).exchange(bundle)
+        return master_exchange.MasterSync(self.store, self.keys, ruleset=self.installed_ruleset()).exchange(bundle)
 
     def master_service(self):
         """What the HTTP transport serves (`wangge.sync.office.Office`): enrollment, the registry,

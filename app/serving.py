@@ -21,7 +21,8 @@ def serve(target: str, *, host: str, port: int, rules_file: Optional[str] = None
     Raises `UsageError` for TLS files that do not load or a port taken,
     before anything is announced.
     """
-    from wangge.sync import fieldwork, server, watch
+    from wangge.sync import server
+    from wangge.sync.transport import fieldwork, watch
 
     if certfile or keyfile:
         fieldwork.check_tls(certfile, keyfile)

@@ -26,7 +26,7 @@ from typing import Any, Optional
 
 from wangge.core.errors import SyncError
 from wangge.sync.keys import DeviceKeys, PublicKeys, begin_seal
-from wangge.sync.ops import MAX_INT
+from wangge.sync.log.ops import MAX_INT
 
 MAGIC = b"WGB\x01"
 VERSION = 1
@@ -35,7 +35,7 @@ MAX_PAYLOAD = 64 * 1024 * 1024
 #: Cap on the decompressed body: a small payload must not inflate without bound.
 MAX_BODY = 512 * 1024 * 1024
 SIGNATURE_BYTES = 64
-#: The largest push counter: what a signed 64-bit column holds (`wangge.sync.ops.MAX_INT`).
+#: The largest push counter: what a signed 64-bit column holds (`wangge.sync.log.ops.MAX_INT`).
 MAX_SEQ = MAX_INT
 KINDS = ("push", "reply")
 HEADER_FIELDS = {"v": int, "kind": str, "id": str, "from": str, "to": str, "seq": int, "eph": str, "body": int}

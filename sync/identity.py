@@ -2,7 +2,7 @@
 
 Keys are generated where they are used (on the tablet, on the master) and
 kept in the store's ``store_meta``; on a tablet that store is encrypted at
-rest (`wangge.sync.atrest`), so the private keys are as safe as the data
+rest (`wangge.sync.device.atrest`), so the private keys are as safe as the data
 they protect and never leave the device. Enrollment sends only the public
 halves; approval hands the tablet the master's public keys in return.
 """

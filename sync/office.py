@@ -26,7 +26,7 @@ class Office:
     """A master store behind the HTTP transport.
 
     ``exchange(bundle) -> (reply, summary)`` applies a device's bundle (the
-    sync protocol); ``live_rules`` (a `wangge.sync.watch.LiveRuleset`) gives
+    sync protocol); ``live_rules`` (a `wangge.sync.transport.watch.LiveRuleset`) gives
     health the running ruleset version.
     """
 
@@ -75,8 +75,8 @@ class Office:
             return grids_of_worker(conn, row.worker_id)
 
     def registry(self) -> bytes:
-        """The device registry, signed by this master (`wangge.sync.registry`)."""
-        from wangge.sync import registry
+        """The device registry, signed by this master (`wangge.sync.master.registry`)."""
+        from wangge.sync.master import registry
         from wangge.sync.identity import store_keys
 
         keys = store_keys(self.store)

@@ -113,7 +113,7 @@ def _self_signed(folder):
 
 def test_a_certificate_and_its_key_load_for_serving_and_mismatched_ones_are_named(tmp_path):
     from wangge.core.errors import UsageError
-    from wangge.sync.fieldwork import check_tls
+    from wangge.sync.transport.fieldwork import check_tls
 
     cert, key = _self_signed(tmp_path)
     check_tls(str(cert), str(key))

@@ -20,9 +20,11 @@ from wangge.core.errors import SyncError, UsageError, WanggeError
 from wangge.core.models import Attachment
 from wangge.core.ruleset import Ruleset
 from wangge.sync import enrollment, protocol
+from wangge.sync.device import exchange as device_exchange
+from wangge.sync.master import exchange as master_exchange
 from wangge.sync.identity import store_keys
 from wangge.sync.keys import PublicKeys
-from wangge.sync.session import META_ENROLLED_WITH, DeviceSession
+from wangge.sync.device.session import META_ENROLLED_WITH, DeviceSession
 
 _attachment = Attachment.__table__
 META_MASTER_URL = META_ENROLLED_WITH  # the URL `wangge device enroll --master` sent the request to
@@ -37,7 +39,7 @@ def protocol_exchange(master, rules: Callable[[], Optional[Ruleset]]) -> Callabl
     keys = store_keys(master)
 
     def exchange(bundle: bytes) -> tuple[bytes, str]:
-        return protocol.MasterSync(master, keys, ruleset=rules()).exchange(bundle)
+        return master_exchange.MasterSync(master, keys, ruleset=rules()).exchange(bundle)
 
     return exchange
 
@@ -65,7 +67,7 @@ def inbox_importer(exchange: Callable[[bytes], tuple[bytes, str]], replies: Path
     tablet keeps its outbox and sends the same ops again (harmless, but it
     never learns they arrived).
     """
-    from wangge.sync import files
+    from wangge.sync.transport import files
 
     replies.mkdir(parents=True, exist_ok=True)
 
@@ -109,7 +111,7 @@ def tablet_session(tablet, client, *, rounds: int = 3, photos=None) -> str:
     """
     keys = store_keys(tablet)
     master = _master_of(tablet, client)
-    device = protocol.DeviceSync(tablet, keys, master)
+    device = device_exchange.DeviceSync(tablet, keys, master)
     lines = []
     for _ in range(rounds):
         push = device.make_push()
@@ -134,7 +136,7 @@ def sync_photos(tablet, client, photos, keys=None) -> str:
     Raises `SyncError` in one line.
     """
     from wangge.sync.attachments import AttachmentError, check_sha
-    from wangge.sync.client import Signer
+    from wangge.sync.transport.client import Signer
 
     signer = Signer(tablet.device_id, (keys or store_keys(tablet)).sign)
     with tablet.read() as conn:
@@ -187,14 +189,14 @@ def known_master(tablet) -> protocol.Peer:
     one line saying how the tablet can learn its master.
     """
     try:
-        return protocol.trusted_master(tablet)
+        return device_exchange.trusted_master(tablet)
     except SyncError:
         with tablet.read() as conn:
             url = DeviceSession.load(conn).enrolled_with
         if url is None:
             raise SyncError("this tablet knows no master yet: sync once with `wangge sync --master URL`, or scan "
                             "the card `wangge device approve` printed with `wangge device trust`") from None
-    from wangge.sync.client import MasterClient
+    from wangge.sync.transport.client import MasterClient
 
     with MasterClient(url, attempts=2) as client:
         return _master_of(tablet, client)
@@ -203,7 +205,7 @@ def known_master(tablet) -> protocol.Peer:
 def _master_of(tablet, client) -> protocol.Peer:
     """The master this tablet trusts; learnt from the office once the tablet is approved."""
     try:
-        return protocol.trusted_master(tablet)
+        return device_exchange.trusted_master(tablet)
     except SyncError:
         answer = client.enrollment(tablet.device_id)
         state = answer.get("status", "unknown")
@@ -215,5 +217,5 @@ def _master_of(tablet, client) -> protocol.Peer:
                             "ask the office to approve it (wangge device approve)") from None
         found = answer["master"]
         peer = protocol.Peer(found["id"], PublicKeys.from_b64(found["sign_key"], found["box_key"]))
-        protocol.trust_master(tablet, peer)
+        device_exchange.trust_master(tablet, peer)
         return peer

@@ -37,7 +37,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
 from wangge.core.errors import StoreError, UsageError, WanggeError
-from wangge.sync.session import DeviceSession
+from wangge.sync.device.session import DeviceSession
 
 FORMAT = "wangge-keyfile/1"
 KEY_BYTES = 32
