@@ -326,7 +326,7 @@ def device_passphrase(tablet_store, passphrase, new_passphrase) -> None:
     Example:
       wangge device passphrase tablet.db
     """
-    from wangge.sync import atrest
+    from wangge.sync.device import atrest
 
     path = atrest.change_passphrase(tablet_store, passphrase, new_passphrase)
     click.echo(f"passphrase changed: {path} re-locked under the new one (the database was not re-encrypted)")
@@ -510,7 +510,7 @@ def bundle_import(store_path: str, bundle_file: str, keys_path: str | None, repl
       wangge bundle import office.db /media/usb/push.wgb
     """
     from wangge.app import Office, exchange
-    from wangge.sync import files
+    from wangge.sync.transport import files
 
     files.read_bundle(bundle_file)  # an unreadable file is said before any store is opened
     opened, keys = _sync_parts(store_path, keys_path, passphrase)
@@ -991,7 +991,7 @@ def case_move(store_path, case, move, account_name, evidence, photo, satisfied, 
 
     from wangge.app import actions
     from wangge.sync.attachments import BlobStore
-    from wangge.sync.fieldwork import files_folder
+    from wangge.sync.transport.fieldwork import files_folder
 
     upload = actions.PhotoUpload(Path(photo).read_bytes(), Path(photo).name) if photo else None
     with _master(store_path) as opened:

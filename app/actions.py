@@ -22,7 +22,8 @@ from wangge.core import casework
 from wangge.core.errors import UsageError
 from wangge.core.escalation import Escalation
 from wangge.core.store import Store
-from wangge.sync import enrollment, review
+from wangge.sync import enrollment
+from wangge.sync.master import review
 from wangge.sync.attachments import BlobStore
 
 #: Image types a photo given as evidence may have, by their first bytes.
@@ -89,7 +90,7 @@ def _office_only(store: Store, account: Account, what: str) -> None:
 
 def resolve(store: Store, account: Account, conflict_id: int, how: str, *, note: str = "",
             now: datetime) -> str:
-    """Answer a conflict sync queued for review (`wangge.sync.review`) as ``account``."""
+    """Answer a conflict sync queued for review (`wangge.sync.master.review`) as ``account``."""
     _office_only(store, account, "answering conflicts")
     done = review.answer(store, conflict_id, how, by=account.name, note=note.strip()[:2000], now=now)
     with store.write(actor=account.name) as rec:

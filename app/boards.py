@@ -24,7 +24,9 @@ from wangge.core.hlc import wall_of
 from wangge.core.models import Assignment, Case, Device, GridCell, Worker
 from wangge.core.ruleset import Ruleset
 from wangge.core.store import get_meta
-from wangge.sync import enrollment, review, tables
+from wangge.sync import enrollment
+from wangge.sync.log import tables
+from wangge.sync.master import review
 
 _cases, _grids, _devices, _workers = Case.__table__, GridCell.__table__, Device.__table__, Worker.__table__
 _assign = Assignment.__table__

@@ -16,7 +16,7 @@ from wangge.core.report import table
 
 def enroll_tablet(target: str, passphrase: str, name: str, master_url: Optional[str] = None) -> str:
     """Make the tablet at ``target`` (created if missing) ask to enroll; its request as text, sent if a URL is given."""
-    from wangge.sync.client import check_master_url
+    from wangge.sync.transport.client import check_master_url
 
     # Checked before anything is made: a typo is said at once, never stored.
     if master_url is not None:
@@ -28,7 +28,7 @@ def enroll_tablet(target: str, passphrase: str, name: str, master_url: Optional[
     request = enrolled.request
     lines = [f"device {request.device_id} ({name})", f"fingerprint: {request.fingerprint}"]
     if made:
-        from wangge.sync import atrest
+        from wangge.sync.device import atrest
 
         lines.append(f"key file: {atrest.keyfile_path(target).resolve()} (the database key, locked by the "
                      f"passphrase: keep it beside the database; without it the data cannot be read)")
@@ -88,7 +88,7 @@ def registry_snapshot(target: str, out: str) -> str:
 
 def sync_tablet(target: str, master_url: str, passphrase: str, *, progress: bool = False) -> str:
     """One sync of the tablet at ``target`` with a master over HTTP; what moved, in one line."""
-    from wangge.sync.client import check_master_url
+    from wangge.sync.transport.client import check_master_url
 
     check_master_url(master_url)
     with Tablet.open(target, passphrase, for_sync=True) as tablet:

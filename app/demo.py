@@ -36,8 +36,8 @@ from wangge.core.models import Attachment, Household
 from wangge.core.report import table
 from wangge.core.ruleset import Ruleset
 from wangge.sync.attachments import BlobStore
-from wangge.sync.client import MasterClient
-from wangge.sync.fieldwork import tablet_session
+from wangge.sync.transport.client import MasterClient
+from wangge.sync.transport.fieldwork import tablet_session
 
 CST = timezone(timedelta(hours=8))
 MORNING = datetime(2026, 10, 13, 9, 0, tzinfo=CST)  # a Tuesday

@@ -14,14 +14,16 @@ from pathlib import Path
 from typing import Optional
 
 from wangge.core.store import Store, set_meta
-from wangge.sync import enrollment, protocol, registry
+from wangge.sync import enrollment, protocol
+from wangge.sync.device import exchange as device_exchange
+from wangge.sync.master import registry
 from wangge.sync.enrollment import EnrollmentRequest
-from wangge.sync.fieldwork import master_card
-from wangge.sync.files import write_atomic
+from wangge.sync.transport.fieldwork import master_card
+from wangge.sync.transport.files import write_atomic
 from wangge.sync.identity import store_keys
 from wangge.sync.keys import PublicKeys
-from wangge.sync.session import META_ENROLLED_WITH
-from wangge.sync.tablet import enrollment_request
+from wangge.sync.device.session import META_ENROLLED_WITH
+from wangge.sync.device.tablet import enrollment_request
 
 
 @dataclass(frozen=True)
@@ -123,7 +125,7 @@ def enroll(store: Store, name: str, master_url: Optional[str] = None) -> Enrolle
     master's keys. Raises `UsageError` for a malformed URL (before anything
     is remembered), `SyncError` if the master cannot be reached.
     """
-    from wangge.sync.client import MasterClient, check_master_url
+    from wangge.sync.transport.client import MasterClient, check_master_url
 
     master_url = check_master_url(master_url) if master_url is not None else None
     request = enrollment_request(store, name)
@@ -143,5 +145,5 @@ def trust(store: Store, card_text: str) -> str:
     made for another tablet.
     """
     card = enrollment.MasterCard.from_text(card_text, store.device_id)
-    protocol.trust_master(store, protocol.Peer(card.master_id, PublicKeys.from_b64(card.sign_key, card.box_key)))
+    device_exchange.trust_master(store, protocol.Peer(card.master_id, PublicKeys.from_b64(card.sign_key, card.box_key)))
     return card.master_id

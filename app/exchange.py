@@ -16,11 +16,13 @@ from typing import Callable, Optional
 from wangge.core.errors import UsageError
 from wangge.core.ruleset import Ruleset
 from wangge.core.store import Store
-from wangge.sync import files, protocol
-from wangge.sync.fieldwork import known_master, tablet_session
+from wangge.sync.transport import files
+from wangge.sync.transport.fieldwork import known_master, tablet_session
 from wangge.sync.identity import adopt_keys, store_keys
 from wangge.sync.keys import DeviceKeys
-from wangge.sync.tablet import tablet_photos
+from wangge.sync.device.tablet import tablet_photos
+from wangge.sync.device import exchange as device_exchange
+from wangge.sync.master import exchange as master_exchange
 
 
 @dataclass(frozen=True)
@@ -56,7 +58,7 @@ def sync_over_http(store: Store, database: str | Path, master_url: str, *, progr
     Raises `UsageError` for a malformed URL, `SyncError` in one line with
     nothing lost.
     """
-    from wangge.sync.client import MasterClient, ProgressBar, check_master_url
+    from wangge.sync.transport.client import MasterClient, ProgressBar, check_master_url
 
     master_url = check_master_url(master_url)
     bar = ProgressBar() if progress else None
@@ -81,7 +83,7 @@ def export_push(store: Store, out: str | Path, keys: Optional[DeviceKeys] = None
         raise UsageError(f"{store.url} is a master store: a tablet exports its push; the master answers it "
                          f"by importing it")
     # Written inside the push's transaction: a failed write leaves the tablet as it was.
-    data = protocol.DeviceSync(store, keys or store_keys(store), known_master(store)).make_push(
+    data = device_exchange.DeviceSync(store, keys or store_keys(store), known_master(store)).make_push(
         deliver=lambda made: files.write_atomic(out, made))
     return len(data)
 
@@ -97,7 +99,7 @@ def import_push(store: Store, bundle_file: str | Path, ruleset: Callable[[], Opt
     """
     data = files.read_bundle(bundle_file)
     target = files.check_target(reply_to or f"{bundle_file}.reply")
-    reply, summary = protocol.MasterSync(store, keys or store_keys(store), ruleset=ruleset()).exchange(data)
+    reply, summary = master_exchange.MasterSync(store, keys or store_keys(store), ruleset=ruleset()).exchange(data)
     try:
         files.write_atomic(target, reply)
     except UsageError as exc:
@@ -105,11 +107,11 @@ def import_push(store: Store, bundle_file: str | Path, ruleset: Callable[[], Opt
     return Imported(summary, target)
 
 
-def import_reply(store: Store, bundle_file: str | Path, keys: Optional[DeviceKeys] = None) -> protocol.DeviceResult:
+def import_reply(store: Store, bundle_file: str | Path, keys: Optional[DeviceKeys] = None) -> device_exchange.DeviceResult:
     """On a tablet: apply the master's reply from ``bundle_file``.
 
     Raises `UsageError` for an unreadable file, `SyncError` for a reply that
     does not verify or answers another push; the tablet is unchanged then.
     """
     data = files.read_bundle(bundle_file)
-    return protocol.DeviceSync(store, keys or store_keys(store), protocol.trusted_master(store)).accept_reply(data)
+    return device_exchange.DeviceSync(store, keys or store_keys(store), device_exchange.trusted_master(store)).accept_reply(data)

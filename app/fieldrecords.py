@@ -26,7 +26,7 @@ from wangge.core.lifecycle import EVIDENCE_NAMES, Lifecycle, closing_requires
 from wangge.core.models import Building, Case, GridCell, Household, PointEntry, Resident
 from wangge.core.ruleset import FieldSpec, FieldType, Label, Ruleset
 from wangge.core.validators import RecordValidator, field_problems, validators
-from wangge.sync.atrest import LeaseExpired
+from wangge.sync.device.atrest import LeaseExpired
 
 _cases, _households, _buildings = Case.__table__, Household.__table__, Building.__table__
 _residents, _points, _grids = Resident.__table__, PointEntry.__table__, GridCell.__table__

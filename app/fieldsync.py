@@ -1,7 +1,7 @@
 """Sync from the field app: one button, a result in plain words, and the USB path.
 
 The exchange is the sync protocol's own (`wangge.sync.protocol`, through
-`wangge.sync.fieldwork` for photos and the master's keys); this module keeps
+`wangge.sync.transport.fieldwork` for photos and the master's keys); this module keeps
 what a worker needs to read afterwards — how many changes went up and came
 down, which are waiting for the office, which the office held and why, or why
 it refused the whole bundle — in the tablet's store (``field.last_sync``), so
@@ -21,7 +21,8 @@ from wangge.app.fieldtablet import META_LAST_SYNC, META_WORKER, FieldTablet
 from wangge.core.errors import SyncError, UsageError, WanggeError
 from wangge.core.models import Op
 from wangge.core.store import get_meta, set_meta
-from wangge.sync import files, protocol
+from wangge.sync.transport import files
+from wangge.sync.device import exchange as device_exchange
 
 _op = Op.__table__
 
@@ -97,7 +98,7 @@ def last(tablet: FieldTablet) -> Optional[Outcome]:
     return Outcome(**json.loads(text)) if text else None
 
 
-def _apply(tablet: FieldTablet, device: protocol.DeviceSync, reply: bytes, outcome: Outcome) -> protocol.DeviceResult:
+def _apply(tablet: FieldTablet, device: device_exchange.DeviceSync, reply: bytes, outcome: Outcome) -> device_exchange.DeviceResult:
     with tablet.store.read() as conn:
         before = tablet.session(conn).through
     result = device.accept_reply(reply)
@@ -117,14 +118,14 @@ def sync_now(tablet: FieldTablet, master_url: str, *, on_progress: Optional[Call
     Never raises for a failed exchange: the outcome says why in one line
     (nothing is lost: the outbox stays until a signed ack).
     """
-    from wangge.sync.client import MasterClient, Signer
-    from wangge.sync.fieldwork import _master_of, sync_photos
+    from wangge.sync.transport.client import MasterClient, Signer
+    from wangge.sync.transport.fieldwork import _master_of, sync_photos
 
     outcome = Outcome(ok=False, at_ms=tablet.now_ms())
     try:
         with MasterClient(master_url, on_progress=on_progress, **(client_options or {})) as client:
             keys = tablet.keys
-            device = protocol.DeviceSync(tablet.store, keys, _master_of(tablet.store, client))
+            device = device_exchange.DeviceSync(tablet.store, keys, _master_of(tablet.store, client))
             signer = Signer(tablet.device_id, keys.sign)  # uploads are for enrolled devices only
             _learn_worker(tablet, client)
             for _ in range(rounds):
@@ -170,7 +171,7 @@ def export_bundle(tablet: FieldTablet, folder: str) -> Outcome:
     target = _folder(folder) / f"wangge-{tablet.device_id[-8:]}-{tablet.now_ms()}.wgb"
     with tablet.store.read() as conn:
         waiting = tablet.waiting(conn)
-    device = protocol.DeviceSync(tablet.store, tablet.keys, protocol.trusted_master(tablet.store))
+    device = device_exchange.DeviceSync(tablet.store, tablet.keys, device_exchange.trusted_master(tablet.store))
     device.make_push(deliver=lambda made: files.write_atomic(target, made))
     return _record(tablet, Outcome(ok=True, at_ms=tablet.now_ms(), how="usb-export", sent=waiting, file=str(target)))
 
@@ -178,7 +179,7 @@ def export_bundle(tablet: FieldTablet, folder: str) -> Outcome:
 def import_reply(tablet: FieldTablet, path: str) -> Outcome:
     """Apply the office's reply file (``PUSH.wgb.reply``) and renew the lease. Raises `WanggeError`."""
     data = files.read_bundle(path)
-    device = protocol.DeviceSync(tablet.store, tablet.keys, protocol.trusted_master(tablet.store))
+    device = device_exchange.DeviceSync(tablet.store, tablet.keys, device_exchange.trusted_master(tablet.store))
     outcome = Outcome(ok=False, at_ms=tablet.now_ms(), how="usb-import", file=str(path))
     _apply(tablet, device, data, outcome)  # an accepted reply renews the lease, at the master's signed clock
     outcome.ok = True

@@ -27,8 +27,9 @@ from wangge.core.models import (Assignment, Attachment, Building, Case, CaseEven
                                 PointEntry, Resident, Visit, Worker)
 from wangge.core.ruleset import Ruleset
 from wangge.core.store import Store, get_meta, set_meta
-from wangge.sync import atrest, scope
-from wangge.sync.session import DeviceSession
+from wangge.sync.device import atrest
+from wangge.sync.log import scope
+from wangge.sync.device.session import DeviceSession
 
 _cases, _events, _households = Case.__table__, CaseEvent.__table__, Household.__table__
 _grids, _workers, _visits, _op = GridCell.__table__, Worker.__table__, Visit.__table__, Op.__table__

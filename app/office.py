@@ -23,7 +23,7 @@ from wangge.core import casework
 from wangge.core.casework import MonthScore
 from wangge.core.ruleset import Ruleset
 from wangge.core.store import Store
-from wangge.sync import fieldwork
+from wangge.sync.transport import fieldwork
 
 
 class Office(Handle):
@@ -33,7 +33,7 @@ class Office(Handle):
 
     def __init__(self, store: Store):
         super().__init__(store)
-        self.live = None  # a `wangge.sync.watch.LiveRuleset` while `watch_rules` runs
+        self.live = None  # a `wangge.sync.transport.watch.LiveRuleset` while `watch_rules` runs
         self._observers: list = []
 
     @classmethod
@@ -87,7 +87,7 @@ class Office(Handle):
         A version that fails its checks never replaces the running one: the
         error is logged and kept in ``live.last_error``. Stopped by `close`.
         """
-        from wangge.sync import watch
+        from wangge.sync.transport import watch
 
         def changed(ruleset: Ruleset) -> None:
             self.install(ruleset)
@@ -169,12 +169,12 @@ class Office(Handle):
         return devices.snapshot(self.store, out)
 
     def collect_tombstones(self, absent_days: float = 30):
-        """Remove deleted rows every active tablet has seen (`wangge.sync.tombstones.collect`).
+        """Remove deleted rows every active tablet has seen (`wangge.sync.master.tombstones.collect`).
 
         A tablet not seen for ``absent_days`` no longer holds deletions back;
         on its return it downloads afresh.
         """
-        from wangge.sync import tombstones
+        from wangge.sync.master import tombstones
 
         return tombstones.collect(self.store, absent_after_days=absent_days)
 

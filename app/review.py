@@ -3,7 +3,7 @@
 Critical-field clashes, stale moves, proposals made on tablets, quarantined
 ops and bundles from revoked tablets wait here for a person; each answer is
 made through the case workflow or as an ordinary edit, so it syncs
-(`wangge.sync.review` says what each answer does).
+(`wangge.sync.master.review` says what each answer does).
 """
 from __future__ import annotations
 
@@ -12,8 +12,9 @@ from typing import Optional
 
 from wangge.core.ruleset import Ruleset
 from wangge.core.store import Store
-from wangge.sync import protocol, review
-from wangge.sync.review import ANSWERS
+from wangge.sync.master import exchange as master_exchange
+from wangge.sync.master import review
+from wangge.sync.master.review import ANSWERS
 
 __all__ = ["ANSWERS", "conflicts", "resolve"]
 
@@ -24,7 +25,7 @@ def conflicts(store: Store, *, include_resolved: bool = False) -> list[dict]:
     Each is a dict with ``id`` (the number to answer it by), ``kind``,
     ``entity``, ``entity_id``, ``field``, ``device``, ``kept``, ``lost`` and ``note``.
     """
-    return protocol.conflicts(store, include_resolved)
+    return master_exchange.conflicts(store, include_resolved)
 
 
 def resolve(store: Store, number: int, how: str, *, by: str, note: str = "", ruleset: Optional[Ruleset] = None,

@@ -16,7 +16,8 @@ from typing import Callable, Optional
 from wangge.core import store
 from wangge.core.errors import UsageError
 from wangge.core.store import Store
-from wangge.sync import atrest, tables
+from wangge.sync.device import atrest
+from wangge.sync.log import tables
 
 Clock = Callable[[], int]
 

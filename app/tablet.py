@@ -21,8 +21,8 @@ from typing import Any, Callable, Mapping, Optional
 from wangge.app import devices, exchange, households, stores
 from wangge.app.handle import Handle
 from wangge.core.store import Store
-from wangge.sync.protocol import DeviceResult
-from wangge.sync.tablet import SealedBlobStore, tablet_photos
+from wangge.sync.device.exchange import DeviceResult
+from wangge.sync.device.tablet import SealedBlobStore, tablet_photos
 
 
 class Tablet(Handle):

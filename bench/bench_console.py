@@ -30,7 +30,7 @@ from wangge.app import accounts, queries
 from wangge.app.office import Office
 from wangge.core import casework, store
 from wangge.core.models import Attachment, Case, CaseEvent, GridCell
-from wangge.sync import tables
+from wangge.sync.log import tables
 
 CASES = 100_000
 COMMUNITIES = 10

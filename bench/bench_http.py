@@ -27,14 +27,15 @@ from pathlib import Path
 
 from wangge import rulesets
 from wangge.core import casework, store
-from wangge.sync import enrollment, tables
-from wangge.sync.client import MasterClient
-from wangge.sync.fieldwork import installed_rules, protocol_exchange, tablet_session
+from wangge.sync import enrollment
+from wangge.sync.log import tables
+from wangge.sync.transport.client import MasterClient
+from wangge.sync.transport.fieldwork import installed_rules, protocol_exchange, tablet_session
 from wangge.sync.identity import store_keys
 from wangge.sync.office import Office
 from wangge.web.server import master_app, running
 from wangge.web.sync import EnrollmentGate
-from wangge.sync.tablet import enrollment_request
+from wangge.sync.device.tablet import enrollment_request
 
 HOUSEHOLDS, FIELDS, CASES, DEVICES = 400, 77, 2000, 300
 CLIENT_PROCESSES = 2

@@ -36,9 +36,12 @@ from pathlib import Path
 from wangge.bench.harness import ratio_line
 from wangge.core import store
 from wangge.core.ids import uuid7
-from wangge.sync import bundle, enrollment, tables
+from wangge.sync import bundle, enrollment
+from wangge.sync.log import tables
 from wangge.sync.keys import DeviceKeys
-from wangge.sync.protocol import DeviceSync, MasterSync, Peer
+from wangge.sync.device.exchange import DeviceSync
+from wangge.sync.master.exchange import MasterSync
+from wangge.sync.protocol import Peer
 
 ENTITIES, FIELDS = 10_000, [f"f{i:02d}" for i in range(10)]
 REPEAT = 3

@@ -10,7 +10,7 @@ foreign key at every sync. So:
   ops of its own (`settle`);
 - append-only rows (case events, visits, point entries, photos) are never
   updated: each lies in the scope of the row it belongs to (`BELONGS`), found
-  by join (`wangge.sync.scope`), and its own ``grid_id`` keeps the grid it was
+  by join (`wangge.sync.log.scope`), and its own ``grid_id`` keeps the grid it was
   recorded in, which the monthly scores count.
 """
 from __future__ import annotations

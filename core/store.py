@@ -59,7 +59,7 @@ def connect(target: str, *, must_exist: bool = False, key: Optional[bytes] = Non
     """An engine for ``target`` with wangge's connection settings.
 
     With ``key`` (32 bytes), the SQLite file is encrypted at rest with
-    SQLCipher (see `wangge.sync.atrest`); a wrong key surfaces as a
+    SQLCipher (see `wangge.sync.device.atrest`); a wrong key surfaces as a
     `StoreError` when the store is first read. Raises `UsageError` if an
     SQLite file's folder is missing or unwritable, if ``must_exist`` and the
     file is missing, or for a key on a non-SQLite URL; nothing is created then.
@@ -321,7 +321,7 @@ def _probe(target: str, key: Optional[bytes]) -> None:
         if found is None:
             raise UsageError(f"{file} is not a wangge store: it is an SQLite database of something else; "
                              f"create a store with `wangge init`")
-    elif Path(f"{file}.key").exists():  # `wangge.sync.atrest` keeps a tablet's key file beside it
+    elif Path(f"{file}.key").exists():  # `wangge.sync.device.atrest` keeps a tablet's key file beside it
         raise UsageError(f"{file} is an encrypted tablet store: this command runs on a plain (master) store; "
                          f"a tablet's commands unlock it with the worker's passphrase")
     else:

@@ -313,7 +313,7 @@ def _is_moment(value) -> bool:
 _WANTS = {"text": "text", "integer": f"a whole number in {MIN_INT}..{MAX_INT}", "boolean": "true or false",
           "moment": "an ISO 8601 date-time"}
 _CHECKS = {
-    "text": lambda value: type(value) is str,  # a NUL in it is refused with the op (`wangge.sync.ops`)
+    "text": lambda value: type(value) is str,  # a NUL in it is refused with the op (`wangge.sync.log.ops`)
     "integer": lambda value: type(value) is int and MIN_INT <= value <= MAX_INT,
     "boolean": lambda value: type(value) is bool,
     "moment": _is_moment,

@@ -175,7 +175,7 @@ class BlobStore:
 
         A subclass may encrypt at rest with a length-preserving cipher (an
         involution at any offset, such as a stream cipher), so sizes, offsets
-        and resumption work unchanged (`wangge.sync.tablet.SealedBlobStore`).
+        and resumption work unchanged (`wangge.sync.device.tablet.SealedBlobStore`).
         """
         return data
 

@@ -26,7 +26,7 @@ from typing import Any, Optional
 
 from wangge.core.errors import SyncError
 from wangge.sync.keys import DeviceKeys, PublicKeys, begin_seal
-from wangge.sync.ops import MAX_INT
+from wangge.sync.log.ops import MAX_INT
 
 MAGIC = b"WGB\x01"
 VERSION = 1
@@ -39,7 +39,7 @@ MAX_RATIO = 64
 #: ...or to this much, whichever is more: a small bundle of repetitive ops is not refused.
 MIN_BODY_CAP = 4 * 1024 * 1024
 SIGNATURE_BYTES = 64
-#: The largest push counter: what a signed 64-bit column holds (`wangge.sync.ops.MAX_INT`).
+#: The largest push counter: what a signed 64-bit column holds (`wangge.sync.log.ops.MAX_INT`).
 MAX_SEQ = MAX_INT
 KINDS = ("push", "reply")
 HEADER_FIELDS = {"v": int, "kind": str, "id": str, "from": str, "to": str, "seq": int, "eph": str, "body": int}

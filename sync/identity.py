@@ -2,7 +2,7 @@
 
 Keys are generated where they are used (on the tablet, on the master).
 A tablet keeps them in its ``store_meta``: that store is encrypted at rest
-(`wangge.sync.atrest`), so the private keys are as safe as the data they
+(`wangge.sync.device.atrest`), so the private keys are as safe as the data they
 protect and never leave the device. A master keeps them *outside* its
 database, in a key file readable by its owner only (`master_key_path`): a
 database backup, a replica or a ``pg_dump`` then carries no identity, and

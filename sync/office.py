@@ -26,7 +26,7 @@ class Office:
     """A master store behind the HTTP transport.
 
     ``exchange(bundle) -> Exchanged`` applies a device's bundle (the
-    sync protocol); ``live_rules`` (a `wangge.sync.watch.LiveRuleset`) gives
+    sync protocol); ``live_rules`` (a `wangge.sync.transport.watch.LiveRuleset`) gives
     health the running ruleset version.
     """
 
@@ -38,7 +38,7 @@ class Office:
         self.public_keys = public_keys  # the master's, handed to a tablet once it is approved
 
     def exchange(self, bundle: bytes):
-        """The sync protocol's import of ``bundle``: a `wangge.sync.fieldwork.Exchanged`."""
+        """The sync protocol's import of ``bundle``: a `wangge.sync.transport.fieldwork.Exchanged`."""
         return self._exchange(bundle)
 
     def read(self):
@@ -72,14 +72,14 @@ class Office:
         """Raise `SyncError` unless an enrolled device signed ``message``: only they may store a bundle here.
 
         A revoked device may still upload: its bundle is refused at the exchange
-        but kept for the office to review (`wangge.sync.revoked`).
+        but kept for the office to review (`wangge.sync.master.revoked`).
         """
         with self.store.read() as conn:
             _signed_by(conn, device_id, message, signature, ("active", "revoked"))
 
     def registry(self) -> bytes:
-        """The device registry, signed by this master (`wangge.sync.registry`)."""
-        from wangge.sync import registry
+        """The device registry, signed by this master (`wangge.sync.master.registry`)."""
+        from wangge.sync.master import registry
         from wangge.sync.identity import store_keys
 
         keys = store_keys(self.store)

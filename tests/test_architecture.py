@@ -76,3 +76,30 @@ def test_the_graph_is_read_from_the_source():
     """The walk finds the imports that hold the layers together, lazy ones included."""
     edges = {(room, target) for room, _, target, _ in _graph()}
     assert {("cli", "app"), ("app", "sync"), ("sync", "core"), ("dsl", "core"), ("app", "core")} <= edges
+
+
+#: Within sync, the rooms by role: what each may import of the others (the root holds what both
+#: sides share: bundles, keys, identity, enrollment, photos, the session's common parts).
+SYNC_ALLOWED = {
+    "log": set(),
+    "master": {"log"},
+    "device": {"log"},
+    "transport": {"log", "master", "device"},
+}
+
+
+def test_the_sides_of_sync_stay_apart():
+    """The op log knows neither side; master and device never import each other; transports may use both."""
+    wrong = []
+    for path in sorted((ROOT / "sync").rglob("*.py")):
+        parts = path.relative_to(ROOT / "sync").parts
+        room = parts[0] if len(parts) > 1 else None
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not (isinstance(node, ast.ImportFrom) and node.level == 0 and node.module):
+                continue
+            for name in [node.module] + [f"{node.module}.{alias.name}" for alias in node.names]:
+                target = name.split(".")[2] if name.startswith("wangge.sync.") else None
+                if target in SYNC_ALLOWED and target != room and room is not None \
+                        and target not in SYNC_ALLOWED[room]:
+                    wrong.append(f"sync/{'/'.join(parts)}:{node.lineno}: {room} imports {target}")
+    assert sorted(set(wrong)) == []

@@ -8,7 +8,7 @@ raises reaches the client as JSON ``{"error": ..., "status": N}``: a
 404 or 405, anything unforeseen with 500 and a line in the log (`AccessLog`).
 
 `serve_master` is the `wangge serve` command: it opens the master store,
-watches the rule file and the USB inbox if given (`wangge.sync.watch`),
+watches the rule file and the USB inbox if given (`wangge.sync.transport.watch`),
 prints one line when a tablet enrolls or syncs and when the rule file
 reloads, and serves until interrupted.
 """
@@ -175,8 +175,8 @@ def serve_master(target: str, *, host: str, port: int, rules_file: Optional[str]
     pair or a taken port, `StoreError` for a store that cannot be opened.
     """
     from wangge.app.office import Office
-    from wangge.sync import watch
-    from wangge.sync.fieldwork import files_folder, inbox_importer
+    from wangge.sync.transport import watch
+    from wangge.sync.transport.fieldwork import files_folder, inbox_importer
     from wangge.web import open311
     from wangge.web.console import console_mount
 

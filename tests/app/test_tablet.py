@@ -8,7 +8,7 @@ import pytest
 from wangge import rulesets
 from wangge.app import Office, Tablet
 from wangge.core.errors import StoreError, SyncError, ValidationFailed, WanggeError
-from wangge.sync.atrest import WrongPassphrase
+from wangge.sync.device.atrest import WrongPassphrase
 from wangge.web.server import master_app, running
 
 CST = timezone(timedelta(hours=8))

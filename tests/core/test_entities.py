@@ -8,7 +8,8 @@ import pytest
 
 import wangge
 from wangge.core import capture, entities, models, placement
-from wangge.sync import apply, authorise, merge, scope
+from wangge.sync.log import apply, merge, scope
+from wangge.sync.master import authorise
 
 ROOT = Path(wangge.__file__).parent
 

@@ -17,13 +17,13 @@ from wangge.core import casework
 from wangge.core.store import Store
 from wangge.core.ruleset import Ruleset
 from wangge.sync import enrollment
-from wangge.sync.client import MasterClient
-from wangge.sync.fieldwork import installed_rules, protocol_exchange
+from wangge.sync.transport.client import MasterClient
+from wangge.sync.transport.fieldwork import installed_rules, protocol_exchange
 from wangge.sync.identity import store_keys
 from wangge.sync.office import Office
 # The one place these tests name the master's HTTP layer (it moves to wangge.web.server with Starlette).
 from wangge.web.server import MasterApp, master_app, running  # noqa: F401 - running is the tests' server
-from wangge.sync.tablet import enrollment_request
+from wangge.sync.device.tablet import enrollment_request
 
 PASSPHRASE = "网格员口令 field-test"
 #: A cheap scrypt: the tests unlock many times.

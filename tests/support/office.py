@@ -19,8 +19,8 @@ from wangge.app import accounts
 from wangge.core import casework
 from wangge.core.models import Case, Household
 from wangge.sync.attachments import BlobStore
-from wangge.sync.client import MasterClient
-from wangge.sync.fieldwork import tablet_session
+from wangge.sync.transport.client import MasterClient
+from wangge.sync.transport.fieldwork import tablet_session
 
 PASSWORD = "correct horse 9"
 ACCOUNTS = {"张主任": ("指挥中心", None), "电信维修": ("专业部门", None), "网格员1": ("网格员", "T.00"),
@@ -67,7 +67,7 @@ def served(street: st.Street):
     """The app `wangge serve` runs over the street's master (sync endpoints, then the console at /),
     and the photo store they share."""
     from wangge.app.office import Office as AppOffice
-    from wangge.sync.fieldwork import installed_rules, protocol_exchange
+    from wangge.sync.transport.fieldwork import installed_rules, protocol_exchange
     from wangge.sync.identity import store_keys
     from wangge.sync.office import Office as SyncOffice
     from wangge.web.console import console_mount
@@ -84,7 +84,7 @@ def _street_at(target: str, folder: Path) -> st.Street:
     """`support.street.street`'s street, with its master at ``target``."""
     from wangge import rulesets
     from wangge.core import store
-    from wangge.sync import tables
+    from wangge.sync.log import tables
 
     compiled = rulesets.load("teda")
     master = store.init(target, "master", extra_migrations=tables.MIGRATIONS)

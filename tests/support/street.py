@@ -18,12 +18,12 @@ from wangge.core import casework, store
 from wangge.core.models import Case
 from wangge.core.ruleset import Ruleset
 from wangge.sync import enrollment
-from wangge.sync.client import MasterClient
-from wangge.sync.fieldwork import installed_rules, protocol_exchange, tablet_session
+from wangge.sync.transport.client import MasterClient
+from wangge.sync.transport.fieldwork import installed_rules, protocol_exchange, tablet_session
 from wangge.sync.identity import store_keys
 from wangge.sync.office import Office
 from wangge.web.server import MasterApp, master_app
-from wangge.sync.tablet import enrollment_request
+from wangge.sync.device.tablet import enrollment_request
 
 CST = timezone(timedelta(hours=8))
 PATROL = datetime(2026, 10, 13, 10, 0, tzinfo=CST)

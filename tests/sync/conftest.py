@@ -12,7 +12,9 @@ from wangge.core import store
 from wangge.core.ruleset import Lifecycle, Role, Ruleset, State, Transition
 from wangge.sync import enrollment
 from wangge.sync.keys import DeviceKeys
-from wangge.sync.protocol import DeviceSync, MasterSync, Peer
+from wangge.sync.device.exchange import DeviceSync
+from wangge.sync.master.exchange import MasterSync
+from wangge.sync.protocol import Peer
 
 GRIDS = {"g1": "01.01", "g2": "01.02", "g3": "01.03"}
 
@@ -86,7 +88,7 @@ class Net:
             result = tablet.sync.accept_reply(reply)
             if not result.again:
                 return result
-        from wangge.sync import scope
+        from wangge.sync.log import scope
 
         with tablet.store.read() as conn:
             mine = scope.checksums(conn, None)

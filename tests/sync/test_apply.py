@@ -15,8 +15,8 @@ from sqlalchemy import text
 
 from wangge.core import store
 from wangge.core.ids import uuid7
-from wangge.sync import apply
-from wangge.sync.ops import WireOp
+from wangge.sync.log import apply
+from wangge.sync.log.ops import WireOp
 
 ROWS = ("r1", "r2", "r3")
 #: Typed columns and district fields, so both kinds of write are merged.

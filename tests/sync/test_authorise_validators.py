@@ -5,7 +5,7 @@ import pytest
 from sqlalchemy import text
 
 from wangge.core.ruleset import FieldSpec, FieldType, Label, Register
-from wangge.sync.authorise import Unauthorised
+from wangge.sync.master.authorise import Unauthorised
 
 from .conftest import Net, small_ruleset
 

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from wangge.sync import scope
+from wangge.sync.log import scope
 
 stamps = st.dictionaries(st.text(max_size=6), st.tuples(st.integers(0, 2**63 - 1), st.text(max_size=8)).map(list),
                          max_size=8)
@@ -25,8 +25,8 @@ def test_the_canonical_form_is_sorted_ascii_json_whatever_the_stored_spacing_and
 
 def test_rows_an_import_just_wrote_digest_as_they_would_from_a_cold_start(tmp_path):
     from wangge.core import store
-    from wangge.sync import apply
-    from wangge.sync.ops import WireOp
+    from wangge.sync.log import apply
+    from wangge.sync.log.ops import WireOp
 
     with store.init(str(tmp_path / "m.db"), "master", device_id="m") as s:
         with s.write() as rec:
@@ -53,8 +53,8 @@ def test_a_postgresql_master_sorting_by_language_digests_as_an_sqlite_tablet_doe
     from sqlalchemy import create_engine, text
 
     from wangge.core import store
-    from wangge.sync import apply
-    from wangge.sync.ops import WireOp
+    from wangge.sync.log import apply
+    from wangge.sync.log.ops import WireOp
 
     from ..conftest import PG_SERVER, _pg_engine
 

@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import text
 
-from wangge.sync.ops import OpError, WireOp, coalesce, from_wire
+from wangge.sync.log.ops import OpError, WireOp, coalesce, from_wire
 
 ROWS, FIELDS = ("r1", "r2", "r3"), ("pets", "income", "note", "address")
 

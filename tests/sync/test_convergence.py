@@ -24,7 +24,10 @@ from sqlalchemy import select, text
 
 from wangge.core.capture import table_of
 from wangge.core.hlc import wall_of
-from wangge.sync import protocol, scope, tombstones
+from wangge.sync import protocol
+from wangge.sync.master import exchange as master_exchange
+from wangge.sync.log import scope
+from wangge.sync.master import tombstones
 
 from .conftest import Net, small_ruleset
 from .test_quarantine import YEAR_2036_MS, _jump_to_2036
@@ -464,7 +467,7 @@ def _household(tablet, grid="g1", address="1-1"):
 
 
 def _quarantined(net) -> list[dict]:
-    return [c for c in protocol.conflicts(net.master_store) if c["kind"] == "quarantine"]
+    return [c for c in master_exchange.conflicts(net.master_store) if c["kind"] == "quarantine"]
 
 
 def test_a_tablet_present_throughout_a_collection_drops_the_tombstone_without_downloading_afresh(net):

@@ -19,7 +19,7 @@ from support.pushes import dump, signed_push, wire_op
 
 from wangge.core.errors import SyncError
 from wangge.core.hlc import pack
-from wangge.sync import apply, scope
+from wangge.sync.log import apply, scope
 
 EXAMPLES = int(os.environ.get("WANGGE_FUZZ_EXAMPLES", 2000))
 B_IDS = "b-building b-house b-resident b-case b-event b-visit b-photo b-points".split()

@@ -32,9 +32,10 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from wangge.core import store
 from wangge.core.errors import SyncError
-from wangge.sync import enrollment, tables
+from wangge.sync import enrollment
+from wangge.sync.log import tables
 from wangge.sync.keys import DeviceKeys
-from wangge.sync.protocol import MasterSync
+from wangge.sync.master.exchange import MasterSync
 
 from .conftest import small_ruleset
 

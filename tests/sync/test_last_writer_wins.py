@@ -13,8 +13,8 @@ from hypothesis import strategies as st
 
 from wangge.app import stores
 from wangge.core.models import Household
-from wangge.sync import apply, merge
-from wangge.sync.ops import WireOp
+from wangge.sync.log import apply, merge
+from wangge.sync.log.ops import WireOp
 
 INSERT = (1, "office")
 _devices = st.sampled_from(["dev-a", "dev-b", "dev-c"])

@@ -6,7 +6,8 @@ import pytest
 from sqlalchemy import text
 
 from wangge.core.errors import SyncError
-from wangge.sync import enrollment, protocol
+from wangge.sync import enrollment
+from wangge.sync.master import exchange as master_exchange
 
 from .test_session import rows
 
@@ -22,7 +23,7 @@ def _synced_household(net):
 
 
 def _held(net) -> list[dict]:
-    return [c for c in protocol.conflicts(net.master_store) if c["kind"] == "quarantine"]
+    return [c for c in master_exchange.conflicts(net.master_store) if c["kind"] == "quarantine"]
 
 
 def test_a_household_recorded_after_the_worker_was_reassigned_is_held_and_the_tablet_moves_on(net):
@@ -117,7 +118,7 @@ def test_an_old_bundle_imported_again_after_revocation_is_not_reported_as_new(ne
         enrollment.revoke(rec, a.store.device_id)
     with pytest.raises(SyncError, match="an old bundle, imported before the revocation: not kept again"):
         net.master.exchange(push)
-    assert protocol.conflicts(net.master_store) == []
+    assert master_exchange.conflicts(net.master_store) == []
 
 
 def _exchange(net, tablet):
@@ -194,7 +195,7 @@ def test_a_drifted_op_in_another_devices_name_is_refused_not_held(net):
     from wangge.core.hlc import pack
     from wangge.core.ids import uuid7
     from wangge.sync import bundle
-    from wangge.sync.ops import WireOp
+    from wangge.sync.log.ops import WireOp
 
     a, b = net.add_tablet("a", grids=("g1",)), net.add_tablet("b", grids=("g2",))
     net.sync(a), net.sync(b)
@@ -210,7 +211,7 @@ def test_a_drifted_op_in_another_devices_name_is_refused_not_held(net):
 
 
 def test_a_tablet_cannot_fill_the_master_with_held_ops(net, monkeypatch):
-    from wangge.sync import quarantine
+    from wangge.sync.master import quarantine
 
     from .test_quarantine import _jump_to_2036
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from wangge.core.errors import StoreError
-from wangge.sync import scope
+from wangge.sync.log import scope
 
 from .test_session import rows
 

@@ -6,7 +6,8 @@ import pytest
 from sqlalchemy import event
 
 from wangge.core.errors import StoreError
-from wangge.sync import protocol, scope
+from wangge.sync.master import exchange as master_exchange
+from wangge.sync.log import scope
 
 from .test_placement import BELONGINGS, _held, _household_with_belongings, moved_household
 from .test_session import rows
@@ -33,7 +34,7 @@ def _once(net, tablet):
 
 
 def _quarantined(net):
-    return [c for c in protocol.conflicts(net.master_store) if c.get("kind") == "quarantine"]
+    return [c for c in master_exchange.conflicts(net.master_store) if c.get("kind") == "quarantine"]
 
 
 # -- moves across absences -------------------------------------------------------------------------

@@ -10,7 +10,8 @@ from sqlalchemy import text
 
 from wangge.cli import cli
 from wangge.core.hlc import pack, wall_of
-from wangge.sync import protocol, review
+from wangge.sync.master import exchange as master_exchange
+from wangge.sync.master import review
 
 from .test_session import rows
 
@@ -23,7 +24,7 @@ def _jump_to_2036(tablet) -> None:
 
 
 def _quarantined(net) -> list[dict]:
-    return [c for c in protocol.conflicts(net.master_store) if c["kind"] == "quarantine"]
+    return [c for c in master_exchange.conflicts(net.master_store) if c["kind"] == "quarantine"]
 
 
 def _clock_2036_patrol(net):
@@ -108,7 +109,7 @@ def test_released_ops_apply_at_the_office_in_order_and_reach_the_tablet(net, tmp
     assert wall_of(stored[2]) < YEAR_2036_MS  # stamped when released, not in 2036
     net.sync(a)
     assert rows(a.store, "household", "address") == [("2036",), ("ok",)]
-    notes = {c["id"]: c["note"] for c in protocol.conflicts(net.master_store, include_resolved=True)}
+    notes = {c["id"]: c["note"] for c in master_exchange.conflicts(net.master_store, include_resolved=True)}
     assert "release by 系统中心" in notes[insert["id"]] and "release by 系统中心" in notes[edit["id"]]
     assert notes[edit["id"]].endswith(": clock fixed")
 
@@ -158,13 +159,13 @@ def test_a_discarded_op_is_kept_on_record_and_applies_nowhere(net):
         review.answer(net.master_store, insert["id"], "release", by="系统中心")
     net.sync(a)
     assert rows(net.master_store, "household", "address") == rows(a.store, "household", "address") == [("ok",)]
-    (record,) = [c for c in protocol.conflicts(net.master_store, include_resolved=True) if c["kind"] == "quarantine"]
+    (record,) = [c for c in master_exchange.conflicts(net.master_store, include_resolved=True) if c["kind"] == "quarantine"]
     assert record["resolved"] and record["lost"]["address"] == "2036" and "discard by 系统中心" in record["note"]
 
 
 def test_ops_held_before_they_were_answerable_are_listed_for_review_after_the_upgrade(tmp_path):
     from wangge.core import store
-    from wangge.sync import tables
+    from wangge.sync.log import tables
 
     path = str(tmp_path / "old.db")
     with store.init(path, "master", extra_migrations=tables.MIGRATIONS) as s, s.write() as rec:
@@ -172,7 +173,7 @@ def test_ops_held_before_they_were_answerable_are_listed_for_review_after_the_up
         rec.conn.execute(tables.quarantine.insert().values(op_id="op-1", device="dev-a", op=op, reason="ahead", at=1))
         rec.conn.execute(text("DELETE FROM schema_migration WHERE name = 'sync_0003_quarantine_for_review'"))
     with store.open(path, extra_migrations=tables.MIGRATIONS) as s:
-        (listed,) = protocol.conflicts(s)
+        (listed,) = master_exchange.conflicts(s)
     assert (listed["kind"], listed["entity_id"], listed["lost"], listed["note"]) == (
         "quarantine", "h-1", {"address": "2036"}, "ahead")
 

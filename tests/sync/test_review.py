@@ -9,7 +9,8 @@ from sqlalchemy import text
 
 from wangge.cli import cli
 from wangge.core import casework
-from wangge.sync import protocol, review
+from wangge.sync.master import exchange as master_exchange
+from wangge.sync.master import review
 
 from .conftest import small_ruleset
 
@@ -20,7 +21,7 @@ def value(s, sql, **params):
 
 
 def _pending(net, kind):
-    return next(c for c in protocol.conflicts(net.master_store) if c["kind"] == kind and not c["resolved"])
+    return next(c for c in master_exchange.conflicts(net.master_store) if c["kind"] == kind and not c["resolved"])
 
 
 def test_an_accepted_proposal_moves_the_case_at_the_office_and_on_the_tablets(net):
@@ -41,7 +42,7 @@ def test_an_accepted_proposal_moves_the_case_at_the_office_and_on_the_tablets(ne
     assert value(net.master_store, "SELECT status FROM cases") == "结案"
     net.sync(worker), net.sync(head)
     assert value(worker.store, "SELECT status FROM cases") == value(head.store, "SELECT status FROM cases") == "结案"
-    settled = next(c for c in protocol.conflicts(net.master_store, include_resolved=True) if c["id"] == proposal["id"])
+    settled = next(c for c in master_exchange.conflicts(net.master_store, include_resolved=True) if c["id"] == proposal["id"])
     assert settled["resolved"] and "accept by 主任王 at " in settled["note"]
 
 

@@ -96,7 +96,9 @@ def test_re_importing_the_latest_bundle_returns_the_same_reply_and_applies_nothi
 
 def test_a_revoked_device_is_refused_its_bundle_kept_and_reported(ready):
     net, a = ready
-    from wangge.sync import enrollment, protocol, review
+    from wangge.sync import enrollment
+    from wangge.sync.master import exchange as master_exchange
+    from wangge.sync.master import review
 
     with net.master_store.write(actor="office") as rec:
         enrollment.revoke(rec, a.store.device_id)
@@ -112,7 +114,7 @@ def test_a_revoked_device_is_refused_its_bundle_kept_and_reported(ready):
     added = [line for line in dump(net) if line not in before]
     assert len(added) == 2 and "sync_revoked" in added[0] + added[1] and "sync_conflict" in added[0] + added[1]
     assert rows(net.master_store, "household") == []  # nothing in it applied
-    (listed,) = protocol.conflicts(net.master_store)
+    (listed,) = master_exchange.conflicts(net.master_store)
     assert (listed["kind"], listed["entity_id"], listed["lost"]["bytes"]) == ("revoked", a.store.device_id, len(push))
     with net.master_store.read() as conn:
         kept = conn.exec_driver_sql("SELECT data FROM sync_revoked").scalar()
@@ -198,8 +200,9 @@ def test_a_cloned_tablet_is_detected(ready, tmp_path):
     net.sync(a)
     # The backup, restored on another tablet, makes its own edit under the same device id.
     from wangge.core import store
-    from wangge.sync import tables
-    from wangge.sync.protocol import DeviceSync, Peer
+    from wangge.sync.log import tables
+    from wangge.sync.device.exchange import DeviceSync
+    from wangge.sync.protocol import Peer
 
     clone_store = store.open(str(tmp_path / "backup.db"), extra_migrations=tables.MIGRATIONS, now_ms=net.clock)
     try:
@@ -219,7 +222,8 @@ def test_a_cloned_tablet_is_detected(ready, tmp_path):
 
 def test_a_revoked_tablet_that_keeps_pushing_fills_no_disk(ready, monkeypatch):
     net, a = ready
-    from wangge.sync import enrollment, revoked
+    from wangge.sync import enrollment
+    from wangge.sync.master import revoked
 
     monkeypatch.setattr(revoked, "KEEP_MAX", 1)
     with net.master_store.write(actor="office") as rec:
@@ -315,7 +319,7 @@ def _op_like():
     from hypothesis import strategies as st
 
     from wangge.core.models import ENTITIES
-    from wangge.sync.ops import KINDS
+    from wangge.sync.log.ops import KINDS
 
     anything = _json_like()
     stamp = st.integers(min_value=1, max_value=2**40) | st.integers(min_value=-2, max_value=2**65) | st.sampled_from(
@@ -342,7 +346,7 @@ def test_from_wire_returns_an_op_or_raises_op_error_for_anything_json_holds():
     from hypothesis import strategies as st
 
     from wangge.core.models import ENTITIES
-    from wangge.sync.ops import MAX_INT, MIN_INT, OpError, WireOp, from_wire
+    from wangge.sync.log.ops import MAX_INT, MIN_INT, OpError, WireOp, from_wire
 
     @settings(max_examples=300, deadline=None)
     @given(st.one_of(_op_like(), _json_like()))

@@ -6,7 +6,7 @@ import pytest
 from support.pushes import dump, signed_push, tablet_with_household, wire_op
 
 from wangge.core.errors import SyncError
-from wangge.sync import protocol
+from wangge.sync.master import exchange as master_exchange
 
 from .test_session import rows
 
@@ -22,7 +22,7 @@ def edited_at_the_office(any_net):
 
 
 def critical(net) -> list[dict]:
-    return [c for c in protocol.conflicts(net.master_store) if c["kind"] == "critical"]
+    return [c for c in master_exchange.conflicts(net.master_store) if c["kind"] == "critical"]
 
 
 def test_a_seen_stamp_newer_than_the_edit_is_refused(edited_at_the_office):

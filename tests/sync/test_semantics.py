@@ -8,7 +8,8 @@ from sqlalchemy import text
 
 from wangge.cli import cli
 from wangge.core.hlc import pack
-from wangge.sync import protocol
+from wangge.sync.device import exchange as device_exchange
+from wangge.sync.master import exchange as master_exchange
 
 from .test_session import rows
 
@@ -26,7 +27,7 @@ def test_concurrent_critical_edits_are_queued_and_stale_moves_kept(net):
     with b.store.write(actor=b.worker) as rec:
         rec.update("household", hid, {"address": "B"})
     net.sync(a), net.sync(b), net.sync(a)
-    found = protocol.conflicts(net.master_store)
+    found = master_exchange.conflicts(net.master_store)
     kinds = {(c["kind"], c["field"]) for c in found}
     assert ("critical", "address") in kinds and ("stale", "status") in kinds
     note = next(c["note"] for c in found if c["kind"] == "critical")
@@ -47,7 +48,7 @@ def test_a_drifted_op_is_quarantined_and_the_rest_applies(net):
     reply, summary = net.master.exchange(a.sync.make_push())
     assert "1 quarantined" in summary
     assert rows(net.master_store, "household", "address") == [("ok",)]
-    assert [c["kind"] for c in protocol.conflicts(net.master_store)] == ["quarantine"]
+    assert [c["kind"] for c in master_exchange.conflicts(net.master_store)] == ["quarantine"]
 
 
 def test_reassignment_evicts_the_old_grid_and_backfills_the_new(net):
@@ -68,7 +69,7 @@ def test_reassignment_evicts_the_old_grid_and_backfills_the_new(net):
 def test_bundle_files_round_trip_through_the_command_line(net, tmp_path):
     a = net.add_tablet("a")
     net.sync(a)
-    protocol.trust_master(a.store, a.sync.master)
+    device_exchange.trust_master(a.store, a.sync.master)
     with a.store.write(actor=a.worker) as rec:
         rec.insert("household", {"grid_id": "g1", "address": "usb"})
     (tmp_path / "a.keys").write_bytes(a.keys.to_bytes())

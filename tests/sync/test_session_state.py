@@ -6,8 +6,8 @@ from hypothesis import strategies as st
 from sqlalchemy import text
 
 from wangge.core import store
-from wangge.sync import tables
-from wangge.sync.session import KEYS, DeviceSession, Pending
+from wangge.sync.log import tables
+from wangge.sync.device.session import KEYS, DeviceSession, Pending
 
 _ids = st.text(alphabet="0123456789abcdef-", min_size=1, max_size=36)
 _counts = st.integers(min_value=0, max_value=2**63 - 1)

@@ -7,7 +7,8 @@ from click.testing import CliRunner
 from sqlalchemy import text
 
 from wangge.cli import cli
-from wangge.sync import enrollment, tombstones
+from wangge.sync import enrollment
+from wangge.sync.master import tombstones
 
 DAY_MS = 24 * 3600 * 1000
 

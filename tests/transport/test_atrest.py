@@ -7,7 +7,7 @@ import pytest
 
 from wangge.core import store
 from wangge.core.errors import StoreError, UsageError
-from wangge.sync import atrest
+from wangge.sync.device import atrest
 
 FAST_N = 2**10  # scrypt work factor for tests; production tunes to ~0.5 s
 

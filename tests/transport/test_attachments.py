@@ -59,7 +59,7 @@ def test_only_devices_whose_grids_hold_an_attachment_may_fetch_it(tmp_path):
 
 
 def test_a_tablets_photos_are_sealed_at_rest_and_resume_at_any_offset(tmp_path):
-    from wangge.sync.tablet import SealedBlobStore
+    from wangge.sync.device.tablet import SealedBlobStore
 
     data = bytes(range(256)) * 300 + b"tail"  # offsets below fall inside cipher blocks
     sealed = SealedBlobStore(tmp_path / "t", b"k" * 32)

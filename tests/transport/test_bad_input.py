@@ -42,13 +42,16 @@ from wangge.core.hlc import pack
 from wangge.core.ids import uuid7
 from wangge.core.models import Op
 from wangge.core.store import get_meta
-from wangge.sync import atrest, bundle, enrollment, files, protocol
-from wangge.sync.client import MasterClient
-from wangge.sync.fieldwork import installed_rules, protocol_exchange
+from wangge.sync import bundle, enrollment, protocol
+from wangge.sync.device import atrest
+from wangge.sync.transport import files
+from wangge.sync.transport.client import MasterClient
+from wangge.sync.transport.fieldwork import installed_rules, protocol_exchange
 from wangge.sync.identity import store_keys
 from wangge.sync.request_auth import sign_headers
 from wangge.web.server import running
-from wangge.sync.tablet import enrollment_request
+from wangge.sync.device.tablet import enrollment_request
+from wangge.sync.device import exchange as device_exchange
 
 PASSPHRASE = "王芳的口令 tablet"
 IS_ROOT = hasattr(os, "geteuid") and os.geteuid() == 0
@@ -78,8 +81,8 @@ def template(tmp_path_factory):
         enrollment.approve(rec, tablet.device_id, built.workers[0])
     # As `wangge device trust` does, then a first exchange by file: the grid tree and the ruleset.
     master = protocol.Peer(built.store.device_id, store_keys(built.store).public)
-    protocol.trust_master(tablet, master)
-    device = protocol.DeviceSync(tablet, store_keys(tablet), master)
+    device_exchange.trust_master(tablet, master)
+    device = device_exchange.DeviceSync(tablet, store_keys(tablet), master)
     device.accept_reply(protocol_exchange(built.store, installed_rules(built.store))(device.make_push())[0])
     built.report(tablet, 0, "井盖缺失")
     tablet_id = tablet.device_id

@@ -17,14 +17,15 @@ from support import street as st
 from support.transport import CuttingProxy
 from wangge.core.errors import SyncError, UsageError
 from wangge.core.models import Op
-from wangge.sync import enrollment, scope
+from wangge.sync import enrollment
+from wangge.sync.log import scope
 from wangge.sync.attachments import BlobStore
-from wangge.sync.client import MasterClient, Signer, check_master_url
-from wangge.sync.fieldwork import tablet_session
+from wangge.sync.transport.client import MasterClient, Signer, check_master_url
+from wangge.sync.transport.fieldwork import tablet_session
 from wangge.sync.identity import store_keys
 from wangge.web import sync as server
 from wangge.web.server import running
-from wangge.sync.tablet import enrollment_request
+from wangge.sync.device.tablet import enrollment_request
 
 
 @pytest.fixture

@@ -8,9 +8,12 @@ from click.testing import CliRunner
 
 from support import street as st
 from wangge.cli import cli
-from wangge.sync import atrest, enrollment, protocol, tables
+from wangge.sync import enrollment, protocol
+from wangge.sync.device import atrest
+from wangge.sync.log import tables
 from wangge.sync.identity import store_keys
-from wangge.sync.tablet import enrollment_request
+from wangge.sync.device.tablet import enrollment_request
+from wangge.sync.device import exchange as device_exchange
 
 PASSPHRASE = "王芳的口令 tablet"
 DAY = atrest.DAY_MS
@@ -31,7 +34,7 @@ def usb_tablet(tmp_path):
         with built.store.write(actor="office") as rec:
             enrollment.submit(rec, enrollment_request(tablet, "usb"))
             enrollment.approve(rec, tablet.device_id, built.workers[0])
-        protocol.trust_master(tablet, protocol.Peer(built.store.device_id, store_keys(built.store).public))
+        device_exchange.trust_master(tablet, protocol.Peer(built.store.device_id, store_keys(built.store).public))
     built.store.close()
     yield built, path
 

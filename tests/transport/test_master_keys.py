@@ -14,9 +14,10 @@ from wangge.core.errors import StoreError
 from wangge.core.migrations import schema_migration
 from wangge.core.models import StoreMeta
 from wangge.core.store import set_meta
-from wangge.sync import tables
+from wangge.sync.log import tables
 from wangge.sync.keys import KEY_FILE_PREFIX
 from wangge.sync.identity import META_BOX, META_SIGN, master_key_path, store_keys
+from wangge.sync.device import exchange as device_exchange
 
 _meta = StoreMeta.__table__
 
@@ -96,8 +97,9 @@ def test_a_postgresql_master_keeps_its_key_file_where_the_environment_says(pg_ur
 
 def test_rotated_keys_reach_a_tablet_by_its_card_and_the_old_ones_are_kept_aside(tmp_path):
     from support import street as st
-    from wangge.sync import atrest, enrollment, protocol
-    from wangge.sync.tablet import enrollment_request
+    from wangge.sync import enrollment, protocol
+    from wangge.sync.device import atrest
+    from wangge.sync.device.tablet import enrollment_request
 
     built = st.street(tmp_path)
     tablet = tmp_path / "tablet.db"
@@ -107,7 +109,7 @@ def test_rotated_keys_reach_a_tablet_by_its_card_and_the_old_ones_are_kept_aside
         with built.store.write(actor="office") as rec:
             enrollment.submit(rec, enrollment_request(opened, "t"))
             enrollment.approve(rec, opened.device_id, built.workers[0])
-        protocol.trust_master(opened, protocol.Peer(built.store.device_id, store_keys(built.store).public))
+        device_exchange.trust_master(opened, protocol.Peer(built.store.device_id, store_keys(built.store).public))
     old = store_keys(built.store).public
     built.store.close()
 

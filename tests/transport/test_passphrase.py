@@ -5,7 +5,7 @@ import pytest
 from click.testing import CliRunner
 
 from wangge.cli import cli
-from wangge.sync import atrest
+from wangge.sync.device import atrest
 
 
 @pytest.fixture(autouse=True)

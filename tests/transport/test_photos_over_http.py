@@ -7,9 +7,9 @@ from sqlalchemy import select
 from support import street as st
 from wangge.core.models import Attachment
 from wangge.sync.attachments import BlobStore
-from wangge.sync.client import MasterClient
-from wangge.sync.fieldwork import tablet_session
-from wangge.sync.tablet import tablet_photos
+from wangge.sync.transport.client import MasterClient
+from wangge.sync.transport.fieldwork import tablet_session
+from wangge.sync.device.tablet import tablet_photos
 
 
 @pytest.fixture

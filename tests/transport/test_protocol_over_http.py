@@ -15,13 +15,16 @@ from wangge import rulesets
 from wangge.core import casework, store
 from wangge.core.errors import SyncError
 from wangge.core.models import Case
-from wangge.sync import atrest, enrollment, tables
-from wangge.sync.client import MasterClient
-from wangge.sync.fieldwork import installed_rules, protocol_exchange, tablet_session
+from wangge.sync import enrollment
+from wangge.sync.device import atrest
+from wangge.sync.log import tables
+from wangge.sync.transport.client import MasterClient
+from wangge.sync.transport.fieldwork import installed_rules, protocol_exchange, tablet_session
 from wangge.sync.identity import store_keys
 from wangge.sync.office import Office
 from wangge.web.server import master_app, running
-from wangge.sync.tablet import enrollment_request
+from wangge.sync.device.tablet import enrollment_request
+from wangge.sync.device import exchange as device_exchange
 
 CST = timezone(timedelta(hours=8))
 PATROL = datetime(2026, 10, 13, 10, 0, tzinfo=CST)
@@ -108,9 +111,9 @@ def test_a_revoked_tablet_is_refused_and_keeps_its_outbox(street, tmp_path):
 def test_a_tablet_with_no_network_enrolls_by_text_and_syncs_through_the_inbox(tmp_path, wait_for):
     """The USB story: request text to the office, the master's card back, bundles through the watched inbox."""
     from support import street as st
-    from wangge.sync import files, protocol, watch
+    from wangge.sync.transport import files, watch
     from wangge.app.commands import approve_device, trust_card
-    from wangge.sync.fieldwork import inbox_importer, known_master
+    from wangge.sync.transport.fieldwork import inbox_importer, known_master
 
     built = st.street(tmp_path)
     path = tmp_path / "offline.db"
@@ -128,7 +131,7 @@ def test_a_tablet_with_no_network_enrolls_by_text_and_syncs_through_the_inbox(tm
     observer = watch.watch_inbox(inbox)
     try:
         with atrest.open_tablet(path, "我的口令是八个字", extra_migrations=tables.MIGRATIONS) as tablet:
-            device = protocol.DeviceSync(tablet, store_keys(tablet), known_master(tablet))
+            device = device_exchange.DeviceSync(tablet, store_keys(tablet), known_master(tablet))
             for round_ in range(2):  # first contact brings the grid tree; then a case recorded offline
                 if round_:
                     built.report(tablet, 0, "recorded with no network")
@@ -148,7 +151,7 @@ def test_a_tablet_with_no_network_enrolls_by_text_and_syncs_through_the_inbox(tm
 def test_a_card_for_another_tablet_is_refused(tmp_path):
     from support import street as st
     from wangge.app.commands import trust_card
-    from wangge.sync.fieldwork import master_card
+    from wangge.sync.transport.fieldwork import master_card
 
     built = st.street(tmp_path)
     atrest.init_tablet(tmp_path / "t.db", "我的口令是八个字", n=2**10, extra_migrations=tables.MIGRATIONS).close()
@@ -159,7 +162,7 @@ def test_a_card_for_another_tablet_is_refused(tmp_path):
 
 def test_bundle_export_right_after_enrolling_over_http_learns_the_master(street, tmp_path):
     from wangge.app.commands import enroll_tablet
-    from wangge.sync.fieldwork import known_master
+    from wangge.sync.transport.fieldwork import known_master
 
     master, url, grids, ruleset = street
     path = tmp_path / "enrolled.db"
@@ -173,8 +176,8 @@ def test_bundle_export_right_after_enrolling_over_http_learns_the_master(street,
 
 
 def test_the_master_authorises_with_the_hot_reloaded_ruleset_and_falls_back_while_the_file_is_broken(street, tmp_path):
-    from wangge.sync.fieldwork import live_rules
-    from wangge.sync.watch import LiveRuleset
+    from wangge.sync.transport.fieldwork import live_rules
+    from wangge.sync.transport.watch import LiveRuleset
 
     master, url, grids, ruleset = street
     broken = tmp_path / "street.wg"

@@ -12,7 +12,8 @@ from hypothesis import strategies as st_
 
 from support import street as st
 from wangge.cli import cli
-from wangge.sync import enrollment, registry
+from wangge.sync import enrollment
+from wangge.sync.master import registry
 from wangge.sync.identity import store_keys
 from wangge.sync.keys import DeviceKeys
 

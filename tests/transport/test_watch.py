@@ -5,7 +5,7 @@ import shutil
 from pathlib import Path
 
 from wangge.core.errors import SyncError
-from wangge.sync.watch import Inbox, LiveRuleset, watch_inbox, watch_rules
+from wangge.sync.transport.watch import Inbox, LiveRuleset, watch_inbox, watch_rules
 
 FIXTURE = Path(__file__).parent.parent / "dsl" / "fixtures" / "basic.wg"
 

@@ -21,7 +21,8 @@ from support.transport import wait_for
 from wangge.app.fieldtablet import FieldTablet
 from wangge.core import casework
 from wangge.core.models import Attachment, Case, Household
-from wangge.sync import atrest, tables
+from wangge.sync.device import atrest
+from wangge.sync.log import tables
 from wangge.web.field import field_app
 
 pytest.importorskip("playwright")

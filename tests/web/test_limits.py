@@ -111,7 +111,7 @@ def test_an_enrollment_flood_from_one_address_is_capped(built):
 
 def test_a_request_nobody_approves_expires_and_the_store_caps_those_waiting(store_target, monkeypatch):
     from wangge.core import store
-    from wangge.sync import tables
+    from wangge.sync.log import tables
 
     first, second, third = Tablet("a"), Tablet("b"), Tablet("c")
     with store.init(store_target, "master", extra_migrations=tables.MIGRATIONS) as master:

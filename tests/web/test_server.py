@@ -11,7 +11,7 @@ from starlette.responses import PlainTextResponse
 from starlette.routing import Mount, Route
 
 from support import street as st
-from wangge.sync.fieldwork import installed_rules, protocol_exchange
+from wangge.sync.transport.fieldwork import installed_rules, protocol_exchange
 from wangge.sync.identity import store_keys
 from wangge.sync.office import Office
 from wangge.web.server import master_app, running

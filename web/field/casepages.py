@@ -14,7 +14,7 @@ from wangge.app.fieldrecords import FormProblems, MoveInput
 from wangge.app.fieldtablet import aware
 from wangge.core.errors import WanggeError
 from wangge.core.models import Attachment, Case, CaseEvent, GridCell
-from wangge.sync.atrest import LeaseExpired
+from wangge.sync.device.atrest import LeaseExpired
 from wangge.web.field.pagekit import PageKit, as_sent, in_thread, lang_of, split_problems, uploaded_photos
 from wangge.web.field.words import words
 

@@ -14,7 +14,7 @@ from wangge.app.fieldrecords import FormProblems
 from wangge.app.fieldtablet import household_head, title_field
 from wangge.core.errors import WanggeError
 from wangge.core.models import Household, Resident, Visit
-from wangge.sync.atrest import LeaseExpired
+from wangge.sync.device.atrest import LeaseExpired
 from wangge.web.field.pagekit import PageKit, as_sent, in_thread, lang_of, split_problems, uploaded_photos
 from wangge.web.field.words import words
 

@@ -47,8 +47,8 @@ def serve_field(path: str, *, port: int = DEFAULT_PORT, host: str = "127.0.0.1",
     before anything listens.
     """
     from wangge.app.fieldtablet import FieldTablet
-    from wangge.sync import atrest
-    from wangge.sync.client import check_master_url
+    from wangge.sync.device import atrest
+    from wangge.sync.transport.client import check_master_url
     from wangge.web.field.app import field_app
 
     check_host(host)

@@ -8,7 +8,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse
 
 from wangge.core.errors import WanggeError
-from wangge.sync.atrest import WrongPassphrase
+from wangge.sync.device.atrest import WrongPassphrase
 from wangge.web.field.guard import PRE_COOKIE, SESSION_COOKIE
 from wangge.web.field.pagekit import PageKit, escape_text, in_thread, lang_of, safe_next
 from wangge.web.field.words import words
@@ -45,7 +45,7 @@ class SessionPages(PageKit):
                         self.state.tablet = await in_thread(self.state.opener, passphrase)
             else:
                 # Already open (another tab, or unlocked at start): the passphrase must still fit.
-                from wangge.sync import atrest
+                from wangge.sync.device import atrest
 
                 await in_thread(atrest.unlock, self.state.path, passphrase)
         except WrongPassphrase:

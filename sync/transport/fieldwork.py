@@ -22,7 +22,9 @@ from wangge.core.store import database_url
 from wangge.sync import bundle, enrollment, protocol
 from wangge.sync.identity import store_keys
 from wangge.sync.keys import PublicKeys
-from wangge.sync.session import META_ENROLLED_WITH, DeviceSession
+from wangge.sync.device.session import META_ENROLLED_WITH, DeviceSession
+from wangge.sync.device import exchange as device_exchange
+from wangge.sync.master import exchange as master_exchange
 
 _attachment = Attachment.__table__
 META_MASTER_URL = META_ENROLLED_WITH  # the URL `wangge device enroll --master` sent the request to
@@ -51,7 +53,7 @@ def protocol_exchange(master, rules: Callable[[], Optional[Ruleset]]) -> Callabl
 
 def exchange_once(master, keys, ruleset: Optional[Ruleset], data: bytes) -> Exchanged:
     """Apply one bundle at ``master`` under ``ruleset``: an `Exchanged`. Raises what `MasterSync.exchange` raises."""
-    sync = protocol.MasterSync(master, keys, ruleset=ruleset)
+    sync = master_exchange.MasterSync(master, keys, ruleset=ruleset)
     reply, summary = sync.exchange(data)
     return Exchanged(reply, summary, bundle.parse(data).header.sender, *sync.counted)
 
@@ -79,7 +81,7 @@ def inbox_importer(exchange: Callable[[bytes], Exchanged], replies: Path) -> Cal
     tablet keeps its outbox and sends the same ops again (harmless, but it
     never learns they arrived).
     """
-    from wangge.sync import files
+    from wangge.sync.transport import files
 
     replies.mkdir(parents=True, exist_ok=True)
 
@@ -117,11 +119,11 @@ def tablet_session(tablet, client, *, rounds: int = 3, photos=None) -> str:
     `SyncError` in one line; the outbox is kept until a signed ack is
     verified, so nothing is lost.
     """
-    from wangge.sync.client import Signer
+    from wangge.sync.transport.client import Signer
 
     keys = store_keys(tablet)
     master = _master_of(tablet, client)
-    device = protocol.DeviceSync(tablet, keys, master)
+    device = device_exchange.DeviceSync(tablet, keys, master)
     signer = Signer(tablet.device_id, keys.sign)
     lines = []
     for _ in range(rounds):
@@ -147,7 +149,7 @@ def sync_photos(tablet, client, photos, keys=None) -> str:
     Raises `SyncError` in one line.
     """
     from wangge.sync.attachments import AttachmentError, check_sha
-    from wangge.sync.client import Signer
+    from wangge.sync.transport.client import Signer
 
     signer = Signer(tablet.device_id, (keys or store_keys(tablet)).sign)
     with tablet.read() as conn:
@@ -200,14 +202,14 @@ def known_master(tablet) -> protocol.Peer:
     one line saying how the tablet can learn its master.
     """
     try:
-        return protocol.trusted_master(tablet)
+        return device_exchange.trusted_master(tablet)
     except SyncError:
         with tablet.read() as conn:
             url = DeviceSession.load(conn).enrolled_with
         if url is None:
             raise SyncError("this tablet knows no master yet: sync once with `wangge sync --master URL`, or scan "
                             "the card `wangge device approve` printed with `wangge device trust`") from None
-    from wangge.sync.client import MasterClient
+    from wangge.sync.transport.client import MasterClient
 
     with MasterClient(url, attempts=2) as client:
         return _master_of(tablet, client)
@@ -216,7 +218,7 @@ def known_master(tablet) -> protocol.Peer:
 def _master_of(tablet, client) -> protocol.Peer:
     """The master this tablet trusts; learnt from the office once the tablet is approved."""
     try:
-        return protocol.trusted_master(tablet)
+        return device_exchange.trusted_master(tablet)
     except SyncError:
         answer = client.enrollment(tablet.device_id)
         state = answer.get("status", "unknown")
@@ -228,5 +230,5 @@ def _master_of(tablet, client) -> protocol.Peer:
                             "ask the office to approve it (wangge device approve)") from None
         found = answer["master"]
         peer = protocol.Peer(found["id"], PublicKeys.from_b64(found["sign_key"], found["box_key"]))
-        protocol.trust_master(tablet, peer)
+        device_exchange.trust_master(tablet, peer)
         return peer

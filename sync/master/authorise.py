@@ -7,8 +7,8 @@ fields of cases, households and visits must pass the rule file's checks.
 One failing op refuses the whole bundle (`Unauthorised`), so the master's store is left
 exactly as it was. An op stamped beyond the clock drift bound is not a
 refusal: it is set aside for quarantine and the rest of the bundle applies;
-so is an edit of a row whose tombstone was collected (`wangge.sync.tombstones`),
-and an op that needs one held so first (`wangge.sync.quarantine`).
+so is an edit of a row whose tombstone was collected (`wangge.sync.master.tombstones`),
+and an op that needs one held so first (`wangge.sync.master.quarantine`).
 """
 from __future__ import annotations
 
@@ -25,9 +25,10 @@ from wangge.core.hlc import moment, span, wall_of
 from wangge.core.models import APPEND_ONLY
 from wangge.core.ruleset import Ruleset
 from wangge.core.validators import column_problems, field_problems
-from wangge.sync import quarantine, scope
-from wangge.sync.ops import WireOp
-from wangge.sync.tombstones import collected_ids
+from wangge.sync.log import scope
+from wangge.sync.master import quarantine
+from wangge.sync.log.ops import WireOp
+from wangge.sync.master.tombstones import collected_ids
 
 
 #: Records whose district fields the rule file defines (`wangge.core.validators`).

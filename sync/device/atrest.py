@@ -40,7 +40,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
 from wangge.core.errors import StoreError, UsageError, WanggeError
-from wangge.sync.session import DeviceSession
+from wangge.sync.device.session import DeviceSession
 
 FORMAT = "wangge-keyfile/1"
 KEY_BYTES = 32
@@ -328,7 +328,7 @@ def accept_reply_lease(conn, master_clock, ruleset) -> None:
     gives the lease's length.
     """
     from wangge.core.hlc import wall_of
-    from wangge.sync.ops import MAX_INT
+    from wangge.sync.log.ops import MAX_INT
 
     if type(master_clock) is not int or not 0 < master_clock <= MAX_INT:
         return

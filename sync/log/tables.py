@@ -11,9 +11,9 @@ None of these tables is replicated: they are each replica's bookkeeping.
 * ``sync_conflict``: critical-field conflicts, stale transitions, office
   proposals and quarantined ops, for review (`wangge conflicts`).
 * ``sync_quarantine``: ops not applied (clock drift, a collected row, or
-  needing such an op first), kept whole, never lost (`wangge.sync.quarantine`).
+  needing such an op first), kept whole, never lost (`wangge.sync.master.quarantine`).
 * ``sync_revoked`` (master): bundles a revoked tablet sent, kept unopened
-  (`wangge.sync.revoked`).
+  (`wangge.sync.master.revoked`).
 * ``sync_collected`` (master): ids of tombstoned rows removed by collection,
   so a late edit of one is set aside instead of refusing its bundle, and a
   device that still holds the tombstone is told to drop it.

@@ -2,7 +2,7 @@
 
 `apply_ops` is what both ends run: the master on a device's authorised
 bundle, a device on the master's reply. It is idempotent by op id (an op
-already in the log is skipped) and order-independent (`wangge.sync.merge`),
+already in the log is skipped) and order-independent (`wangge.sync.log.merge`),
 so any delivery order, repetition or re-send gives the same state.
 
 Applied ops are appended to the local op log with their original op id,
@@ -24,8 +24,8 @@ from wangge.core import codec, entities
 from wangge.core.errors import StoreError
 from wangge.core.models import ENTITIES, Case, CaseEvent, Op
 from wangge.core.ruleset import Ruleset
-from wangge.sync import merge, scope, tables
-from wangge.sync.ops import WireOp
+from wangge.sync.log import merge, scope, tables
+from wangge.sync.log.ops import WireOp
 
 CHUNK = entities.BATCH
 #: Parents before children, so foreign keys hold within one batch.

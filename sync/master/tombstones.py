@@ -7,7 +7,7 @@ seen for longer than ``absent_after_days`` no longer holds the horizon
 back; when it comes back its cursor is below the horizon, so after its own
 ops apply it downloads its scope afresh (`wangge.sync.protocol`). An edit
 it made meanwhile to a collected row is set aside and reported, never
-applied (`wangge.sync.authorise`): the ids of collected rows are kept.
+applied (`wangge.sync.master.authorise`): the ids of collected rows are kept.
 """
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from sqlalchemy.engine import Connection
 from wangge.core.errors import StoreError
 from wangge.core.models import Device, Op
 from wangge.core.store import Store, set_meta
-from wangge.sync import apply, tables
+from wangge.sync.log import apply, tables
 
 _devices, _op = Device.__table__, Op.__table__
 DAY_MS = 24 * 3600 * 1000

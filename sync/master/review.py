@@ -7,8 +7,8 @@
 * a critical-field conflict is settled by keeping the value the store holds,
   or by taking the one queued for review (an ordinary, newer edit that syncs);
 * a stale move is acknowledged, and so is a bundle a revoked tablet sent
-  (`wangge.sync.revoked`: it stays kept, unapplied);
-* a quarantined op (`wangge.sync.quarantine`) is released, once the office
+  (`wangge.sync.master.revoked`: it stays kept, unapplied);
+* a quarantined op (`wangge.sync.master.quarantine`) is released, once the office
   trusts it: checked as the tablet's own op would be, then made at the
   office as a new change stamped now (its own stamp is what held it), which
   syncs to every tablet; or discarded, applying nowhere and kept on record.
@@ -31,8 +31,9 @@ from wangge.core.hlc import DEFAULT_MAX_DRIFT_MS, wall_of
 from wangge.core.models import CaseEvent, Device
 from wangge.core.ruleset import Ruleset
 from wangge.core.store import Store, get_meta
-from wangge.sync import apply, quarantine, scope, tables
-from wangge.sync.authorise import Sender, Unauthorised, authorise
+from wangge.sync.log import apply, scope, tables
+from wangge.sync.master import quarantine
+from wangge.sync.master.authorise import Sender, Unauthorised, authorise
 
 _events, _devices = CaseEvent.__table__, Device.__table__
 #: What each kind of conflict may be answered with.

@@ -17,8 +17,8 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import Connection
 
 from wangge.core.errors import SyncError
-from wangge.sync import scope, tables
-from wangge.sync.ops import WireOp, from_wire
+from wangge.sync.log import scope, tables
+from wangge.sync.log.ops import WireOp, from_wire
 
 _q, _c = tables.quarantine, tables.conflict
 

@@ -14,7 +14,8 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import Connection
 
 from wangge.core.hlc import pack
-from wangge.sync import bundle, tables
+from wangge.sync import bundle
+from wangge.sync.log import tables
 
 #: Bundles kept per revoked tablet; later ones are refused and counted only.
 KEEP_MAX = 20

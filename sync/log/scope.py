@@ -3,7 +3,7 @@
 A device holds the records of the grids its worker is actively assigned to
 (and the cells below them), plus what every device needs: the grid tree,
 workers and assignments. The device registry never leaves the master.
-The master enforces scope on both push (`wangge.sync.authorise`) and pull.
+The master enforces scope on both push (`wangge.sync.master.authorise`) and pull.
 
 `checksums` digests every in-scope row per entity; device and master compute
 it the same way after each sync, and a mismatch triggers a repair.

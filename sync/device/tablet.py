@@ -1,7 +1,7 @@
 """What a tablet keeps secret: its enrollment keys and its photos.
 
 The private keys are generated on the tablet and stored in its encrypted
-database (`wangge.sync.atrest`, `wangge.sync.identity`), so they are exactly
+database (`wangge.sync.device.atrest`, `wangge.sync.identity`), so they are exactly
 as safe as the worker's data and never leave the device; the enrollment
 request carries only public halves.
 
