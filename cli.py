@@ -65,6 +65,9 @@ def init(target: str, role: str, rules_file: str | None) -> None:
     from wangge.app import Office, stores
 
     ruleset = _load_rules(rules_file) if rules_file else None
+    made = stores.create_database(target)
+    if made is not None:
+        click.echo(f"created the PostgreSQL database {made} (it did not exist)")
     with Office(stores.create(target, role)) as created:
         if ruleset is not None:
             created.install(ruleset)
@@ -735,7 +738,7 @@ def grid_add(store_path: str, code: str, level: str, name: str, upper: str | Non
     \b
     Example:
       wangge grid add office.db TF --level 社区 --name 泰丰社区
-      wangge grid add office.db TF.03 --level 网格 --name 泰丰3网格 --upper TF --grade A
+      wangge grid add office.db TF.03 --level 网格 --name 泰丰3网格 --upper TF
     """
     with _office(store_path) as office:
         office.add_grid(code, level=level, name=name, upper=upper, grade=grade)
