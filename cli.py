@@ -85,7 +85,12 @@ def init(target: str, role: str, rules_file: str | None) -> None:
     help="Folder for the demo's databases (default: a new temporary folder).",
 )
 @click.option("--model", default=None, help="Tour a shipped model instead: teda, baotaqiao, shushan, jiading, lianchi, national.")
-def demo(workdir: Path | None, model: str | None) -> None:
+@click.option("--serve", "keep_serving", is_flag=True,
+              help="Then leave the street office's console and the tablets' field apps running on 127.0.0.1 "
+                   "(accounts and passphrases printed) until Ctrl-C.")
+@click.option("--port", default=8470, show_default=True, type=click.IntRange(0, 65535),
+              help="With --serve: the master's port (0 picks a free one).")
+def demo(workdir: Path | None, model: str | None, keep_serving: bool, port: int) -> None:
     """Run the end-to-end demo on embedded SQLite and print what happened.
 
     A street master and two encrypted tablets: enrollment, an offline patrol
@@ -97,10 +102,13 @@ def demo(workdir: Path | None, model: str | None) -> None:
       wangge demo
       wangge demo --model teda
       wangge demo --dir ./demo-out
+      wangge demo --serve
     """
     from wangge.app import demo as demos
 
     if model is not None:
+        if keep_serving:
+            raise UsageError("--serve runs with the field day, not with --model: drop one of them")
         from wangge import rulesets
 
         rulesets.path(model)  # an unknown name fails here, listing the shipped ones
@@ -108,7 +116,17 @@ def demo(workdir: Path | None, model: str | None) -> None:
         return
     from wangge.web.server import master_app, running
 
-    click.echo(demos.field_day(_workdir(workdir), lambda service, folder: running(master_app(service, folder))))
+    folder = _workdir(workdir)
+    click.echo(demos.field_day(folder, lambda service, files: running(master_app(service, files))))
+    if keep_serving:
+        from wangge.web import server
+        from wangge.web.demo import serve_demo
+
+        server.configure_logging()
+        try:
+            serve_demo(folder, port=port, echo=click.echo)
+        except KeyboardInterrupt:  # Ctrl-C is how the demo ends, not an abort
+            click.echo(f"demo stopped; its databases stay in {folder}")
 
 
 def _workdir(workdir: Path | None) -> Path:
