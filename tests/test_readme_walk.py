@@ -164,6 +164,9 @@ def test_a_newcomer_walks_using_it_in_order(walk, tmp_path):
         assert card.startswith("wangge-master:1:")
         wg("sync", "tablet.db", "--master", url, says="applied")
         master.find(f"sync: .* from {device}")
+        # https:// typed for a plain-HTTP master: said at once, not after six retries blamed on the network.
+        wg("sync", "tablet.db", "--master", url.replace("http://", "https://"), code=1,
+           says=f"the master at {url.replace('http://', 'https://')} does not speak HTTPS: use {url}")
 
         field = Served("field", "tablet.db", "--master", url, "--port", "0", cwd=tmp_path)
         try:
@@ -204,6 +207,8 @@ def test_a_newcomer_walks_using_it_in_order(walk, tmp_path):
     assert "王芳" in (tmp_path / "scores.csv").read_text(encoding="utf-8-sig")
     listed = wg("conflicts", "office.db", says="户主")
     assert "王芳核实后的户主" in listed and "来电更正的户主" in listed
+    assert "household 3-201" in listed and "王芳的平板" in listed  # words, not raw ids
+    assert not re.search(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-", listed)
     conflict = re.search(r"#(\d+)\s+critical", listed).group(1)
     wg("resolve", "office.db", conflict, "take", "--by", "张主任")
     wg("conflicts", "office.db", says="no conflicts")
