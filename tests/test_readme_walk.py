@@ -146,6 +146,8 @@ def test_a_newcomer_walks_using_it_in_order(walk, tmp_path):
     worker = re.search(r"as (\S+)", wg("worker", "add", "office.db", "王芳", "--role", "网格员", "--grid", "TF.03",
                                        says="added worker 王芳")).group(1)
 
+    # A mistyped store: the suggestion makes a master, as serve needs.
+    wg("serve", "offices.db", code=2, says=f"create one with `wangge init {tmp_path / 'offices.db'} --role master`")
     (tmp_path / "usb-inbox").mkdir()
     master = Served("serve", "office.db", "--rules", "rulesets/teda.wg", "--inbox", "./usb-inbox", "--port", "0",
                     cwd=tmp_path)
@@ -213,3 +215,25 @@ def test_a_newcomer_walks_using_it_in_order(walk, tmp_path):
     wg("resolve", "office.db", conflict, "take", "--by", "张主任")
     wg("conflicts", "office.db", says="no conflicts")
     wg("tombstones", "collect", "office.db", says="collected")
+
+
+@pytest.mark.postgres
+def test_init_names_the_createdb_command_when_the_server_will_not_create_the_database(walk):
+    admin = create_engine(PG_SERVER, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(text("SELECT 1"))
+    except Exception:  # noqa: BLE001
+        admin.dispose()
+        pytest.skip(f"PostgreSQL is not reachable at {PG_SERVER}")
+    role = f"walk_{uuid4().hex[:8]}"
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f"CREATE ROLE {role} LOGIN NOCREATEDB"))
+        host = PG_SERVER.split("://", 1)[1].split("/", 1)[0]
+        walk("init", f"postgresql://{role}@{host}/{role}_district", "--role", "master", code=2,
+             says=f"create it with `createdb -h {host.split(':')[0]} -p {host.split(':')[1]} -U {role} {role}_district`")
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f"DROP ROLE IF EXISTS {role}"))
+        admin.dispose()
