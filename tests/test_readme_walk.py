@@ -89,7 +89,7 @@ def _using_it() -> list[str]:
             for line in section.splitlines() if line.startswith("    .venv/bin/wangge ")]
 
 
-def test_the_walk_is_the_readme_s(tmp_path):
+def test_the_walk_is_the_readme_s():
     """What the walk below runs is what the README says, in its order (a README edit fails here first)."""
     verbs = [" ".join(c.split()[:2]) if c.split()[0] in {"rules", "grid", "worker", "device", "bundle",
                                                          "tombstones"} else c.split()[0] for c in _using_it()]
