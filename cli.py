@@ -65,6 +65,9 @@ def init(target: str, role: str, rules_file: str | None) -> None:
     from wangge.app import Office, stores
 
     ruleset = _load_rules(rules_file) if rules_file else None
+    made = stores.create_database(target)
+    if made is not None:
+        click.echo(f"created the PostgreSQL database {made} (it did not exist)")
     with Office(stores.create(target, role)) as created:
         if ruleset is not None:
             created.install(ruleset)
@@ -82,7 +85,12 @@ def init(target: str, role: str, rules_file: str | None) -> None:
     help="Folder for the demo's databases (default: a new temporary folder).",
 )
 @click.option("--model", default=None, help="Tour a shipped model instead: teda, baotaqiao, shushan, jiading, lianchi, national.")
-def demo(workdir: Path | None, model: str | None) -> None:
+@click.option("--serve", "keep_serving", is_flag=True,
+              help="Then leave the street office's console and the tablets' field apps running on 127.0.0.1 "
+                   "(accounts and passphrases printed) until Ctrl-C.")
+@click.option("--port", default=8470, show_default=True, type=click.IntRange(0, 65535),
+              help="With --serve: the master's port (0 picks a free one).")
+def demo(workdir: Path | None, model: str | None, keep_serving: bool, port: int) -> None:
     """Run the end-to-end demo on embedded SQLite and print what happened.
 
     A street master and two encrypted tablets: enrollment, an offline patrol
@@ -94,10 +102,13 @@ def demo(workdir: Path | None, model: str | None) -> None:
       wangge demo
       wangge demo --model teda
       wangge demo --dir ./demo-out
+      wangge demo --serve
     """
     from wangge.app import demo as demos
 
     if model is not None:
+        if keep_serving:
+            raise UsageError("--serve runs with the field day, not with --model: drop one of them")
         from wangge import rulesets
 
         rulesets.path(model)  # an unknown name fails here, listing the shipped ones
@@ -105,7 +116,17 @@ def demo(workdir: Path | None, model: str | None) -> None:
         return
     from wangge.web.server import master_app, running
 
-    click.echo(demos.field_day(_workdir(workdir), lambda service, folder: running(master_app(service, folder))))
+    folder = _workdir(workdir)
+    click.echo(demos.field_day(folder, lambda service, files: running(master_app(service, files))))
+    if keep_serving:
+        from wangge.web import server
+        from wangge.web.demo import serve_demo
+
+        server.configure_logging()
+        try:
+            serve_demo(folder, port=port, echo=click.echo)
+        except KeyboardInterrupt:  # Ctrl-C is how the demo ends, not an abort
+            click.echo(f"demo stopped; its databases stay in {folder}")
 
 
 def _workdir(workdir: Path | None) -> Path:
@@ -735,7 +756,7 @@ def grid_add(store_path: str, code: str, level: str, name: str, upper: str | Non
     \b
     Example:
       wangge grid add office.db TF --level 社区 --name 泰丰社区
-      wangge grid add office.db TF.03 --level 网格 --name 泰丰3网格 --upper TF --grade A
+      wangge grid add office.db TF.03 --level 网格 --name 泰丰3网格 --upper TF
     """
     with _office(store_path) as office:
         office.add_grid(code, level=level, name=name, upper=upper, grade=grade)

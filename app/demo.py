@@ -65,11 +65,10 @@ def field_day(workdir: Path, serve: Callable[[object, Path], ContextManager[str]
     ruleset = rulesets.load("teda")
     report = [f"wangge demo: a field day under {ruleset.label.text()} (ruleset {ruleset.version[:12]})",
               f"databases in {workdir}"]
-    with Office.create(workdir / "street-master.db", rules=ruleset) as office:
+    with Office.create(master_path(workdir), rules=ruleset) as office:
         ids = _street(office)
         with serve(office.master_service(), workdir / "master-files") as url:
-            tablets = {name: _enroll(workdir, name, worker, office, url) for name, worker in
-                       (("zhao-tablet", "赵巧珍"), ("li-tablet", "李明"))}
+            tablets = {name: _enroll(workdir, name, worker, office, url) for name, worker in DEMO_TABLETS}
             syncs = [[name, "first contact", _sync(t, url)] for name, t in tablets.items()]
             cases = _patrol(tablets, ids)
             _office_edits(office, ids)
@@ -88,6 +87,43 @@ def field_day(workdir: Path, serve: Callable[[object, Path], ContextManager[str]
                                                        title="The office's moves")]
         report += ["", _conflicts_table(office), "", _field_escalation(office), "", _field_scores(office)]
     return "\n".join(report)
+
+
+#: The office accounts `wangge demo --serve` makes: name, role of the TEDA rule file, and what the account is for.
+DEMO_ACCOUNTS = (("张主任", "指挥中心", "the command centre: every case, dispatch, review, tablets"),
+                 ("电信维修", "专业部门", "a department: the cases dispatched to it"))
+#: The field day's tablets and their workers.
+DEMO_TABLETS = (("zhao-tablet", "赵巧珍"), ("li-tablet", "李明"))
+
+
+def master_path(workdir: Path) -> Path:
+    """Where `field_day` leaves the street master's database."""
+    return workdir / "street-master.db"
+
+
+def tablet_path(workdir: Path, name: str) -> Path:
+    """Where `field_day` leaves tablet ``name``'s encrypted database."""
+    return workdir / f"{name}.db"
+
+
+def add_demo_accounts(workdir: Path) -> list[tuple[str, str, str, str]]:
+    """Office accounts on the demo's master, each with a new random password.
+
+    Returns ``(name, role, password, what for)`` per account. Run after
+    `field_day`; an account already there (a rerun on the same folder cannot
+    leave one: the day starts afresh) raises `AccountError`.
+    """
+    import secrets
+
+    from wangge.app import accounts
+
+    made = []
+    with Office.open(master_path(workdir)) as office:
+        for name, role, what in DEMO_ACCOUNTS:
+            password = secrets.token_urlsafe(9)
+            accounts.add(office.store, name, role, password, by="demo")
+            made.append((name, role, password, what))
+    return made
 
 
 def _street(office: Office) -> dict:
@@ -109,7 +145,7 @@ def _street(office: Office) -> dict:
 
 
 def _enroll(workdir: Path, name: str, worker: str, office: Office, url: str) -> Tablet:
-    tablet = Tablet.create(workdir / f"{name}.db", PASSPHRASE, scrypt_n=DEMO_SCRYPT_N)
+    tablet = Tablet.create(tablet_path(workdir, name), PASSPHRASE, scrypt_n=DEMO_SCRYPT_N)
     tablet.enroll(name, url)
     office.approve(tablet.device_id, worker)
     return tablet

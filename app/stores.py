@@ -86,6 +86,11 @@ def create(target: str, role: str, *, device_id: Optional[str] = None, now_ms: O
                       now_ms=now_ms or _wall_ms)
 
 
+def create_database(target: str) -> Optional[str]:
+    """Create the PostgreSQL database ``target`` names if missing: its name, or None (`store.create_database`)."""
+    return store.create_database(str(target))
+
+
 def open_plain(target: str) -> Store:
     """The plain (unencrypted) store at ``target`` whatever its role, migrated and open.
 

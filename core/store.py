@@ -200,6 +200,56 @@ class Store:
                              f"(a lone surrogate): expected text that UTF-8 can encode; nothing was written") from None
 
 
+def create_database(target: str) -> Optional[str]:
+    """Create the PostgreSQL database a ``postgresql://`` ``target`` names if the server lacks it.
+
+    Returns the name of the database created, or None if there was nothing
+    to do (an SQLite path, or the database exists). Connects to the server's
+    ``postgres`` database to run CREATE DATABASE; raises `UsageError` with
+    the exact ``createdb`` command if the server refuses (no CREATEDB right).
+    """
+    url = make_url(database_url(target))
+    if url.get_backend_name() != "postgresql" or not url.database:
+        return None
+    engine = connect(target)
+    try:
+        with engine.connect():
+            return None
+    except DBAPIError as exc:
+        if not _missing_database(exc, url.database):
+            return None  # another failure: `init` reports it in its own words
+    finally:
+        engine.dispose()
+    admin = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            quoted = admin.dialect.identifier_preparer.quote(url.database)
+            conn.exec_driver_sql(f"CREATE DATABASE {quoted}")
+    except DBAPIError as exc:
+        raise UsageError(f"database {url.database!r} does not exist on {url.host or 'localhost'} and the server "
+                         f"refused to create it ({_first_line(exc)}): create it with `{_createdb(url)}`, "
+                         f"then run `wangge init` again") from None
+    finally:
+        admin.dispose()
+    return url.database
+
+
+def _missing_database(exc: DBAPIError, name: str) -> bool:
+    return f'database "{name}" does not exist' in str(exc.orig)
+
+
+def _createdb(url) -> str:
+    """The shell command that creates ``url``'s database."""
+    parts = ["createdb"]
+    if url.host:
+        parts += ["-h", url.host]
+    if url.port:
+        parts += ["-p", str(url.port)]
+    if url.username:
+        parts += ["-U", url.username]
+    return " ".join([*parts, url.database])
+
+
 def init(
     target: str,
     role: str,
@@ -232,6 +282,9 @@ def init(
         raise
     except SQLAlchemyError as exc:
         engine.dispose()
+        if isinstance(exc, DBAPIError) and engine.url.database and _missing_database(exc, engine.url.database):
+            raise StoreError(f"cannot create a store at {_where(engine)}: database {engine.url.database!r} "
+                             f"does not exist: create it with `{_createdb(engine.url)}`") from None
         raise StoreError(f"cannot create a store at {_where(engine)}: {_first_line(exc)}") from None
     return Store(engine, role, device_id, now_ms)
 
@@ -252,6 +305,10 @@ def open(  # noqa: A001 - the store's verb
     mismatch, `StoreError` for a wrong key; nothing is written in any case.
     """
     _probe(target, key)
+    url = make_url(database_url(target))
+    if role is not None and url.get_backend_name() == "sqlite" and url.database and not Path(url.database).exists():
+        raise UsageError(f"no store at {url.database}: create one with "
+                         f"`wangge init {url.database}{' --role master' if role == 'master' else ''}`")
     engine = connect(target, must_exist=True, key=key)
     try:
         with engine.begin() as conn:

@@ -329,8 +329,12 @@ def resolve_worker(conn: Connection, worker: str) -> str:
     if len(rows) == 1:
         return rows[0].id
     if not rows:
-        names = conn.execute(select(_workers.c.name).limit(8)).scalars().all()
-        raise UsageError(f"no worker {worker!r}: expected a worker id or name such as {', '.join(names) or '(none yet)'}")
+        names = conn.execute(select(_workers.c.name).where(_workers.c.deleted.is_(None)).limit(8)).scalars().all()
+        url = conn.engine.url
+        store = url.database if url.get_backend_name() == "sqlite" else url.render_as_string(hide_password=True)
+        raise UsageError(f"no worker {worker!r} at this master (workers here: {', '.join(names) or 'none yet'}): "
+                         f"add the worker first with `wangge worker add {store} {worker} --role ROLE --grid GRID` "
+                         f"(a role of the ruleset, e.g. 网格员, and a grid from `wangge grid add`)")
     raise UsageError(f"{len(rows)} workers are named {worker!r}: give the worker id instead")
 
 

@@ -166,9 +166,10 @@ def running(app, host: str = "127.0.0.1", port: int = 0, *, timeout: float = 10.
 
 def serve_master(target: str, *, host: str, port: int, rules_file: Optional[str] = None,
                  inbox: Optional[str] = None, certfile=None, keyfile=None, echo=print,
-                 mounts: Sequence[BaseRoute] = ()) -> None:
+                 mounts: Sequence[BaseRoute] = (), on_listening: Optional[Callable[[str], None]] = None) -> None:
     """Serve a master store until interrupted, watching the rule file and the inbox if given;
     the office console (`wangge.web.console`) is at ``/``, after the sync endpoints and ``mounts``.
+    ``on_listening(url)`` runs once the address is bound and announced, before serving.
 
     Prints (through ``echo``) the address, then one line per enrollment,
     applied bundle and rule-file reload. Raises `UsageError` for a bad TLS
@@ -201,9 +202,11 @@ def serve_master(target: str, *, host: str, port: int, rules_file: Optional[str]
         # Bound before announcing, so the line names the real port (--port 0 picks a free one).
         sock = bind(host, port)
         shown = f"[{host}]" if ":" in host else host
-        echo(f"wangge master {office.device_id} serving {target} on "
-             f"{'https' if certfile else 'http'}://{shown}:{sock.getsockname()[1]}")
+        url = f"{'https' if certfile else 'http'}://{shown}:{sock.getsockname()[1]}"
+        echo(f"wangge master {office.device_id} serving {target} on {url}")
         try:
+            if on_listening is not None:
+                on_listening(url)
             serve(app, sock, certfile=certfile, keyfile=keyfile, log_level="info")
         finally:
             for observer in observers:

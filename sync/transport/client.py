@@ -279,6 +279,9 @@ class MasterClient:
                 headers = _signed_headers(method, path, signer) if signer else None
                 response = self.http.request(method, path, headers=headers, **kwargs)
             except httpx.TransportError as exc:
+                if _plain_http_answered(exc):  # retrying cannot help: the URL's scheme is wrong
+                    plain = "http://" + self.base_url.split("://", 1)[-1]
+                    raise SyncError(f"the master at {self.base_url} does not speak HTTPS: use {plain}") from None
                 failure = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
             except httpx.DecodingError as exc:
                 # A master never compresses its answers, so a body that does not decode came from elsewhere.
@@ -361,6 +364,12 @@ class MasterClient:
 
 
 @functools.lru_cache(maxsize=1)
+def _plain_http_answered(exc: Exception) -> bool:
+    """True if a TLS handshake met a plain-HTTP server: OpenSSL reads its answer as a bad record."""
+    text = f"{exc} {exc.__cause__ or ''} {exc.__context__ or ''}".lower()
+    return "wrong version number" in text or "record layer failure" in text
+
+
 def _default_tls() -> ssl.SSLContext:
     # Loading the CA bundle costs ~20 ms; httpx would do it for every client, even
     # for plain http. One context, shared (it is thread-safe), verifies as httpx's would.

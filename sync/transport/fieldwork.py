@@ -165,6 +165,7 @@ def sync_photos(tablet, client, photos, keys=None) -> str:
     marks = photos.root / "at-master"
     marks.mkdir(exist_ok=True)
     sent = received = waiting = 0
+    up, down = client.traffic.bytes_up, client.traffic.bytes_down
     for sha in sizes:
         if (marks / sha).exists():
             continue
@@ -191,7 +192,10 @@ def sync_photos(tablet, client, photos, keys=None) -> str:
             photos.remove(mark.name)
             mark.unlink()
             removed += 1
-    return (f"photos: {sent} sent, {received} received" + (f", {waiting} not at the master yet" if waiting else "")
+    up, down = client.traffic.bytes_up - up, client.traffic.bytes_down - down
+    moved = f" ({up:,} bytes up, {down:,} down)" if sent or received else ""
+    return (f"photos: {sent} sent, {received} received{moved}"
+            + (f", {waiting} not at the master yet" if waiting else "")
             + (f", {removed} removed (no longer in this tablet's grids)" if removed else ""))
 
 

@@ -1,6 +1,8 @@
 """Photos over HTTP: sent once by content hash, fetched only by tablets whose grids hold them."""
 from __future__ import annotations
 
+import re
+
 import pytest
 from sqlalchemy import select
 
@@ -24,9 +26,13 @@ def _attach(s, grid: str, blobs: BlobStore, data: bytes) -> str:
     return sha
 
 
-def _sync(tablet, url, photos) -> str:
+def _sync(tablet, url, photos, said=None) -> str:
+    """The photo line of a sync, without its byte counts (kept in ``said`` when given)."""
     with MasterClient(url) as client:
-        return tablet_session(tablet, client, photos=photos).split("; ")[-1]
+        line = tablet_session(tablet, client, photos=photos).split("; ")[-1]
+    if said is not None:
+        said.append(line)
+    return re.sub(r" \([\d,]+ bytes up, [\d,]+ down\)", "", line)
 
 
 def test_photos_go_up_once_and_come_down_only_within_scope(street, tmp_path):
@@ -37,8 +43,11 @@ def test_photos_go_up_once_and_come_down_only_within_scope(street, tmp_path):
     for n, tablet in enumerate(tablets):
         _sync(tablet, url, photos[n])  # first contact
     taken = _attach(tablets[0], built.grids[0], photos[0], b"a broken telecom box" * 1000)
-    assert _sync(tablets[0], url, photos[0]) == "photos: 1 sent, 0 received"
+    said = []
+    assert _sync(tablets[0], url, photos[0], said) == "photos: 1 sent, 0 received"
     assert master_blobs.read(taken) == photos[0].read(taken)
+    up = int(re.search(r"\(([\d,]+) bytes up", said[0]).group(1).replace(",", ""))
+    assert up >= len(master_blobs.read(taken))  # the summary counts the photo's bytes, not only the bundle's
     assert _sync(tablets[0], url, photos[0]) == "photos: 0 sent, 0 received"  # once, not every sync
 
     office = _attach(built.store, built.grids[0], master_blobs, b"the repair, photographed by the department")
