@@ -27,7 +27,7 @@ def _blocks(doc: Path, after: str = "") -> list[str]:
     return BLOCK.findall(text)
 
 
-def _run(blocks: list[str], folder: Path, name: str) -> dict:
+def _run(blocks: list[str], name: str) -> dict:
     namespace = {"TEDA": str(rulesets.path("teda")), "__name__": "__api_doc__"}
     for number, code in enumerate(blocks, 1):
         try:
@@ -41,7 +41,7 @@ def test_every_example_of_the_api_guide_runs_and_its_asserts_hold(tmp_path, monk
     blocks = _blocks(ROOT / "docs" / "api.md")
     assert len(blocks) >= 10, "docs/api.md lost its examples"
     monkeypatch.chdir(tmp_path)
-    namespace = _run(blocks, tmp_path, "docs/api.md")
+    _run(blocks, "docs/api.md")
     assert (tmp_path / "office.db").exists()  # the guide worked in the folder it was given, on a real file
 
 
@@ -49,4 +49,12 @@ def test_the_readme_library_example_runs(tmp_path, monkeypatch):
     blocks = _blocks(ROOT / "README.md", after="## As a library")
     assert blocks, "README.md's 'As a library' section has no python example"
     monkeypatch.chdir(tmp_path)
-    _run(blocks, tmp_path, "README.md")
+    _run(blocks, "README.md")
+
+
+def test_the_rules_guide_lists_every_metric_the_language_knows():
+    from wangge.core.ruleset import METRICS
+
+    text = (ROOT / "docs" / "rules.md").read_text(encoding="utf-8")
+    missing = [code for code in METRICS if f"| `{code}` |" not in text]
+    assert missing == [], f"docs/rules.md's Metrics table lacks {missing}"
