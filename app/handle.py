@@ -2,17 +2,31 @@
 from __future__ import annotations
 
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Iterable, Optional
 
 from wangge.app import cases
 from wangge.core import casework
 from wangge.core.casework import Reported
-from wangge.core.errors import WanggeError
+from wangge.core.errors import UsageError, WanggeError
+from wangge.core.models import GridCell
 from wangge.core.ruleset import Ruleset
 from wangge.core.store import Store
 from wangge.sync.identity import store_keys
 from wangge.sync.keys import DeviceKeys
+
+
+@dataclass(frozen=True)
+class Grid:
+    """A grid cell as the roster holds it; ``upper`` is the code of the cell above (None at the top)."""
+
+    id: str
+    code: str
+    level: str
+    name: str
+    grade: Optional[str]
+    upper: Optional[str]
 
 
 class Handle:
@@ -77,6 +91,23 @@ class Handle:
     def _blobs(self):
         """The photo store whose photos a reported case attaches, if this side keeps one."""
         return None
+
+    # -- the roster --------------------------------------------------------------------------
+
+    def grid(self, code: str) -> Grid:
+        """The grid cell coded ``code``. Raises `UsageError` if the roster has none (deleted ones count as none)."""
+        from sqlalchemy import select
+        from sqlalchemy.orm import aliased
+
+        cell, upper = GridCell.__table__, aliased(GridCell.__table__)
+        with self.store.read() as conn:
+            row = conn.execute(
+                select(cell.c.id, cell.c.code, cell.c.level, cell.c.name, cell.c.grade, upper.c.code)
+                .outerjoin(upper, upper.c.id == cell.c.upper_id)
+                .where(cell.c.code == code, cell.c.deleted.is_(None))).first()
+        if row is None:
+            raise UsageError(f"no grid cell with code {code!r}: add it first with `wangge grid add`")
+        return Grid(*row)
 
     # -- cases -------------------------------------------------------------------------------
 

@@ -135,6 +135,54 @@ class Office(Handle):
         """Add a worker with ``role`` for the grid cells coded ``grids``; return the worker's id."""
         return roster.add_worker(self.store, name, role=role, grids=grids, phone=phone)
 
+    def import_roster(self, kind: str, path: str | Path, *, sheet: Optional[str] = None, skip_bad: bool = False,
+                      actor: str = "import"):
+        """Import the roster of ``kind`` (``wangge.app.rosters.KINDS``) from the .xlsx or .csv at ``path``.
+
+        Returns `rosters.Imported`. Raises `ImportRefused` with every problem
+        (cell and message) and writes nothing if a row is bad and ``skip_bad``
+        is not set, or the file's columns are wrong; `UsageError` for a file
+        that cannot be read.
+        """
+        from wangge.app import rosters, sheets
+
+        ruleset = self.ruleset  # read before the transaction below: it takes a transaction of its own
+        with sheets.open_table(str(path), sheet) as table, self.store.read() as conn:
+            plan = rosters.plan_import(conn, ruleset, kind, table)
+        rosters.refuse_if_bad(plan, skip_bad)
+        with self.store.write(actor=actor) as rec:
+            return rosters.write_plan(rec, plan)
+
+    # -- office accounts -----------------------------------------------------------------------
+
+    def add_account(self, name: str, role: str, password: str, *, grid: Optional[str] = None,
+                    by: str = "office"):
+        """Make a console account (`wangge.app.accounts.add`): it sees the cases of ``grid``'s subtree, all if None."""
+        from wangge.app import accounts
+
+        return accounts.add(self.store, name, role, password, grid=grid, by=by)
+
+    def login(self, name: str, password: str, *, now: Optional[datetime] = None):
+        """The account whose name and password these are; raises `LoginRefused` (a failure counts towards lockout)."""
+        from wangge.app import accounts
+
+        return accounts.login(self.store, name, password, now=now)
+
+    def queue(self, account, *, now: Optional[datetime] = None, lang: str = "zh", **filters):
+        """One page of the cases ``account`` sees, soonest deadline first (`wangge.app.queries.queue`).
+
+        ``filters`` are `queries.QueueFilter`'s fields: status, grid, case_class,
+        item, channel, owner, overdue, due_soon, page.
+        """
+        from datetime import timezone
+
+        from wangge.app import queries
+
+        ruleset = self.ruleset
+        with self.store.read() as conn:
+            return queries.queue(conn, ruleset, account, queries.QueueFilter(**filters),
+                                 now or datetime.now(timezone.utc), lang)
+
     # -- review --------------------------------------------------------------------------------
 
     def conflicts(self, *, include_resolved: bool = False) -> list[dict]:
