@@ -110,6 +110,11 @@ class Reading:
     raw: dict = field(default_factory=dict)
 
 
+def required_word(lang: str) -> str:
+    """The word shown beside a required field left empty."""
+    return _WORDS.get(lang, _WORDS["zh"])["required"]
+
+
 def read_form(form: Form, submitted, lang: str = "zh") -> Reading:
     """Typed values of ``form``'s fields from ``submitted`` (a multi-dict of strings, e.g. Starlette's form).
 

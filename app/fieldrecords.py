@@ -17,7 +17,7 @@ from typing import Optional
 from sqlalchemy import func, select
 
 from wangge.app import households
-from wangge.app.fieldforms import Form, FormField, Section, form_for, place_problems, read_form
+from wangge.app.fieldforms import Form, FormField, Section, form_for, place_problems, read_form, required_word
 from wangge.app.fieldtablet import FieldTablet, aware
 from wangge.core import casework, duplicates, points
 from wangge.core.capture import stored_json
@@ -483,7 +483,8 @@ def visit_form(rules: Ruleset) -> Form:
     register = form_for(rules, "visit")
     if minutes_field(rules):
         return register
-    minutes = FormField("minutes", Label(zh="时长(分钟)", en="Minutes"), FieldType.integer, "number", min=1)
+    # Every visit says how long it took: the monthly visit minutes count them (TEDA: 8 visits, 380 minutes).
+    minutes = FormField("minutes", Label(zh="时长(分钟)", en="Minutes"), FieldType.integer, "number", required=True, min=1)
     return Form("visit", (Section(Label(), (minutes,)), *register.sections))
 
 
@@ -499,6 +500,8 @@ def log_visit(tablet: FieldTablet, household_id: str, submitted, photos: list[Ph
     problems = {**reading.errors, **check_photos(list(photos), lang)}
     own = minutes_field(ctx.rules)
     minutes = reading.values.get(own or "minutes")
+    if own is None and minutes is None and "minutes" not in problems:
+        problems["minutes"] = required_word(lang)  # the visit's own minutes: the register does not ask them
     checker = validators(ctx.rules, lang)["visit"]
     record = {k: v for k, v in reading.values.items() if k != "minutes"}
     try:
