@@ -424,16 +424,7 @@ def _read_resident(ctx: Context, submitted, lang: str):
     """The resident card's values, or `FormProblems` with each message beside its field."""
     reading = read_form(resident_form(ctx.rules), submitted, lang)
     checker = RecordValidator(ctx.rules, "resident", RESIDENT_FIELDS + ctx.rules.register("resident"), lang)
-    problems = dict(reading.errors)
-    try:
-        checker.validate(dict(reading.values))
-    except ValidationFailed as failed:
-        placed, loose = place_problems(failed.problems, checker.names)
-        problems = {**placed, **problems}
-        if loose:
-            raise FormProblems(problems, loose) from None
-    if problems:
-        raise FormProblems(problems)
+    _validated(checker, dict(reading.values), dict(reading.errors))
     return reading
 
 
@@ -478,6 +469,20 @@ def minutes_field(rules: Ruleset) -> Optional[str]:
     return None
 
 
+def _validated(checker, values: dict, problems: dict) -> None:
+    """Run the ruleset's ``checker`` over ``values``; raise `FormProblems` with its messages beside their
+    fields (and ``problems`` the form itself found) if anything is wrong."""
+    try:
+        checker.validate(values)
+    except ValidationFailed as failed:
+        placed, loose = place_problems(failed.problems, checker.names)
+        problems = {**placed, **problems}
+        if loose:
+            raise FormProblems(problems, loose) from None
+    if problems:
+        raise FormProblems(problems)
+
+
 def visit_form(rules: Ruleset) -> Form:
     """The visit log: the minutes (unless the register has its own), then the rule file's visit register."""
     register = form_for(rules, "visit")
@@ -504,15 +509,8 @@ def log_visit(tablet: FieldTablet, household_id: str, submitted, photos: list[Ph
         problems["minutes"] = required_word(lang)  # the visit's own minutes: the register does not ask them
     checker = validators(ctx.rules, lang)["visit"]
     record = {k: v for k, v in reading.values.items() if k != "minutes"}
-    try:
-        checker.validate({"household": household_id, **({"minutes": minutes} if minutes is not None else {}), **record})
-    except ValidationFailed as failed:
-        placed, loose = place_problems(failed.problems, checker.names)
-        problems = {**placed, **problems}
-        if loose:
-            raise FormProblems(problems, loose) from None
-    if problems:
-        raise FormProblems(problems)
+    _validated(checker, {"household": household_id, **({"minutes": minutes} if minutes is not None else {}), **record},
+               problems)
     notes = str(submitted.get("notes") or "").strip()
     with tablet.store.write(actor=ctx.worker["id"]) as rec:
         visit_id = rec.insert("visit", {"household_id": household_id, "grid_id": grid, "worker_id": ctx.worker["id"],

@@ -48,9 +48,10 @@ class RepeatLimit(logging.Filter):
         return True
 
 
-def limit_repeats(interval: float = 60.0) -> RepeatLimit:
-    """Install a `RepeatLimit` on every handler of the root logger; return it."""
-    limit = RepeatLimit(interval)
-    for handler in logging.getLogger().handlers:
-        handler.addFilter(limit)
-    return limit
+def limited_handler(interval: float = 60.0, stream=None) -> logging.Handler:
+    """A stream handler (stderr by default) that lets each warning or error through at most once per
+    ``interval``: the one the command line installs. It filters only its own output, so another
+    handler (a test's capture, a log shipper) still sees every record."""
+    handler = logging.StreamHandler(stream)
+    handler.addFilter(RepeatLimit(interval))
+    return handler

@@ -36,7 +36,7 @@ from wangge.sync.attachments import BlobStore
 from wangge.web.access import AccessLog
 from wangge.web.connections import (ACCEPT_BATCH, DEFAULT_CAP, HEADER_TIMEOUT, MAX_HEAD_BYTES, ConnectionGuard,
                                     connection_cap, guarded_protocol, raise_file_limit)
-from wangge.web.log_limits import limit_repeats
+from wangge.web.log_limits import limited_handler
 from wangge.web.sync import Master, SyncEndpoints
 
 log = logging.getLogger("wangge.server")
@@ -214,13 +214,22 @@ def serve_master(target: str, *, host: str, port: int, rules_file: Optional[str]
                 observer.join()
 
 
+_HANDLER = "wangge.serve"
+
+
 def configure_logging() -> None:
     """Log wangge's own lines (access log, rule-file errors, inbox) at INFO, other libraries' warnings,
-    and any one warning or error at most once a minute (`RepeatLimit`)."""
-    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")
+    and any one warning or error at most once a minute (`RepeatLimit`), to stderr. Called by the
+    command line only, once per process (again, it changes nothing)."""
+    root = logging.getLogger()
+    if any(h.get_name() == _HANDLER for h in root.handlers):
+        return
+    handler = limited_handler()
+    handler.set_name(_HANDLER)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(message)s"))
+    root.addHandler(handler)
     logging.getLogger("wangge").setLevel(logging.INFO)
     logging.getLogger("uvicorn.error").setLevel(logging.INFO)
-    limit_repeats()
 
 
 def check_tls(certfile: Optional[str], keyfile: Optional[str]) -> None:
