@@ -234,9 +234,10 @@ def escalation_board(conn: Connection, ruleset: Ruleset, account: Account, now: 
 # -- scores -----------------------------------------------------------------------
 
 
-def scores(conn: Connection, ruleset: Ruleset, account: Account, year: int, month: int) -> list[casework.MonthScore]:
-    """The month's scores of workers and grids, those of the account's grids only if it has one."""
-    results = casework.month_scores(conn, ruleset, year, month) + casework.grid_scores(conn, ruleset, year, month)
+def scores(conn: Connection, ruleset: Ruleset, account: Account, period) -> list[casework.MonthScore]:
+    """The scores of workers and grids for ``period`` (a `wangge.core.periods.Period`) by the formulas of
+    its kind, those of the account's grids only if it has one."""
+    results = casework.period_scores(conn, ruleset, period)
     if not account.grid_code:
         return results
     below = account.grid_code + "."

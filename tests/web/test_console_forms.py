@@ -165,6 +165,17 @@ def test_the_sweep_is_refused_to_a_department(built):
     assert page.status_code == 403 and "office roles" in error_in(page.text)
 
 
+def test_scores_show_a_quarter_or_a_year_and_export_it(built):
+    client = client_for(built, "张主任")
+    page = client.get("/scores?quarter=2026-Q4")
+    assert page.status_code == 200 and "2026-Q4" in page.text
+    sheet = client.get("/scores.csv?year=2026")
+    assert sheet.status_code == 200 and 'filename="scores-2026.csv"' in sheet.headers["content-disposition"]
+    assert sheet.content.startswith(b"\xef\xbb\xbf")  # Excel reads the Chinese only with the BOM
+    bad = client.get("/scores?year=soon")
+    assert bad.status_code == 400 and "year 'soon'" in error_in(bad.text).replace("&#39;", "'")
+
+
 def test_a_bad_month_or_filter_is_named_in_the_page(built):
     client = client_for(built, "张主任")
     page = client.get("/scores?month=2026-13")

@@ -24,6 +24,7 @@ from wangge.app import accounts, actions, boards, exports, queries
 from wangge.app.accounts import Account, AccountError, LoginRefused
 from wangge.app.actions import NotAllowed, PhotoUpload
 from wangge.app.queries import NotVisible
+from wangge.core import periods
 from wangge.core.errors import TransitionError, WanggeError
 from wangge.core.store import Store
 from wangge.dsl.summary import summary
@@ -32,6 +33,8 @@ from wangge.web.console import auth, i18n
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 _MONTH = re.compile(r"^(\d{4})-(\d{2})$")
+#: The periods a score page can show, as query parameters.
+_SCORE_KINDS = ("month", "quarter", "half_year", "year")
 
 
 class LoginNeeded(Exception):
@@ -313,32 +316,46 @@ class Console:
 
     # -- scores -------------------------------------------------------------------------------
 
-    def _month(self, request: Request) -> tuple[int, int, Optional[str]]:
-        text = request.query_params.get("month", "")
-        now = _now()
-        if not text:
-            return now.year, now.month, None
-        found = _MONTH.match(text)
-        if found and 1 <= int(found.group(2)) <= 12 and 2000 <= int(found.group(1)) <= 2100:
-            return int(found.group(1)), int(found.group(2)), None
-        return now.year, now.month, f"month {text!r} is not a month: expected YYYY-MM, e.g. 2026-10"
+    def _period(self, request: Request) -> tuple[periods.Period, Optional[str]]:
+        """The period the page scores (``?month=2026-10``, ``?quarter=2026-Q4``, ``?half_year=2026-H2`` or
+        ``?year=2026``; this month by default) and what is wrong with the one asked for, if anything."""
+        this_month = periods.of("month", _now().date())
+        for kind in _SCORE_KINDS:
+            text = request.query_params.get(kind, "").strip()
+            if not text:
+                continue
+            if kind == "month":
+                found = _MONTH.match(text)
+                if found and 1 <= int(found.group(2)) <= 12 and 2000 <= int(found.group(1)) <= 2100:
+                    return periods.parse("month", text), None
+                return this_month, f"month {text!r} is not a month: expected YYYY-MM, e.g. 2026-10"
+            try:
+                return periods.parse(kind, text), None
+            except WanggeError as exc:
+                return this_month, f"{kind.replace('_', '-')} {text!r}: {exc}"
+        return this_month, None
 
     async def scores_page(self, request: Request):
-        year, month, error = self._month(request)
+        period, error = self._period(request)
         account, (ruleset, results) = await self._read(
-            request, lambda conn, rs, who: (rs, boards.scores(conn, rs, who, year, month)))
+            request, lambda conn, rs, who: (rs, boards.scores(conn, rs, who, period)))
         header, rows = exports.score_table(results)
+        today = _now().date()
+        # The kinds of period the rule file scores (a month always has its page, even with no formula).
+        kinds = [(kind, periods.of(kind, today).label) for kind in _SCORE_KINDS
+                 if kind == "month" or any(f.period == kind for f in ruleset.formulas)]
         return self.render(request, "console/scores.html", {"results": results, "header": header, "rows": rows,
-                                                           "month": f"{year:04d}-{month:02d}", "error": error},
+                                                           "month": period.label, "period": period,
+                                                           "kinds": kinds, "error": error},
                            account=account, ruleset=ruleset, status=400 if error else 200)
 
     async def _export(self, request: Request, make, suffix: str, media: str):
-        year, month, error = self._month(request)
+        period, error = self._period(request)
         if error:
             return PlainTextResponse(error, status_code=400)
-        _, results = await self._read(request, lambda conn, rs, who: boards.scores(conn, rs, who, year, month))
-        data = await run_in_threadpool(make, results, f"{year:04d}-{month:02d}")
-        name = f"scores-{year:04d}-{month:02d}.{suffix}"
+        _, results = await self._read(request, lambda conn, rs, who: boards.scores(conn, rs, who, period))
+        data = await run_in_threadpool(make, results, period.label)
+        name = f"scores-{period.label}.{suffix}"
         return Response(data, media_type=media, headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
     async def scores_csv(self, request: Request):
