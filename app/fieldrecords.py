@@ -490,7 +490,12 @@ def visit_form(rules: Ruleset) -> Form:
         return register
     # Every visit says how long it took: the monthly visit minutes count them (TEDA: 8 visits, 380 minutes).
     minutes = FormField("minutes", Label(zh="时长(分钟)", en="Minutes"), FieldType.integer, "number", required=True, min=1)
-    return Form("visit", (Section(Label(), (minutes,)), *register.sections))
+    if not register.sections:
+        return Form("visit", (Section(Label(), (minutes,)),))
+    # The minutes head the register's first section: a section of their own would be drawn as a second,
+    # folded part with no title, hiding the register's fields (TEDA's required kind of visit) behind it.
+    first, *rest = register.sections
+    return Form("visit", (Section(first.title, (minutes, *first.fields)), *rest))
 
 
 def log_visit(tablet: FieldTablet, household_id: str, submitted, photos: list[Photo] = (), lang: str = "zh") -> str:
