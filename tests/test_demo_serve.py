@@ -1,50 +1,12 @@
 """`wangge demo --serve`: after the field day, the office console and the field apps stay up to click through."""
 from __future__ import annotations
 
-import os
 import re
-import signal
-import subprocess
-import sys
-import threading
 
 import httpx
 import pytest
 
-from support.transport import wait_for
-
-
-class Running:
-    """A `wangge` subprocess whose output lines are collected as they come."""
-
-    def __init__(self, *args: str, cwd):
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-        self.process = subprocess.Popen([sys.executable, "-m", "wangge", *args], cwd=cwd, env=env, text=True,
-                                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-        self.lines: list[str] = []
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self):
-        for line in self.process.stdout:
-            self.lines.append(line.rstrip("\n"))
-
-    def find(self, pattern: str, timeout: float = 60.0) -> re.Match:
-        """The first match of ``pattern`` in a line printed so far, waiting (bounded) for it."""
-        def found():
-            if self.process.poll() is not None and not any(re.search(pattern, line) for line in self.lines):
-                raise AssertionError(f"wangge exited ({self.process.returncode}):\n" + "\n".join(self.lines[-20:]))
-            return next((m for m in map(lambda line: re.search(pattern, line), list(self.lines)) if m), None)
-        return wait_for(found, f"a line matching {pattern!r}", timeout=timeout, every=0.1)
-
-    def stop(self) -> int:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGINT)  # what Ctrl-C sends
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        return self.process.returncode
+from support.running import Running
 
 
 @pytest.fixture

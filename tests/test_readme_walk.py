@@ -11,10 +11,6 @@ from __future__ import annotations
 
 import os
 import re
-import signal
-import subprocess
-import sys
-import threading
 from pathlib import Path
 from uuid import uuid4
 
@@ -23,7 +19,7 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import create_engine, text
 
-from support.transport import wait_for
+from support.running import Running
 from wangge import rulesets
 from wangge.app import households
 from wangge.app.office import Office
@@ -35,36 +31,9 @@ PG_SERVER = os.environ.get("WANGGE_TEST_PG", "postgresql+psycopg://127.0.0.1:543
 README = Path(__file__).resolve().parents[1] / "README.md"
 
 
-class Served:
-    """A `wangge` subprocess (serve, field) whose output lines are collected as they come."""
-
-    def __init__(self, *args: str, cwd: Path):
-        env = {**os.environ, "PYTHONUNBUFFERED": "1", "WANGGE_PASSPHRASE": PASSPHRASE}
-        self.process = subprocess.Popen([sys.executable, "-m", "wangge", *args], cwd=cwd, env=env, text=True,
-                                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-        self.lines: list[str] = []
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self):
-        for line in self.process.stdout:
-            self.lines.append(line.rstrip("\n"))
-
-    def find(self, pattern: str) -> re.Match:
-        def found():
-            hit = next((m for m in (re.search(pattern, line) for line in list(self.lines)) if m), None)
-            if hit is None and self.process.poll() is not None:
-                raise AssertionError(f"exited {self.process.returncode}:\n" + "\n".join(self.lines[-20:]))
-            return hit
-        return wait_for(found, f"a line matching {pattern!r}", timeout=30, every=0.05)
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGINT)
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+def Served(*args: str, cwd: Path) -> Running:
+    """A `wangge` subprocess (serve, field) with the walk's passphrase."""
+    return Running(*args, cwd=cwd, env={"WANGGE_PASSPHRASE": PASSPHRASE})
 
 
 class Walk:
