@@ -600,12 +600,7 @@ def import_file(target: str, kind: str, path: str, *, sheet: Optional[str] = Non
     from wangge.app import Office
 
     with Office.open(target) as office:
-        ruleset = office.ruleset
-        with sheets.open_table(path, sheet) as table, office.store.read() as conn:
-            plan = plan_import(conn, ruleset, kind, table)
-        refuse_if_bad(plan, skip_bad)
-        with office.store.write(actor=actor) as rec:
-            return write_plan(rec, plan)
+        return office.import_roster(kind, path, sheet=sheet, skip_bad=skip_bad, actor=actor)
 
 
 def export_file(target: str, kind: str, out: str, *, lang: Optional[str] = None) -> int:
