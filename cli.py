@@ -831,20 +831,23 @@ def _master(path: str):
 @click.argument("name")
 @click.option("--role", required=True, help="A role of the installed ruleset; the lifecycle's guards use it.")
 @click.option("--grid", default=None, help="Grid code: the account sees this grid and those below (default: all).")
+@click.option("--department", default=None,
+              help="A department of the ruleset: the account sees only the cases routed to it (and those it moved).")
 @_PASSWORD
-def user_add(store_path: str, name: str, role: str, grid: str | None, password: str) -> None:
+def user_add(store_path: str, name: str, role: str, grid: str | None, department: str | None, password: str) -> None:
     """Add an office account NAME with a ROLE of the ruleset (and the worker it acts as).
 
     \b
     Example:
       wangge user add office.db 张主任 --role 指挥中心
-      WANGGE_ACCOUNT_PASSWORD=... wangge user add office.db 电信维修 --role 专业部门
+      WANGGE_ACCOUNT_PASSWORD=... wangge user add office.db 电信维修 --role 专业部门 --department 电信
     """
     from wangge.app import accounts
 
     with _master(store_path) as opened:
-        made = accounts.add(opened, name, role, password, grid=grid, by="command line")
+        made = accounts.add(opened, name, role, password, grid=grid, department=department, by="command line")
     click.echo(f"added account {made.name} ({made.role}" + (f", grid {made.grid_code}" if made.grid_code else "")
+               + (f", department {made.department}" if made.department else "")
                + "): log in at the console that `wangge serve` serves")
 
 
@@ -862,9 +865,9 @@ def user_list(store_path: str) -> None:
 
     with _master(store_path) as opened:
         found = accounts.listed(opened)
-    rows = [[a.name, a.role, a.grid_code or "(all)", "disabled" if a.disabled else
+    rows = [[a.name, a.role, a.grid_code or "(all)", a.department or "", "disabled" if a.disabled else
              (f"locked until {a.locked_until:%H:%M} UTC" if a.locked_until else "active")] for a in found]
-    click.echo(table(["account", "role", "grid", "state"], rows, title=f"Accounts: {len(found)}"))
+    click.echo(table(["account", "role", "grid", "department", "state"], rows, title=f"Accounts: {len(found)}"))
 
 
 @user_group.command("disable")

@@ -62,6 +62,7 @@ class Account:
     disabled: bool = False
     locked_until: Optional[datetime] = None
     failed_logins: int = 0
+    department: Optional[str] = None  # a department's account sees that department's cases only
 
     def office(self, ruleset: Ruleset) -> bool:
         """Whether the account's role is an office role of ``ruleset`` (reviews, devices, sweeps)."""
@@ -70,7 +71,7 @@ class Account:
 
 def _row_account(row) -> Account:
     return Account(row.id, row.name, row.role, row.grid_code, row.worker_id, bool(row.disabled),
-                   _aware(row.locked_until), row.failed_logins)
+                   _aware(row.locked_until), row.failed_logins, row.department)
 
 
 def _aware(moment: Optional[datetime]) -> Optional[datetime]:
@@ -84,10 +85,14 @@ def check_password(password: str) -> None:
 
 
 def add(store: Store, name: str, role: str, password: str, *, grid: Optional[str] = None,
-        by: str = "office", now: Optional[datetime] = None) -> Account:
+        department: Optional[str] = None, by: str = "office", now: Optional[datetime] = None) -> Account:
     """Make an account; return it. Raises `AccountError`, writing nothing, for an empty or taken
-    name, a short password, a role the ruleset lacks, an unknown grid, or a same-named worker of
-    another role."""
+    name, a short password, a role the ruleset lacks, an unknown grid or department, or a
+    same-named worker of another role.
+
+    An account with a ``department`` (a functional department such as 电信 or 城管, which routing
+    names as a case's owner) sees only the cases routed to that department and those it acted on:
+    a utility's repair desk has no business with the street's other residents' problems."""
     name = name.strip()
     if not name:
         raise AccountError("an account needs a name, e.g. 王芳")
@@ -103,12 +108,19 @@ def add(store: Store, name: str, role: str, password: str, *, grid: Optional[str
                                f"`wangge user password`")
         if grid is not None:
             roster.grid_id(rec, grid)  # raises for an unknown code
+        if department is not None:
+            known = [d.code for d in ruleset.departments]
+            if department not in known:
+                raise AccountError(f"unknown department {department!r}: the ruleset defines "
+                                   f"{', '.join(known) or 'no departments'}")
         worker = _worker_for(rec, name, role, grid)
         new_id = rec.conn.execute(_accounts.insert().values(
-            name=name, role=role, grid_code=grid, worker_id=worker, password_hash=_hasher.hash(password),
-            disabled=False, failed_logins=0, created_at=now)).inserted_primary_key[0]
-        record(rec.conn, by, "account_add", name, f"role {role}" + (f", grid {grid}" if grid else ""), now)
-    return Account(new_id, name, role, grid, worker)
+            name=name, role=role, grid_code=grid, department=department, worker_id=worker,
+            password_hash=_hasher.hash(password), disabled=False, failed_logins=0,
+            created_at=now)).inserted_primary_key[0]
+        record(rec.conn, by, "account_add", name, f"role {role}" + (f", grid {grid}" if grid else "")
+               + (f", department {department}" if department else ""), now)
+    return Account(new_id, name, role, grid, worker, department=department)
 
 
 def _worker_for(rec, name: str, role: str, grid: Optional[str]) -> str:

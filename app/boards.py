@@ -16,7 +16,7 @@ from sqlalchemy import Integer, func, select
 from sqlalchemy.engine import Connection
 
 from wangge.app.accounts import Account
-from wangge.app.queries import DUE_SOON, local, scope_of, settled_states
+from wangge.app.queries import DUE_SOON, department_of, local, scope_of, settled_states
 from wangge.core import casework
 from wangge.core.capture import table_of
 from wangge.core.errors import StoreError
@@ -208,9 +208,7 @@ def escalation_board(conn: Connection, ruleset: Ruleset, account: Account, now: 
     joined = _cases.join(_grids, _grids.c.id == _cases.c.grid_id)
     conds = [_cases.c.deleted.is_(None), _cases.c.status.not_in(settled_states(ruleset)),
              _cases.c.deadline < now + DUE_SOON]
-    scope = scope_of(account)
-    if scope is not None:
-        conds.append(scope)
+    conds += [limit for limit in (scope_of(account), department_of(account)) if limit is not None]
     late = _cases.c.deadline < now
     counts = conn.execute(select(_cases.c.escalation_level, late.label("late"), func.count())
                           .select_from(joined).where(*conds).group_by(_cases.c.escalation_level, late)).all()
@@ -236,7 +234,10 @@ def escalation_board(conn: Connection, ruleset: Ruleset, account: Account, now: 
 
 def scores(conn: Connection, ruleset: Ruleset, account: Account, period) -> list[casework.MonthScore]:
     """The scores of workers and grids for ``period`` (a `wangge.core.periods.Period`) by the formulas of
-    its kind, those of the account's grids only if it has one."""
+    its kind, those of the account's grids only if it has one; none for a department's account (the
+    grid workers' appraisal is the street's, not a utility's)."""
+    if account.department:
+        return []
     results = casework.period_scores(conn, ruleset, period)
     if not account.grid_code:
         return results
@@ -289,8 +290,9 @@ def grid_tree(conn: Connection, ruleset: Ruleset, account: Account, now: datetim
         boundary = fields.get("boundary") if isinstance(fields.get("boundary"), dict) else None
         nodes[r.id] = (GridNode(r.id, r.code, r.name, r.level, r.grade or "", boundary=boundary), r.upper_id)
     late, soon = _cases.c.deadline < now, _cases.c.deadline < now + DUE_SOON
+    mine = [limit for limit in (department_of(account),) if limit is not None]
     counted = conn.execute(select(_cases.c.grid_id, func.count(), func.sum(late.cast(Integer)), func.sum(soon.cast(Integer)))
-                           .where(_cases.c.deleted.is_(None), _cases.c.status.not_in(settled_states(ruleset)))
+                           .where(_cases.c.deleted.is_(None), _cases.c.status.not_in(settled_states(ruleset)), *mine)
                            .group_by(_cases.c.grid_id)).all()
     own = {g: (n, int(o or 0), int(s or 0) - int(o or 0)) for g, n, o, s in counted}
     roots = []

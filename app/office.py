@@ -156,11 +156,12 @@ class Office(Handle):
     # -- office accounts -----------------------------------------------------------------------
 
     def add_account(self, name: str, role: str, password: str, *, grid: Optional[str] = None,
-                    by: str = "office"):
-        """Make a console account (`wangge.app.accounts.add`): it sees the cases of ``grid``'s subtree, all if None."""
+                    department: Optional[str] = None, by: str = "office"):
+        """Make a console account (`wangge.app.accounts.add`): it sees the cases of ``grid``'s subtree,
+        all if None, and only those of ``department`` if one is given."""
         from wangge.app import accounts
 
-        return accounts.add(self.store, name, role, password, grid=grid, by=by)
+        return accounts.add(self.store, name, role, password, grid=grid, department=department, by=by)
 
     def login(self, name: str, password: str, *, now: Optional[datetime] = None):
         """The account whose name and password these are; raises `LoginRefused` (a failure counts towards lockout)."""

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Mapping, Optional
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, exists, func, or_, select
 from sqlalchemy.engine import Connection
 
 from wangge.app.accounts import Account
@@ -74,6 +74,19 @@ def scope_of(account: Account):
     if not account.grid_code:
         return None
     return or_(_grids.c.code == account.grid_code, _grids.c.code.startswith(account.grid_code + ".", autoescape=True))
+
+
+def department_of(account: Account):
+    """The SQL condition on ``cases`` a department's account must meet (None: no such limit).
+
+    Its cases are those routed to the department now, and those it moved
+    itself (a repair it finished and sent back for review stays in its view).
+    """
+    if not account.department:
+        return None
+    acted = exists(select(_events.c.id).where(_events.c.case_id == _cases.c.id,
+                                              _events.c.actor_id == account.worker_id))
+    return or_(_cases.c.owner == f"department {account.department}", acted)
 
 
 # -- the queue ------------------------------------------------------------------
@@ -173,6 +186,9 @@ def _grid_ids(conn: Connection, *codes: str) -> Optional[list[str]]:
 
 def _conditions(conn: Connection, ruleset: Ruleset, account: Account, f: QueueFilter, now: datetime) -> list:
     conds = [_cases.c.deleted.is_(None)]
+    department = department_of(account)
+    if department is not None:
+        conds.append(department)
     grids = _grid_ids(conn, account.grid_code or "", f.grid)
     if grids is not None:
         conds.append(_cases.c.grid_id.in_(grids))
@@ -384,13 +400,14 @@ def find_case(conn: Connection, account: Account, ref: str):
              .select_from(_cases.join(_grids, _grids.c.id == _cases.c.grid_id)
                           .outerjoin(_workers, _workers.c.id == _cases.c.reporter_id))
              .where(or_(_cases.c.id == ref, _cases.c.number == ref), _cases.c.deleted.is_(None)))
-    scope = scope_of(account)
-    if scope is not None:
-        query = query.where(scope)
+    for limit in (scope_of(account), department_of(account)):
+        if limit is not None:
+            query = query.where(limit)
     row = conn.execute(query).first()
     if row is None:
         raise NotVisible(f"no case {ref!r} among the cases account {account.name} may see"
-                         + (f" (grid {account.grid_code} and below)" if account.grid_code else ""))
+                         + (f" (grid {account.grid_code} and below)" if account.grid_code else "")
+                         + (f" (department {account.department})" if account.department else ""))
     return row
 
 

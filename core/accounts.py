@@ -18,6 +18,8 @@ account = Table(
     Column("name", String, nullable=False, unique=True),
     Column("role", String, nullable=False),  # a role of the ruleset: its moves are the account's
     Column("grid_code", String, nullable=True),  # the account sees this grid and those below; None: all
+    # A department's account (电信, 城管) sees the cases routed to its department and those it acted on.
+    Column("department", String, nullable=True),
     Column("worker_id", String, nullable=True),  # the worker its case moves are recorded as
     Column("password_hash", String, nullable=False),  # Argon2id, in the PHC string format
     Column("disabled", Boolean, nullable=False, default=False),

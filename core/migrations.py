@@ -79,6 +79,8 @@ CORE: tuple[Migration, ...] = (
     Migration("0009_grid_boundaries", create_tables(boundaries.GridBoundary)),
     # Keys of the systems (a city hotline) that send requests through Open311.
     Migration("0009b_api_keys", create_tables(apikeys.ApiKey)),
+    # Accounts of a functional department see that department's cases only.
+    Migration("0010_account_department", lambda conn: _add_column(conn, "office_account", "department", "VARCHAR")),
 )
 #: Typed integer columns made BIGINT by 0004 (SQLite's INTEGER is 64-bit already).
 WIDE_INTEGERS = (("household", "members"), ("visit", "minutes"), ("attachment", "size"), ("point_entry", "delta"))
