@@ -1230,6 +1230,41 @@ def project_progress(store_path: str, project: str, rules_file: str | None) -> N
     click.echo("\n".join([f"project {project}", *(f"  {line}" for line in done.lines())]))
 
 
+@project_group.command("pay")
+@click.argument("store_path", metavar="STORE")
+@click.argument("project")
+@click.option("--score", "scores", multiple=True, metavar="STAGE=SCORE",
+              help="An evaluator's score of a stage, e.g. 中期=82; repeat for each stage evaluated.")
+@click.option("--contract", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="The contract amount (default: the rule file's budget).")
+@click.option("--rules", "rules_file", type=click.Path(dir_okay=False), help="Rule file (default: the store's own).")
+def project_pay(store_path: str, project: str, scores: tuple[str, ...], contract: float | None,
+                rules_file: str | None) -> None:
+    """What each stage of PROJECT pays, from the evaluators' scores and the activities logged.
+
+    \b
+    Example:
+      wangge project pay office.db 基础服务项目 --score 中期=82 --score 终期=75
+    """
+    from wangge.core import projects
+
+    given: dict[str, float] = {}
+    for text in scores:
+        stage, _, value = text.partition("=")
+        try:
+            given[stage.strip()] = float(value)
+        except ValueError:
+            raise UsageError(f"bad --score {text!r}: expected STAGE=SCORE, e.g. 中期=82") from None
+    with _casework_store(store_path) as s, s.read() as conn:
+        ruleset = _ruleset_for(conn, rules_file)
+        template = next((p for p in ruleset.projects if p.code == project), None)
+        done = projects.progress(conn, ruleset, project)  # refuses an unknown project
+        paid = projects.payments(template, given, contract, delivered=done)
+    for payment in paid:
+        click.echo(f"{'paid' if payment.paid else 'held'}  {payment.why}")
+    click.echo(f"total paid: {sum(p.amount for p in paid):,.2f}")
+
+
 def _casework_store(path: str):
     """The plain store at ``path`` (a master, or a bare store made by `init`), open."""
     from wangge.app import stores

@@ -414,7 +414,8 @@ class ProjectTemplate(Frozen):
     label: Label = Label()
     hours: Optional[float] = None
     budget: Optional[float] = None
-    min_activities: Optional[int] = None
+    min_activities: Optional[int] = None  # the contract's activities; the last stage pays only once held
+    within: Optional[Duration] = None  # the time limit, from the project's first delivery record
     stages: tuple[ProjectStage, ...] = ()
 
 

@@ -292,8 +292,9 @@ def formula(code: str, node, grade) -> rs.Formula:
 
 def project(code: str, node) -> rs.ProjectTemplate:
     hours, budget, activities = single(node.hours), single(node.budget), single(node.activities)
+    within = single(node.within)
     return rs.ProjectTemplate(
-        code=code, label=label(node.label),
+        code=code, label=label(node.label), within=duration(within) if within is not None else None,
         hours=number(hours) if hours is not None else None,
         budget=number(budget) if budget is not None else None,
         min_activities=activities,

@@ -92,3 +92,16 @@ def test_project_hours_and_activities_are_counted_from_the_log(office):
     assert CliRunner().invoke(cli, ["project", "log", path, "三社", "--activity", "--at", "2026-10-10"]).exit_code == 0
     out = CliRunner().invoke(cli, ["project", "progress", path, "三社"]).output
     assert "work hours: 22.5 of 15000 (0%)" in out and "activities: 2 of 40 (5%)" in out
+
+
+def test_project_pay_holds_the_last_stage_until_the_contracts_activities_are_logged(office):
+    _, _, path = office
+    assert CliRunner().invoke(cli, ["project", "log", path, "三社", "--activity", "--at", "2026-10-10"]).exit_code == 0
+    # 三社 is settled in one stage: passed, yet held for want of activities, it pays nothing.
+    held = CliRunner().invoke(cli, ["project", "pay", path, "三社", "--score", "结项=90"])
+    assert held.exit_code == 0, held.output
+    assert "held  三社: 1 of the 40 activities the contract requires were held" in held.output
+    assert held.output.splitlines()[-1] == "total paid: 0.00"
+    bad = CliRunner().invoke(cli, ["project", "pay", path, "三社", "--score", "中期"])
+    assert bad.exit_code == 2 and "bad --score '中期': expected STAGE=SCORE" in bad.output
+    assert "Traceback" not in bad.output

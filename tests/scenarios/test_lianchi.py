@@ -80,7 +80,35 @@ def test_the_projects_delivery_log_counts_its_hours_and_activities_against_the_c
             projects.log(rec.conn, lianchi.ruleset, "基础服务项目", "hours", T, hours=0)
     with lianchi.store.read() as conn:
         progress = projects.progress(conn, lianchi.ruleset, "基础服务项目")
-    assert progress.lines() == ["work hours: 7680 of 15000 (51%)", "activities: 22 of 40 (55%)"]
+    assert progress.lines()[:2] == ["work hours: 7680 of 15000 (51%)", "activities: 22 of 40 (55%)"]
+
+
+def test_the_final_stage_pays_only_once_the_contracts_40_activities_are_held_within_the_year(lianchi):
+    """"合同资金50万元,一年内完成 ... 至少完成40个社区文化活动和社区心理健康矫治案例 ... 根据评估结果
+    拨付项目资金": the year runs from the first work logged; the final evaluation passes, yet the last
+    half of the contract waits for the 40th activity."""
+    (project,) = lianchi.ruleset.projects
+    with lianchi.store.write(actor="office") as rec:
+        for month in range(10):
+            projects.log(rec.conn, lianchi.ruleset, "基础服务项目", "hours", T + timedelta(days=30 * month), hours=1500)
+        for week in range(39):
+            projects.log(rec.conn, lianchi.ruleset, "基础服务项目", "activity", T + timedelta(days=7 * week, hours=1))
+    with lianchi.store.read() as conn:
+        mid_year = projects.progress(conn, lianchi.ruleset, "基础服务项目", now=T + timedelta(days=300))
+        past_the_year = projects.progress(conn, lianchi.ruleset, "基础服务项目", now=T + timedelta(days=400))
+    assert mid_year.due == datetime(2027, 10, 19, 9, 0, tzinfo=CST)
+    assert mid_year.lines()[-1] == "time limit: from 2026-10-19 to 2027-10-19 09:00 CST, within the limit"
+    assert past_the_year.late and past_the_year.lines()[-1].endswith("late: the limit passed before everything was delivered")
+    withheld = projects.payments(project, {"中期": 82, "终期": 75}, delivered=mid_year)
+    assert [(p.stage, p.amount, p.paid) for p in withheld] == [("中期", 250000.0, True), ("终期", 0.0, False)]
+    assert "39 of the 40 activities the contract requires were held" in withheld[1].why
+    with lianchi.store.write(actor="office") as rec:
+        projects.log(rec.conn, lianchi.ruleset, "基础服务项目", "activity", T + timedelta(days=350))
+    with lianchi.store.read() as conn:
+        settled = projects.progress(conn, lianchi.ruleset, "基础服务项目", now=T + timedelta(days=400))
+    assert not settled.late and settled.lines()[-1].endswith("delivered in time")
+    paid = projects.payments(project, {"中期": 82, "终期": 75}, delivered=settled)
+    assert [(p.stage, p.amount, p.paid) for p in paid] == [("中期", 250000.0, True), ("终期", 250000.0, True)]
 
 
 def test_trifles_stay_in_the_building_unit(lianchi):
