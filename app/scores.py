@@ -12,7 +12,7 @@ from wangge.core.store import Store
 
 #: The columns every score has, before the formula and its indicators.
 HEADER = ("subject", "worker / grid", "role / level", "grids", "closed/registered", "total", "rank", "tier",
-          "empty this period", "targets")
+          "empty this period", "targets", "reward")
 
 
 def score_month(store: Store, ruleset: Ruleset, year: int, month: int) -> list[MonthScore]:
@@ -35,7 +35,8 @@ def row(score: MonthScore) -> list:
     return [score.subject, score.worker, score.role, score.grids,
             f"{score.metrics['closed']:g}/{score.metrics['registered']:g}", s.total if s.scored else "-",
             f"{s.rank}/{s.peers}" if s.rank else "-", s.tier or "-", s.empty_note or "-",
-            "; ".join(str(t) for t in score.targets) or "-"]
+            "; ".join(str(t) for t in score.targets) or "-",
+            f"{s.reward:g} ({s.reward_why})" if s.reward is not None else "-"]
 
 
 def write_csv(scores: list[MonthScore], path: str | Path) -> Path:

@@ -301,7 +301,7 @@ def worker_scores(conn: Connection, ruleset: Ruleset, period: periods.Period) ->
     zone = ruleset.settings.timezone
     start, end = period.window(zone)
     workers = conn.execute(select(Worker.__table__).where(Worker.deleted.is_(None))).all()
-    results = []
+    results, before = [], []
     for worker in workers:
         grids = [g for (g,) in conn.execute(select(Assignment.grid_id).where(Assignment.worker_id == worker.id, Assignment.active))]
         cell = conn.execute(select(GridCell.grade, GridCell.level).where(GridCell.id.in_(grids))).first() if grids else None
@@ -316,9 +316,10 @@ def worker_scores(conn: Connection, ruleset: Ruleset, period: periods.Period) ->
         history = [scoring.score(formula, worker.name, worker_metrics(conn, ruleset, grids, worker.id, *p.window(zone))).tier
                    for p in period.so_far_this_year()]
         metrics["tier_drops_year"] = scoring.tier_drops(history, formula)
+        before.append(_before(history))
         results.append(MonthScore(worker.name, worker.role, len(grids), metrics, scoring.score(formula, worker.name, metrics),
                                   targets=_targets(ruleset, level, grade, metrics, period)))
-    return _ranked(ruleset, results)
+    return _ranked(ruleset, results, before)
 
 
 def cell_scores(conn: Connection, ruleset: Ruleset, period: periods.Period) -> list[MonthScore]:
@@ -333,7 +334,7 @@ def cell_scores(conn: Connection, ruleset: Ruleset, period: periods.Period) -> l
     below: dict[Optional[str], list[str]] = {}
     for cell in cells:
         below.setdefault(cell.upper_id, []).append(cell.id)
-    results = []
+    results, before = [], []
     for cell in cells:
         formulas = scoring.formulas_for(ruleset, "grid", grade=cell.grade, period=period.kind, level=cell.level)
         if not formulas:
@@ -343,10 +344,16 @@ def cell_scores(conn: Connection, ruleset: Ruleset, period: periods.Period) -> l
         history = [scoring.score(formulas[0], cell.code, grid_metrics(conn, ruleset, subtree, *p.window(zone))).tier
                    for p in period.so_far_this_year()]
         metrics["tier_drops_year"] = scoring.tier_drops(history, formulas[0])
+        before.append(_before(history))
         results.append(MonthScore(cell.code, cell.level, len(subtree), metrics,
                                   scoring.score(formulas[0], cell.code, metrics), subject="grid",
                                   targets=_targets(ruleset, cell.level, cell.grade, metrics, period)))
-    return _ranked(ruleset, results)
+    return _ranked(ruleset, results, before)
+
+
+def _before(history: list) -> Optional[str]:
+    """The tier of the period before this one (``history`` ends with this period's), if in the same year."""
+    return history[-2] if len(history) >= 2 else None
 
 
 def _targets(ruleset: Ruleset, level: Optional[str], grade: Optional[str], metrics: dict, period) -> tuple:
@@ -356,8 +363,9 @@ def _targets(ruleset: Ruleset, level: Optional[str], grade: Optional[str], metri
     return scoring.against_targets([t for c in classes for t in c.targets], metrics, days)
 
 
-def _ranked(ruleset: Ruleset, results: list[MonthScore]) -> list[MonthScore]:
-    """Each result with its rank among those scored by the same formula (and the formula's rank tiers)."""
+def _ranked(ruleset: Ruleset, results: list[MonthScore], before: list[Optional[str]]) -> list[MonthScore]:
+    """Each result with its rank among those scored by the same formula (and the formula's rank tiers),
+    then the reward of the tier it ends in, given its tier of the period ``before``."""
     by_formula: dict[str, list[int]] = {}
     for index, result in enumerate(results):
         by_formula.setdefault(result.score.formula, []).append(index)
@@ -365,7 +373,7 @@ def _ranked(ruleset: Ruleset, results: list[MonthScore]) -> list[MonthScore]:
     out = list(results)
     for code, indexes in by_formula.items():
         for index, ranked in zip(indexes, scoring.ranked(formulas[code], [results[i].score for i in indexes])):
-            out[index] = replace(results[index], score=ranked)
+            out[index] = replace(results[index], score=scoring.rewarded(formulas[code], ranked, before[index]))
     return out
 
 

@@ -349,6 +349,7 @@ class Tier(Frozen):
     rank: Optional[str] = None
     count: float = 0
     percent: bool = False
+    reward: Optional[float] = None  # what a subject in this tier is paid for the period
 
 
 class Veto(Frozen):
@@ -371,6 +372,7 @@ class Formula(Frozen):
     period: str = "month"
     total: float = 100
     subtree: bool = False  # a worker is scored on every case and visit of the grids under theirs (a community head)
+    no_reward_on_drop: bool = False  # a subject whose tier fell since the last period is paid no reward
     indicators: tuple[Indicator, ...]
     tiers: tuple[Tier, ...] = ()
     vetoes: tuple[Veto, ...] = ()

@@ -125,6 +125,8 @@ class Score:
     scored: bool = True  # False when every indicator was empty and not counted: nothing to score
     rank: Optional[int] = None  # among the peers scored by the same formula in the same period (see `ranked`)
     peers: Optional[int] = None
+    reward: Optional[float] = None  # what the tier pays this period, where the formula's tiers carry rewards
+    reward_why: str = ""
 
     @property
     def empty_note(self) -> str:
@@ -297,6 +299,29 @@ def against_targets(targets, metrics: Mapping[str, float], days: float) -> tuple
                 actual = actual / (days / _PER[per])
         out.append(TargetCheck(target.code, target.value, actual, target.unit))
     return tuple(out)
+
+
+def rewarded(formula: Formula, result: Score, previous: Optional[str]) -> Score:
+    """``result`` with the reward its tier pays, given the subject's tier of the period before.
+
+    "考核成绩达到上一档次奖励上浮,考核成绩降到下一档次则不予奖励": a better tier pays
+    its own (higher) reward; under ``no_reward_on_drop`` a tier lower than the
+    previous period's pays nothing. Tiers are ordered by their lower bound, as
+    for `tier_drops`. Formulas whose tiers carry no reward are left as they are.
+    """
+    rewards = {t.code: t.reward for t in formula.tiers if t.reward is not None}
+    if not rewards:
+        return result
+    if not result.scored or result.tier is None:
+        return replace(result, reward=0.0, reward_why="no tier this period: no reward")
+    amount = rewards.get(result.tier, 0.0)
+    order = {t.code: t.min for t in formula.tiers}
+    before, now = order.get(previous), order.get(result.tier)
+    if before is not None and now is not None and now < before and formula.no_reward_on_drop:
+        return replace(result, reward=0.0, reward_why=f"down from {previous} to {result.tier}: no reward")
+    if before is not None and now is not None and now > before:
+        return replace(result, reward=amount, reward_why=f"up from {previous} to {result.tier}: {amount:g}")
+    return replace(result, reward=amount, reward_why=f"{result.tier}: {amount:g}")
 
 
 def tier_drops(history: Iterable[Optional[str]], formula: Formula) -> int:

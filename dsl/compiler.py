@@ -280,14 +280,21 @@ def formula(code: str, node, grade) -> rs.Formula:
                                       target=_target(i, grade), lower_is_better=i.lower_is_better,
                                       if_empty=_empty_rule(i.if_empty))
                         for i in node.indicators),
-        tiers=tuple(rs.Tier(code=t.code, label=label(t.label), min=number(t.low), max=number(t.high))
+        tiers=tuple(rs.Tier(code=t.code, label=label(t.label), min=number(t.low), max=number(t.high),
+                            reward=_reward(t))
                     for t in sorted((t for t in node.tiers if not t.rank), key=lambda t: -number(t.low)))
               + tuple(rs.Tier(code=t.code, label=label(t.label), rank=_RANK.get(t.rank, t.rank),
-                              count=number(t.count), percent=bool(t.percent)) for t in node.tiers if t.rank),
+                              count=number(t.count), percent=bool(t.percent), reward=_reward(t))
+                      for t in node.tiers if t.rank),
+        no_reward_on_drop=bool(single(node.no_reward_on_drop)),
         vetoes=tuple(rs.Veto(code=v.code, label=label(v.label), metric=_metric(v.metric),
                              at_least=number(v.at_least), bars=tuple(b.code for b in v.bars))
                      for v in node.vetoes),
     )
+
+
+def _reward(tier) -> float | None:
+    return number(tier.reward) if tier.reward is not None else None
 
 
 def project(code: str, node) -> rs.ProjectTemplate:

@@ -7,6 +7,7 @@ from datetime import date, datetime, timedelta
 
 import pytest
 
+from wangge.app import scores
 from wangge.core import casework, meetings, periods, points
 from wangge.core.errors import PointsError, UsageError, ValidationFailed
 from wangge.core.validators import validators
@@ -119,6 +120,20 @@ def test_a_year_in_the_store_with_three_drops_bars_excellent_in_july(street):
     july = street.scores(2026, 7)["陈丽"]
     assert july.metrics["tier_drops_year"] == 3
     assert july.score.total == 100 and july.score.tier == "良好"  # a perfect month, but not 优等
+
+
+def test_a_tier_up_pays_more_and_a_tier_down_pays_no_reward(street):
+    """"考核成绩达到上一档次奖励上浮,考核成绩降到下一档次则不予奖励": January 优等, February
+    down to 合格 (no reward at all, not 合格's), March back up to 优等 (its reward again)."""
+    for month, satisfied in ((1, True), (2, False), (3, True)):
+        _closed_case(street, datetime(2026, month, 10, 9, 0, tzinfo=CST), satisfied=satisfied)
+    months = [street.scores(2026, m)["陈丽"].score for m in (1, 2, 3)]
+    assert [(s.tier, s.reward) for s in months] == [("优等", 1000), ("合格", 0), ("优等", 1000)]
+    assert months[1].reward_why == "down from 优等 to 合格: no reward"
+    assert months[2].reward_why == "up from 合格 to 优等: 1000"
+    # The score table `wangge score` prints carries the reward and why, in its last column.
+    assert scores.HEADER[-1] == "reward"
+    assert scores.row(street.scores(2026, 2)["陈丽"])[-1] == "0 (down from 优等 to 合格: no reward)"
 
 
 def test_a_verified_complaint_bars_excellent_at_the_year_end_not_in_its_month(street):
