@@ -77,5 +77,5 @@ def test_without_a_rule_a_month_with_nothing_is_not_scored(tmp_path):
     s.close()
     out = CliRunner().invoke(cli, ["score", str(tmp_path / "o.db"), "--month", "2026-10"]).output
     row = next(line for line in out.splitlines() if "张丽" in line).split()
-    # total, rank and tier are "-", then what the empty rules did; no targets
-    assert row[5:] == ["-", "-", "-", "办结率", "not", "counted,", "满意率", "not", "counted", "-"]
+    # total, rank and tier are "-", then what the empty rules did; no targets, no reward
+    assert row[5:] == ["-", "-", "-", "办结率", "not", "counted,", "满意率", "not", "counted", "-", "-"]
