@@ -1173,6 +1173,66 @@ def meeting_record(store_path: str, meeting: str, at: datetime, attendees: tuple
     click.echo(f"recorded {meeting} with {len(attendees)} attendee(s)")
 
 
+@cli.group("spotcheck")
+def spotcheck_group() -> None:
+    """Third-party spot checks of the workers (第三方考核抽查), recorded with their scores.
+
+    A worker's metric ``spot_check`` is the mean of these scores and of the
+    third party's evaluations of the cases in the worker's grids.
+
+    \b
+    Example:
+      wangge spotcheck record office.db 网格员1 --by 王评估 --score 88 --at "2026-10-20 10:00"
+      wangge spotcheck list office.db
+    """
+
+
+@spotcheck_group.command("record")
+@click.argument("store_path", metavar="STORE")
+@click.argument("worker")
+@click.option("--by", "assessor", required=True, help="The assessor, a worker of an office role (by name or id).")
+@click.option("--score", type=click.FloatRange(0, 100), required=True, help="The score, 0 to 100.")
+@click.option("--at", "at", required=True, type=click.DateTime(["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M", "%Y-%m-%d"]),
+              help="When the check was made, in the ruleset's zone.")
+@click.option("--note", default="", help="What was checked, what was found.")
+@click.option("--rules", "rules_file", type=click.Path(dir_okay=False), help="Rule file (default: the store's own).")
+def spotcheck_record(store_path: str, worker: str, assessor: str, score: float, at: datetime, note: str,
+                     rules_file: str | None) -> None:
+    """Record a spot check of WORKER by an assessor, with its score.
+
+    \b
+    Example:
+      wangge spotcheck record office.db 网格员1 --by 王评估 --score 88 --at 2026-10-20 --note 入户核对住户卡
+    """
+    from wangge.core import spotchecks
+
+    with _casework_store(store_path) as s, s.write(actor="office") as rec:
+        ruleset = _ruleset_for(rec.conn, rules_file)
+        spotchecks.record(rec.conn, ruleset, worker, assessor, _moment(at, ruleset.settings.timezone), score, note)
+    click.echo(f"recorded a spot check of {worker} by {assessor}: {score:g}")
+
+
+@spotcheck_group.command("list")
+@click.argument("store_path", metavar="STORE")
+@click.option("--rules", "rules_file", type=click.Path(dir_okay=False), help="Rule file (default: the store's own).")
+def spotcheck_list(store_path: str, rules_file: str | None) -> None:
+    """List the spot checks recorded, newest first.
+
+    \b
+    Example:
+      wangge spotcheck list office.db
+    """
+    from wangge.core import spotchecks
+    from wangge.core.report import table
+    from wangge.core.trace import stamp
+
+    with _casework_store(store_path) as s, s.read() as conn:
+        zone = _ruleset_for(conn, rules_file).settings.timezone
+        found = spotchecks.listed(conn)
+    rows = [[stamp(c["at"], zone), c["worker"], c["assessor"], f"{c['score']:g}", c["note"]] for c in found]
+    click.echo(table(["checked at", "worker", "by", "score", "note"], rows, title=f"Spot checks: {len(found)}"))
+
+
 @cli.group("project")
 def project_group() -> None:
     """A service project's delivery: hours worked and activities held, logged and counted.

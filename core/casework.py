@@ -13,7 +13,7 @@ from typing import Iterable, Optional
 from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
-from wangge.core import duplicates, meetings, periods, points, scoring, trace
+from wangge.core import duplicates, meetings, periods, points, scoring, spotchecks, trace
 from wangge.core.capture import Recorder
 from wangge.core.errors import RoutingError, TransitionError, WanggeError
 from wangge.core.escalation import Escalation, escalate
@@ -411,6 +411,7 @@ def worker_metrics(conn: Connection, ruleset: Ruleset, grids: list[str], worker_
     metrics = _case_metrics(conn, ruleset, grids, start, end)
     visits = conn.execute(select(Visit.minutes, Visit.household_id, Visit.at).where(Visit.worker_id == worker_id)).all()
     attended = meetings.attended(meetings.held(conn), worker_id, start, end)
+    metrics = spotchecks.combined(metrics, spotchecks.of_worker(conn, worker_id, start, end))
     return {**metrics, **_visit_metrics(visits, start, end), "meetings_attended": attended}
 
 

@@ -81,6 +81,8 @@ CORE: tuple[Migration, ...] = (
     Migration("0009b_api_keys", create_tables(apikeys.ApiKey)),
     # Accounts of a functional department see that department's cases only.
     Migration("0010_account_department", lambda conn: _add_column(conn, "office_account", "department", "VARCHAR")),
+    # Third-party spot checks of the workers, with their scores.
+    Migration("0010b_spot_checks", lambda conn: _spot_checks(conn)),
 )
 #: Typed integer columns made BIGINT by 0004 (SQLite's INTEGER is 64-bit already).
 WIDE_INTEGERS = (("household", "members"), ("visit", "minutes"), ("attachment", "size"), ("point_entry", "delta"))
@@ -91,6 +93,12 @@ def _office_records(conn: Connection) -> None:
     from wangge.core.projects import ProjectRecord
 
     create_tables(MeetingRecord, ProjectRecord)(conn)
+
+
+def _spot_checks(conn: Connection) -> None:
+    from wangge.core.spotchecks import SpotCheckRecord
+
+    create_tables(SpotCheckRecord)(conn)
 
 
 def _widen(conn: Connection, columns) -> None:

@@ -294,7 +294,9 @@ METRICS: dict[str, str] = {
     "visit_minutes": "minutes of household visits",
     "households_visited": "distinct households visited",
     "duty_score": "duty tasks done, weighted by difficulty (难度系数)",
-    "spot_check": "third-party spot-check score (第三方考核抽查), 0..100",
+    "spot_check": "third-party spot-check score (第三方考核抽查), 0..100: the mean of the cases' evaluations "
+                  "and the worker's own spot checks (`wangge spotcheck record`)",
+    "spot_checks": "third-party spot checks in the period: cases evaluated and checks of the worker",
     "complaints": "complaints received",
     "verified_complaints": "complaints verified as justified (有效投诉)",
     "tier_drops_year": "drops to a lower tier within the year",

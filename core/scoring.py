@@ -96,6 +96,7 @@ def case_metrics(cases: Iterable[CaseRecord], start: datetime, end: datetime,
         m["satisfaction"] = sum(verdicts) / len(verdicts)
     if checks:
         m["spot_check"] = sum(checks) / len(checks)
+        m["spot_checks"] = len(checks)
     return m
 
 

@@ -5,6 +5,9 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 import pytest
+from click.testing import CliRunner
+
+from wangge.cli import cli
 from wangge.core import casework, meetings, roster
 from wangge.core.errors import TransitionError, UsageError, ValidationFailed
 from wangge.core.validators import validators
@@ -72,6 +75,36 @@ def test_the_telecom_box_needs_a_photo_dispatch_repair_and_on_site_confirmation(
     worker = teda.scores(2026, 10)["赵巧珍"]
     assert worker.metrics["closed"] == 1 and worker.metrics["closed_on_time"] == 1
     assert worker.metrics["duty_score"] == 1.5 and worker.metrics["spot_check"] == 95
+
+
+def test_third_party_spot_checks_of_a_worker_count_with_the_cases_evaluations(teda, tmp_path):
+    """"引入了'第三方'考核抽查制度": the assessor checks 李明 twice in October (80 and 86) besides
+    evaluating a case of the grid (95); 李明's spot-check metric is the mean of the three."""
+    case = teda.report("赵巧珍", "TEDA.1.TF.03", "0103", "巡查", PATROL, description="电信通讯箱破损",
+                       photos=["sha256:box"])
+    steps = [("上报", "网格员", "赵巧珍", ["photo"]), ("派遣", "指挥中心", "系统中心", []),
+             ("接单", "专业部门", "电信维修", []), ("修复", "专业部门", "电信维修", []),
+             ("结案", "网格员", "赵巧珍", ["onsite_confirmation"])]
+    for n, (move, role, who, evidence) in enumerate(steps):
+        teda.move(case.case_id, move, role, who, PATROL + timedelta(hours=n + 1), evidence=evidence,
+                  satisfied=True if move == "结案" else None)
+    teda.move(case.case_id, "评估", "第三方", "评估公司", PATROL + timedelta(days=2), spot_check=95)
+    path = str(tmp_path / "teda.db")
+    for day, score in ((15, "80"), (22, "86")):
+        done = CliRunner().invoke(cli, ["spotcheck", "record", path, "李明", "--by", "评估公司", "--score", score,
+                                        "--at", f"2026-10-{day} 10:00", "--note", "入户核对住户卡"])
+        assert done.exit_code == 0, done.output
+    refused = CliRunner().invoke(cli, ["spotcheck", "record", path, "李明", "--by", "赵巧珍", "--score", "99",
+                                       "--at", "2026-10-23"])
+    assert refused.exit_code == 2 and "赵巧珍 is a 网格员: spot checks are made by an office role" in refused.output
+    month = teda.scores(2026, 10)
+    checked, other = month["李明"], month["赵巧珍"]
+    assert (checked.metrics["spot_check"], checked.metrics["spot_checks"]) == (87, 3)
+    assert (other.metrics["spot_check"], other.metrics["spot_checks"]) == (95, 1)
+    # 87 of the target 100, at weight 20; every indicator measured, so nothing is rescaled.
+    assert {p.indicator: p.points for p in checked.score.parts}["抽查"] == 17.4
+    listed = CliRunner().invoke(cli, ["spotcheck", "list", path]).output
+    assert "Spot checks: 2" in listed and "2026-10-22 10:00 +08:00" in listed
 
 
 def test_a_forum_post_becomes_a_case_fixed_within_five_working_days(teda):
