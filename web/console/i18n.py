@@ -9,36 +9,22 @@ labels come in both languages from the rule file, not from here.
 """
 from __future__ import annotations
 
-from functools import lru_cache
-from importlib import resources
-from typing import Callable
+from typing import Callable, Mapping
 
-from babel.messages.pofile import read_po
+from wangge.app import i18n
 
 LANGUAGES = ("zh", "en")
 DEFAULT = "zh"
 
 
-@lru_cache(maxsize=None)
-def catalog(lang: str) -> dict[str, str]:
+def catalog(lang: str) -> Mapping[str, str]:
     """Message id -> translation for ``lang`` (empty for English: the ids are English)."""
-    if lang == "en":
-        return {}
-    source = resources.files("wangge.web").joinpath("locale", lang, "LC_MESSAGES", "console.po")
-    with source.open("rb") as po:
-        parsed = read_po(po, locale=lang)
-    return {m.id: m.string for m in parsed if m.id and m.string and not m.fuzzy}
+    return i18n.catalog("wangge.web", "console", lang)
 
 
 def translator(lang: str) -> Callable[..., str]:
     """``_(message, **values)``: the message in ``lang``, with ``%(name)s`` values filled in."""
-    words = catalog(lang if lang in LANGUAGES else DEFAULT)
-
-    def _(message: str, **values) -> str:
-        text = words.get(message, message)
-        return text % values if values else text
-
-    return _
+    return i18n.translator(catalog(lang if lang in LANGUAGES else DEFAULT))
 
 
 def pick(requested: str | None) -> str:
