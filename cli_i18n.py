@@ -96,7 +96,8 @@ def explain(error: Exception) -> str:
     """The text of a library error in the run's language where its template is known."""
     from wangge.core import lifecycle
 
-    return i18n.reword(str(error), (*LIBRARY_TEMPLATES, *lifecycle.REFUSALS.values()), _)
+    evidence = {code: _(name) for code, name in lifecycle.EVIDENCE_NAMES.items()}
+    return i18n.refusal(error, _, evidence) or i18n.reword(str(error), LIBRARY_TEMPLATES, _)
 
 
 # -- the command tree's help --------------------------------------------------------------------

@@ -20,6 +20,9 @@ from typing import Callable, Iterable, Mapping, Optional
 
 from babel.messages.pofile import read_po
 
+from wangge.core import lifecycle
+from wangge.core.errors import TransitionError
+
 LANGUAGES = ("zh", "en")
 
 #: Locale variables in the order POSIX gives them precedence for messages.
@@ -102,3 +105,20 @@ def reword(text: str, templates: Iterable[str], _: Callable[..., str]) -> str:
         if values is not None:
             return _(template, **values)
     return text
+
+
+def refusal(error: Exception, _: Callable[..., str], evidence: Mapping[str, str]) -> Optional[str]:
+    """A move the lifecycle refused, said in ``_``'s language from its template (`lifecycle.REFUSALS`)
+    with the same values, the evidence missing named by ``evidence`` (code -> name); None for any
+    other error."""
+    template = lifecycle.REFUSALS.get(getattr(error, "reason", None) or "")
+    values = values_of(str(error), template) if isinstance(error, TransitionError) and template else None
+    if values is None:
+        return None
+    if _(template) == template:
+        return str(error)  # English: the library's own words
+    if error.missing:  # named in English inside the text: said again from their codes
+        values["needs"] = "、".join(evidence.get(code, code) for code in error.missing)
+    if values.get("legal") == lifecycle.NO_MOVES:
+        values["legal"] = _(lifecycle.NO_MOVES)
+    return _(template, **values)

@@ -48,6 +48,9 @@ REFUSALS = {
                     "who reported the case (%(reporter)s), not %(actor)s",
 }
 
+#: What `not_from_state` lists as the moves from a final state.
+NO_MOVES = "none (it is final)"
+
 
 def _refusal(reason: str, facts: dict[str, str], missing: tuple[str, ...] = (), **values) -> TransitionError:
     return TransitionError(REFUSALS[reason] % {**facts, **values}, reason=reason, missing=missing, **facts)
@@ -138,7 +141,7 @@ class Lifecycle:
         if rule is None:
             raise _refusal("unknown_move", facts, expected=", ".join(self.moves))
         if (state, move) not in self.table:
-            legal = ", ".join(m for (s, m) in self.table if s == state) or "none (it is final)"
+            legal = ", ".join(m for (s, m) in self.table if s == state) or NO_MOVES
             raise _refusal("not_from_state", facts, legal=legal)
         if role not in rule.roles:
             raise _refusal("wrong_role", facts, expected=", ".join(rule.roles))

@@ -165,13 +165,14 @@ def _click_ids() -> set[str]:
 def _cli_ids() -> set[str]:
     """What the command line translates: ``_()`` and ``N_()`` in its source (extracted by Babel), the
     help of every command and option and the prompts (read off the command tree), the lifecycle's
-    refusals; click's own ids (the help and version options) belong to click.po."""
+    refusals and evidence; click's own ids (the help and version options) belong to click.po."""
     found = set()
     for module in (wangge.cli, cli_i18n):
         for _line, message, _comments, _context in extract_from_file(
                 "python", module.__file__, keywords={"_": None, "N_": None}):
             found.add(message)
-    return (found | cli_i18n.messages(cli) | set(lifecycle.REFUSALS.values())) - _click_ids()
+    lifecycles = {*lifecycle.REFUSALS.values(), *lifecycle.EVIDENCE_NAMES.values(), lifecycle.NO_MOVES}
+    return (found | cli_i18n.messages(cli) | lifecycles) - _click_ids()
 
 
 def test_the_cli_catalog_holds_exactly_the_messages_the_command_line_uses():
