@@ -15,12 +15,18 @@ the Babel catalog ``locale/zh/LC_MESSAGES/cli.po``, read like the console's
 
 The language is ``--lang`` before the command's name, else ``WANGGE_LANG``, else
 the locale (`wangge.app.i18n.from_locale`).
+
+When messages change, ``python -m wangge.cli_i18n > /tmp/cli.pot`` writes the
+template of every message the command line translates, and
+``pybabel update -i /tmp/cli.pot -d locale -D cli -l zh`` brings cli.po up to it.
 """
 from __future__ import annotations
 
 import gettext
 import importlib
 import inspect
+import sys
+from pathlib import Path
 from typing import Iterator, Mapping, Optional, Sequence
 
 import click
@@ -145,6 +151,45 @@ def _first_sentence(text: str) -> str:
     return line[: end + 1] if end != -1 else line
 
 
+# -- the catalogs' templates --------------------------------------------------------------------
+
+
+def template():
+    """Every message the command line translates, as a Babel catalog template (what cli.po holds):
+    ``_()`` and ``N_()`` in its source, extracted by Babel; the help of every command and option and
+    the prompts, read off the command tree; the lifecycle's refusals and evidence (`explain`).
+    Click's own messages (the help and version options' help) are click.po's."""
+    from babel.messages.catalog import Catalog
+    from babel.messages.extract import extract_from_file
+
+    from wangge import cli
+    from wangge.core import lifecycle
+
+    found = Catalog(project="wangge command line", locale=None)
+    for module in (cli, sys.modules[__name__]):
+        name = Path(module.__file__).name
+        for line, message, _comments, _context in extract_from_file("python", module.__file__,
+                                                                     keywords={"_": None, "N_": None}):
+            found.add(message, locations=[(name, line)])
+    for message in sorted(messages(cli.cli) - click_messages()):
+        found.add(message, locations=[("cli.py", None)])
+    for message in (*lifecycle.REFUSALS.values(), *lifecycle.EVIDENCE_NAMES.values(), lifecycle.NO_MOVES):
+        found.add(message, locations=[("core/lifecycle.py", None)])
+    return found
+
+
+def click_messages() -> set[str]:
+    """The ids of click's own messages (a plural by its singular), extracted from its source."""
+    from babel.messages.extract import extract_from_file
+
+    found = set()
+    for source in Path(click.__file__).parent.glob("*.py"):
+        for _line, message, _comments, _context in extract_from_file("python", source,
+                                                                     keywords={"_": None, "ngettext": (1, 2)}):
+            found.add(message[0] if isinstance(message, tuple) else message)
+    return found
+
+
 # -- click's own words --------------------------------------------------------------------------
 
 #: click's modules that bind ``gettext`` at import; `_click_speaks` gives each the catalog's words.
@@ -170,3 +215,9 @@ def _click_speaks(words: Mapping[str, str]) -> None:
             bound = getattr(module, attribute, None)
             if bound is theirs or getattr(bound, "wangge", False):
                 setattr(module, attribute, ours)
+
+
+if __name__ == "__main__":
+    from babel.messages.pofile import write_po
+
+    write_po(sys.stdout.buffer, template(), width=120)

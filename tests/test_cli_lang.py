@@ -11,7 +11,6 @@ from pathlib import Path
 
 import click
 import pytest
-from babel.messages.extract import extract_from_file
 from babel.messages.pofile import read_po
 from click.testing import CliRunner
 
@@ -55,7 +54,7 @@ def test_a_chinese_locale_gets_chinese_help_and_click_speaks_it_too(tmp_path):
     shown = _run("init", "--help", cwd=tmp_path, LANG="zh_CN.UTF-8")
     assert shown.returncode == 0
     assert shown.stdout.startswith("用法: wangge init [OPTIONS] TARGET")
-    assert _zh(inspect.cleandoc(wangge.cli.init.callback.__doc__)).split("\n")[0] in shown.stdout
+    assert _zh(_help_of(wangge.cli.init)).split("\n")[0] in shown.stdout
     assert "示例：" in shown.stdout and "显示本帮助后退出。" in shown.stdout
     assert _zh("A street-office master, or a field worker's tablet.") in shown.stdout
 
@@ -144,6 +143,23 @@ def test_a_weak_passphrase_and_a_bad_period_are_explained_in_chinese(tmp_path):
         and "收到的是 '2026-13'" in period.output
 
 
+def test_a_refused_move_is_said_in_chinese_with_the_evidence_it_needs(tmp_path):
+    from support import office as of
+
+    made = of.office(tmp_path)
+    number = of.report_at_office(made, "通讯箱", moves=(("派遣", "指挥中心", ()), ("接单", "专业部门", ()),
+                                                     ("修复", "专业部门", ())))
+    made.store.close()
+    master = str(tmp_path / "master.db")
+    refused = _invoke(["case", "move", master, number, "结案", "--as", "网格员1"], LANG="zh_CN.UTF-8")
+    assert refused.exit_code == 1
+    needs = _zh(lifecycle.EVIDENCE_NAMES["onsite_confirmation"])
+    assert refused.output == f"错误：网格员 在状态 审核 办理 结案 需要 {needs}，但没有提供\n"
+    english = _invoke(["case", "move", master, number, "结案", "--as", "网格员1"], LANG="C.UTF-8")
+    assert english.output == ("Error: move 结案 from state 审核 by 网格员 needs the reporter's on-site confirmation; "
+                              "it was not given\n")
+
+
 def _shipped(model: str) -> Path:
     from wangge import rulesets
 
@@ -153,31 +169,14 @@ def _shipped(model: str) -> Path:
 # -- the catalogs cannot go stale ---------------------------------------------------------------
 
 
-def _click_ids() -> set[str]:
-    found = set()
-    for source in Path(click.__file__).parent.glob("*.py"):
-        for _line, message, _comments, _context in extract_from_file(
-                "python", source, keywords={"_": None, "ngettext": (1, 2)}):
-            found.add(message[0] if isinstance(message, tuple) else message)
-    return found
-
-
-def _cli_ids() -> set[str]:
-    """What the command line translates: ``_()`` and ``N_()`` in its source (extracted by Babel), the
-    help of every command and option and the prompts (read off the command tree), the lifecycle's
-    refusals and evidence; click's own ids (the help and version options) belong to click.po."""
-    found = set()
-    for module in (wangge.cli, cli_i18n):
-        for _line, message, _comments, _context in extract_from_file(
-                "python", module.__file__, keywords={"_": None, "N_": None}):
-            found.add(message)
-    lifecycles = {*lifecycle.REFUSALS.values(), *lifecycle.EVIDENCE_NAMES.values(), lifecycle.NO_MOVES}
-    return (found | cli_i18n.messages(cli) | lifecycles) - _click_ids()
+def _help_of(command: click.Command) -> str:
+    return inspect.cleandoc(command.callback.__doc__)
 
 
 def test_the_cli_catalog_holds_exactly_the_messages_the_command_line_uses():
     held = {m.id for m in _catalog("cli") if m.id}
-    used = _cli_ids()
+    used = {m.id for m in cli_i18n.template() if m.id}
+    assert {"no conflicts", _help_of(wangge.cli.init), "Passphrase", lifecycle.NO_MOVES} <= used
     assert sorted(used - held) == [], "add these to locale/zh/LC_MESSAGES/cli.po"
     assert sorted(held - used) == [], "no longer used: remove them from locale/zh/LC_MESSAGES/cli.po"
 
@@ -196,7 +195,7 @@ def test_every_message_is_translated_with_its_placeholders(domain):
 
 
 def test_the_click_catalog_holds_only_clicks_current_messages():
-    stale = {m.id[0] if isinstance(m.id, tuple) else m.id for m in _catalog("click") if m.id} - _click_ids()
+    stale = {m.id[0] if isinstance(m.id, tuple) else m.id for m in _catalog("click") if m.id} - cli_i18n.click_messages()
     assert sorted(stale) == [], "click no longer says these: remove them from locale/zh/LC_MESSAGES/click.po"
 
 
