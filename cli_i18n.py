@@ -187,7 +187,9 @@ def click_messages() -> set[str]:
         for _line, message, _comments, _context in extract_from_file("python", source,
                                                                      keywords={"_": None, "ngettext": (1, 2)}):
             found.add(message[0] if isinstance(message, tuple) else message)
-    return found
+    # click translates the "[required]" of an option's help as `_(extra["required"])`, an id
+    # Babel cannot read off the call.
+    return found | {"required"}
 
 
 # -- click's own words --------------------------------------------------------------------------
