@@ -2,7 +2,7 @@
 
 The command line's messages are written in English in cli.py; Chinese comes from
 the Babel catalog ``locale/zh/LC_MESSAGES/cli.po``, read like the console's
-(`wangge.app.i18n`). Three kinds of text are translated:
+(`wangge.core.i18n`). Three kinds of text are translated:
 
 * what cli.py says at run time, wrapped in `_` (prompts, summaries, refusals);
 * the help of every command and option, by its English text as the message id,
@@ -14,7 +14,7 @@ the Babel catalog ``locale/zh/LC_MESSAGES/cli.po``, read like the console's
   get one that reads the catalog instead.
 
 The language is ``--lang`` before the command's name, else ``WANGGE_LANG``, else
-the locale (`wangge.app.i18n.from_locale`).
+the locale (`wangge.core.i18n.from_locale`).
 
 When messages change, ``python -m wangge.cli_i18n > /tmp/cli.pot`` writes the
 template of every message the command line translates, and
@@ -31,7 +31,7 @@ from typing import Iterator, Mapping, Optional, Sequence
 
 import click
 
-from wangge.app import i18n
+from wangge.core import i18n
 
 LANGUAGES = i18n.LANGUAGES
 ENVIRONMENT = "WANGGE_LANG"
@@ -77,6 +77,7 @@ def use(lang: str, command: click.Command) -> None:
             setattr(part, field, _help(text, clicks) if field != "short_help" else text)
         if isinstance(part, click.Command) and english["short_help"] is None and part.help != english["help"]:
             part.short_help = _first_sentence(part.help)  # click shortens at ". ", which Chinese has none of
+    _SPOKEN.add(lang)
 
 
 # -- library errors -----------------------------------------------------------------------------
@@ -111,11 +112,15 @@ def explain(error: Exception) -> str:
 #: The English help and prompts of each command and option, kept when first seen: a run in
 #: Chinese replaces them on the (module-wide) objects, and a later run in English puts them back.
 _ENGLISH: dict[object, dict[str, Optional[str]]] = {}
+#: The languages of the runs so far in this process.
+_SPOKEN: set[str] = set()
 
 
 def _english_texts(command: click.Command) -> Iterator[tuple[object, dict[str, Optional[str]]]]:
-    # The help option is made by click in the language of the run that first parsed its command.
-    clicks = {text: message for message, text in i18n.catalog("wangge", "click", "zh").items()}
+    # click makes a command's help option at its first parse, in that run's language: if it was
+    # Chinese, its English is found back from the catalog.
+    said = {} if _SPOKEN <= {"en"} else i18n.catalog("wangge", "click", "zh")
+    clicks = {text: message for message, text in said.items()}
     for part in _parts(command):
         if part not in _ENGLISH:
             fields = ("help", "short_help") if isinstance(part, click.Command) else ("help", "prompt")

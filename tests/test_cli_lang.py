@@ -16,7 +16,7 @@ from click.testing import CliRunner
 
 import wangge.cli
 from wangge import cli_i18n
-from wangge.app import i18n
+from wangge.core import i18n
 from wangge.cli import cli
 from wangge.core import lifecycle
 

@@ -7,7 +7,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from support import office as of
-from wangge.app import i18n as catalogs
+from wangge.core import i18n as catalogs
 from wangge.core import lifecycle
 from wangge.web.console import i18n
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Callable, Mapping
 
-from wangge.app import i18n
+from wangge.core import i18n
 
 LANGUAGES = ("zh", "en")
 DEFAULT = "zh"

@@ -18,9 +18,6 @@ from functools import lru_cache
 from importlib import resources
 from typing import Callable, Iterable, Mapping, Optional
 
-from babel.messages.pofile import read_po
-
-from wangge.core import lifecycle
 from wangge.core.errors import TransitionError
 
 LANGUAGES = ("zh", "en")
@@ -39,6 +36,8 @@ def catalog(package: str, domain: str, lang: str) -> Mapping[str, str]:
     """
     if lang == "en":
         return {}
+    from babel.messages.pofile import read_po  # only a run in Chinese reads a catalog
+
     source = resources.files(package).joinpath("locale", lang, "LC_MESSAGES", f"{domain}.po")
     with source.open("rb") as po:
         parsed = read_po(po, locale=lang)
@@ -111,6 +110,8 @@ def refusal(error: Exception, _: Callable[..., str], evidence: Mapping[str, str]
     """A move the lifecycle refused, said in ``_``'s language from its template (`lifecycle.REFUSALS`)
     with the same values, the evidence missing named by ``evidence`` (code -> name); None for any
     other error."""
+    from wangge.core import lifecycle  # the command line starts without the ruleset's models
+
     template = lifecycle.REFUSALS.get(getattr(error, "reason", None) or "")
     values = values_of(str(error), template) if isinstance(error, TransitionError) and template else None
     if values is None:
