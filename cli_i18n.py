@@ -27,11 +27,14 @@ import importlib
 import inspect
 import sys
 from pathlib import Path
-from typing import Iterator, Mapping, Optional, Sequence
+from typing import TYPE_CHECKING, Iterator, Mapping, Optional, Sequence
 
 import click
 
 from wangge.core import i18n
+
+if TYPE_CHECKING:
+    from babel.messages.catalog import Catalog
 
 LANGUAGES = i18n.LANGUAGES
 ENVIRONMENT = "WANGGE_LANG"
@@ -159,7 +162,7 @@ def _first_sentence(text: str) -> str:
 # -- the catalogs' templates --------------------------------------------------------------------
 
 
-def template():
+def template() -> "Catalog":
     """Every message the command line translates, as a Babel catalog template (what cli.po holds):
     ``_()`` and ``N_()`` in its source, extracted by Babel; the help of every command and option and
     the prompts, read off the command tree; the lifecycle's refusals and evidence (`explain`).
