@@ -90,6 +90,10 @@ def use(lang: str, command: click.Command) -> None:
 LIBRARY_TEMPLATES = (
     N_("no store at %(path)s: create one with `%(command)s`"),
     N_("cannot create a store at %(path)s: folder %(folder)s does not exist"),
+    N_("a store already exists at %(path)s; open it instead of creating it"),
+    N_("cannot write the store at %(path)s: permission denied; choose a writable path"),
+    N_("unsupported database URL %(url)s: expected a file path, sqlite:///PATH or postgresql://HOST/DB, "
+       "got scheme %(scheme)s"),
     N_("%(path)s is an encrypted tablet: give --passphrase or set WANGGE_PASSPHRASE"),
     N_("wrong passphrase for %(where)s: it does not unlock this tablet's database; check the keyboard layout "
        "and try again"),

@@ -111,6 +111,8 @@ def test_the_command_lines_own_summary_and_a_library_refusal_in_chinese(tmp_path
     made = _invoke(["init", str(office), "--role", "master"], LANG="zh_CN.UTF-8")
     assert made.exit_code == 0, made.output
     assert re.fullmatch(r"已在 sqlite:///.*office\.db 创建 master 数据库（设备 [0-9a-f-]+）\n", made.output)
+    again = _invoke(["init", str(office)], LANG="zh_CN.UTF-8")
+    assert again.exit_code == 2 and again.output == f"错误：{office} 已有数据库：请直接打开它，不要重新创建\n"
     missing = tmp_path / "none.db"
     refused = _invoke(["device", "list", str(missing)], LANG="zh_CN.UTF-8")
     assert refused.exit_code == 2
