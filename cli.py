@@ -19,7 +19,7 @@ from pathlib import Path
 import click
 
 from wangge import cli_i18n
-from wangge.cli_i18n import _
+from wangge.cli_i18n import N_, _
 from wangge.core.errors import UsageError, WanggeError
 
 #: Exit code for an unexpected internal error (sysexits.h EX_SOFTWARE).
@@ -869,9 +869,9 @@ def user_add(store_path: str, name: str, role: str, grid: str | None, password: 
 
     with _master(store_path) as opened:
         made = accounts.add(opened, name, role, password, grid=grid, by="command line")
-    role = _("%(role)s, grid %(grid)s", role=made.role, grid=made.grid_code) if made.grid_code else made.role
+    acting = _("%(role)s, grid %(grid)s", role=made.role, grid=made.grid_code) if made.grid_code else made.role
     click.echo(_("added account %(name)s (%(role)s): log in at the console that `wangge serve` serves",
-                 name=made.name, role=role))
+                 name=made.name, role=acting))
 
 
 @user_group.command("list")
@@ -1337,6 +1337,8 @@ def _moment(now: datetime | None, zone: str) -> datetime:
 
 
 _ROSTERS = click.Choice(["households", "residents", "workers", "buildings"])
+_ROSTER_NAMES = {"households": N_("households"), "residents": N_("residents"), "workers": N_("workers"),
+                 "buildings": N_("buildings")}
 
 
 @cli.command("import")
@@ -1406,7 +1408,7 @@ def export_command(kind: str, store_path: str, out: str, lang: str | None) -> No
     from wangge.app import rosters
 
     count = rosters.export_file(store_path, kind, out, lang=lang)
-    click.echo(_("wrote %(count)s %(kind)s to %(file)s", count=count, kind=kind, file=out))
+    click.echo(_("wrote %(count)s %(kind)s to %(file)s", count=count, kind=_(_ROSTER_NAMES[kind]), file=out))
 
 
 
