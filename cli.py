@@ -3,6 +3,10 @@
 Library errors (`WanggeError`) become one line on stderr and the error's exit
 code; any other exception is reported as an internal error in one line, so
 no Python traceback reaches a user (set WANGGE_DEBUG=1 to see it).
+
+It speaks Chinese or English (`wangge.cli_i18n`): its own messages are written
+in English inside ``_()``, its help texts in English, and the catalog
+locale/zh/LC_MESSAGES/cli.po gives them in Chinese.
 """
 from __future__ import annotations
 
@@ -14,6 +18,8 @@ from pathlib import Path
 
 import click
 
+from wangge import cli_i18n
+from wangge.cli_i18n import N_, _
 from wangge.core.errors import UsageError, WanggeError
 
 #: Exit code for an unexpected internal error (sysexits.h EX_SOFTWARE).
@@ -21,19 +27,28 @@ INTERNAL_ERROR = 70
 
 
 class WanggeGroup(click.Group):
-    """A click group that turns library errors into clean one-line exits."""
+    """A click group that turns library errors into clean one-line exits, in the run's language."""
+
+    def main(self, args=None, *extra, **options):
+        # The language is known before click parses a word, so its usage errors and help speak it too.
+        args = list(sys.argv[1:] if args is None else args)
+        cli_i18n.use(cli_i18n.choose(args, os.environ), self)
+        return super().main(args, *extra, **options)
 
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
         except WanggeError as exc:
-            error = click.ClickException(str(exc))
+            error = click.ClickException(cli_i18n.explain(exc))
             error.exit_code = exc.exit_code
             raise error from None
 
 
 @click.group(cls=WanggeGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="wangge")
+@click.option("--lang", type=click.Choice(cli_i18n.LANGUAGES), envvar=cli_i18n.ENVIRONMENT, expose_value=False,
+              help="Language of the messages: zh or en (default: WANGGE_LANG, else zh where the locale is "
+                   "Chinese, else en).")
 def cli() -> None:
     """wangge: offline-first grid management with a rules language.
 
@@ -67,13 +82,14 @@ def init(target: str, role: str, rules_file: str | None) -> None:
     ruleset = _load_rules(rules_file) if rules_file else None
     made = stores.create_database(target)
     if made is not None:
-        click.echo(f"created the PostgreSQL database {made} (it did not exist)")
+        click.echo(_("created the PostgreSQL database %(database)s (it did not exist)", database=made))
     with Office(stores.create(target, role)) as created:
         if ruleset is not None:
             created.install(ruleset)
-        click.echo(f"created a {role} store at {created.store.url} (device {created.device_id})")
+        click.echo(_("created a %(role)s store at %(url)s (device %(device)s)", role=role, url=created.store.url,
+                       device=created.device_id))
         if ruleset is not None:
-            click.echo(f"installed ruleset {ruleset.name} version {ruleset.version[:12]}")
+            click.echo(_("installed ruleset %(name)s version %(version)s", name=ruleset.name, version=ruleset.version[:12]))
 
 
 @cli.command()
@@ -108,7 +124,7 @@ def demo(workdir: Path | None, model: str | None, keep_serving: bool, port: int)
 
     if model is not None:
         if keep_serving:
-            raise UsageError("--serve runs with the field day, not with --model: drop one of them")
+            raise UsageError(_("--serve runs with the field day, not with --model: drop one of them"))
         from wangge import rulesets
 
         rulesets.path(model)  # an unknown name fails here, listing the shipped ones
@@ -126,7 +142,7 @@ def demo(workdir: Path | None, model: str | None, keep_serving: bool, port: int)
         try:
             serve_demo(folder, port=port, echo=click.echo)
         except KeyboardInterrupt:  # Ctrl-C is how the demo ends, not an abort
-            click.echo(f"demo stopped; its databases stay in {folder}")
+            click.echo(_("demo stopped; its databases stay in %(folder)s", folder=folder))
 
 
 def _workdir(workdir: Path | None) -> Path:
@@ -137,7 +153,7 @@ def _workdir(workdir: Path | None) -> Path:
     try:
         workdir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise UsageError(f"cannot use {workdir} for the demo: {exc.strerror}") from None
+        raise UsageError(_("cannot use %(folder)s for the demo: %(why)s", folder=workdir, why=exc.strerror)) from None
     return workdir
 
 
@@ -185,9 +201,12 @@ def rules_check(files: tuple[str, ...], on: datetime | None) -> None:
         click.echo(format_all(found), err=True)
     if any(d.is_error for d in found):
         sys.exit(1)
-    count = f"{len(files)} file{'s' if len(files) != 1 else ''}"
-    click.echo(f"ok: {count}, no errors, {len(found)} warning{'s' if len(found) != 1 else ''}" if found
-               else f"ok: {count}, no problems")
+    count = _("%(count)s file", count=1) if len(files) == 1 else _("%(count)s files", count=len(files))
+    if not found:
+        click.echo(_("ok: %(files)s, no problems", files=count))
+    else:
+        warnings = _("%(count)s warning", count=1) if len(found) == 1 else _("%(count)s warnings", count=len(found))
+        click.echo(_("ok: %(files)s, no errors, %(warnings)s", files=count, warnings=warnings))
 
 
 @rules.command("compile")
@@ -246,14 +265,16 @@ def bench(names: tuple[str, ...], as_json: bool) -> None:
     )
     for name in names:
         if name not in available:
-            raise UsageError(f"no benchmark {name!r}: expected one of {', '.join(available)}")
+            raise UsageError(_("no benchmark '%(name)s': expected one of %(expected)s", name=name,
+                                 expected=", ".join(available)))
     mains = {name: importlib.import_module(f"wangge.bench.bench_{name}").main for name in names or available}
     if as_json:
         # Benchmarks whose main takes argv print a JSON line for --json; the older ones print tables only.
         plain = [name for name, main in mains.items() if "argv" not in inspect.signature(main).parameters]
         if plain:
-            raise UsageError(f"--json: {', '.join(plain)} print(s) tables only, no JSON line yet; "
-                             f"leave {'it' if len(plain) == 1 else 'them'} out or drop --json")
+            leave = _("leave it out or drop --json") if len(plain) == 1 else _("leave them out or drop --json")
+            raise UsageError(_("--json: %(names)s print(s) tables only, no JSON line yet; %(leave)s",
+                               names=", ".join(plain), leave=leave))
     for name, main in mains.items():
         main(["--json"] if as_json else []) if "argv" in inspect.signature(main).parameters else main()
 
@@ -360,7 +381,8 @@ def device_passphrase(tablet_store, passphrase, new_passphrase) -> None:
     from wangge.sync.device import atrest
 
     path = atrest.change_passphrase(tablet_store, passphrase, new_passphrase)
-    click.echo(f"passphrase changed: {path} re-locked under the new one (the database was not re-encrypted)")
+    click.echo(_("passphrase changed: %(path)s re-locked under the new one (the database was not re-encrypted)",
+                 path=path))
 
 
 @device.command("approve")
@@ -519,10 +541,10 @@ def bundle_export(store_path: str, keys_path: str | None, out: str, passphrase: 
     opened, keys = _sync_parts(store_path, keys_path, passphrase)
     with opened:
         if opened.role == "master":
-            raise UsageError(f"{store_path} is a master store: a tablet exports its push; the master answers it "
-                             f"with `wangge bundle import {store_path} PUSH_FILE`")
+            raise UsageError(_("%(store)s is a master store: a tablet exports its push; the master answers it "
+                               "with `wangge bundle import %(store)s PUSH_FILE`", store=store_path))
         size = exchange.export_push(opened, out, keys)
-    click.echo(f"wrote {size:,} bytes to {out}")
+    click.echo(_("wrote %(size)s bytes to %(file)s", size=format(size, ","), file=out))
 
 
 @bundle.command("import")
@@ -550,7 +572,7 @@ def bundle_import(store_path: str, bundle_file: str, keys_path: str | None, repl
             if opened.role == "master":
                 done = exchange.import_push(opened, bundle_file, Office(opened).installed_ruleset,
                                             reply_to=reply_out, keys=keys)
-                click.echo(f"{done.summary}; reply written to {done.reply}")
+                click.echo(_("%(summary)s; reply written to %(file)s", summary=done.summary, file=done.reply))
             else:
                 click.echo(exchange.import_reply(opened, bundle_file, keys).summary())
 
@@ -563,7 +585,7 @@ def _naming(bundle_file: str):
     try:
         yield
     except SyncError as exc:
-        error = click.ClickException(f"{bundle_file}: {exc}")
+        error = click.ClickException(f"{bundle_file}: {cli_i18n.explain(exc)}")
         error.exit_code = exc.exit_code
         raise error from None
 
@@ -584,11 +606,11 @@ def conflicts_command(store_path: str) -> None:
         with office.store.read() as conn:
             rows = boards.conflicts(conn, ruleset)
     if not rows:
-        click.echo("no conflicts")
+        click.echo(_("no conflicts"))
     for row in rows:
         click.echo(boards.conflict_line(row))
     if rows:
-        click.echo("answer one with: wangge resolve MASTER_STORE NUMBER accept|reject|keep|take|ack|release|discard")
+        click.echo(_("answer one with: wangge resolve MASTER_STORE NUMBER accept|reject|keep|take|ack|release|discard"))
 
 
 @cli.command("resolve")
@@ -639,10 +661,12 @@ def tombstones_collect_command(store_path: str, absent_days: float) -> None:
     """
     with _office(store_path) as office:
         done = office.collect_tombstones(absent_days)
-    click.echo(f"collected {done.removed} deleted rows below log position {done.horizon}; "
-               f"{done.kept} tombstones kept (not yet seen by every tablet, or still referred to)")
+    click.echo(_("collected %(removed)s deleted rows below log position %(horizon)s; %(kept)s tombstones kept "
+                 "(not yet seen by every tablet, or still referred to)",
+                 removed=done.removed, horizon=done.horizon, kept=done.kept))
     if done.absent:
-        click.echo(f"absent longer than {absent_days:g} days, will download afresh on return: {', '.join(done.absent)}")
+        click.echo(_("absent longer than %(days)s days, will download afresh on return: %(devices)s",
+                     days=format(absent_days, "g"), devices=", ".join(done.absent)))
 
 
 @cli.command("escalate")
@@ -671,10 +695,11 @@ def escalate_command(store_path: str, rules_file: str | None, now: datetime | No
         swept = office.escalate(moment, ruleset)
     moved, stuck = swept.moved, swept.at_ceiling
     rows = [[m.case[:8], f"{m.from_step}→{m.to_step}", m.level, m.owner, m.reason] for m in moved]
-    title = f"Escalated: {len(moved)} as of {stamp(moment)} ({ruleset.settings.timezone})"
-    click.echo(table(["case", "step", "level", "owner", "why"], rows, title=title))
+    title = _("Escalated: %(count)s as of %(moment)s (%(zone)s)", count=len(moved), moment=stamp(moment),
+              zone=ruleset.settings.timezone)
+    click.echo(table([_("case"), _("step"), _("level"), _("owner"), _("why")], rows, title=title))
     if stuck:
-        click.echo(f"{len(stuck)} overdue case(s) already at their ceiling")
+        click.echo(_("%(count)s overdue case(s) already at their ceiling", count=len(stuck)))
 
 
 @cli.command("explain")
@@ -721,26 +746,26 @@ def score_command(store_path: str, day, week, month, quarter, half_year, year, r
 
     given = {kind: text for kind, text in zip(periods.KINDS, (day, week, month, quarter, half_year, year)) if text}
     if len(given) != 1:
-        raise UsageError("give exactly one of --day, --week, --month, --quarter, --half-year, --year "
-                         f"(got {len(given) or 'none'}), e.g. --month 2026-10")
+        raise UsageError(_("give exactly one of --day, --week, --month, --quarter, --half-year, --year "
+                           "(got %(count)s), e.g. --month 2026-10", count=len(given) or _("none")))
     ((kind, text),) = given.items()
     try:
         period = periods.parse(kind, text)
     except UsageError as exc:
-        raise UsageError(f"--{kind.replace('_', '-')}: {exc}") from None
+        raise UsageError(f"--{kind.replace('_', '-')}: {cli_i18n.explain(exc)}") from None
     with _office(store_path) as office:
         ruleset = _rules_or_none(rules_file) or office.ruleset
         results = office.period_scores(period, ruleset)
     if not any(f.period == kind for f in ruleset.formulas):
         kinds = sorted({f.period for f in ruleset.formulas}, key=periods.KINDS.index)
-        click.echo(f"no formula scores by {kind.replace('_', ' ')}: this ruleset's formulas score by "
-                   f"{', '.join(kinds) or 'nothing'}")
+        click.echo(_("no formula scores by %(period)s: this ruleset's formulas score by %(periods)s",
+                     period=kind.replace("_", " "), periods=", ".join(kinds) or _("nothing")))
         return
     click.echo(table(list(scores.HEADER), [scores.row(r) for r in results],
-                     title=f"Scores for {period.label} ({kind.replace('_', ' ')})"))
+                     title=_("Scores for %(period)s (%(kind)s)", period=period.label, kind=kind.replace("_", " "))))
     if csv_path:
         scores.write_csv(results, csv_path)
-        click.echo(f"wrote {csv_path}")
+        click.echo(_("wrote %(file)s", file=csv_path))
 
 
 @cli.group()
@@ -770,7 +795,7 @@ def grid_add(store_path: str, code: str, level: str, name: str, upper: str | Non
     """
     with _office(store_path) as office:
         office.add_grid(code, level=level, name=name, upper=upper, grade=grade)
-    click.echo(f"added grid {code} ({level} {name})")
+    click.echo(_("added grid %(code)s (%(level)s %(name)s)", code=code, level=level, name=name))
 
 
 @cli.group()
@@ -798,7 +823,7 @@ def worker_add(store_path: str, name: str, role: str, grids: tuple[str, ...], ph
     """
     with _office(store_path) as office:
         worker_id = office.add_worker(name, role=role, grids=grids, phone=phone)
-    click.echo(f"added worker {name} ({role}) as {worker_id}")
+    click.echo(_("added worker %(name)s (%(role)s) as %(id)s", name=name, role=role, id=worker_id))
 
 
 # -- the office console and its accounts: `wangge user`, `wangge case` -------------
@@ -846,9 +871,11 @@ def user_add(store_path: str, name: str, role: str, grid: str | None, department
 
     with _master(store_path) as opened:
         made = accounts.add(opened, name, role, password, grid=grid, department=department, by="command line")
-    click.echo(f"added account {made.name} ({made.role}" + (f", grid {made.grid_code}" if made.grid_code else "")
-               + (f", department {made.department}" if made.department else "")
-               + "): log in at the console that `wangge serve` serves")
+    acting = _("%(role)s, grid %(grid)s", role=made.role, grid=made.grid_code) if made.grid_code else made.role
+    if made.department:
+        acting = _("%(acting)s, department %(department)s", acting=acting, department=made.department)
+    click.echo(_("added account %(name)s (%(role)s): log in at the console that `wangge serve` serves",
+                 name=made.name, role=acting))
 
 
 @user_group.command("list")
@@ -865,9 +892,11 @@ def user_list(store_path: str) -> None:
 
     with _master(store_path) as opened:
         found = accounts.listed(opened)
-    rows = [[a.name, a.role, a.grid_code or "(all)", a.department or "", "disabled" if a.disabled else
-             (f"locked until {a.locked_until:%H:%M} UTC" if a.locked_until else "active")] for a in found]
-    click.echo(table(["account", "role", "grid", "department", "state"], rows, title=f"Accounts: {len(found)}"))
+    rows = [[a.name, a.role, a.grid_code or _("(all)"), a.department or "", _("disabled") if a.disabled else
+             (_("locked until %(time)s UTC", time=format(a.locked_until, "%H:%M")) if a.locked_until else _("active"))]
+            for a in found]
+    click.echo(table([_("account"), _("role"), _("grid"), _("department"), _("state")], rows,
+                     title=_("Accounts: %(count)s", count=len(found))))
 
 
 @user_group.command("disable")
@@ -922,7 +951,7 @@ def _acting(opened, name: str):
 
     found = next((a for a in accounts.listed(opened) if a.name == name), None)
     if found is None or found.disabled:
-        raise UsageError(f"no usable account {name!r}: see `wangge user list`")
+        raise UsageError(_("no usable account '%(name)s': see `wangge user list`", name=name))
     return found
 
 
@@ -960,12 +989,14 @@ def case_list(store_path, account_name, status, grid, case_class, item, channel,
             if problems:
                 raise UsageError("; ".join(problems))
             found = queries.queue(conn, ruleset, account, chosen, datetime.now(timezone.utc), "zh")
-    counts = ", ".join(f"{k} {v}" for k, v in found.counts.items()) or "none"
+    counts = ", ".join(f"{k} {v}" for k, v in found.counts.items()) or _("none")
     rows = [[r.number, f"{r.item} {r.item_label}", r.grid_code, r.channel, r.status, r.owner,
-             f"{r.deadline:%Y-%m-%d %H:%M}" if r.deadline else "-", "overdue" if r.overdue else ("soon" if r.due_soon else "")]
+             f"{r.deadline:%Y-%m-%d %H:%M}" if r.deadline else "-",
+             _("overdue") if r.overdue else (_("soon") if r.due_soon else "")]
             for r in found.rows]
-    click.echo(table(["number", "item", "grid", "channel", "status", "owner", "deadline", ""], rows,
-                     title=f"Cases: {found.total} (page {found.page} of {found.pages}; {counts})"))
+    headers = [_("number"), _("item"), _("grid"), _("channel"), _("status"), _("owner"), _("deadline"), ""]
+    click.echo(table(headers, rows, title=_("Cases: %(total)s (page %(page)s of %(pages)s; %(counts)s)",
+                                            total=found.total, page=found.page, pages=found.pages, counts=counts)))
 
 
 @case_group.command("show")
@@ -989,18 +1020,24 @@ def case_show(store_path: str, case: str, account_name: str) -> None:
             ruleset = queries.current_ruleset(conn)
             c = queries.case_detail(conn, ruleset, account, case, datetime.now(timezone.utc), "zh")
     when = (lambda t: f"{t:%Y-%m-%d %H:%M}" if t else "-")
-    lines = [f"case {c.number} ({c.id}): {c.description}", f"status {c.status}; item {c.item} {c.item_label}; "
-             f"grid {' › '.join(code for _, code, _ in c.grid_path)}; channel {c.channel}",
-             f"reported {when(c.reported_at)} by {c.reporter}; owner {c.owner}; deadline {when(c.deadline)} ({c.zone})",
-             "history:"]
-    lines += [f"  - {when(e.at)} {e.move}: {e.from_status} → {e.to_status} by {e.actor} ({e.role}) "
-              f"{'at the office' if e.via == 'office' else 'on tablet ' + e.via}"
-              + (f" with {', '.join(e.evidence)}" if e.evidence else "") + (f" — {e.note}" if e.note else "")
-              for e in c.timeline] or ["  (none)"]
-    lines += ["routing:"] + [f"  - {line}" for line in c.routing]
-    lines += [f"photos: {len(c.photos)}", f"moves for {account.name} ({account.role}):"]
-    lines += [f"  - {m.code} → {m.target}" + (f" (needs {', '.join(m.needs)})" if m.needs else "") for m in c.moves] \
-        or ["  (none from this state)"]
+    lines = [_("case %(number)s (%(id)s): %(description)s", number=c.number, id=c.id, description=c.description),
+             _("status %(status)s; item %(item)s; grid %(grid)s; channel %(channel)s", status=c.status,
+               item="%s %s" % (c.item, c.item_label), grid=" › ".join(code for _name, code, _level in c.grid_path),
+               channel=c.channel),
+             _("reported %(at)s by %(reporter)s; owner %(owner)s; deadline %(deadline)s (%(zone)s)",
+               at=when(c.reported_at), reporter=c.reporter, owner=c.owner, deadline=when(c.deadline), zone=c.zone),
+             _("history:")]
+    lines += ["  - " + _("%(at)s %(move)s: %(before)s → %(after)s by %(actor)s (%(role)s) %(where)s", at=when(e.at),
+                         move=e.move, before=e.from_status, after=e.to_status, actor=e.actor, role=e.role,
+                         where=_("at the office") if e.via == "office" else _("on tablet %(device)s", device=e.via))
+              + (_(" with %(evidence)s", evidence=", ".join(e.evidence)) if e.evidence else "")
+              + (f" — {e.note}" if e.note else "")
+              for e in c.timeline] or ["  " + _("(none)")]
+    lines += [_("routing:")] + [f"  - {line}" for line in c.routing]
+    lines += [_("photos: %(count)s", count=len(c.photos)),
+              _("moves for %(name)s (%(role)s):", name=account.name, role=account.role)]
+    lines += [f"  - {m.code} → {m.target}" + (_(" (needs %(needs)s)", needs=", ".join(m.needs)) if m.needs else "")
+              for m in c.moves] or ["  " + _("(none from this state)")]
     click.echo("\n".join(lines))
 
 
@@ -1034,7 +1071,7 @@ def case_move(store_path, case, move, account_name, evidence, photo, satisfied, 
         status = actions.move(opened, account, case, move, now=datetime.now(timezone.utc), evidence=evidence,
                               note=note, satisfied={"yes": True, "no": False}.get(satisfied or ""), photo=upload,
                               blobs=blobs)
-    click.echo(f"case {case}: {move} done, now {status}")
+    click.echo(_("case %(case)s: %(move)s done, now %(status)s", case=case, move=move, status=status))
 
 
 # -- roster: staffing against headcounts, stipends -------------------------------
@@ -1067,15 +1104,15 @@ def roster_check(store_path: str, rules_file: str | None) -> None:
         ruleset = _ruleset_for(conn, rules_file)
         found = roster.staffing(conn, ruleset)
     if not found:
-        click.echo("no role has a headcount: nothing to check")
+        click.echo(_("no role has a headcount: nothing to check"))
         return
     short = [f for f in found if f.short]
     if not short:
-        click.echo(f"ok: {len(found)} grid cell posts staffed as the headcounts ask")
+        click.echo(_("ok: %(count)s grid cell posts staffed as the headcounts ask", count=len(found)))
         return
     rows = [[f.grid, f.name, f.level, f.role, f.needed, f.have, f.short] for f in short]
-    click.echo(table(["grid", "name", "level", "role", "needed", "have", "short"], rows,
-                     title=f"Short of staff: {len(short)} of {len(found)}"))
+    click.echo(table([_("grid"), _("name"), _("level"), _("role"), _("needed"), _("have"), _("short")], rows,
+                     title=_("Short of staff: %(short)s of %(all)s", short=len(short), all=len(found))))
     sys.exit(1)
 
 
@@ -1097,17 +1134,18 @@ def roster_stipends(store_path: str, month, quarter, year, rules_file: str | Non
 
     given = {k: v for k, v in (("month", month), ("quarter", quarter), ("year", year)) if v}
     if len(given) != 1:
-        raise UsageError("give exactly one of --month, --quarter, --year, e.g. --month 2026-10")
+        raise UsageError(_("give exactly one of --month, --quarter, --year, e.g. --month 2026-10"))
     ((kind, text),) = given.items()
     try:
         period = periods.parse(kind, text)
     except UsageError as exc:
-        raise UsageError(f"--{kind}: {exc}") from None
+        raise UsageError(f"--{kind}: {cli_i18n.explain(exc)}") from None
     with _casework_store(store_path) as s, s.read() as conn:
         owed = roster.stipends(conn, _ruleset_for(conn, rules_file), period)
     rows = [[o.worker, o.role, f"{o.amount:.2f}", o.why] for o in owed]
-    rows.append(["total", "", f"{sum(o.amount for o in owed):.2f}", f"{len(owed)} workers"])
-    click.echo(table(["worker", "role", "CNY", "why"], rows, title=f"Stipends for {period.label}"))
+    rows.append([_("total"), "", f"{sum(o.amount for o in owed):.2f}", _("%(count)s workers", count=len(owed))])
+    click.echo(table([_("worker"), _("role"), _("CNY"), _("why")], rows,
+                     title=_("Stipends for %(period)s", period=period.label)))
 
 
 # -- meetings and project delivery logs: office records ----------------------------
@@ -1144,9 +1182,10 @@ def meeting_due(store_path: str, now: datetime | None, rules_file: str | None) -
         moment = _moment(now, ruleset.settings.timezone)
         found = meetings.due(ruleset, meetings.held(conn), moment)
     zone = ruleset.settings.timezone
-    rows = [[d.meeting, stamp(d.last, zone) if d.last else "never", stamp(d.due, zone) if d.due else "now",
-             "DUE" if d.overdue else ""] for d in found]
-    click.echo(table(["meeting", "last held", "next due", ""], rows, title=f"Meetings as of {stamp(moment)}"))
+    rows = [[d.meeting, stamp(d.last, zone) if d.last else _("never"), stamp(d.due, zone) if d.due else _("now"),
+             _("DUE") if d.overdue else ""] for d in found]
+    click.echo(table([_("meeting"), _("last held"), _("next due"), ""], rows,
+                     title=_("Meetings as of %(moment)s", moment=stamp(moment))))
 
 
 @meeting_group.command("record")
@@ -1170,7 +1209,7 @@ def meeting_record(store_path: str, meeting: str, at: datetime, attendees: tuple
     with _casework_store(store_path) as s, s.write(actor="office") as rec:
         ruleset = _ruleset_for(rec.conn, rules_file)
         meetings.record(rec.conn, ruleset, meeting, _moment(at, ruleset.settings.timezone), attendees, note=note)
-    click.echo(f"recorded {meeting} with {len(attendees)} attendee(s)")
+    click.echo(_("recorded %(meeting)s with %(count)s attendee(s)", meeting=meeting, count=len(attendees)))
 
 
 @cli.group("spotcheck")
@@ -1209,7 +1248,9 @@ def spotcheck_record(store_path: str, worker: str, assessor: str, score: float, 
     with _casework_store(store_path) as s, s.write(actor="office") as rec:
         ruleset = _ruleset_for(rec.conn, rules_file)
         spotchecks.record(rec.conn, ruleset, worker, assessor, _moment(at, ruleset.settings.timezone), score, note)
-    click.echo(f"recorded a spot check of {worker} by {assessor}: {score:g}")
+    shown = f"{score:g}"
+    click.echo(_("recorded a spot check of %(worker)s by %(assessor)s: %(score)s", worker=worker,
+                 assessor=assessor, score=shown))
 
 
 @spotcheck_group.command("list")
@@ -1230,7 +1271,8 @@ def spotcheck_list(store_path: str, rules_file: str | None) -> None:
         zone = _ruleset_for(conn, rules_file).settings.timezone
         found = spotchecks.listed(conn)
     rows = [[stamp(c["at"], zone), c["worker"], c["assessor"], f"{c['score']:g}", c["note"]] for c in found]
-    click.echo(table(["checked at", "worker", "by", "score", "note"], rows, title=f"Spot checks: {len(found)}"))
+    click.echo(table([_("checked at"), _("worker"), _("by"), _("score"), _("note")], rows,
+                     title=_("Spot checks: %(count)s", count=len(found))))
 
 
 @cli.group("project")
@@ -1264,12 +1306,13 @@ def project_log(store_path: str, project: str, hours: float | None, activity: bo
     from wangge.core import projects
 
     if (hours is None) == (not activity):
-        raise UsageError("give either --hours N or --activity")
+        raise UsageError(_("give either --hours N or --activity"))
     with _casework_store(store_path) as s, s.write(actor="office") as rec:
         ruleset = _ruleset_for(rec.conn, rules_file)
         projects.log(rec.conn, ruleset, project, "activity" if activity else "hours",
                      _moment(at, ruleset.settings.timezone), hours or 0.0, note=note)
-    click.echo(f"logged {'an activity' if activity else f'{hours:g} hours'} on {project}")
+    what = _("an activity") if activity else _("%(hours)s hours", hours=format(hours, "g"))
+    click.echo(_("logged %(what)s on %(project)s", what=what, project=project))
 
 
 @project_group.command("progress")
@@ -1287,7 +1330,7 @@ def project_progress(store_path: str, project: str, rules_file: str | None) -> N
 
     with _casework_store(store_path) as s, s.read() as conn:
         done = projects.progress(conn, _ruleset_for(conn, rules_file), project)
-    click.echo("\n".join([f"project {project}", *(f"  {line}" for line in done.lines())]))
+    click.echo("\n".join([_("project %(project)s", project=project), *(f"  {line}" for line in done.lines())]))
 
 
 @project_group.command("pay")
@@ -1310,19 +1353,21 @@ def project_pay(store_path: str, project: str, scores: tuple[str, ...], contract
 
     given: dict[str, float] = {}
     for text in scores:
-        stage, _, value = text.partition("=")
+        stage, _equals, value = text.partition("=")
         try:
             given[stage.strip()] = float(value)
         except ValueError:
-            raise UsageError(f"bad --score {text!r}: expected STAGE=SCORE, e.g. 中期=82") from None
+            raise UsageError(_("bad --score %(text)s: expected STAGE=SCORE, e.g. 中期=82", text=repr(text))) from None
     with _casework_store(store_path) as s, s.read() as conn:
         ruleset = _ruleset_for(conn, rules_file)
         template = next((p for p in ruleset.projects if p.code == project), None)
         done = projects.progress(conn, ruleset, project)  # refuses an unknown project
         paid = projects.payments(template, given, contract, delivered=done)
     for payment in paid:
-        click.echo(f"{'paid' if payment.paid else 'held'}  {payment.why}")
-    click.echo(f"total paid: {sum(p.amount for p in paid):,.2f}")
+        said = _("paid") if payment.paid else _("held")
+        click.echo(f"{said}  {payment.why}")
+    total = f"{sum(p.amount for p in paid):,.2f}"
+    click.echo(_("total paid: %(total)s", total=total))
 
 
 def _casework_store(path: str):
@@ -1368,7 +1413,7 @@ def field_command(tablet_store, port, host, master_url, ask) -> None:
 
     passphrase = os.environ.get("WANGGE_PASSPHRASE") or None
     if ask and passphrase is None:
-        passphrase = click.prompt("Passphrase", hide_input=True)
+        passphrase = click.prompt(_("Passphrase"), hide_input=True)
     serve_field(tablet_store, port=port, host=host, master_url=master_url, passphrase=passphrase, echo=click.echo)
 
 
@@ -1396,6 +1441,8 @@ def _moment(now: datetime | None, zone: str) -> datetime:
 
 
 _ROSTERS = click.Choice(["households", "residents", "workers", "buildings"])
+_ROSTER_NAMES = {"households": N_("households"), "residents": N_("residents"), "workers": N_("workers"),
+                 "buildings": N_("buildings")}
 
 
 @cli.command("import")
@@ -1435,8 +1482,9 @@ def import_command(kind: str, store_path: str, file: str, sheet: str | None, ski
     for where, message in done.skipped[: 50]:
         click.echo(f"{where}: {message}", err=True)
     if len(done.skipped) > 50:
-        click.echo(f"… and {len(done.skipped) - 50} more" + ("" if report_path else " (see them all with --report)"),
-                   err=True)
+        more = len(done.skipped) - 50
+        click.echo(_("… and %(count)s more", count=more) if report_path
+                   else _("… and %(count)s more (see them all with --report)", count=more), err=True)
     click.echo(done.summary())
 
 
@@ -1464,7 +1512,7 @@ def export_command(kind: str, store_path: str, out: str, lang: str | None) -> No
     from wangge.app import rosters
 
     count = rosters.export_file(store_path, kind, out, lang=lang)
-    click.echo(f"wrote {count} {kind} to {out}")
+    click.echo(_("wrote %(count)s %(kind)s to %(file)s", count=count, kind=_(_ROSTER_NAMES[kind]), file=out))
 
 
 
@@ -1501,7 +1549,7 @@ def grid_export(store_path: str, out: str) -> None:
     """
     from wangge.app import gridmap
 
-    click.echo(f"wrote {gridmap.export_map(store_path, out)} grids to {out}")
+    click.echo(_("wrote %(count)s grids to %(file)s", count=gridmap.export_map(store_path, out), file=out))
 
 
 
@@ -1533,11 +1581,11 @@ def apikey_add(store_path: str, name: str, channel: str) -> None:
 
     with Office.open(store_path) as office:
         if channel and channel not in {c.code for c in office.ruleset.channels}:
-            raise UsageError(f"unknown channel {channel!r}: the rule file has "
-                             f"{', '.join(c.code for c in office.ruleset.channels)}")
+            raise UsageError(_("unknown channel '%(channel)s': the rule file has %(channels)s", channel=channel,
+                               channels=", ".join(c.code for c in office.ruleset.channels)))
         with office.store.write(actor="office") as rec:
             key = apikeys.add(rec.conn, name, channel)
-    click.echo(f"API key for {name} (shown once; keep it secret):\n{key}")
+    click.echo(_("API key for %(name)s (shown once; keep it secret):", name=name) + f"\n{key}")
 
 
 @apikey.command("list")
@@ -1555,10 +1603,11 @@ def apikey_list(store_path: str) -> None:
     with Office.open(store_path) as office, office.store.read() as conn:
         rows = apikeys.listing(conn)
     for row in rows:
-        state = f"revoked {row.revoked_at:%Y-%m-%d}" if row.revoked_at else "live"
-        click.echo(f"{row.name}\t{row.channel or '热线'}\tcreated {row.created_at:%Y-%m-%d}\t{state}")
+        state = _("revoked %(day)s", day=format(row.revoked_at, "%Y-%m-%d")) if row.revoked_at else _("live")
+        created = _("created %(day)s", day=format(row.created_at, "%Y-%m-%d"))
+        click.echo(f"{row.name}\t{row.channel or '热线'}\t{created}\t{state}")
     if not rows:
-        click.echo("no API keys: make one with `wangge apikey add MASTER_STORE NAME`")
+        click.echo(_("no API keys: make one with `wangge apikey add MASTER_STORE NAME`"))
 
 
 @apikey.command("revoke")
@@ -1576,7 +1625,7 @@ def apikey_revoke(store_path: str, name: str) -> None:
 
     with Office.open(store_path) as office, office.store.write(actor="office") as rec:
         apikeys.revoke(rec.conn, name)
-    click.echo(f"revoked the API key of {name}")
+    click.echo(_("revoked the API key of %(name)s", name=name))
 
 
 
@@ -1613,11 +1662,8 @@ def main() -> None:
     except Exception as exc:  # noqa: BLE001 - the last line of defence for users
         if os.environ.get("WANGGE_DEBUG"):
             raise
-        click.echo(
-            f"wangge: internal error: {type(exc).__name__}: {exc} "
-            "(run again with WANGGE_DEBUG=1 for details and report it)",
-            err=True,
-        )
+        click.echo(_("wangge: internal error: %(error)s (run again with WANGGE_DEBUG=1 for details and report it)",
+                     error="%s: %s" % (type(exc).__name__, exc)), err=True)
         sys.exit(INTERNAL_ERROR)
 
 

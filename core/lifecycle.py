@@ -33,6 +33,29 @@ EVIDENCE_NAMES = {
 }
 
 
+#: The wording of each refusal, by `TransitionError.reason`. The console and the command line
+#: find a refusal's values in its text by these templates to say it in Chinese.
+REFUSALS = {
+    "unknown_state": "role %(role)s cannot make move %(move)s from unknown state '%(state)s': "
+                     "expected one of %(expected)s",
+    "unknown_move": "role %(role)s cannot make unknown move '%(move)s' from state %(state)s: "
+                    "expected one of %(expected)s",
+    "not_from_state": "move %(move)s is not allowed from state %(state)s (role %(role)s); "
+                      "moves from %(state)s: %(legal)s",
+    "wrong_role": "role %(role)s may not make move %(move)s from state %(state)s; expected one of %(expected)s",
+    "missing_evidence": "move %(move)s from state %(state)s by %(role)s needs %(needs)s; it was not given",
+    "not_reporter": "move %(move)s from state %(state)s by %(role)s needs the confirmation of the worker "
+                    "who reported the case (%(reporter)s), not %(actor)s",
+}
+
+#: What `not_from_state` lists as the moves from a final state.
+NO_MOVES = "none (it is final)"
+
+
+def _refusal(reason: str, facts: dict[str, str], missing: tuple[str, ...] = (), **values) -> TransitionError:
+    return TransitionError(REFUSALS[reason] % {**facts, **values}, reason=reason, missing=missing, **facts)
+
+
 @dataclass(frozen=True)
 class Event:
     """One lifecycle move, as recorded on the case (a `CaseEvent` row)."""
@@ -113,32 +136,25 @@ class Lifecycle:
         # Every refusal names the state, the move and the role, whichever guard refused.
         facts = {"state": state, "move": move, "role": role}
         if state not in self.states:
-            raise TransitionError(f"role {role} cannot make move {move} from unknown state {state!r}: "
-                                  f"expected one of {', '.join(self.states)}", reason="unknown_state", **facts)
+            raise _refusal("unknown_state", facts, expected=", ".join(self.states))
         rule = self.moves.get(move)
         if rule is None:
-            raise TransitionError(f"role {role} cannot make unknown move {move!r} from state {state}: "
-                                  f"expected one of {', '.join(self.moves)}", reason="unknown_move", **facts)
+            raise _refusal("unknown_move", facts, expected=", ".join(self.moves))
         if (state, move) not in self.table:
-            legal = ", ".join(m for (s, m) in self.table if s == state) or "none (it is final)"
-            raise TransitionError(f"move {move} is not allowed from state {state} (role {role}); "
-                                  f"moves from {state}: {legal}", reason="not_from_state", **facts)
+            legal = ", ".join(m for (s, m) in self.table if s == state) or NO_MOVES
+            raise _refusal("not_from_state", facts, legal=legal)
         if role not in rule.roles:
-            raise TransitionError(
-                f"role {role} may not make move {move} from state {state}; expected one of {', '.join(rule.roles)}",
-                reason="wrong_role", **facts)
+            raise _refusal("wrong_role", facts, expected=", ".join(rule.roles))
         needs = list(rule.requires)
         if rule.target in self.closed:
             needs += [n for n in closing_requires if n not in needs]
         missing = [need for need in needs if need not in set(evidence)]
         if missing:
-            needs = ", ".join(EVIDENCE_NAMES.get(m, m) for m in missing)
-            raise TransitionError(f"move {move} from state {state} by {role} needs {needs}; it was not given",
-                                  reason="missing_evidence", missing=tuple(missing), **facts)
+            raise _refusal("missing_evidence", facts, missing=tuple(missing),
+                           needs=", ".join(EVIDENCE_NAMES.get(m, m) for m in missing))
         if rule.from_reporter and reporter is not _UNCHECKED and actor != reporter:
             # e.g. TEDA: the grid worker who reported the case confirms the repair on site, nobody else.
-            raise TransitionError(f"move {move} from state {state} by {role} needs the confirmation of the worker "
-                                  f"who reported the case ({reporter}), not {actor}", reason="not_reporter", **facts)
+            raise _refusal("not_reporter", facts, reporter=reporter, actor=actor)
         return Event(
             move=move,
             from_status=state,

@@ -37,6 +37,19 @@ def _master_keys_in_a_scratch_config(tmp_path_factory):
         os.environ["XDG_CONFIG_HOME"] = before
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _english_whatever_the_locale():
+    """The tests read the command line's English; a machine in a Chinese locale would get Chinese
+    (tests/test_cli_lang.py sets the language itself)."""
+    before = os.environ.get("WANGGE_LANG")
+    os.environ["WANGGE_LANG"] = "en"
+    yield
+    if before is None:
+        os.environ.pop("WANGGE_LANG", None)
+    else:
+        os.environ["WANGGE_LANG"] = before
+
+
 @pytest.fixture
 def pg_url():
     """A URL of a fresh, empty PostgreSQL schema, dropped after the test."""

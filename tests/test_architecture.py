@@ -30,7 +30,11 @@ EXCEPTIONS = {("sync", "watch", "dsl")}  # a hot-reloaded rule file is compiled 
 
 def _room(path: Path) -> str:
     relative = path.relative_to(ROOT)
-    return relative.parts[0] if len(relative.parts) > 1 else relative.stem
+    return _named(relative.parts[0] if len(relative.parts) > 1 else relative.stem)
+
+
+def _named(room: str) -> str:
+    return "cli" if room.startswith("cli_") else room  # cli_i18n.py: the command line's language
 
 
 def _imported_rooms(tree: ast.AST):
@@ -44,14 +48,14 @@ def _imported_rooms(tree: ast.AST):
         for name in names:
             parts = name.split(".")
             if parts[0] == "wangge" and len(parts) > 1:
-                yield parts[1], node.lineno
+                yield _named(parts[1]), node.lineno
 
 
 def _graph():
     for path in sorted(ROOT.rglob("*.py")):
         if path.relative_to(ROOT).parts[0] in ("tests", "build", ".venv") or path.name == "__main__.py":
             continue
-        if path.parent == ROOT and path.stem != "cli":
+        if path.parent == ROOT and _room(path) != "cli":
             continue  # the package's own __init__
         room = _room(path)
         for target, line in _imported_rooms(ast.parse(path.read_text(encoding="utf-8"))):

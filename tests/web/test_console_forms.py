@@ -81,11 +81,11 @@ def test_a_login_never_sends_a_person_to_another_site(built):
 
 
 @pytest.mark.parametrize("who, case, form, status, message", [
-    ("张主任", "registered", {"move": "飞天"}, 409, "unknown move '飞天'"),
-    ("网格员1", "registered", {"move": "派遣"}, 409, "role 网格员 may not make move 派遣 from state 立案"),
-    ("张主任", "registered", {"move": "评估"}, 409, "move 评估 is not allowed from state 立案"),
-    ("网格员1", "review", {"move": "结案"}, 409, "needs the reporter's on-site confirmation"),
-    ("电信维修", "review", {"move": "结案", "evidence": "onsite_confirmation"}, 409, "may not make move 结案"),
+    ("张主任", "registered", {"move": "飞天"}, 409, "办理未知操作 '飞天'"),
+    ("网格员1", "registered", {"move": "派遣"}, 409, "角色 网格员 不能在状态 立案 办理 派遣"),
+    ("张主任", "registered", {"move": "评估"}, 409, "状态 立案 下不能办理 评估"),
+    ("网格员1", "review", {"move": "结案"}, 409, "需要 报告人现场确认"),
+    ("电信维修", "review", {"move": "结案", "evidence": "onsite_confirmation"}, 409, "不能在状态 审核 办理 结案"),
     ("张主任", "registered", {"move": "派遣", "note": "x" * 10}, 400, "not a JPEG, PNG or WebP"),
     ("网格员1", "other grid", {"move": "派遣"}, 404, "no case"),
 ])
@@ -238,7 +238,7 @@ def test_the_console_runs_on_a_postgresql_master(tmp_path, pg_url):
         answer = client.post(f"/cases/{number}/move", data={"csrf": csrf(client), "move": "派遣"})
         assert answer.status_code == 303
         refused = client.post(f"/cases/{number}/move", data={"csrf": csrf(client), "move": "派遣"})
-        assert refused.status_code == 409 and "not allowed from state 派遣" in error_in(refused.text)
+        assert refused.status_code == 409 and "状态 派遣 下不能办理 派遣" in error_in(refused.text)
     finally:
         made.store.close()
 

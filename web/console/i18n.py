@@ -6,41 +6,42 @@ read with Babel at start-up. Reading the .po itself means a fresh clone
 works with no compile step, and the .po stays the one file a translator
 edits (`pybabel extract -F web/babel.cfg` finds new ids). The ruleset's
 labels come in both languages from the rule file, not from here.
+
+A move the lifecycle refuses is said by the library in English; `refusal` gives
+it in the page's language from the same template (`lifecycle.REFUSALS`, whose
+ids the catalog holds too).
 """
 from __future__ import annotations
 
-from functools import lru_cache
-from importlib import resources
-from typing import Callable
+from typing import Callable, Mapping
 
-from babel.messages.pofile import read_po
+from wangge.core import i18n
 
 LANGUAGES = ("zh", "en")
 DEFAULT = "zh"
 
 
-@lru_cache(maxsize=None)
-def catalog(lang: str) -> dict[str, str]:
+def catalog(lang: str) -> Mapping[str, str]:
     """Message id -> translation for ``lang`` (empty for English: the ids are English)."""
-    if lang == "en":
-        return {}
-    source = resources.files("wangge.web").joinpath("locale", lang, "LC_MESSAGES", "console.po")
-    with source.open("rb") as po:
-        parsed = read_po(po, locale=lang)
-    return {m.id: m.string for m in parsed if m.id and m.string and not m.fuzzy}
+    return i18n.catalog("wangge.web", "console", lang)
 
 
 def translator(lang: str) -> Callable[..., str]:
     """``_(message, **values)``: the message in ``lang``, with ``%(name)s`` values filled in."""
-    words = catalog(lang if lang in LANGUAGES else DEFAULT)
-
-    def _(message: str, **values) -> str:
-        text = words.get(message, message)
-        return text % values if values else text
-
-    return _
+    return i18n.translator(catalog(lang if lang in LANGUAGES else DEFAULT))
 
 
 def pick(requested: str | None) -> str:
     """A supported language from what a person or browser asked for; Chinese otherwise."""
     return requested if requested in LANGUAGES else DEFAULT
+
+
+def evidence_names(_: Callable[..., str]) -> dict[str, str]:
+    """What a move can require, by its code, in ``_``'s language."""
+    return {"photo": _("Photo"), "onsite_confirmation": _("On-site confirmation by the reporter"),
+            "callback": _("Callback to the resident"), "signature": _("Resident's signature")}
+
+
+def refusal(error: Exception, _: Callable[..., str]) -> str:
+    """``error``'s message in ``_``'s language if it is a lifecycle refusal, else as it came."""
+    return i18n.refusal(error, _, evidence_names(_)) or str(error)

@@ -95,9 +95,7 @@ class Console:
                 "notice": request.session.pop("notice", None), "path": request.url.path,
                 "labels": queries.labels(ruleset, lang) if ruleset is not None else {},
                 "owner_label": (lambda owner: queries.owner_label(ruleset, owner, lang)) if ruleset is not None else str,
-                "evidence_names": {"photo": _("Photo"), "onsite_confirmation": _("On-site confirmation by the reporter"),
-                                   "callback": _("Callback to the resident"),
-                                   "signature": _("Resident's signature")}}
+                "evidence_names": i18n.evidence_names(_)}
         return self.templates.TemplateResponse(request, name, {**base, **context}, status_code=status)
 
     def _done(self, request: Request, url: str, notice: str) -> RedirectResponse:
@@ -197,6 +195,7 @@ class Console:
             evidence.append("callback")
             satisfied = form.get("callback_result") == "satisfied"
         photo = await self._photo(form.get("photo"))
+        _ = i18n.translator(i18n.pick(request.session.get("lang")))
         try:
             status = await run_in_threadpool(
                 lambda: actions.move(self.store, account, request.path_params["ref"], move, now=_now(), evidence=evidence,
@@ -204,9 +203,8 @@ class Console:
         except NotVisible as missing:
             return self.render(request, "console/error.html", {"message": str(missing)}, account=account, status=404)
         except (TransitionError, WanggeError) as refused:
-            return await self.case_page(request, error=str(refused), status=409 if isinstance(refused, TransitionError) else 400,
-                                        account=account)
-        _ = i18n.translator(i18n.pick(request.session.get("lang")))
+            return await self.case_page(request, error=i18n.refusal(refused, _),
+                                        status=409 if isinstance(refused, TransitionError) else 400, account=account)
         return self._done(request, f"/cases/{request.path_params['ref']}", _("Done: the case is now %(status)s.", status=status))
 
     async def _photo(self, upload) -> Optional[PhotoUpload]:
