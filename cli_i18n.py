@@ -18,7 +18,7 @@ the locale (`wangge.core.i18n.from_locale`).
 
 When messages change, ``python -m wangge.cli_i18n > /tmp/cli.pot`` writes the
 template of every message the command line translates, and
-``pybabel update -i /tmp/cli.pot -d locale -D cli -l zh`` brings cli.po up to it.
+``pybabel update -w 120 -i /tmp/cli.pot -d locale -D cli -l zh`` brings cli.po up to it.
 """
 from __future__ import annotations
 
