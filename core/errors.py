@@ -82,9 +82,12 @@ class TransitionError(WanggeError):
     REASONS = ("unknown_state", "unknown_move", "not_from_state", "wrong_role", "missing_evidence", "not_reporter")
 
     def __init__(self, message: str, *, reason: str | None = None, state: str | None = None,
-                 move: str | None = None, role: str | None = None, missing: tuple[str, ...] = ()):
+                 move: str | None = None, role: str | None = None, missing: tuple[str, ...] = (),
+                 values: dict[str, str] | None = None):
         super().__init__(message)
         self.reason, self.state, self.move, self.role, self.missing = reason, state, move, role, tuple(missing)
+        # What the message was filled with, so it can be said again in another language.
+        self.values = dict(values or {})
 
 
 class SyncError(WanggeError):

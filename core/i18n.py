@@ -113,7 +113,10 @@ def refusal(error: Exception, _: Callable[..., str], evidence: Mapping[str, str]
     from wangge.core import lifecycle  # the command line starts without the ruleset's models
 
     template = lifecycle.REFUSALS.get(getattr(error, "reason", None) or "")
-    values = values_of(str(error), template) if isinstance(error, TransitionError) and template else None
+    if not isinstance(error, TransitionError) or not template:
+        return None
+    # The values the refusal was made with; an error built elsewhere is read back by its template.
+    values = {k: str(v) for k, v in error.values.items()} or values_of(str(error), template)
     if values is None:
         return None
     if _(template) == template:

@@ -53,7 +53,8 @@ NO_MOVES = "none (it is final)"
 
 
 def _refusal(reason: str, facts: dict[str, str], missing: tuple[str, ...] = (), **values) -> TransitionError:
-    return TransitionError(REFUSALS[reason] % {**facts, **values}, reason=reason, missing=missing, **facts)
+    filled = {**facts, **values}
+    return TransitionError(REFUSALS[reason] % filled, reason=reason, missing=missing, values=filled, **facts)
 
 
 @dataclass(frozen=True)
