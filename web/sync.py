@@ -9,7 +9,8 @@ does not: resumable transfers, body caps, concurrency and clean errors.
 Endpoints (JSON unless noted; every error is ``{"error": ..., "status": N}``
 with a 4xx code, never a traceback — see `wangge.web.server`):
 
-    GET  /health                      {"status": "ok", ...Master.health()}
+    GET  /health                      {"status": "ok", "process": pid, "exchanges": N, ...Master.health()}
+                                      (the process answering, of `wangge serve --workers N`, and its count)
     GET  /registry                    the device registry, signed by the master (sync/registry.py)
     POST /enroll                      an enrollment request → {"device_id", "status"}
     GET  /enroll/{device_id}          the request's status (pending, active, revoked)
@@ -267,7 +268,7 @@ class SyncEndpoints:
 
     async def health(self, request: Request) -> Response:
         facts = await asyncio.to_thread(self.master.health)
-        return _json({"status": "ok", "exchanges": self.exchanges, **facts})
+        return _json({"status": "ok", "process": os.getpid(), "exchanges": self.exchanges, **facts})
 
     async def registry(self, request: Request) -> Response:
         data = await asyncio.to_thread(self.master.registry)
