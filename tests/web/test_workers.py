@@ -9,6 +9,8 @@ the master's log exactly once, and the tablet ends in step with it.
 """
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 from datetime import timedelta
 
@@ -20,13 +22,13 @@ from support import street as st
 from support.running import Running
 from support.transport import wait_for
 from wangge.core import casework
-from wangge.core.errors import SyncError
+from wangge.core.errors import SyncError, UsageError
 from wangge.core.models import Case, Op
 from wangge.sync.device import exchange as device_exchange
 from wangge.sync.identity import store_keys
 from wangge.sync.transport.client import MasterClient, Signer
+from wangge.web import workers
 
-pytestmark = pytest.mark.postgres
 _op, _case = Op.__table__, Case.__table__
 
 
@@ -110,6 +112,7 @@ def _master_holds_once(street, tablet) -> list[str]:
     return held
 
 
+@pytest.mark.postgres
 def test_one_bundle_posted_to_two_processes_at_once_is_applied_once_and_both_get_its_reply(served):
     street, url, server = served
     tablet, device, signer = _tablet(street, url)
@@ -132,6 +135,7 @@ def test_one_bundle_posted_to_two_processes_at_once_is_applied_once_and_both_get
     _in_step(tablet, url)
 
 
+@pytest.mark.postgres
 def test_two_bundles_of_one_tablet_racing_on_two_processes_lose_nothing_and_apply_nothing_twice(served):
     street, url, server = served
     tablet, device, signer = _tablet(street, url)
@@ -160,3 +164,26 @@ def _in_step(tablet, url) -> None:
     """One more sync of the tablet finds nothing left to send and its scope's checksums equal."""
     line = st.sync(tablet, url)
     assert "0 ops acknowledged" in line and "repair" not in line, line
+
+
+def test_several_workers_on_an_sqlite_master_are_refused_before_the_port_is_taken(tmp_path):
+    done = subprocess.run([sys.executable, "-m", "wangge", "init", "office.db", "--role", "master"], cwd=tmp_path,
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    done = subprocess.run([sys.executable, "-m", "wangge", "serve", "office.db", "--workers", "2", "--port", "0"],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and "serving" not in done.stdout
+    assert done.stderr.strip().splitlines()[-1] == (
+        "Error: --workers 2: an SQLite master has one writer, so more processes would only queue for it; serve it "
+        "with --workers 1 (the default), or run the district's master on PostgreSQL (docs/deploy.md)")
+
+
+@pytest.mark.parametrize("count, backend, says", [
+    (0, "postgresql", "--workers 0: expected a number of processes, at least 1"),
+    (3, "sqlite", "--workers 3: an SQLite master has one writer"),
+])
+def test_a_number_of_workers_the_store_cannot_have_is_refused(count, backend, says):
+    with pytest.raises(UsageError) as refused:
+        workers.check(count, backend)
+    assert str(refused.value).startswith(says)
+
