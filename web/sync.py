@@ -320,9 +320,14 @@ class SyncEndpoints:
                 raise HttpError(409, f"bundle {sha[:12]} is incomplete: {have} bytes arrived; upload the rest first")
             done = await self._serialised(self._apply, sha)
             if done is not None:
+                self.exchanges += 1  # here, on the event loop: the threads applying bundles never race on it
                 state = request.state
                 state.device, state.ops_in, state.ops_out = done.device, done.ops_in, done.ops_out
                 self.on_event(f"sync: {done.summary}")
+        else:
+            # Uploaded again after another process answered it (the device asked before the answer came):
+            # the answer stands for it, as after an apply.
+            self.uploads.remove(sha)
         return _json(json.loads(answered.read_text(encoding="utf-8")))
 
     def _apply(self, sha: str):
@@ -351,7 +356,6 @@ class SyncEndpoints:
         finally:
             tmp.unlink()
         self.uploads.path(sha).unlink(missing_ok=True)  # the reply now stands for it
-        self.exchanges += 1
         return done
 
     async def reply(self, request: Request) -> Response:
