@@ -46,6 +46,10 @@ def check(workers: int, backend: str) -> None:
 
 _NAMES = {"sqlite": "SQLite"}
 
+#: Seconds the supervisor waits for a process to answer its ping before replacing it as hung. uvicorn's 5 s
+#: is short for a fresh interpreter importing wangge on a machine busy with the end of a shift.
+HEALTHCHECK_SECONDS = 20
+
 
 @dataclass(frozen=True)
 class Worker:
@@ -99,5 +103,5 @@ def serve(worker: Worker, sock, workers: int, **options) -> None:
 
     ``options`` are `WorkerConfig`'s (the connection cap and header timeout) and uvicorn's.
     """
-    config = WorkerConfig(worker, workers=workers, **options)
+    config = WorkerConfig(worker, workers=workers, timeout_worker_healthcheck=HEALTHCHECK_SECONDS, **options)
     Multiprocess(config, sockets=[sock]).run()
