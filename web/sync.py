@@ -38,11 +38,13 @@ PostgreSQL the database orders the writers of every process
 Reads (health, downloads) are not queued; chunks are written (and a
 finished blob fsynced) in worker threads, off the event loop.
 
-What the processes share is the folder: uploads, replies and the answered
-records (bundle sha -> reply) are written under temporary names and renamed
-into place, so a bundle posted to two processes at once is applied once and
-both answer the same reply (the second apply finds the bundle imported and
-returns its reply), and neither fails on an upload the other removed.
+What the processes share is the folder: uploads and replies are written
+under temporary names and renamed into place, chunks of one upload appended
+one writer at a time (`BlobStore.write_chunk`), and a bundle's answered
+record (bundle sha -> reply) linked into place only if none is there yet.
+So a bundle posted to two processes at once is applied once (the second
+apply finds it imported and returns the same reply), both answer the same
+record, and neither fails on an upload the other removed.
 
 Each handler notes on ``request.state`` the device it served and the ops
 that went in and out, for the access log (`wangge.web.access`).
