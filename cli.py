@@ -291,19 +291,22 @@ def bench(names: tuple[str, ...], as_json: bool) -> None:
 @click.option("--inbox", type=click.Path(file_okay=False), help="Folder of bundles dropped from USB sticks.")
 @click.option("--cert", type=click.Path(exists=True, dir_okay=False), help="TLS certificate file (PEM).")
 @click.option("--key", "keyfile", type=click.Path(exists=True, dir_okay=False), help="TLS private key file (PEM).")
-def serve(master_store, host, port, rules_file, inbox, cert, keyfile) -> None:
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(min=1),
+              help="Processes serving the port; above 1 for a PostgreSQL master only (SQLite has one writer).")
+def serve(master_store, host, port, rules_file, inbox, cert, keyfile, workers) -> None:
     """Serve the master store at MASTER_STORE to tablets over HTTP.
 
     \b
     Example:
       wangge serve office.db --rules street.wg --inbox ./usb-inbox
       wangge serve office.db --host 0.0.0.0 --cert office.pem --key office.key
+      wangge serve postgresql://127.0.0.1/district --rules district.wg --workers 4
     """
     from wangge.web import server
 
     server.configure_logging()  # the command line sets up logging; the library only logs
     server.serve_master(master_store, host=host, port=port, rules_file=rules_file, inbox=inbox,
-                        certfile=cert, keyfile=keyfile, echo=click.echo)
+                        certfile=cert, keyfile=keyfile, echo=click.echo, workers=workers)
 
 
 @cli.command("sync")

@@ -6,6 +6,16 @@ embedded default; every SQLite connection gets WAL, ``synchronous=FULL`` and
 foreign keys, and every transaction starts with ``BEGIN IMMEDIATE`` so two
 writers queue instead of failing half-way. A ``postgresql://`` URL selects
 PostgreSQL; the same code runs on both.
+
+Writers are ordered on both. The op log is read by cursor (``seq`` above
+what a device holds), so a write must never commit after a later one: on
+PostgreSQL two transactions could take ``seq`` 10 and 11 and commit 11
+first, and a reader that saw 11 would move its cursor past 10 for good.
+Every `Store.write` on PostgreSQL therefore starts by taking one
+transaction-level advisory lock for the store (`WRITE_LOCK`), the analogue
+of SQLite's ``BEGIN IMMEDIATE``: write transactions of every process on the
+store run one at a time, in ``seq`` order, and so does the clock kept in
+``store_meta``. Reads take no lock.
 """
 from __future__ import annotations
 
@@ -29,6 +39,10 @@ from wangge.core.models import StoreMeta
 
 ROLES = ("master", "device")
 _meta = StoreMeta.__table__
+
+#: PostgreSQL's advisory lock of a store's writers: a key of wangge's own ("wg") and the oid of the
+#: store's ``store_meta`` table, so two stores in one database (two schemas) do not wait for each other.
+WRITE_LOCK = "SELECT pg_advisory_xact_lock(30567, CAST(CAST(CAST('store_meta' AS regclass) AS oid) AS integer))"
 
 
 def database_url(target: str) -> str:
@@ -168,8 +182,12 @@ class Store:
         What belongs to a row moved to another grid moves with it, in ops of
         its own (`wangge.core.placement`); a row put in another grid than the
         one it belongs to raises `StoreError`, and nothing is written.
+        On PostgreSQL it first waits for the store's other writers, in every
+        process, to finish (`WRITE_LOCK`, see the module's doc).
         """
         with collector.paused(), self._transaction() as conn:
+            if conn.dialect.name == "postgresql":
+                conn.exec_driver_sql(WRITE_LOCK)  # released at commit or rollback
             clock = Clock(last=int(get_meta(conn, "hlc") or 0))
             physical = self.now_ms()
             recorder = Recorder(

@@ -12,6 +12,14 @@ from there. A blob becomes visible only once complete and verified, and it
 is written atomically (fsync, rename), so a cut transfer never leaves a
 corrupt photo behind. Blobs are size-capped on both sides.
 
+Several writers may share one store: threads of a server, and the worker
+processes of `wangge serve --workers N`, each receiving chunks of the same
+blob when a tablet retries on another connection. A chunk is appended under
+an exclusive lock on the partial file (``flock``), after reading how much
+arrived under that lock, so two copies of one chunk are written once; a
+writer that waited for a partial file another finished or discarded opens
+the current one instead.
+
 Scope: a device may fetch a blob only if an `attachment` row in its grids
 names it (`blobs_in_scope`, `may_fetch`); the master enforces this.
 """
@@ -20,8 +28,10 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import threading
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import BinaryIO, Iterable, Iterator
 
 from sqlalchemy import select
 from sqlalchemy.engine import Connection
@@ -119,10 +129,14 @@ class BlobStore:
 
     def received(self, sha: str) -> int:
         """How many bytes of ``sha`` arrived so far: its size if complete, else the partial length."""
-        if self.has(sha):
-            return self.size(sha)
-        part = self.partial / check_sha(sha)
-        return part.stat().st_size if part.exists() else 0
+        # The complete file is looked at again last: another writer may publish it and remove the
+        # partial between the first two looks.
+        for path in (self.path(sha), self.partial / sha, self.path(sha)):
+            try:
+                return path.stat().st_size
+            except FileNotFoundError:
+                continue
+        return 0
 
     def write_chunk(self, sha: str, offset: int, data: bytes, total: int) -> int:
         """Accept bytes ``offset…offset+len(data)`` of a blob of ``total`` bytes.
@@ -137,19 +151,39 @@ class BlobStore:
         self._check_size(total)
         if self.has(sha):
             return total
-        have = self.received(sha)
-        if offset > have:
-            raise AttachmentError(f"blob {sha}: chunk at byte {offset} but only {have} bytes arrived; resume from {have}")
-        if offset + len(data) > total:
-            raise AttachmentError(f"blob {sha}: chunk ends at byte {offset + len(data)}, past its size {total}")
-        fresh = data[have - offset:]
-        if fresh:
-            with (self.partial / sha).open("ab") as part:
+        with self._locked_partial(sha) as part:
+            if self.has(sha):  # another writer finished it while this one waited
+                (self.partial / sha).unlink(missing_ok=True)
+                return total
+            have = os.fstat(part.fileno()).st_size
+            if offset > have:
+                raise AttachmentError(f"blob {sha}: chunk at byte {offset} but only {have} bytes arrived; "
+                                      f"resume from {have}")
+            if offset + len(data) > total:
+                raise AttachmentError(f"blob {sha}: chunk ends at byte {offset + len(data)}, past its size {total}")
+            fresh = data[have - offset:]
+            if fresh:
                 part.write(self._code(sha, have, fresh))
-        have += len(fresh)
-        if have == total:
-            self._finish(sha)
+                part.flush()
+            have += len(fresh)
+            if have == total:
+                self._finish(sha)
         return have
+
+    @contextmanager
+    def _locked_partial(self, sha: str) -> Iterator[BinaryIO]:
+        """The partial file of ``sha``, open for appending, held exclusively until the block ends."""
+        path = self.partial / check_sha(sha)
+        while True:
+            part = path.open("ab")
+            try:
+                _lock_exclusively(part)
+                if _still_at(part, path):
+                    yield part
+                    return
+                # Finished or discarded by the writer this one waited for: open the current file.
+            finally:
+                part.close()  # which releases the lock
 
     def _finish(self, sha: str) -> None:
         part = self.partial / sha
@@ -163,7 +197,8 @@ class BlobStore:
     def _publish(self, sha: str, data: bytes) -> None:
         target = self.path(sha)
         target.parent.mkdir(exist_ok=True)
-        tmp = target.with_name(target.name + f".{os.getpid()}.tmp")
+        # Named for this thread of this process: two writers of one blob never share a temporary file.
+        tmp = target.with_name(target.name + f".{os.getpid()}.{threading.get_ident()}.tmp")
         with tmp.open("wb") as out:
             out.write(self._code(sha, 0, data))
             out.flush()
@@ -185,6 +220,21 @@ class BlobStore:
                 f"a blob of {size} bytes is over the cap of {self.max_bytes} bytes: "
                 "resize the photo or split the document"
             )
+
+
+def _lock_exclusively(file: BinaryIO) -> None:
+    """Wait for an exclusive lock on ``file``, held until it is closed (POSIX ``flock``)."""
+    import fcntl
+
+    fcntl.flock(file.fileno(), fcntl.LOCK_EX)
+
+
+def _still_at(file: BinaryIO, path: Path) -> bool:
+    """Whether the open ``file`` is still the one at ``path`` (not removed or replaced meanwhile)."""
+    try:
+        return os.path.samestat(os.fstat(file.fileno()), path.stat())
+    except FileNotFoundError:
+        return False
 
 
 # -- scope ---------------------------------------------------------------------

@@ -9,7 +9,8 @@ does not: resumable transfers, body caps, concurrency and clean errors.
 Endpoints (JSON unless noted; every error is ``{"error": ..., "status": N}``
 with a 4xx code, never a traceback — see `wangge.web.server`):
 
-    GET  /health                      {"status": "ok", ...Master.health()}
+    GET  /health                      {"status": "ok", "process": pid, "exchanges": N, ...Master.health()}
+                                      (the process answering, of `wangge serve --workers N`, and its count)
     GET  /registry                    the device registry, signed by the master (sync/registry.py)
     POST /enroll                      an enrollment request → {"device_id", "status"}
     GET  /enroll/{device_id}          the request's status (pending, active, revoked)
@@ -27,10 +28,23 @@ An upload is named by the SHA-256 of the whole bundle, so it is resumable
 hash, so a device whose connection dropped while the master replied asks
 again and gets the same reply — the bundle is applied once.
 
-Bundles are applied one at a time (`asyncio.Lock`) in a worker thread:
-SQLite has one writer anyway (transactions start with ``BEGIN IMMEDIATE``),
-and queueing in the app keeps hundreds of devices from spinning on
-``busy_timeout``. Reads (health, downloads) are not queued.
+Bundles are applied in worker threads, at most ``applying`` at once per
+process (an `asyncio.Semaphore`). On SQLite that is one: it has one writer
+anyway (transactions start with ``BEGIN IMMEDIATE``), and queueing in the
+app keeps hundreds of devices from spinning on ``busy_timeout``. On
+PostgreSQL the database orders the writers of every process
+(`wangge.core.store.WRITE_LOCK`), one device's exchanges with the rest, so
+`wangge serve --workers N` runs N processes of these endpoints on one port.
+Reads (health, downloads) are not queued; chunks are written (and a
+finished blob fsynced) in worker threads, off the event loop.
+
+What the processes share is the folder: uploads and replies are written
+under temporary names and renamed into place, chunks of one upload appended
+one writer at a time (`BlobStore.write_chunk`), and a bundle's answered
+record (bundle sha -> reply) linked into place only if none is there yet.
+So a bundle posted to two processes at once is applied once (the second
+apply finds it imported and returns the same reply), both answer the same
+record, and neither fails on an upload the other removed.
 
 Each handler notes on ``request.state`` the device it served and the ops
 that went in and out, for the access log (`wangge.web.access`).
@@ -39,6 +53,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import threading
 import time
 from pathlib import Path
 from typing import Any, Callable, Mapping, Optional, Protocol
@@ -48,7 +64,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from wangge.core.errors import WanggeError
-from wangge.sync.attachments import BlobStore, check_sha, may_fetch
+from wangge.sync.attachments import AttachmentError, BlobStore, check_sha, may_fetch
 from wangge.sync.request_auth import MAX_DIGITS, is_number, read_signed
 
 #: Default caps. A patrol's bundle is kilobytes; provisioning 400 households
@@ -208,12 +224,15 @@ class SyncEndpoints:
     """The sync endpoints of one master; ``folder`` holds uploads, replies and (by default) photos.
 
     ``on_event(text)`` hears of each enrollment request and each applied
-    bundle, one line each, for `wangge serve` to print.
+    bundle, one line each, for `wangge serve` to print. ``applying`` is how
+    many bundles (and enrollments) this process applies at once: 1 for
+    SQLite, more only where the database orders its writers (PostgreSQL).
     """
 
     def __init__(self, master: Master, folder: str | Path, *, blobs: Optional[BlobStore] = None,
                  max_bundle: int = MAX_BUNDLE_BYTES, now_ms: Callable[[], int] = lambda: int(time.time() * 1000),
-                 on_event: Optional[Callable[[str], None]] = None, gate: Optional[EnrollmentGate] = None):
+                 on_event: Optional[Callable[[str], None]] = None, gate: Optional[EnrollmentGate] = None,
+                 applying: int = 1):
         self.master = master
         self.folder = Path(folder)
         self.uploads = BlobStore(self.folder / "uploads", max_bytes=max_bundle)
@@ -224,8 +243,11 @@ class SyncEndpoints:
         self.now_ms = now_ms
         self.on_event = on_event or (lambda text: None)
         self.gate = gate or EnrollmentGate()
-        self._apply_lock: Optional[asyncio.Lock] = None
-        self.exchanges = 0  # bundles applied (not replayed answers), for health and tests
+        if applying < 1:
+            raise ValueError(f"applying={applying}: expected at least 1 bundle applied at a time")
+        self.applying = applying
+        self._applying: Optional[asyncio.Semaphore] = None
+        self.exchanges = 0  # bundles applied by this process (not replayed answers), for health and tests
 
     @property
     def routes(self) -> list[BaseRoute]:
@@ -248,7 +270,7 @@ class SyncEndpoints:
 
     async def health(self, request: Request) -> Response:
         facts = await asyncio.to_thread(self.master.health)
-        return _json({"status": "ok", "exchanges": self.exchanges, **facts})
+        return _json({"status": "ok", "process": os.getpid(), "exchanges": self.exchanges, **facts})
 
     async def registry(self, request: Request) -> Response:
         data = await asyncio.to_thread(self.master.registry)
@@ -281,9 +303,11 @@ class SyncEndpoints:
 
     async def upload_status(self, request: Request) -> Response:
         sha = check_sha(request.path_params["sha"])
-        # An answered bundle's upload is gone; say so, so the device skips to the reply.
+        received = self.uploads.received(sha)
+        # An answered bundle's upload is gone; say so, so the device skips to the reply. Looked at
+        # after the upload: another process may answer it and remove the upload in between.
         answered = (self.answered / sha).exists()
-        return _json({"received": self.uploads.received(sha), "answered": answered})
+        return _json({"received": received, "answered": answered})
 
     async def upload_chunk(self, request: Request) -> Response:
         # Signed, like photos: storage on the master is for enrolled devices only.
@@ -293,27 +317,47 @@ class SyncEndpoints:
         sha = check_sha(request.path_params["sha"])
         answered = self.answered / sha
         if not answered.exists():
-            if not self.uploads.has(sha):
+            if not self.uploads.has(sha) and not answered.exists():  # answered by another process meanwhile?
                 have = self.uploads.received(sha)
                 raise HttpError(409, f"bundle {sha[:12]} is incomplete: {have} bytes arrived; upload the rest first")
             done = await self._serialised(self._apply, sha)
             if done is not None:
+                self.exchanges += 1  # here, on the event loop: the threads applying bundles never race on it
                 state = request.state
                 state.device, state.ops_in, state.ops_out = done.device, done.ops_in, done.ops_out
                 self.on_event(f"sync: {done.summary}")
+        else:
+            # Uploaded again after another process answered it (the device asked before the answer came):
+            # the answer stands for it, as after an apply.
+            self.uploads.remove(sha)
         return _json(json.loads(answered.read_text(encoding="utf-8")))
 
     def _apply(self, sha: str):
-        if (self.answered / sha).exists():  # answered while this request queued
+        """Apply the uploaded bundle ``sha`` and record its answer; None if it was answered already
+        (while this request queued, or by another process)."""
+        if (self.answered / sha).exists():
             return None
-        done = self.master.exchange(self.uploads.read(sha))
+        try:
+            bundle = self.uploads.read(sha)
+        except AttachmentError:
+            if (self.answered / sha).exists():  # another process answered it and removed the upload
+                return None
+            raise
+        done = self.master.exchange(bundle)
         reply_sha = self.replies.put(done.reply)
         record = json.dumps({"reply": reply_sha, "size": len(done.reply), "summary": done.summary})
-        tmp = self.answered / (sha + ".tmp")
+        # Named for this thread of this process: two answering one bundle never share the temporary file.
+        # The first record stands (a link fails on an existing name): both name the same reply, and a
+        # device asking twice gets the same answer, summary and all.
+        tmp = self.answered / f"{sha}.{os.getpid()}.{threading.get_ident()}.tmp"
         tmp.write_text(record, encoding="utf-8")
-        tmp.replace(self.answered / sha)
+        try:
+            os.link(tmp, self.answered / sha)
+        except FileExistsError:
+            pass
+        finally:
+            tmp.unlink()
         self.uploads.path(sha).unlink(missing_ok=True)  # the reply now stands for it
-        self.exchanges += 1
         return done
 
     async def reply(self, request: Request) -> Response:
@@ -349,7 +393,8 @@ class SyncEndpoints:
         declared_length(request, MAX_CHUNK_BYTES)
         await authenticate(request)
         data = await read_body(request, MAX_CHUNK_BYTES)
-        return store.write_chunk(sha, offset, data, total)
+        # In a thread: a finished blob is hashed and fsynced, which must not stall every other connection.
+        return await asyncio.to_thread(store.write_chunk, sha, offset, data, total)
 
     def _download(self, store: BlobStore, request: Request) -> Response:
         # At most MAX_CHUNK_BYTES per response: a dropped link loses one chunk,
@@ -377,8 +422,9 @@ class SyncEndpoints:
         await asyncio.to_thread(self.master.may_upload, signed.device_id, signed.message, signed.signature)
 
     async def _serialised(self, fn, *args):
-        if self._apply_lock is None:
-            self._apply_lock = asyncio.Lock()
-        async with self._apply_lock:
+        """``fn(*args)`` in a worker thread, once one of the ``applying`` places is free."""
+        if self._applying is None:
+            self._applying = asyncio.Semaphore(self.applying)
+        async with self._applying:
             return await asyncio.to_thread(fn, *args)
 
