@@ -424,24 +424,22 @@ class _Inserts:
         entity, defaults, factories, settable, has_fields = (
             self.entity, self.defaults, self.factories, self.settable, self.has_fields)
         values_of, processors, dates, owners = self.values, self.processors, self.dates, self.owners
-        encode, kept = codec.op, REPLICATION_COLUMNS
+        encode, special = codec.op, REPLICATION_COLUMNS | {"fields"}
         params, ops, ids, owned = [], [], [], []
         for values, stamp, op_id in zip(rows, stamps, op_ids):
             flat = defaults.copy()
             for name, factory in factories:
                 flat[name] = factory()
-            custom = given = None
+            custom, given = {}, None
             for name, value in values.items():
                 if name in settable:
                     flat[name] = value
+                elif name not in special and has_fields:
+                    custom[name] = value
                 elif name == "fields":
                     given = _mapping(entity, value)
-                elif name in kept or not has_fields:
-                    _split(entity, {name: value}, columns_of(entity))  # raises, naming the field
-                elif custom is None:
-                    custom = {name: value}
                 else:
-                    custom[name] = value
+                    _split(entity, {name: value}, columns_of(entity))  # raises, naming the field
             for name in dates:
                 moment = flat[name]
                 if isinstance(moment, datetime) and moment.tzinfo is not None:
