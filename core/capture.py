@@ -369,10 +369,11 @@ class _Inserts:
     defaults fill what it leaves out, an aware moment is kept in UTC, and a
     value whose column type converts it for the database (a moment's text or
     a checked yes/no on SQLite) is converted by that type's own bind
-    processor. The district's fields are encoded once, in the op's form
-    (`wangge.core.codec.op`), and that text is both the row's JSON column
-    and the second half of the op's JSON, after the typed columns (each half
-    sorted): nothing reads either but as JSON, which decodes the same.
+    processor. The district's fields are encoded once, in the op's form,
+    and that text is both the row's JSON column and the second half of the
+    op's JSON, after the typed columns (sorted); the fields keep the order
+    they were given in, as the JSON column always has. Nothing reads either
+    but as JSON.
     """
 
     _plans: dict[tuple[str, str], "_Inserts"] = {}
@@ -392,16 +393,15 @@ class _Inserts:
         #: Typed columns in the table's order: a row's tuple holds them in this order.
         self.typed = [c.name for c in table.columns if c.name in settable]
         self.settable = frozenset(self.typed)
-        self.defaults: dict[str, Any] = {}
-        self.factories = []
-        for name, spec in ENTITIES[entity].model_fields.items():
-            if name not in settable or name == "id":
-                continue
-            if spec.default_factory is not None:
-                self.factories.append((name, spec.default_factory))
-            else:
-                # A required column left out is NULL, which its NOT NULL constraint refuses.
-                self.defaults[name] = None if spec.default is PydanticUndefined else spec.default
+        # Every typed column, in sorted order: a row's columns keep it, and so does their JSON in
+        # the op. The id and columns with a default factory are placeholders; a required column
+        # left out is NULL, which its NOT NULL constraint refuses.
+        specs = ENTITIES[entity].model_fields
+        self.defaults: dict[str, Any] = {
+            name: None if spec.default is PydanticUndefined else spec.default
+            for name, spec in sorted((name, specs[name]) for name in settable)}
+        self.factories = [(name, specs[name].default_factory) for name in self.typed
+                          if specs[name].default_factory is not None]
         self.dates = [c.name for c in table.columns if c.name in settable and isinstance(c.type, DateTime)]
         self.processors = []
         for at, name in enumerate(self.typed):
@@ -424,7 +424,7 @@ class _Inserts:
         entity, defaults, factories, settable, has_fields = (
             self.entity, self.defaults, self.factories, self.settable, self.has_fields)
         values_of, processors, dates, owners = self.values, self.processors, self.dates, self.owners
-        encode, special = codec.op, REPLICATION_COLUMNS | {"fields"}
+        encode, special = _in_order, REPLICATION_COLUMNS | {"fields"}
         params, ops, ids, owned = [], [], [], []
         for values, stamp, op_id in zip(rows, stamps, op_ids):
             flat = defaults.copy()
@@ -445,7 +445,7 @@ class _Inserts:
                 if isinstance(moment, datetime) and moment.tzinfo is not None:
                     # SQLite keeps no zone: store every moment in UTC so it reads back right.
                     flat[name] = moment.astimezone(timezone.utc)
-            entity_id = flat.get("id")
+            entity_id = flat["id"]
             if entity_id is None and "id" not in values:
                 entity_id = flat["id"] = next(new_ids)
             row = values_of(flat)
@@ -457,7 +457,7 @@ class _Inserts:
                 if fields:
                     fields_json = encode(fields)
                     if given and not settable.isdisjoint(given):
-                        op_json = encode({**flat, **fields})  # a custom value stands for the column's in the op
+                        op_json = codec.op({**flat, **fields})  # a custom value stands for the column's in the op
                     else:
                         op_json = op_json[:-1] + "," + fields_json[1:]
                     params.append((*row, fields_json, stamp))
@@ -499,6 +499,15 @@ class _Inserts:
         statement = (f'INSERT INTO "{self.table}" ({", ".join(names)}, stamps, deleted) '
                      f"VALUES ({', '.join(marks)}, '{{}}', NULL)")
         conn.exec_driver_sql(statement, params)
+
+
+_in_order_c = codec._c_encoder(codec.json_value, json.encoder.encode_basestring, (",", ":"), False)
+
+
+def _in_order(value: Mapping[str, Any]) -> str:
+    """The op form of `wangge.core.codec` with the keys in the mapping's own order (sorting
+    them cost a tenth of a bulk insert)."""
+    return "".join(_in_order_c(value, 0)) if _in_order_c else codec.op(value)
 
 
 def _mapping(entity: str, value: Any) -> dict:
