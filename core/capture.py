@@ -14,10 +14,11 @@ from __future__ import annotations
 import functools
 import json
 from datetime import datetime, timezone
-from typing import Any, Iterable, Mapping, Optional
+from operator import itemgetter
+from typing import Any, Iterable, Iterator, Mapping, Optional
 
 from pydantic_core import PydanticUndefined
-from sqlalchemy import bindparam, select
+from sqlalchemy import JSON, DateTime, bindparam, select
 from sqlalchemy.engine import Connection
 
 from wangge.core import codec, placement
@@ -83,26 +84,27 @@ class Recorder:
         return self.insert_many(entity, [values])[0]
 
     def insert_many(self, entity: str, rows: Iterable[Mapping[str, Any]]) -> list[str]:
-        """Insert rows, one op each, with two statements in all."""
-        table = table_of(entity)
-        columns = columns_of(entity)
-        kind = "append" if entity in APPEND_ONLY else "insert"
-        rows = list(rows)
-        records, ops = [], []
-        for values, stamp, op_id in zip(rows, self._stamps(len(rows)), uuid7_many(len(rows))):
-            row, custom = _split(entity, values, columns)
-            row = _with_defaults(entity, {"id": uuid7(), **row})
-            if custom:
-                row["fields"] = {**row.get("fields", {}), **custom}
-            records.append({**row, "hlc": stamp, "origin": self.device, "stamps": {}, "deleted": None})
-            ops.append((op_id, row["id"], stamp, dumps(_op_fields(row))))
-        if records:
-            self.conn.execute(table.insert(), records)
-            self._write_ops(entity, kind, ops)
-            if entity in placement.OWNERS:
-                for record in records:
-                    self.placed.note(entity, record["id"], record, new=True)
-        return [r["id"] for r in records]
+        """Insert rows, one op each, with two statements in all; return their ids.
+
+        Rows go to the driver as tuples (`_Inserts`): the model's defaults
+        fill what a row leaves out, an id is minted for a row without one,
+        and each row is stamped once. Raises `StoreError` for an unknown
+        entity or field, a replication column, or a value its column
+        cannot hold; nothing is written then.
+        """
+        plan = _Inserts.of(entity, self.conn.dialect)
+        rows = rows if isinstance(rows, list) else list(rows)
+        if not rows:
+            return []
+        count = len(rows)
+        # One batch of ids: the ops' first, then the rows' that bring none.
+        minted = uuid7_many(count + sum(1 for values in rows if "id" not in values))
+        params, ops, ids, owned = plan.build(rows, self._stamps(count), minted[:count], iter(minted[count:]))
+        plan.write(self.conn, self.device, params)
+        self._write_ops(entity, "append" if entity in APPEND_ONLY else "insert", ops)
+        for entity_id, columns in owned:
+            self.placed.note(entity, entity_id, columns, new=True)
+        return ids
 
     def update(self, entity: str, entity_id: str, values: Mapping[str, Any]) -> None:
         """Change some fields of one row and record one ``update`` op."""
@@ -128,8 +130,9 @@ class Recorder:
                     self.placed.note(entity, entity_id, values, new=False)
         # SQLite merges the JSON itself, so rows need not be read back;
         # elsewhere rows are read, merged here and written back once each.
-        if (self.conn.dialect.name == "sqlite" and "fields" in columns
-                and self._update_in_sql(entity, changes, columns, live_only=not tombstones)):
+        if self.conn.dialect.name == "sqlite" and "fields" in columns and (
+                self._saves_in_sql(entity, changes, columns, live_only=not tombstones)
+                or self._update_in_sql(entity, changes, columns, live_only=not tombstones)):
             return
         rows = self._load(entity, {entity_id for entity_id, _ in changes})
         ops = []
@@ -164,6 +167,36 @@ class Recorder:
             ops.append((op_id, entity_id, stamp, fields_json))
         self._save(entity, rows.values())
         self._write_ops(entity, "update", ops)
+
+    def _saves_in_sql(self, entity: str, changes: list, columns: frozenset[str], live_only: bool) -> bool:
+        """`update_many` on SQLite for the usual batch, form saves, in one pass and one UPDATE shape.
+
+        Each change sets only custom fields, to text, numbers or yes/no (no
+        null), and no row is changed twice: a change's op JSON is then its
+        row's patch of custom fields, and one stamp patch covers its fields.
+        Returns False, having written nothing, for any other batch, which
+        `_update_in_sql` folds row by row.
+        """
+        count = len(changes)
+        if len({entity_id for entity_id, _ in changes}) != count:
+            return False
+        named, plain, encode, patch = columns | REPLICATION_COLUMNS, _PLAIN_TYPES, dumps, _stamps_patch
+        tail = "," + dumps(self.device) + "]"
+        params, ops, clock = [], [], self.clock.last
+        for (entity_id, values), stamp, op_id in zip(changes, self._stamps(count), uuid7_many(count)):
+            if not values or not named.isdisjoint(values) or not plain.issuperset(map(type, values.values())):
+                self.clock.last = clock  # nothing was stamped
+                return False
+            fields_json = encode(values)
+            params.append((fields_json, patch(values, stamp, tail), entity_id))
+            ops.append((op_id, entity_id, stamp, fields_json))
+        live = " AND deleted IS NULL" if live_only else ""
+        matched = self.conn.exec_driver_sql(f'UPDATE "{table_of(entity).name}" SET fields = json_patch(fields, ?1), '
+                                            f"stamps = {_merged_stamps(2)} WHERE id = ?3{live}", params).rowcount
+        if matched != count:
+            self._refuse_missing(entity, [entity_id for entity_id, _ in changes])
+        self._write_ops(entity, "update", ops)
+        return True
 
     def _update_in_sql(self, entity: str, changes: list, columns: frozenset[str], live_only: bool = True) -> bool:
         """`update_many` on SQLite with the JSON merge done by SQLite's ``json_patch``.
@@ -329,6 +362,161 @@ class Recorder:
             self.conn.execute(statement, params)
 
 
+class _Inserts:
+    """How new rows of one entity become driver tuples on one kind of database, worked out once.
+
+    A row comes out as SQLAlchemy's insert of the model made it: the model's
+    defaults fill what it leaves out, an aware moment is kept in UTC, and a
+    value whose column type converts it for the database (a moment's text or
+    a checked yes/no on SQLite) is converted by that type's own bind
+    processor. The district's fields are encoded once, in the op's form,
+    and that text is both the row's JSON column and the second half of the
+    op's JSON, after the typed columns (sorted); the fields keep the order
+    they were given in, as the JSON column always has. Nothing reads either
+    but as JSON.
+    """
+
+    _plans: dict[tuple[str, str], "_Inserts"] = {}
+
+    @classmethod
+    def of(cls, entity: str, dialect) -> "_Inserts":
+        plan = cls._plans.get((entity, dialect.name))
+        if plan is None:
+            plan = cls._plans[(entity, dialect.name)] = cls(entity, dialect)
+        return plan
+
+    def __init__(self, entity: str, dialect):
+        table = table_of(entity)
+        settable = columns_of(entity) - {"fields"}
+        self.entity, self.table = entity, table.name
+        self.has_fields = "fields" in table.c
+        #: Typed columns in the table's order: a row's tuple holds them in this order.
+        self.typed = [c.name for c in table.columns if c.name in settable]
+        self.settable = frozenset(self.typed)
+        # Every typed column, in sorted order: a row's columns keep it, and so does their JSON in
+        # the op. The id and columns with a default factory are placeholders; a required column
+        # left out is NULL, which its NOT NULL constraint refuses.
+        specs = ENTITIES[entity].model_fields
+        self.defaults: dict[str, Any] = {
+            name: None if spec.default is PydanticUndefined else spec.default
+            for name, spec in sorted((name, specs[name]) for name in settable)}
+        self.factories = [(name, specs[name].default_factory) for name in self.typed
+                          if specs[name].default_factory is not None]
+        self.dates = [c.name for c in table.columns if c.name in settable and isinstance(c.type, DateTime)]
+        self.processors = []
+        for at, name in enumerate(self.typed):
+            kind = table.c[name].type
+            process = codec.column if isinstance(kind, JSON) else kind.dialect_impl(dialect).bind_processor(dialect)
+            if process is not None:
+                self.processors.append((at, name, process))
+        typed = self.typed
+        self.values = itemgetter(*typed) if len(typed) > 1 else lambda row: (row[typed[0]],)
+        #: `placement.Placed.note` passes over a new row that names none of its owners.
+        self.owners = [column for column, _ in placement.OWNERS.get(entity, ())]
+
+    def build(self, rows: list, stamps: Iterable[int], op_ids: list[str], new_ids: Iterator[str]) -> tuple:
+        """The rows as driver tuples (their `typed` values, fields JSON, stamp), their ops
+        ``(op_id, id, stamp, fields JSON)``, their ids and ``(id, columns)`` of those naming an owner.
+
+        A row's id is its own or the next of ``new_ids``. Raises `StoreError` naming a field that
+        is not the entity's or is kept by change capture, or a value its column cannot hold.
+        """
+        entity, defaults, factories, settable, has_fields = (
+            self.entity, self.defaults, self.factories, self.settable, self.has_fields)
+        values_of, processors, dates, owners = self.values, self.processors, self.dates, self.owners
+        encode, special = _in_order, REPLICATION_COLUMNS | {"fields"}
+        params, ops, ids, owned = [], [], [], []
+        for values, stamp, op_id in zip(rows, stamps, op_ids):
+            flat = defaults.copy()
+            for name, factory in factories:
+                flat[name] = factory()
+            custom, given = {}, None
+            for name, value in values.items():
+                if name in settable:
+                    flat[name] = value
+                elif name not in special and has_fields:
+                    custom[name] = value
+                elif name == "fields":
+                    given = _mapping(entity, value)
+                else:
+                    _split(entity, {name: value}, columns_of(entity))  # raises, naming the field
+            for name in dates:
+                moment = flat[name]
+                if isinstance(moment, datetime) and moment.tzinfo is not None:
+                    # SQLite keeps no zone: store every moment in UTC so it reads back right.
+                    flat[name] = moment.astimezone(timezone.utc)
+            entity_id = flat["id"]
+            if entity_id is None and "id" not in values:
+                entity_id = flat["id"] = next(new_ids)
+            row = values_of(flat)
+            if processors:
+                row = self._processed(row)
+            op_json = encode(flat)
+            if has_fields:
+                fields = ({**given, **custom} if custom else given) if given else custom
+                if fields:
+                    fields_json = encode(fields)
+                    if given and not settable.isdisjoint(given):
+                        op_json = codec.op({**flat, **fields})  # a custom value stands for the column's in the op
+                    else:
+                        op_json = op_json[:-1] + "," + fields_json[1:]
+                    params.append((*row, fields_json, stamp))
+                else:
+                    params.append((*row, "{}", stamp))
+            else:
+                params.append((*row, stamp))
+            ops.append((op_id, entity_id, stamp, op_json))
+            ids.append(entity_id)
+            if owners:
+                for column in owners:
+                    if flat[column] is not None:
+                        owned.append((entity_id, flat))
+                        break
+        return params, ops, ids, owned
+
+    def _processed(self, row: tuple) -> list:
+        row = list(row)
+        for at, name, process in self.processors:
+            try:
+                row[at] = process(row[at])
+            except (TypeError, ValueError) as exc:
+                raise StoreError(f"cannot insert {self.entity}: {name} = {row[at]!r} does not fit the column: "
+                                 f"{exc}") from None
+        return row
+
+    def write(self, conn: Connection, device: str, params: list[tuple]) -> None:
+        """Insert rows given as `build` makes them, stamped by ``device``: one executemany."""
+        mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+        names = [*self.typed, *(["fields"] if self.has_fields else []), "hlc", "origin"]
+        marks = [mark] * (len(names) - 1)
+        if "\x00" in device:  # bound, so the database names what it cannot hold
+            marks.append(mark)
+            params = [(*row, device) for row in params]
+        else:
+            # The batch's device as a literal, as the op log has it (`Recorder._write_ops`).
+            origin = sql_text(device)
+            marks.append(origin if mark == "?" else origin.replace("%", "%%"))
+        statement = (f'INSERT INTO "{self.table}" ({", ".join(names)}, stamps, deleted) '
+                     f"VALUES ({', '.join(marks)}, '{{}}', NULL)")
+        conn.exec_driver_sql(statement, params)
+
+
+_in_order_c = codec._c_encoder(codec.json_value, json.encoder.encode_basestring, (",", ":"), False)
+
+
+def _in_order(value: Mapping[str, Any]) -> str:
+    """The op form of `wangge.core.codec` with the keys in the mapping's own order (sorting
+    them cost a tenth of a bulk insert)."""
+    return "".join(_in_order_c(value, 0)) if _in_order_c else codec.op(value)
+
+
+def _mapping(entity: str, value: Any) -> dict:
+    try:
+        return dict(value)
+    except (TypeError, ValueError):
+        raise StoreError(f"{entity}.fields: expected a mapping of field names to values, got {value!r}") from None
+
+
 def patch_rows(conn: Connection, table: str, patches: Iterable[tuple], *, live_only: bool,
                whole_stamps: bool = False) -> int:
     """Merge changes into rows on SQLite without reading them; return how many rows matched.
@@ -347,17 +535,32 @@ def patch_rows(conn: Connection, table: str, patches: Iterable[tuple], *, live_o
         shapes.setdefault((tuple(plain), nulls), []).append(params)
     matched = 0
     for (plain, nulls), params in shapes.items():
-        fields = "json_patch(fields, ?)"
+        at = len(plain) + 1  # where the custom fields' JSON is bound, then the nulls' paths
+        fields = f"json_patch(fields, ?{at})"
         if nulls:
-            fields = "json_set(" + fields + ", ?, json('null')" * len(nulls) + ")"
-        stamps = "stamps = ?" if whole_stamps else "stamps = json_patch(stamps, ?)"
-        sets = [f'"{name}" = ?' for name in plain] + [f"fields = {fields}", stamps]
+            fields = "json_set(" + fields + "".join(f", ?{at + n}, json('null')" for n in range(1, len(nulls) + 1)) + ")"
+        at += len(nulls) + 1  # the stamps' JSON
+        stamps = f"?{at}" if whole_stamps else _merged_stamps(at)
+        sets = [f'"{name}" = ?{n}' for n, name in enumerate(plain, 1)] + [f"fields = {fields}", f"stamps = {stamps}"]
         live = " AND deleted IS NULL" if live_only else ""
-        matched += conn.exec_driver_sql(f'UPDATE "{table}" SET {", ".join(sets)} WHERE id = ?{live}', params).rowcount
+        matched += conn.exec_driver_sql(f'UPDATE "{table}" SET {", ".join(sets)} WHERE id = ?{at + 1}{live}',
+                                        params).rowcount
     return matched
 
 
+def _merged_stamps(at: int) -> str:
+    """SQL for a row's stamps merged with the patch bound at ``?{at}``.
+
+    A row not edited since its insert has no stamps and takes the patch as it
+    is: SQLite's json_patch of the stamps cost as much as the rest of a form
+    save's UPDATE.
+    """
+    return f"CASE WHEN stamps = '{{}}' THEN ?{at} ELSE json_patch(stamps, ?{at}) END"
+
+
 _SIMPLE_TYPES = frozenset({str, int, float, bool, type(None)})
+#: Values a JSON merge patch sets as they are (a null would delete the field).
+_PLAIN_TYPES = frozenset({str, int, float, bool})
 
 
 def sql_text(value: str) -> str:
@@ -390,19 +593,6 @@ def _op_fields(values: Mapping[str, Any]) -> dict:
     flat = {k: v for k, v in values.items() if k != "fields" and k not in REPLICATION_COLUMNS}
     flat.update(values.get("fields") or {})
     return flat
-
-
-def _with_defaults(entity: str, row: dict) -> dict:
-    """The row with the model's defaults filled in, so every row has every column."""
-    full = {}
-    for name, field in ENTITIES[entity].model_fields.items():
-        if name in row:
-            full[name] = row[name]
-        elif field.default_factory is not None:
-            full[name] = field.default_factory()
-        elif field.default is not PydanticUndefined:
-            full[name] = field.default
-    return full
 
 
 #: Field names as JSON strings, for building patches as text.

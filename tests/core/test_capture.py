@@ -265,3 +265,26 @@ def test_a_field_named_with_a_double_quote_can_be_set_to_null(opened):
     with opened.read() as conn:
         row = conn.execute(select(Household)).mappings().one()
     assert row["fields"] == {name: None, "pets": 1} and set(row["stamps"]) == {name, "pets"}
+
+
+def test_form_saves_of_edited_and_unedited_rows_keep_every_stamp(opened):
+    # A row never edited since its insert takes a save's stamps as they come; an edited one merges them.
+    with opened.write() as rec:
+        grid = _grid(rec)
+        homes = rec.insert_many("household", [{"grid_id": grid, "pets": 0} for _ in range(3)])
+        rec.update("household", homes[0], {"income": 1, "pets": 1})
+    save = {"pets": 5, "低保": True, "note": "自有住房", "收入": 3200.5}
+    with opened.write() as rec:
+        rec.update_many("household", [(home, save) for home in homes])
+    ops = [o for o in _ops(opened) if o["kind"] == "update"]
+    with opened.read() as conn:
+        rows = {r["id"]: r for r in conn.execute(select(Household)).mappings()}
+    assert [(o["entity_id"], o["fields"]) for o in ops] == [(homes[0], {"income": 1, "pets": 1})] + [
+        (home, save) for home in homes]
+    first, saves = ops[0], {o["entity_id"]: o for o in ops[1:]}
+    for home in homes:
+        row, stamp = rows[home], [saves[home]["hlc"], opened.device_id]
+        earlier = {"income": 1} if home == homes[0] else {}
+        assert row["fields"] == {**earlier, **save}
+        assert row["stamps"] == {**({"income": [first["hlc"], opened.device_id]} if earlier else {}),
+                                 **dict.fromkeys(save, stamp)}
