@@ -239,8 +239,11 @@ def _shift(model, offset: int) -> None:
         obj = pending.pop()
         obj._tx_position += offset
         obj._tx_position_end += offset
-        for name, value in obj.__dict__.items():
-            if type(value) in _ATOMS or name == "parent" or name.startswith("_tx_"):
+        # Reading the attributes one by one: `obj.__dict__` would give every
+        # object a dictionary of its own, a sizeable share of a big file's model.
+        for name in type(obj)._tx_attrs:
+            value = getattr(obj, name)
+            if type(value) in _ATOMS:
                 continue
             if type(value) is list:
                 pending.extend(v for v in value if type(v) not in _ATOMS)
