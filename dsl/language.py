@@ -32,6 +32,8 @@ _RULE_NAMES = {
 
 #: How many chunks back a chunk that does not parse alone is tried joined to the ones before it.
 JOIN_BACK = 4
+#: Characters of the statements parsed together while they parse: a few MB of parse tree.
+BATCH = 20_000
 
 
 @lru_cache(maxsize=1)
@@ -131,15 +133,34 @@ def _parse_groups(text: str, filename: str) -> list[_Group]:
     blanked = blank_comments(text)
     source = RuleText(text)
     groups: list[_Group] = []
-    for chunk in split(blanked):
-        if chunk.blank:
+    for batch in _batches([c for c in split(blanked) if not c.blank]):
+        first, last = batch[0], batch[-1]
+        whole = _parse_chunk(Chunk(first.offset, first.line, blanked[first.offset:last.offset + len(last.text)]),
+                             text, filename, source)
+        if whole.error is None:
+            groups.append(whole)
             continue
-        group = _parse_chunk(chunk, text, filename, source)
-        if group.error is not None:
-            group = _rejoin(groups, group, blanked, text, filename, source)
-        groups.append(group)
+        for chunk in batch:  # one statement at a time, to find every broken one
+            group = _parse_chunk(chunk, text, filename, source)
+            if group.error is not None:
+                group = _rejoin(groups, group, blanked, text, filename, source)
+            groups.append(group)
     _check_order(groups, blanked, text, filename, source)
     return groups
+
+
+def _batches(chunks: list[Chunk]) -> list[list[Chunk]]:
+    """Adjacent chunks in runs of about `BATCH` characters: each textX parse has a fixed cost,
+    which a file of many one-line statements would otherwise pay per line."""
+    batches: list[list[Chunk]] = []
+    size = BATCH
+    for chunk in chunks:
+        if size + len(chunk.text) > BATCH:
+            batches.append([])
+            size = 0
+        batches[-1].append(chunk)
+        size += len(chunk.text)
+    return batches
 
 
 def _rejoin(groups: list[_Group], group: _Group, blanked: str, text: str, filename: str,
