@@ -84,6 +84,11 @@ class _Group:
     chunk: Chunk
     model: Any = None
     error: Optional[Diagnostic] = None
+    last: Optional[Chunk] = None  # the last statement's own chunk, when the group has several
+
+    @property
+    def tail(self) -> Chunk:
+        return self.last or self.chunk
 
 
 def parse(text: str, filename: str) -> RuleModel:
@@ -138,10 +143,11 @@ def _parse_groups(text: str, filename: str) -> list[_Group]:
         whole = _parse_chunk(Chunk(first.offset, first.line, blanked[first.offset:last.offset + len(last.text)]),
                              text, filename, source)
         if whole.error is None:
+            whole.last = last
             groups.append(whole)
             continue
         for chunk in batch:  # one statement at a time, to find every broken one
-            group = _parse_chunk(chunk, text, filename, source)
+            group = whole if len(batch) == 1 else _parse_chunk(chunk, text, filename, source)
             if group.error is not None:
                 group = _rejoin(groups, group, blanked, text, filename, source)
             groups.append(group)
@@ -176,6 +182,12 @@ def _rejoin(groups: list[_Group], group: _Group, blanked: str, text: str, filena
     for back in range(1, min(len(groups), JOIN_BACK) + 1):
         before = groups[-back]
         first = before.chunk
+        # Cheap tests first: a whole batch before it need not be parsed again,
+        # and a statement broken in its middle does not go on into the next chunk.
+        if before.error is None and not _continues(before.tail, group.chunk, blanked, text, filename, source):
+            break
+        if before.error is not None and not _cut_short(before):
+            break
         joined = _parse_chunk(Chunk(first.offset, first.line, blanked[first.offset:end]), text, filename, source)
         if joined.error is None or (_cut_short(before) and _where(joined) > (group.chunk.line + 1, 1)):
             del groups[-back:]
@@ -183,6 +195,23 @@ def _rejoin(groups: list[_Group], group: _Group, blanked: str, text: str, filena
         if before.error is None:  # a statement that parses alone is not cut short
             break
     return group
+
+
+def _continues(tail: Chunk, chunk: Chunk, blanked: str, text: str, filename: str, source: RuleText) -> bool:
+    """True if the complete statement of ``tail`` may go on into ``chunk`` (``service s`` / ``points 10``).
+
+    A statement that ends with '}' never goes on; the others are short, and
+    whether one takes in the first line of ``chunk`` shows in how that line
+    parses after it: without error, or failing somewhere else than alone.
+    """
+    if tail.text.rstrip().endswith("}"):
+        return False
+    line_end = blanked.find("\n", chunk.offset) + 1 or len(blanked)
+    joined = _parse_chunk(Chunk(tail.offset, tail.line, blanked[tail.offset:line_end]), text, filename, source)
+    if joined.error is None:
+        return True
+    alone = _parse_chunk(Chunk(chunk.offset, chunk.line, blanked[chunk.offset:line_end]), text, filename, source)
+    return alone.error is None or _where(alone) != _where(joined)
 
 
 def _where(group: _Group) -> tuple[int, int]:

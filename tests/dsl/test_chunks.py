@@ -58,6 +58,13 @@ def test_a_keyword_flush_left_inside_a_block_does_not_cut_the_block():
     assert [c.code for c in level.classes] == ["A", "B"]
 
 
+def test_a_statement_that_goes_on_with_a_top_level_keyword_is_read_whole():
+    # `points` starts a statement flush left, but after a service it is the service's points.
+    model = parse('ruleset x\nservice 理发 "理发"\npoints 10\nrole a\n', "t.wg")
+    service, role = model.sections
+    assert (service.code, service.points, role.code) == ("理发", 10, "a")
+
+
 def test_a_block_cut_by_a_keyword_still_reports_its_own_error_where_it_is():
     text = 'ruleset x\nlevel 网格 "网格" {\nclass A "A类"\nhouseholds_per_grid many\n}\n'
     found = only(text)
