@@ -117,6 +117,10 @@ class RuleText:
         line = bisect_right(self._starts, position)
         return line, position - self._starts[line - 1] + 1
 
+    def count(self) -> int:
+        """The number of lines, as ``str.splitlines`` counts them (a final line break ends a line)."""
+        return len(self._starts) - (1 if self.input.endswith("\n") else 0)
+
     def line(self, number: int) -> str:
         """Line ``number`` (1-based) without its line break, or "" if out of range."""
         if not 0 < number <= len(self._starts):

@@ -265,7 +265,7 @@ def _parse_chunk(chunk: Chunk, text: str, filename: str, source: RuleText) -> _G
     try:
         model = metamodel().model_from_str(chunk.text, file_name=filename)
     except TextXError as error:
-        return _Group(chunk, error=_syntax_diagnostic(error, text, filename, chunk.line))
+        return _Group(chunk, error=_syntax_diagnostic(error, text, filename, chunk.line, source))
     if isinstance(model, str):  # blanks only: textX returns a string
         return _Group(chunk)
     if chunk.offset:
@@ -325,20 +325,25 @@ def _is_keyword(name: str) -> bool:
     return name in KEYWORDS
 
 
-def _found(text: str, line: int, col: int) -> str:
-    rest = source_line(text, line)[col - 1:]
+def _found(line_text: str, col: int) -> str:
+    rest = line_text[col - 1:]
     word = re.match(r"\w+|\S", rest)
     return word.group(0) if word else ""
 
 
-def _syntax_diagnostic(error: TextXError, text: str, filename: str, first_line: int = 0) -> Diagnostic:
-    """The located message of a textX error in a chunk whose first line is line ``first_line`` (0-based) of ``text``."""
+def _syntax_diagnostic(error: TextXError, text: str, filename: str, first_line: int = 0,
+                       source: Optional[RuleText] = None) -> Diagnostic:
+    """The located message of a textX error in a chunk whose first line is line ``first_line`` (0-based) of ``text``.
+
+    ``source`` is ``text``'s line index: a big file with many errors is not split into lines for each.
+    """
+    source = source or RuleText(text)
     line, col = (error.line or 1) + first_line, error.col or 1
-    lines = text.splitlines() or [""]
-    if line > len(lines):  # past the newline parse() appends: point at the real end
-        line, col = len(lines), len(lines[-1]) + 1
+    count = max(source.count(), 1)
+    if line > count:  # past the last line break: point at the real end
+        line, col = count, len(source.line(count)) + 1
     expected = _expected(error) if isinstance(error, TextXSyntaxError) else []
-    found = _found(text, line, col)
+    found = _found(source.line(line), col)
     shown = f"'{found}'" if found else "end of file"
     if expected:
         shown_expected = [f"'{e}'" if _is_keyword(e) else e for e in expected]
@@ -355,11 +360,11 @@ def _syntax_diagnostic(error: TextXError, text: str, filename: str, first_line: 
             hint = ""
     if not hint and found in KEYWORDS and "a code" in expected:
         hint = f"'{found}' is a keyword and cannot be a code; choose another code"
-    wide = _full_width(source_line(text, line)[col - 1:])
+    wide = _full_width(source.line(line)[col - 1:])
     if wide:
         hint = (f"'{wide}' is full-width punctuation: type the ASCII '{FULL_WIDTH[wide]}' instead "
                 f"(switch the input method to half-width)") + (f"; {hint}" if hint else "")
-    return Diagnostic(filename, line, col, message, hint, source_line(text, line))
+    return Diagnostic(filename, line, col, message, hint, source.line(line))
 
 
 #: Full-width punctuation a Chinese input method types, and the ASCII the language means.
