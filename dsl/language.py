@@ -110,10 +110,11 @@ def parse_recovering(text: str, filename: str):
     model is None when the statements that parse have no `ruleset` header (or
     the file is empty); the syntax errors are then the whole story.
     """
-    groups = _parse_groups(text, filename)
+    source = RuleText(text)
+    groups = _parse_groups(text, filename, source)
     syntax = [g.error for g in groups if g.error is not None]
     words = [g.chunk.head() for g in groups if g.error is not None]
-    model = RuleModel(filename, RuleText(text))
+    model = RuleModel(filename, source)
     for group in groups:
         if group.model is not None:
             model.add(group.model)
@@ -133,10 +134,9 @@ def _finish(model: RuleModel, text: str, filename: str) -> RuleModel:
     return model
 
 
-def _parse_groups(text: str, filename: str) -> list[_Group]:
-    """Every statement of ``text`` parsed, broken ones with their syntax error, in file order."""
+def _parse_groups(text: str, filename: str, source: RuleText) -> list[_Group]:
+    """Every statement of ``text`` (indexed by ``source``) parsed, broken ones with their syntax error, in file order."""
     blanked = blank_comments(text)
-    source = RuleText(text)
     groups: list[_Group] = []
     for batch in _batches([c for c in split(blanked) if not c.blank]):
         first, last = batch[0], batch[-1]
