@@ -61,7 +61,8 @@ class Chunk:
 
     @property
     def blank(self) -> bool:
-        return not self.text.strip()
+        """True for a chunk of nothing but blanks and comments."""
+        return not blank_comments(self.text).strip()
 
     def head(self) -> tuple[str, str]:
         """Its first two words: the keyword and, usually, the code it defines."""

@@ -136,11 +136,10 @@ def _finish(model: RuleModel, text: str, filename: str) -> RuleModel:
 
 def _parse_groups(text: str, filename: str, source: RuleText) -> list[_Group]:
     """Every statement of ``text`` (indexed by ``source``) parsed, broken ones with their syntax error, in file order."""
-    blanked = blank_comments(text)
     groups: list[_Group] = []
-    for batch in _batches([c for c in split(blanked) if not c.blank]):
+    for batch in _batches([c for c in split(text) if not c.blank]):
         first, last = batch[0], batch[-1]
-        whole = _parse_chunk(Chunk(first.offset, first.line, blanked[first.offset:last.offset + len(last.text)]),
+        whole = _parse_chunk(Chunk(first.offset, first.line, text[first.offset:last.offset + len(last.text)]),
                              text, filename, source)
         if whole.error is None:
             whole.last = last
@@ -149,9 +148,9 @@ def _parse_groups(text: str, filename: str, source: RuleText) -> list[_Group]:
         for chunk in batch:  # one statement at a time, to find every broken one
             group = whole if len(batch) == 1 else _parse_chunk(chunk, text, filename, source)
             if group.error is not None:
-                group = _rejoin(groups, group, blanked, text, filename, source)
+                group = _rejoin(groups, group, text, filename, source)
             groups.append(group)
-    _check_order(groups, blanked, text, filename, source)
+    _check_order(groups, text, filename, source)
     return groups
 
 
@@ -169,8 +168,7 @@ def _batches(chunks: list[Chunk]) -> list[list[Chunk]]:
     return batches
 
 
-def _rejoin(groups: list[_Group], group: _Group, blanked: str, text: str, filename: str,
-            source: RuleText) -> _Group:
+def _rejoin(groups: list[_Group], group: _Group, text: str, filename: str, source: RuleText) -> _Group:
     """``group`` (which does not parse alone) or, if it was cut off a statement before it, that statement.
 
     A chunk can begin with a keyword that only continues the statement before
@@ -184,11 +182,11 @@ def _rejoin(groups: list[_Group], group: _Group, blanked: str, text: str, filena
         first = before.chunk
         # Cheap tests first: a whole batch before it need not be parsed again,
         # and a statement broken in its middle does not go on into the next chunk.
-        if before.error is None and not _continues(before.tail, group.chunk, blanked, text, filename, source):
+        if before.error is None and not _continues(before.tail, group.chunk, text, filename, source):
             break
         if before.error is not None and not _cut_short(before):
             break
-        joined = _parse_chunk(Chunk(first.offset, first.line, blanked[first.offset:end]), text, filename, source)
+        joined = _parse_chunk(Chunk(first.offset, first.line, text[first.offset:end]), text, filename, source)
         if joined.error is None or (_cut_short(before) and _where(joined) > (group.chunk.line + 1, 1)):
             del groups[-back:]
             return joined
@@ -197,20 +195,20 @@ def _rejoin(groups: list[_Group], group: _Group, blanked: str, text: str, filena
     return group
 
 
-def _continues(tail: Chunk, chunk: Chunk, blanked: str, text: str, filename: str, source: RuleText) -> bool:
+def _continues(tail: Chunk, chunk: Chunk, text: str, filename: str, source: RuleText) -> bool:
     """True if the complete statement of ``tail`` may go on into ``chunk`` (``service s`` / ``points 10``).
 
     A statement that ends with '}' never goes on; the others are short, and
     whether one takes in the first line of ``chunk`` shows in how that line
     parses after it: without error, or failing somewhere else than alone.
     """
-    if tail.text.rstrip().endswith("}"):
+    if blank_comments(tail.text).rstrip().endswith("}"):
         return False
-    line_end = blanked.find("\n", chunk.offset) + 1 or len(blanked)
-    joined = _parse_chunk(Chunk(tail.offset, tail.line, blanked[tail.offset:line_end]), text, filename, source)
+    line_end = text.find("\n", chunk.offset) + 1 or len(text)
+    joined = _parse_chunk(Chunk(tail.offset, tail.line, text[tail.offset:line_end]), text, filename, source)
     if joined.error is None:
         return True
-    alone = _parse_chunk(Chunk(chunk.offset, chunk.line, blanked[chunk.offset:line_end]), text, filename, source)
+    alone = _parse_chunk(Chunk(chunk.offset, chunk.line, text[chunk.offset:line_end]), text, filename, source)
     return alone.error is None or _where(alone) != _where(joined)
 
 
@@ -226,7 +224,7 @@ def _cut_short(group: _Group) -> bool:
     return _where(group) >= (next_line, 1)
 
 
-def _check_order(groups: list[_Group], blanked: str, text: str, filename: str, source: RuleText) -> None:
+def _check_order(groups: list[_Group], text: str, filename: str, source: RuleText) -> None:
     """Mark a chunk that the grammar would not accept after the ones before it (an `import` after a role)."""
     last = None
     for index, group in enumerate(groups):
@@ -235,7 +233,7 @@ def _check_order(groups: list[_Group], blanked: str, text: str, filename: str, s
         if last is not None and not _may_follow(groups[last].model, group.model):
             first = groups[last].chunk
             end = group.chunk.offset + len(group.chunk.text)
-            joined = _parse_chunk(Chunk(first.offset, first.line, blanked[first.offset:end]), text, filename, source)
+            joined = _parse_chunk(Chunk(first.offset, first.line, text[first.offset:end]), text, filename, source)
             groups[index] = _Group(group.chunk, None, joined.error or Diagnostic(
                 filename, group.chunk.line + 1, 1, "syntax error: this statement is out of place",
                 "a rule file starts with `ruleset`, then its imports, then `extends`, then the rest",
@@ -261,9 +259,13 @@ def _may_follow(before, after) -> bool:
 
 
 def _parse_chunk(chunk: Chunk, text: str, filename: str, source: RuleText) -> _Group:
-    """The chunk's model, its objects at their places in the file, or the syntax error it has."""
+    """The chunk's model, its objects at their places in the file, or the syntax error it has.
+
+    Comments are blanked out chunk by chunk: a stray quote then hides the
+    comments of its own statement at most, not those of the rest of the file.
+    """
     try:
-        model = metamodel().model_from_str(chunk.text, file_name=filename)
+        model = metamodel().model_from_str(blank_comments(chunk.text), file_name=filename)
     except TextXError as error:
         return _Group(chunk, error=_syntax_diagnostic(error, text, filename, chunk.line, source))
     if isinstance(model, str):  # blanks only: textX returns a string

@@ -51,6 +51,13 @@ def test_positions_after_comments_and_in_later_chunks_are_those_of_the_file():
     assert found.source_line.endswith("// 注释")
 
 
+def test_a_stray_quote_does_not_hide_the_comments_of_the_statements_after_it():
+    text = BASIC + "role 社工 'abc\nrole 巡查员 at 街区 # don't\n"
+    found = diagnostics(text)
+    assert [(d.line, d.message.split(":")[0]) for d in found] == [
+        (line_col(text, "'abc")[0], "syntax error"), (line_col(text, "街区")[0], "unknown level '街区'")]
+
+
 def test_a_keyword_flush_left_inside_a_block_does_not_cut_the_block():
     text = 'ruleset x\nlevel 网格 "网格" {\nclass A "A类"\nclass B "B类"\n}\n'
     model = parse(text, "t.wg")
