@@ -135,7 +135,10 @@ def _finish(model: RuleModel, text: str, filename: str) -> RuleModel:
 
 
 def _parse_groups(text: str, filename: str, source: RuleText) -> list[_Group]:
-    """Every statement of ``text`` (indexed by ``source``) parsed, broken ones with their syntax error, in file order."""
+    """Every statement of ``text`` (indexed by ``source``) parsed, in file order.
+
+    A group that does not parse carries its syntax error instead of a model.
+    """
     groups: list[_Group] = []
     for batch in _batches([c for c in split(text) if not c.blank]):
         first, last = batch[0], batch[-1]
