@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from sys import intern
 from functools import lru_cache
 from importlib import resources
 from typing import Any, Optional
@@ -273,8 +274,7 @@ def _parse_chunk(chunk: Chunk, text: str, filename: str, source: RuleText) -> _G
         return _Group(chunk, error=_syntax_diagnostic(error, text, filename, chunk.line, source))
     if isinstance(model, str):  # blanks only: textX returns a string
         return _Group(chunk)
-    if chunk.offset:
-        _shift(model, chunk.offset)
+    _settle(model, chunk.offset)
     # The parser holds the parse tree, the chunk's text and, in the last parse
     # failure's traceback, cycles back to itself; loads run with the cyclic
     # collector paused (core/collector.py), so empty it for reference counting to free.
@@ -285,10 +285,15 @@ def _parse_chunk(chunk: Chunk, text: str, filename: str, source: RuleText) -> _G
 
 
 _ATOMS = frozenset({str, int, float, bool, type(None)})
+_SHORT = 32  # longer strings are labels, seldom repeated
 
 
-def _shift(model, offset: int) -> None:
-    """Move the positions of every object of a chunk's model by the chunk's offset in the file."""
+def _settle(model, offset: int) -> None:
+    """Move every object of a chunk's model by the chunk's offset in the file; share its short strings.
+
+    Codes repeat all through a big file (every item names a severity, states,
+    channels); interned, each is kept once instead of once per use.
+    """
     pending = [model]
     while pending:
         obj = pending.pop()
@@ -298,6 +303,9 @@ def _shift(model, offset: int) -> None:
         # object a dictionary of its own, a sizeable share of a big file's model.
         for name in type(obj)._tx_attrs:
             value = getattr(obj, name)
+            if type(value) is str and len(value) <= _SHORT:
+                setattr(obj, name, intern(value))
+                continue
             if type(value) in _ATOMS:
                 continue
             if type(value) is list:
