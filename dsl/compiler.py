@@ -6,6 +6,8 @@ nothing for such input.
 """
 from __future__ import annotations
 
+from functools import lru_cache
+from typing import NamedTuple
 
 from wangge.core import ruleset as rs
 from wangge.dsl.definitions import Definitions, single
@@ -17,10 +19,23 @@ _KIND = {"部件": "component", "事件": "event", "服务": "service"}
 _EVIDENCE = {"照片": "photo", "现场确认": "onsite_confirmation", "回访": "callback", "签字": "signature"}
 
 
+# A big catalogue repeats the same labels ("受理" / "Accept"), durations and SLA
+# stages thousands of times. The compiled values are frozen, so equal ones are
+# built once and shared: a 5 MB file's ruleset takes a fraction of the memory
+# and of pydantic's validation time. Keys are the source strings, so a shared
+# value is exactly the one its text would have compiled to.
+_SHARED = 8192
+
+
 def label(node) -> rs.Label:
     if node is None:
-        return rs.Label()
-    return rs.Label(zh=node.zh, en=node.en or "")
+        return _label("", "")
+    return _label(node.zh, node.en or "")
+
+
+@lru_cache(maxsize=_SHARED)
+def _label(zh: str, en: str) -> rs.Label:
+    return rs.Label(zh=zh, en=en)
 
 
 def code_of(ref):
@@ -172,8 +187,20 @@ def item(full: str, node) -> rs.CaseItem:
 
 
 def sla(stages) -> tuple[rs.SlaStage, ...]:
-    return tuple(rs.SlaStage(state=s.state.code, within=duration(s.within),
-                             origin="report" if s.from_report else code_of(s.origin)) for s in stages)
+    return tuple(_sla_stage(s.state.code, s.within.amount, s.within.unit,
+                            "report" if s.from_report else code_of(s.origin)) for s in stages)
+
+
+@lru_cache(maxsize=_SHARED)
+def _sla_stage(state: str, amount: str, unit: str, origin) -> rs.SlaStage:
+    return rs.SlaStage(state=state, within=duration(_Within(amount, unit)), origin=origin)
+
+
+class _Within(NamedTuple):
+    """A `Duration` node's two strings, as `units.duration` reads them."""
+
+    amount: str
+    unit: str
 
 
 _STATE_FLAGS = ("void", "suspended", "rework", "closed")

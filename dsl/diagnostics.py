@@ -79,9 +79,9 @@ def at(obj, message: str, hint: str = "", severity: str = "error") -> Diagnostic
     from textx import get_model
 
     model = get_model(obj)
-    text = model._tx_parser.input
-    line, col = model._tx_parser.pos_to_linecol(obj._tx_position)
-    return Diagnostic(model._tx_filename or "<string>", line, col, message, hint, source_line(text, line), severity)
+    source = model._tx_parser  # the file's RuleText (dsl/chunks.py): its lines are indexed
+    line, col = source.pos_to_linecol(obj._tx_position)
+    return Diagnostic(model._tx_filename or "<string>", line, col, message, hint, source.line(line), severity)
 
 
 def warning_at(obj, message: str, hint: str = "") -> Diagnostic:

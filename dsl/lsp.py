@@ -111,7 +111,9 @@ def definitions(text: str, path: str, *, follow_imports: bool = True) -> list[De
         return []
     found = []
     parser = model._tx_parser
-    for obj in get_children(lambda o: isinstance(getattr(o, "code", None), str) and type(o).__name__ != "Ref", model):
+    defining = [obj for chunk in model.chunks
+                for obj in get_children(lambda o: isinstance(getattr(o, "code", None), str) and type(o).__name__ != "Ref", chunk)]
+    for obj in defining:
         line, column = _code_position(text, parser, obj)
         label = getattr(obj, "label", None)
         shown = " / ".join(x for x in (getattr(label, "zh", ""), getattr(label, "en", "")) if x) if label else ""
