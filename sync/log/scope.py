@@ -6,20 +6,25 @@ workers and assignments. The device registry never leaves the master.
 The master enforces scope on both push (`wangge.sync.master.authorise`) and pull.
 
 `checksums` digests every in-scope row per entity; device and master compute
-it the same way after each sync, and a mismatch triggers a repair.
+it the same way after each sync, and a mismatch triggers a repair. A shared
+entity's digest is kept per process and used again while the table's change
+mark (`wangge.sync.log.tables.mark`, set by a trigger on every write) stands.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
+import weakref
 from typing import Iterable, Optional
 
-from sqlalchemy import func, select
-from sqlalchemy.engine import Connection
+from sqlalchemy import func, inspect, select
+from sqlalchemy.engine import Connection, Engine
 
 from wangge.core import codec, entities, placement
 from wangge.core.capture import stored_json, table_of
 from wangge.core.models import Assignment, GridCell, Op, Worker
+from wangge.sync.log import tables
 
 #: Sent to every device whatever its grids.
 SHARED = entities.SHARED
@@ -118,8 +123,12 @@ def placed_sql(entity: str) -> tuple[str, str]:
     return sql, columns[0] if len(columns) == 1 else f"COALESCE({', '.join(columns)})"
 
 
+@functools.cache
 def placed(entity: str):
-    """(from clause, grid column) of the query form of `placed_sql`."""
+    """(from clause, grid column) of the query form of `placed_sql`.
+
+    Built once per entity: the joins are immutable, and building them again
+    on every exchange cost more than running the query."""
     source = table_of(entity)
     aliases = {"t": source}
     joins, grids = _placing(entity, "t", False)
@@ -157,6 +166,25 @@ def rows_in_scope(conn: Connection, entity: str, grids: Optional[list[str]]):
     return select(table.c.id).select_from(source).where(grid.in_(grids))
 
 
+def op_in_scope_sql(mark: str, grids: int, op: str = "o") -> tuple[str, int]:
+    """SQL true for an op row ``op`` whose row lies in the scope of ``grids`` grid ids (bound by
+    ``mark`` placeholders), and how many times the grid ids are to be bound in turn.
+
+    A CASE on the op's entity (not an OR) keeps SQLite on the log's position
+    order instead of the entity index; a shared entity's op is always in scope.
+    """
+    shared = ", ".join(f"'{entity}'" for entity in sorted(SHARED))
+    if not grids:
+        return f"{op}.entity IN ({shared})", 0
+    marks = ", ".join([mark] * grids)
+    arms = []
+    for entity in SCOPED:
+        joins, grid = placed_sql(entity)
+        arms.append(f"WHEN '{entity}' THEN EXISTS (SELECT 1 FROM {table_of(entity).name} t {joins} "
+                    f"WHERE t.id = {op}.entity_id AND {grid} IN ({marks}))")
+    return f"CASE {op}.entity {' '.join(arms)} ELSE {op}.entity IN ({shared}) END", len(SCOPED)
+
+
 def synced_entities() -> tuple[str, ...]:
     return tuple(sorted(SHARED)) + SCOPED
 
@@ -174,27 +202,80 @@ def checksums(conn: Connection, grids: Optional[list[str]]) -> dict[str, str]:
     ``grids=None`` digests every row the replica holds (a device's view).
     """
     out = {}
+    marks = _marks(conn)
     for entity in synced_entities():
         scoped = grids is not None and entity not in SHARED
-        digest = hashlib.sha256()
-        update, loads, canonical, written = digest.update, json.loads, _canonical, _written
-        # A derived flag digests as Python's bool whatever the driver returns (SQLite: 0/1).
-        flag = DERIVED.get(entity) == "stale"
-        rows = conn.exec_driver_sql(_digest_sql(conn, entity, len(grids) if scoped else None),
-                                    tuple(grids) if scoped else ())
-        while batch := rows.fetchmany(5000):
-            for row in batch:
-                # Stamps come back as the stored text, decoded only when not
-                # empty: most rows were never edited after their insert.
-                stamps = row[4]
-                if not stamps or stamps == "{}":
-                    stamps = "{}"
-                elif stamps not in written:
-                    stamps = canonical(loads(stamps))
-                derived = tuple(row[5:]) if not flag or row[5] is None else (bool(row[5]),)
-                update(f"{row[0]}|{row[1]}|{row[2]}|{row[3]}|{stamps}|{derived}\n".encode())
-        out[entity] = digest.hexdigest()
+        if not scoped and entity in marks:
+            out[entity] = _shared_digest(conn, entity, marks[entity])
+        else:
+            out[entity] = _digest(conn, entity, grids if scoped else None)
     return out
+
+
+def _digest(conn: Connection, entity: str, grids: Optional[list[str]]) -> str:
+    """The checksum of ``entity``'s rows in the scope of ``grids`` (None: every row held)."""
+    digest = hashlib.sha256()
+    update, loads, canonical, written = digest.update, json.loads, _canonical, _written
+    # A derived flag digests as Python's bool whatever the driver returns (SQLite: 0/1).
+    flag = DERIVED.get(entity) == "stale"
+    scoped = grids is not None
+    rows = conn.exec_driver_sql(_digest_sql(conn, entity, len(grids) if scoped else None),
+                                tuple(grids) if scoped else ())
+    while batch := rows.fetchmany(5000):
+        for row in batch:
+            # Stamps come back as the stored text, decoded only when not
+            # empty: most rows were never edited after their insert.
+            stamps = row[4]
+            if not stamps or stamps == "{}":
+                stamps = "{}"
+            elif stamps not in written:
+                stamps = canonical(loads(stamps))
+            derived = tuple(row[5:]) if not flag or row[5] is None else (bool(row[5]),)
+            update(f"{row[0]}|{row[1]}|{row[2]}|{row[3]}|{stamps}|{derived}\n".encode())
+    return digest.hexdigest()
+
+
+#: Digests of shared entities by (entity, change mark). Marks are random and never
+#: repeat, so one map serves every store a process opens. Bounded; entries are exact.
+_SHARED_DIGESTS: dict[tuple[str, str], str] = {}
+_SHARED_MAX = 256
+
+
+_MARKED: weakref.WeakKeyDictionary[Engine, bool] = weakref.WeakKeyDictionary()
+
+
+def _marks(conn: Connection) -> dict[str, str]:
+    """The change mark of each shared entity; none on a store without the sync tables' migrations."""
+    marked = _MARKED.get(conn.engine)
+    if marked is None:
+        marked = _MARKED[conn.engine] = inspect(conn).has_table(tables.mark.name)
+    return dict(conn.exec_driver_sql(_MARKS_SQL).all()) if marked else {}
+
+
+_MARKS_SQL = f"SELECT entity, mark FROM {tables.mark.name}"
+
+
+def _shared_digest(conn: Connection, entity: str, mark: str) -> str:
+    """The digest of every row of the shared ``entity`` whose table's change mark is ``mark``.
+
+    Every device gets the same digest of the whole grid tree, workers and
+    assignments: with a thousand tablets, digesting them per exchange cost
+    more than the rest of the exchange. A write to the table sets a new mark
+    (a trigger, in the writing transaction), so a digest is digested again
+    only after a change. The mark is read again after digesting and the
+    digest kept only if it stood: on PostgreSQL each statement sees the
+    latest commit, and a write committed in between would pair the old
+    mark with the new rows.
+    """
+    key = (entity, mark)
+    found = _SHARED_DIGESTS.get(key)
+    if found is None:
+        found = _digest(conn, entity, None)
+        if _marks(conn).get(entity) == mark:
+            if len(_SHARED_DIGESTS) >= _SHARED_MAX:
+                _SHARED_DIGESTS.clear()
+            _SHARED_DIGESTS[key] = found
+    return found
 
 
 #: `json.dumps(value, sort_keys=True)`, the digest's documented form (`wangge.core.codec`).

@@ -20,10 +20,11 @@ Keys, clocks (through the `Store`'s ``now_ms``) and the ruleset are passed in.
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from typing import Optional
 
-from sqlalchemy import String, case, cast, exists, literal, select
+from sqlalchemy import String, cast, select
 from sqlalchemy.engine import Connection
 
 from wangge.core import placement
@@ -244,17 +245,22 @@ def _ops_since(conn: Connection, cursor: int, device_id: str, grids: list[str]) 
     The scope test runs in SQL, row by row of the log since ``cursor``: with
     hundreds of tablets syncing, that stretch holds everyone's ops and
     loading them all to pick a few made each exchange slower than the last.
-    A CASE (not an OR) keeps SQLite on the log's position order instead of
-    the entity index.
     """
-    in_scope = {}
-    for entity in scope.SCOPED:
-        source, grid = scope.placed(entity)
-        in_scope[entity] = exists(select(literal(1)).select_from(source).where(
-            table_of(entity).c.id == _op.c.entity_id, grid.in_(grids)))
-    wanted = case(in_scope, value=_op.c.entity, else_=_op.c.entity.in_(sorted(scope.SHARED)))
-    query = select(_op).where(_op.c.seq > cursor, _op.c.device != device_id, wanted).order_by(_op.c.seq)
-    return [op_of_row(r) for r in conn.execute(query)]
+    sql, repeat = _ops_since_sql(conn.dialect.paramstyle, len(grids))
+    rows = conn.exec_driver_sql(sql, (cursor, device_id, *(tuple(grids) * repeat)))
+    return [op_of_row(r) for r in rows]
+
+
+@functools.lru_cache(maxsize=64)
+def _ops_since_sql(paramstyle: str, grids: int) -> tuple[str, int]:
+    """`_ops_since`'s query for ``grids`` grid ids, written out once per shape: built by the query
+    compiler, its joins and cache key cost more than running it. Returns the SQL and how many
+    times the grid ids are bound after the cursor and the device id."""
+    mark = "?" if paramstyle == "qmark" else "%s"
+    wanted, repeat = scope.op_in_scope_sql(mark, grids)
+    columns = ", ".join(f"o.{c.name}" for c in _op.columns)
+    return (f"SELECT {columns} FROM {_op.name} o WHERE o.seq > {mark} AND o.device <> {mark} AND {wanted} "
+            f"ORDER BY o.seq"), repeat
 
 
 def _ops_of_scope(conn: Connection, grids: list[str], shared: bool = False) -> list[WireOp]:

@@ -59,13 +59,26 @@ def exchange_once(master, keys, ruleset: Optional[Ruleset], data: bytes) -> Exch
 
 
 def installed_rules(master) -> Callable[[], Optional[Ruleset]]:
-    """The ruleset installed on the store (`wangge init --rules`), if any."""
+    """The ruleset installed on the store (`wangge init --rules`), if any, read at each call.
+
+    Parsed again only when the stored text changed: parsing (and hashing, for
+    its version) took a tenth of an exchange. Comparing the stored text with
+    the one parsed last is a compare of memory; the text is what the ruleset's
+    version hashes, so an equal text is the same version.
+    """
+    parsed: list = [None, None]  # the stored text, its ruleset
+
     def current() -> Optional[Ruleset]:
         with master.read() as conn:
+            text = casework.installed_json(conn)
+        if not text:
+            return None
+        if text != parsed[0]:
             try:
-                return casework.installed_ruleset(conn)
+                parsed[:] = [text, Ruleset.from_json(text)]
             except WanggeError:
                 return None
+        return parsed[1]
     return current
 
 
