@@ -12,11 +12,12 @@ mark (`wangge.sync.log.tables.mark`, set by a trigger on every write) stands.
 """
 from __future__ import annotations
 
+import bisect
 import functools
 import hashlib
 import json
 import weakref
-from typing import Iterable, Optional
+from typing import Callable, Iterable, Optional
 
 from sqlalchemy import func, inspect, select
 from sqlalchemy.engine import Connection, Engine
@@ -55,21 +56,37 @@ def grids_changed_since(conn: Connection, worker_id: Optional[str], cursor: int)
     At cursor 0, every grid the worker was ever assigned."""
     if not worker_id:
         return set()
-    query = select(_grids.c.code).distinct().select_from(
-        _op.join(_assign, _assign.c.id == _op.c.entity_id).join(_grids, _grids.c.id == _assign.c.grid_id)).where(
-        _op.c.entity == "assignment", _assign.c.worker_id == worker_id)
-    # Without a position to start from, no `seq` test: SQLite would then walk the whole log by
-    # position instead of the assignment ops by entity.
-    codes = conn.execute(query.where(_op.c.seq > cursor) if cursor else query).scalars().all()
-    return _cells_at_or_below(conn, codes)
+    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    # From the worker's assignments to their ops by entity: from the ops, it walked every
+    # assignment's, a thousand tablets' worth.
+    sql = (f"SELECT DISTINCT g.code FROM assignment a JOIN grid_cell g ON g.id = a.grid_id "
+           f"WHERE a.worker_id = {mark} AND EXISTS (SELECT 1 FROM op o WHERE o.entity = 'assignment' "
+           f"AND o.entity_id = a.id AND o.seq > {mark})")
+    return _cells_at_or_below(conn, conn.exec_driver_sql(sql, (worker_id, cursor)).scalars().all())
 
 
 def _cells_at_or_below(conn: Connection, codes) -> set[str]:
-    ids: set[str] = set()
-    for code in codes:  # hierarchical codes: "01.02" lies below "01"
-        ids.update(conn.execute(select(_grids.c.id).where(
-            (_grids.c.code == code) | _grids.c.code.startswith(code + ".", autoescape=True))).scalars())
-    return ids
+    codes_in_order, ids_in_order = _grid_tree(conn)
+    found: set[str] = set()
+    for code in codes:  # hierarchical codes: "01.02" lies below "01"; those below sort together
+        at = bisect.bisect_left(codes_in_order, code)
+        if at < len(codes_in_order) and codes_in_order[at] == code:
+            found.add(ids_in_order[at])
+        below = code + "."
+        for n in range(bisect.bisect_left(codes_in_order, below), len(codes_in_order)):
+            if not codes_in_order[n].startswith(below):
+                break
+            found.add(ids_in_order[n])
+    return found
+
+
+def _grid_tree(conn: Connection) -> tuple[list[str], list[str]]:
+    """Every grid cell's code in order, and their ids in the same order: kept while the grid
+    tree is unchanged, as every exchange looks up the cells below the worker's grids."""
+    def read() -> tuple[list[str], list[str]]:
+        rows = sorted(conn.exec_driver_sql("SELECT code, id FROM grid_cell").all())
+        return [code for code, _ in rows], [id_ for _, id_ in rows]
+    return _kept(conn, "tree", "grid_cell", _marks(conn).get("grid_cell"), read)
 
 
 def grids_ever(conn: Connection, entity: str, entity_id: str) -> set[str]:
@@ -205,10 +222,12 @@ def checksums(conn: Connection, grids: Optional[list[str]]) -> dict[str, str]:
     marks = _marks(conn)
     for entity in synced_entities():
         scoped = grids is not None and entity not in SHARED
-        if not scoped and entity in marks:
-            out[entity] = _shared_digest(conn, entity, marks[entity])
+        if scoped:
+            out[entity] = _digest(conn, entity, grids)
         else:
-            out[entity] = _digest(conn, entity, grids if scoped else None)
+            # Every device gets the same digest of the whole grid tree, workers and assignments:
+            # with a thousand tablets, digesting them at each exchange cost more than the rest of it.
+            out[entity] = _kept(conn, "digest", entity, marks.get(entity), lambda e=entity: _digest(conn, e, None))
     return out
 
 
@@ -235,12 +254,11 @@ def _digest(conn: Connection, entity: str, grids: Optional[list[str]]) -> str:
     return digest.hexdigest()
 
 
-#: Digests of shared entities by (entity, change mark). Marks are random and never
-#: repeat, so one map serves every store a process opens. Bounded; entries are exact.
-_SHARED_DIGESTS: dict[tuple[str, str], str] = {}
-_SHARED_MAX = 256
-
-
+#: What is worked out from a whole shared table (its digest, the grid tree), by (what, entity,
+#: change mark). Marks are random and never repeat, so one map serves every store a process
+#: opens. Bounded; entries are exact.
+_KEPT: dict[tuple[str, str, str], object] = {}
+_KEPT_MAX = 256
 _MARKED: weakref.WeakKeyDictionary[Engine, bool] = weakref.WeakKeyDictionary()
 
 
@@ -255,26 +273,24 @@ def _marks(conn: Connection) -> dict[str, str]:
 _MARKS_SQL = f"SELECT entity, mark FROM {tables.mark.name}"
 
 
-def _shared_digest(conn: Connection, entity: str, mark: str) -> str:
-    """The digest of every row of the shared ``entity`` whose table's change mark is ``mark``.
+def _kept(conn: Connection, what: str, entity: str, mark: Optional[str], work: Callable[[], object]):
+    """``work()``, a function of the shared ``entity``'s rows alone, kept while the table's change
+    mark stays ``mark`` (None: the store keeps no marks, and it is worked out every time).
 
-    Every device gets the same digest of the whole grid tree, workers and
-    assignments: with a thousand tablets, digesting them per exchange cost
-    more than the rest of the exchange. A write to the table sets a new mark
-    (a trigger, in the writing transaction), so a digest is digested again
-    only after a change. The mark is read again after digesting and the
-    digest kept only if it stood: on PostgreSQL each statement sees the
-    latest commit, and a write committed in between would pair the old
-    mark with the new rows.
+    The mark is read again after the work and the result kept only if it stood:
+    on PostgreSQL each statement sees the latest commit, and a write committed
+    in between would pair the old mark with the new rows.
     """
-    key = (entity, mark)
-    found = _SHARED_DIGESTS.get(key)
+    if mark is None:
+        return work()
+    key = (what, entity, mark)
+    found = _KEPT.get(key)
     if found is None:
-        found = _digest(conn, entity, None)
+        found = work()
         if _marks(conn).get(entity) == mark:
-            if len(_SHARED_DIGESTS) >= _SHARED_MAX:
-                _SHARED_DIGESTS.clear()
-            _SHARED_DIGESTS[key] = found
+            if len(_KEPT) >= _KEPT_MAX:
+                _KEPT.clear()
+            _KEPT[key] = found
     return found
 
 
