@@ -24,7 +24,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from wangge.core import codec, entities, placement
 from wangge.core.capture import stored_json, table_of
-from wangge.core.models import Assignment, GridCell, Op, Worker
+from wangge.core.models import Op
 from wangge.sync.log import tables
 
 #: Sent to every device whatever its grids.
@@ -37,16 +37,26 @@ SCOPED = entities.SCOPED
 CHUNK = entities.BATCH
 #: Per entity, its columns that refer to another synced row (its foreign keys), and that row's entity.
 REFERENCES = entities.REFERENCES
-_grids, _assign, _workers = GridCell.__table__, Assignment.__table__, Worker.__table__
 _op = Op.__table__
+
+
+def written(conn: Connection, sql: str, params: tuple = ()):
+    """Run ``sql``, written with ``?`` marks, through the driver: the query compiler's work and
+    cache-key building cost several times the run of the small queries an exchange makes."""
+    return conn.exec_driver_sql(_marked(sql, conn.dialect.paramstyle), params)
+
+
+@functools.lru_cache(maxsize=256)
+def _marked(sql: str, paramstyle: str) -> str:
+    return sql if paramstyle == "qmark" else sql.replace("?", "%s")
 
 
 def worker_grids(conn: Connection, worker_id: Optional[str]) -> list[str]:
     """Ids of the grid cells ``worker_id`` is actively assigned to, and every cell below them."""
     if not worker_id:
         return []
-    codes = conn.execute(select(_grids.c.code).join(_assign, _assign.c.grid_id == _grids.c.id).where(
-        _assign.c.worker_id == worker_id, _assign.c.active.is_(True), _assign.c.deleted.is_(None))).scalars().all()
+    codes = written(conn, "SELECT g.code FROM grid_cell g JOIN assignment a ON a.grid_id = g.id WHERE "
+                          "a.worker_id = ? AND a.active = ? AND a.deleted IS NULL", (worker_id, True)).scalars().all()
     return sorted(_cells_at_or_below(conn, codes))
 
 
@@ -56,13 +66,12 @@ def grids_changed_since(conn: Connection, worker_id: Optional[str], cursor: int)
     At cursor 0, every grid the worker was ever assigned."""
     if not worker_id:
         return set()
-    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
     # From the worker's assignments to their ops by entity: from the ops, it walked every
     # assignment's, a thousand tablets' worth.
-    sql = (f"SELECT DISTINCT g.code FROM assignment a JOIN grid_cell g ON g.id = a.grid_id "
-           f"WHERE a.worker_id = {mark} AND EXISTS (SELECT 1 FROM op o WHERE o.entity = 'assignment' "
-           f"AND o.entity_id = a.id AND o.seq > {mark})")
-    return _cells_at_or_below(conn, conn.exec_driver_sql(sql, (worker_id, cursor)).scalars().all())
+    codes = written(conn, "SELECT DISTINCT g.code FROM assignment a JOIN grid_cell g ON g.id = a.grid_id "
+                          "WHERE a.worker_id = ? AND EXISTS (SELECT 1 FROM op o WHERE o.entity = 'assignment' "
+                          "AND o.entity_id = a.id AND o.seq > ?)", (worker_id, cursor)).scalars().all()
+    return _cells_at_or_below(conn, codes)
 
 
 def _cells_at_or_below(conn: Connection, codes) -> set[str]:
@@ -111,7 +120,7 @@ def grids_ever_of(conn: Connection, entity: str, ids) -> dict[str, set[str]]:
 def worker_role(conn: Connection, worker_id: Optional[str]) -> Optional[str]:
     if not worker_id:
         return None
-    return conn.execute(select(_workers.c.role).where(_workers.c.id == worker_id)).scalar()
+    return written(conn, "SELECT role FROM worker WHERE id = ?", (worker_id,)).scalar()
 
 
 def grids_of(conn: Connection, entity: str, ids: Iterable[str]) -> dict[str, str]:

@@ -24,7 +24,7 @@ import functools
 from dataclasses import dataclass, field
 from typing import Optional
 
-from sqlalchemy import String, cast, select
+from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
 from wangge.core import placement
@@ -32,18 +32,20 @@ from wangge.core.errors import SyncError
 from wangge.core.hlc import DEFAULT_MAX_DRIFT_MS, pack
 from wangge.core.ids import uuid7
 from wangge.core.capture import table_of
-from wangge.core.models import Device, Op
+from wangge.core.models import Op
 from wangge.core.ruleset import Ruleset
-from wangge.core.store import Store, get_meta, set_meta
+from wangge.core.store import Store, set_meta
 from wangge.sync import bundle
 from wangge.sync.log import apply, scope, tables
 from wangge.sync.master import quarantine, revoked
 from wangge.sync.master.authorise import Sender, authorise
 from wangge.sync.keys import DeviceKeys, PublicKeys
 from wangge.sync.log.ops import WireOp
+from wangge.core import codec
+from wangge.core.capture import stored_json
 from wangge.sync.protocol import CloneDetected, NotEnrolled, Replayed, body_int, body_ops, op_of_row, referring
 
-_devices, _op = Device.__table__, Op.__table__
+_op = Op.__table__
 
 
 @dataclass
@@ -93,7 +95,10 @@ class MasterSync:
 
     def _import(self, rec, env: bundle.Envelope, device) -> tuple[bytes, str]:
         conn, head = rec.conn, env.header
-        peer = conn.execute(select(tables.peer).where(tables.peer.c.device_id == head.sender)).mappings().first()
+        peer = scope.written(conn, 'SELECT device_id, bundle_seq, bundle_id, through, "cursor", scope, reply '
+                                   'FROM sync_peer WHERE device_id = ?', (head.sender,)).mappings().first()
+        if peer:
+            peer = {**peer, "scope": stored_json(peer["scope"])}
         if peer and head.id == peer["bundle_id"] and peer["reply"]:
             return bytes(peer["reply"]), f"bundle {head.id} from {head.sender} was imported before: same reply, nothing applied"
         self._check_replay(conn, head, peer)
@@ -102,14 +107,15 @@ class MasterSync:
 
     @staticmethod
     def _known(conn: Connection, device_id: str):
-        row = conn.execute(select(_devices).where(_devices.c.id == device_id, _devices.c.deleted.is_(None))).first()
+        row = scope.written(conn, "SELECT id, status, sign_key, box_key, worker_id FROM device "
+                                  "WHERE id = ? AND deleted IS NULL", (device_id,)).first()
         if row is None:
             raise NotEnrolled(f"bundle refused: device {device_id} is not enrolled at this master")
         return row
 
     @staticmethod
     def _check_replay(conn: Connection, head: bundle.Header, peer) -> None:
-        if conn.execute(select(tables.seen.c.bundle_id).where(tables.seen.c.bundle_id == head.id)).first():
+        if scope.written(conn, "SELECT 1 FROM sync_seen WHERE bundle_id = ?", (head.id,)).first():
             raise Replayed(f"bundle refused: {head.id} from {head.sender} was already imported (replay)")
         if peer and head.seq <= peer["bundle_seq"]:
             raise Replayed(f"bundle refused: sequence {head.seq} from {head.sender} is not above the last "
@@ -130,7 +136,7 @@ class MasterSync:
         # is new, so only the others are looked up (a tablet that downloaded
         # afresh sends its own old ops again, at new positions).
         newest_key = f"sync.newest.{head.sender}"
-        newest = get_meta(conn, newest_key) or ""
+        newest = _meta(conn, newest_key) or ""
         maybe = [op.op_id for op in ops if op.seq <= through or op.op_id <= newest]
         # Held ops are known too: a bundle re-sent after a lost reply carries them again.
         known = apply.known_op_ids(conn, maybe) | quarantine.known(conn, maybe)
@@ -158,7 +164,7 @@ class MasterSync:
         rec.placed.note_ops(done.applied)
         placement.settle(rec, rec.placed, strict=False)
         if fresh:
-            set_meta(conn, newest_key, max(newest, max(op.op_id for op in fresh)))
+            _set_meta(conn, newest_key, newest, max(newest, max(op.op_id for op in fresh)))
         # Moves the office recorded here since the last exchange are replayed with the rest.
         apply.rederive_since_last(conn, self.ruleset, frozenset({self.device_id}), True)
         if done.orphans:
@@ -179,9 +185,9 @@ class MasterSync:
 
     def _reply_body(self, conn, head, body, cursor, sender, peer, acked, done, drifted, clock) -> dict:
         grids = sorted(sender.grids)
-        horizon = int(get_meta(conn, "sync.gc_horizon") or 0)
+        horizon = int(_meta(conn, "sync.gc_horizon") or 0)
         reset = bool(body.get("repair")) or (cursor < horizon)
-        upto = apply.log_top(conn)
+        upto = scope.written(conn, "SELECT COALESCE(MAX(seq), 0) FROM op").scalar()
         evict: dict[str, list[str]] = {}
         if reset:
             ops = _ops_of_scope(conn, grids, shared=True)
@@ -203,8 +209,8 @@ class MasterSync:
                     evict[entity] = sorted(set(evict.get(entity, ())) | set(ids))
                 ops = _merge_ops(ops, _ops_of_scope(conn, sorted(set(grids) - (old - unsure))))
             # Tombstones collected since the cursor go from the tablet too, or its checksums would differ.
-            for entity, entity_id in conn.execute(select(tables.collected.c.entity, tables.collected.c.entity_id)
-                                                  .where(tables.collected.c.seq > cursor)):
+            for entity, entity_id in scope.written(conn, "SELECT entity, entity_id FROM sync_collected "
+                                                         "WHERE seq > ?", (cursor,)):
                 evict.setdefault(entity, []).append(entity_id)
         version = self.ruleset.version if self.ruleset else ""
         return {
@@ -222,10 +228,30 @@ class MasterSync:
         values = {"bundle_seq": head.seq, "bundle_id": head.id, "through": acked, "cursor": cursor,
                   "scope": list(grids), "reply": reply, "seen_at": now_ms}
         if peer:
-            conn.execute(tables.peer.update().where(tables.peer.c.device_id == head.sender).values(**values))
+            scope.written(conn, _REMEMBER_SQL[conn.dialect.name == "postgresql"],
+                          (head.seq, head.id, acked, cursor, codec.column(list(grids)), reply, now_ms, head.sender))
         else:
             conn.execute(tables.peer.insert().values(device_id=head.sender, **values))
-        conn.execute(tables.seen.insert().values(bundle_id=head.id, device_id=head.sender, seq=head.seq))
+        scope.written(conn, "INSERT INTO sync_seen (bundle_id, device_id, seq) VALUES (?, ?, ?)",
+                      (head.id, head.sender, head.seq))
+
+
+#: The peer's row after an exchange; on PostgreSQL the scope's JSON text is cast to the column's type.
+_REMEMBER_SQL = {postgres: f'UPDATE sync_peer SET bundle_seq = ?, bundle_id = ?, through = ?, "cursor" = ?, '
+                           f'scope = {"CAST(? AS JSON)" if postgres else "?"}, reply = ?, seen_at = ? '
+                           f'WHERE device_id = ?' for postgres in (False, True)}
+
+
+def _meta(conn: Connection, key: str) -> Optional[str]:
+    return scope.written(conn, "SELECT value FROM store_meta WHERE key = ?", (key,)).scalar()
+
+
+def _set_meta(conn: Connection, key: str, was: Optional[str], value: str) -> None:
+    """`set_meta` for a key whose value was just read as ``was`` ("" or None: absent)."""
+    if was:
+        scope.written(conn, "UPDATE store_meta SET value = ? WHERE key = ?", (value, key))
+    else:
+        set_meta(conn, key, value)
 
 
 def _one_change_per_op_id(ops: list[WireOp], where: str) -> None:
@@ -326,11 +352,8 @@ def _moved_away(conn: Connection, cursor: int, grids: list[str], held: set[str])
     """Ids per entity of rows moved after ``cursor`` out of ``grids``, that were once in a grid of
     ``held``: the device evicts each with what belongs to it, rather than finding its checksums
     differ and downloading afresh."""
-    movable = sorted(placement.WATCHED)
     found: dict[str, set[str]] = {}
-    for entity, entity_id in conn.execute(select(_op.c.entity, _op.c.entity_id).distinct().where(
-            _op.c.seq > cursor, _op.c.kind == "update", _op.c.entity.in_(movable),
-            cast(_op.c.fields, String).like('%"grid_id"%'))):
+    for entity, entity_id in scope.written(conn, _MOVED_SQL, (cursor, '%"grid_id"%')):
         found.setdefault(entity, set()).add(entity_id)
     out = {}
     for entity, ids in found.items():
@@ -341,6 +364,10 @@ def _moved_away(conn: Connection, cursor: int, grids: list[str], held: set[str])
         if gone:
             out[entity] = gone
     return out
+
+
+_MOVED_SQL = (f"SELECT DISTINCT entity, entity_id FROM op WHERE seq > ? AND kind = 'update' AND entity IN "
+              f"({', '.join(repr(e) for e in sorted(placement.WATCHED))}) AND CAST(fields AS TEXT) LIKE ?")
 
 
 def conflicts(store: Store, include_resolved: bool = False) -> list[dict]:
