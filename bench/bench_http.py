@@ -473,6 +473,8 @@ def _figures(runs: list[dict | None], baselines: list[tuple[float, float]], exch
 
 def bench_server(folder: Path, backend: str, tablets: int, repeat: int = 3) -> dict[str, dict]:
     """(c) on ``backend`` ("sqlite" or "postgresql"): figures per way of serving."""
+    folder = folder / f"server-{backend}"
+    folder.mkdir()
     env = {}
     if backend == "sqlite":
         original = str(folder / "server-master.db")

@@ -58,6 +58,8 @@ class MasterSync:
     max_drift_ms: int = DEFAULT_MAX_DRIFT_MS
     #: Ops received and sent back by the last exchange, for the server's access log.
     counted: tuple[int, int] = field(default=(0, 0), init=False)
+    #: The device whose bundle the last exchange took (its id as the bundle's header gives it).
+    sender: str = field(default="", init=False)
 
     @property
     def device_id(self) -> str:
@@ -72,6 +74,7 @@ class MasterSync:
         """
         env = bundle.parse(data)
         head = env.header
+        self.sender = head.sender
         if head.kind != "push" or head.recipient != self.device_id:
             raise bundle.BundleError(f"bundle {head.id} is a {head.kind} for {head.recipient}, "
                                      f"expected a push for this master {self.device_id}")
@@ -149,7 +152,8 @@ class MasterSync:
         # assignment the worker has had. An op recorded there while a reassignment (or its
         # eviction) travelled is held for the office; refused, it would refuse every later bundle.
         previous = set(peer["scope"]) if peer else set()
-        previous |= scope.grids_changed_since(conn, device.worker_id, 0)
+        changes = scope.assignment_changes(conn, device.worker_id)
+        previous |= scope.changed_since(conn, changes, 0)
         sender = Sender(head.sender, device.worker_id, scope.worker_role(conn, device.worker_id), frozenset(grids),
                         frozenset(previous), cursor)
         fresh = [op for op in ops if op.op_id not in known]
@@ -174,7 +178,7 @@ class MasterSync:
             rec.clock.observe(done.max_hlc, rec.physical_ms)
         acked = max([through] + [op.seq for op in ops])
         clock = max(rec.clock.last, pack(rec.physical_ms))
-        reply_body = self._reply_body(conn, head, body, cursor, sender, peer, acked, done, drifted, clock)
+        reply_body = self._reply_body(conn, head, body, cursor, sender, peer, acked, done, drifted, clock, changes)
         reply = bundle.build("reply", uuid7(), self.device_id, head.sender, head.seq, reply_body, self.keys,
                              PublicKeys.from_b64(device.sign_key, device.box_key))
         self._remember(conn, head, peer, acked, cursor, grids, reply, rec.physical_ms)
@@ -183,7 +187,7 @@ class MasterSync:
                    f"{len(drifted)} quarantined, {len(done.conflicts)} conflicts); {len(reply_body['ops'])} ops sent back")
         return reply, summary
 
-    def _reply_body(self, conn, head, body, cursor, sender, peer, acked, done, drifted, clock) -> dict:
+    def _reply_body(self, conn, head, body, cursor, sender, peer, acked, done, drifted, clock, changes) -> dict:
         grids = sorted(sender.grids)
         horizon = int(_meta(conn, "sync.gc_horizon") or 0)
         reset = bool(body.get("repair")) or (cursor < horizon)
@@ -203,7 +207,7 @@ class MasterSync:
             # The last reply may have been lost: a grid whose assignment changed after the cursor
             # this push acknowledges may not have reached the tablet, so it is backfilled again
             # (ops it has are skipped by id), and evicted again if it is gone.
-            unsure = scope.grids_changed_since(conn, sender.worker_id, cursor) if peer else set()
+            unsure = scope.changed_since(conn, changes, cursor) if peer else set()
             if peer and (old != set(grids) or unsure):
                 for entity, ids in _rows_only_in(conn, sorted((old | unsure) - set(grids)), grids).items():
                     evict[entity] = sorted(set(evict.get(entity, ())) | set(ids))

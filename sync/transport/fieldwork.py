@@ -19,7 +19,7 @@ from wangge.core.errors import SyncError, WanggeError
 from wangge.core.models import Attachment
 from wangge.core.ruleset import Ruleset
 from wangge.core.store import database_url
-from wangge.sync import bundle, enrollment, protocol
+from wangge.sync import enrollment, protocol
 from wangge.sync.identity import store_keys
 from wangge.sync.keys import PublicKeys
 from wangge.sync.device.session import META_ENROLLED_WITH, DeviceSession
@@ -55,7 +55,7 @@ def exchange_once(master, keys, ruleset: Optional[Ruleset], data: bytes) -> Exch
     """Apply one bundle at ``master`` under ``ruleset``: an `Exchanged`. Raises what `MasterSync.exchange` raises."""
     sync = master_exchange.MasterSync(master, keys, ruleset=ruleset)
     reply, summary = sync.exchange(data)
-    return Exchanged(reply, summary, bundle.parse(data).header.sender, *sync.counted)
+    return Exchanged(reply, summary, sync.sender, *sync.counted)
 
 
 def installed_rules(master) -> Callable[[], Optional[Ruleset]]:
