@@ -80,7 +80,7 @@ class MasterSync:
                                      f"expected a push for this master {self.device_id}")
         with self.store.write(actor="sync") as rec:
             conn = rec.conn
-            device = self._known(conn, head.sender)
+            device = self._known(conn, head)
             if device.status == "revoked":
                 # Its own signature: a bundle from the tablet itself (a lost or stolen one, say),
                 # kept for the office; one forged in its name is refused and kept nowhere.
@@ -98,27 +98,28 @@ class MasterSync:
 
     def _import(self, rec, env: bundle.Envelope, device) -> tuple[bytes, str]:
         conn, head = rec.conn, env.header
-        peer = scope.written(conn, 'SELECT device_id, bundle_seq, bundle_id, through, "cursor", scope, reply '
-                                   'FROM sync_peer WHERE device_id = ?', (head.sender,)).mappings().first()
-        if peer:
-            peer = {**peer, "scope": stored_json(peer["scope"])}
+        peer = None
+        if device.peer is not None:
+            peer = {"bundle_seq": device.bundle_seq, "bundle_id": device.bundle_id, "through": device.through,
+                    "cursor": device.cursor, "scope": stored_json(device.scope), "reply": device.reply}
         if peer and head.id == peer["bundle_id"] and peer["reply"]:
             return bytes(peer["reply"]), f"bundle {head.id} from {head.sender} was imported before: same reply, nothing applied"
-        self._check_replay(conn, head, peer)
+        self._check_replay(head, peer, bool(device.seen))
         body = env.open(self.keys)
         return self._apply_push(rec, conn, head, body, device, peer)
 
     @staticmethod
-    def _known(conn: Connection, device_id: str):
-        row = scope.written(conn, "SELECT id, status, sign_key, box_key, worker_id FROM device "
-                                  "WHERE id = ? AND deleted IS NULL", (device_id,)).first()
+    def _known(conn: Connection, head: bundle.Header):
+        """The sender's device row, with its peer row's columns (``peer`` None without one) and
+        whether the bundle was seen before: one query for the three lookups."""
+        row = scope.written(conn, _DEVICE_SQL, (head.id, head.sender)).first()
         if row is None:
-            raise NotEnrolled(f"bundle refused: device {device_id} is not enrolled at this master")
+            raise NotEnrolled(f"bundle refused: device {head.sender} is not enrolled at this master")
         return row
 
     @staticmethod
-    def _check_replay(conn: Connection, head: bundle.Header, peer) -> None:
-        if scope.written(conn, "SELECT 1 FROM sync_seen WHERE bundle_id = ?", (head.id,)).first():
+    def _check_replay(head: bundle.Header, peer, seen: bool) -> None:
+        if seen:
             raise Replayed(f"bundle refused: {head.id} from {head.sender} was already imported (replay)")
         if peer and head.seq <= peer["bundle_seq"]:
             raise Replayed(f"bundle refused: sequence {head.seq} from {head.sender} is not above the last "
@@ -239,6 +240,11 @@ class MasterSync:
         scope.written(conn, "INSERT INTO sync_seen (bundle_id, device_id, seq) VALUES (?, ?, ?)",
                       (head.id, head.sender, head.seq))
 
+
+_DEVICE_SQL = ('SELECT d.status, d.sign_key, d.box_key, d.worker_id, p.device_id AS peer, p.bundle_seq, '
+               'p.bundle_id, p.through, p."cursor" AS "cursor", p.scope, p.reply, '
+               'EXISTS (SELECT 1 FROM sync_seen s WHERE s.bundle_id = ?) AS seen '
+               'FROM device d LEFT JOIN sync_peer p ON p.device_id = d.id WHERE d.id = ? AND d.deleted IS NULL')
 
 #: The peer's row after an exchange; on PostgreSQL the scope's JSON text is cast to the column's type.
 _REMEMBER_SQL = {postgres: f'UPDATE sync_peer SET bundle_seq = ?, bundle_id = ?, through = ?, "cursor" = ?, '
