@@ -27,11 +27,11 @@ from typing import Optional
 from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
-from wangge.core import placement
+from wangge.core import codec, placement
 from wangge.core.errors import SyncError
 from wangge.core.hlc import DEFAULT_MAX_DRIFT_MS, pack
 from wangge.core.ids import uuid7
-from wangge.core.capture import table_of
+from wangge.core.capture import stored_json, table_of
 from wangge.core.models import Op
 from wangge.core.ruleset import Ruleset
 from wangge.core.store import Store, set_meta
@@ -41,8 +41,6 @@ from wangge.sync.master import quarantine, revoked
 from wangge.sync.master.authorise import Sender, authorise
 from wangge.sync.keys import DeviceKeys, PublicKeys
 from wangge.sync.log.ops import WireOp
-from wangge.core import codec
-from wangge.core.capture import stored_json
 from wangge.sync.protocol import CloneDetected, NotEnrolled, Replayed, body_int, body_ops, op_of_row, referring
 
 _op = Op.__table__
