@@ -17,6 +17,10 @@ None of these tables is replicated: they are each replica's bookkeeping.
 * ``sync_collected`` (master): ids of tombstoned rows removed by collection,
   so a late edit of one is set aside instead of refusing its bundle, and a
   device that still holds the tombstone is told to drop it.
+* ``sync_mark``: per shared entity (grid cells, workers, assignments), a
+  random mark that a trigger sets anew on every write to its table, in the
+  writing transaction, so a checksum of the whole table is digested again
+  only after a change (`wangge.sync.log.scope.checksums`).
 """
 from __future__ import annotations
 
@@ -94,6 +98,37 @@ collected = Table(
 )
 
 
+mark = Table(
+    "sync_mark", metadata,
+    Column("entity", String, primary_key=True),
+    Column("mark", String, nullable=False),
+)
+
+
+def _keep_marks(conn: Connection) -> None:
+    # Every write path (the office's capture, applied ops, eviction, collection, a hand-made
+    # SQL fix) passes through the table, so a trigger, not the code, sets the mark.
+    from wangge.core.entities import SHARED, MODELS
+
+    mark.create(conn, checkfirst=True)
+    postgres = conn.dialect.name == "postgresql"
+    new = "md5(random()::text || clock_timestamp()::text)" if postgres else "lower(hex(randomblob(16)))"
+    if postgres:
+        conn.execute(text(f"CREATE OR REPLACE FUNCTION sync_mark_set() RETURNS trigger LANGUAGE plpgsql AS $$ "
+                          f"BEGIN UPDATE sync_mark SET mark = {new} WHERE entity = TG_ARGV[0]; RETURN NULL; END $$"))
+    for entity in sorted(SHARED):
+        conn.execute(text(f"INSERT INTO sync_mark (entity, mark) SELECT '{entity}', {new} "
+                          f"WHERE NOT EXISTS (SELECT 1 FROM sync_mark WHERE entity = '{entity}')"))
+        table = MODELS[entity].__table__.name
+        if postgres:
+            conn.execute(text(f"CREATE TRIGGER sync_mark_{table} AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE "
+                              f"ON {table} FOR EACH STATEMENT EXECUTE FUNCTION sync_mark_set('{entity}')"))
+            continue
+        for event in ("INSERT", "UPDATE", "DELETE"):
+            conn.execute(text(f"CREATE TRIGGER sync_mark_{table}_{event.lower()} AFTER {event} ON {table} "
+                              f"BEGIN UPDATE sync_mark SET mark = {new} WHERE entity = '{entity}'; END"))
+
+
 def _create(conn: Connection) -> None:
     metadata.create_all(conn)
     # One conflict per (kind, op, field): replays re-derive stale moves without duplicating them.
@@ -122,6 +157,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration("sync_0005_collected_seq",
               lambda conn: _add_column(conn, "sync_collected", "seq", "BIGINT NOT NULL DEFAULT 0")),
     Migration("0005_master_keys_out", lambda conn: _move_keys_out(conn)),
+    Migration("sync_0010_shared_marks", _keep_marks),
 )
 
 

@@ -20,20 +20,21 @@ Keys, clocks (through the `Store`'s ``now_ms``) and the ruleset are passed in.
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from typing import Optional
 
-from sqlalchemy import String, case, cast, exists, literal, select
+from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
-from wangge.core import placement
+from wangge.core import codec, placement
 from wangge.core.errors import SyncError
 from wangge.core.hlc import DEFAULT_MAX_DRIFT_MS, pack
 from wangge.core.ids import uuid7
-from wangge.core.capture import table_of
-from wangge.core.models import Device, Op
+from wangge.core.capture import stored_json, table_of
+from wangge.core.models import Op
 from wangge.core.ruleset import Ruleset
-from wangge.core.store import Store, get_meta, set_meta
+from wangge.core.store import Store, set_meta
 from wangge.sync import bundle
 from wangge.sync.log import apply, scope, tables
 from wangge.sync.master import quarantine, revoked
@@ -42,7 +43,7 @@ from wangge.sync.keys import DeviceKeys, PublicKeys
 from wangge.sync.log.ops import WireOp
 from wangge.sync.protocol import CloneDetected, NotEnrolled, Replayed, body_int, body_ops, op_of_row, referring
 
-_devices, _op = Device.__table__, Op.__table__
+_op = Op.__table__
 
 
 @dataclass
@@ -55,6 +56,8 @@ class MasterSync:
     max_drift_ms: int = DEFAULT_MAX_DRIFT_MS
     #: Ops received and sent back by the last exchange, for the server's access log.
     counted: tuple[int, int] = field(default=(0, 0), init=False)
+    #: The device whose bundle the last exchange took (its id as the bundle's header gives it).
+    sender: str = field(default="", init=False)
 
     @property
     def device_id(self) -> str:
@@ -69,12 +72,13 @@ class MasterSync:
         """
         env = bundle.parse(data)
         head = env.header
+        self.sender = head.sender
         if head.kind != "push" or head.recipient != self.device_id:
             raise bundle.BundleError(f"bundle {head.id} is a {head.kind} for {head.recipient}, "
                                      f"expected a push for this master {self.device_id}")
         with self.store.write(actor="sync") as rec:
             conn = rec.conn
-            device = self._known(conn, head.sender)
+            device = self._known(conn, head)
             if device.status == "revoked":
                 # Its own signature: a bundle from the tablet itself (a lost or stolen one, say),
                 # kept for the office; one forged in its name is refused and kept nowhere.
@@ -92,23 +96,28 @@ class MasterSync:
 
     def _import(self, rec, env: bundle.Envelope, device) -> tuple[bytes, str]:
         conn, head = rec.conn, env.header
-        peer = conn.execute(select(tables.peer).where(tables.peer.c.device_id == head.sender)).mappings().first()
+        peer = None
+        if device.peer is not None:
+            peer = {"bundle_seq": device.bundle_seq, "bundle_id": device.bundle_id, "through": device.through,
+                    "cursor": device.cursor, "scope": stored_json(device.scope), "reply": device.reply}
         if peer and head.id == peer["bundle_id"] and peer["reply"]:
             return bytes(peer["reply"]), f"bundle {head.id} from {head.sender} was imported before: same reply, nothing applied"
-        self._check_replay(conn, head, peer)
+        self._check_replay(head, peer, bool(device.seen))
         body = env.open(self.keys)
         return self._apply_push(rec, conn, head, body, device, peer)
 
     @staticmethod
-    def _known(conn: Connection, device_id: str):
-        row = conn.execute(select(_devices).where(_devices.c.id == device_id, _devices.c.deleted.is_(None))).first()
+    def _known(conn: Connection, head: bundle.Header):
+        """The sender's device row, with its peer row's columns (``peer`` None without one) and
+        whether the bundle was seen before: one query for the three lookups."""
+        row = scope.written(conn, _DEVICE_SQL, (head.id, head.sender)).first()
         if row is None:
-            raise NotEnrolled(f"bundle refused: device {device_id} is not enrolled at this master")
+            raise NotEnrolled(f"bundle refused: device {head.sender} is not enrolled at this master")
         return row
 
     @staticmethod
-    def _check_replay(conn: Connection, head: bundle.Header, peer) -> None:
-        if conn.execute(select(tables.seen.c.bundle_id).where(tables.seen.c.bundle_id == head.id)).first():
+    def _check_replay(head: bundle.Header, peer, seen: bool) -> None:
+        if seen:
             raise Replayed(f"bundle refused: {head.id} from {head.sender} was already imported (replay)")
         if peer and head.seq <= peer["bundle_seq"]:
             raise Replayed(f"bundle refused: sequence {head.seq} from {head.sender} is not above the last "
@@ -129,7 +138,7 @@ class MasterSync:
         # is new, so only the others are looked up (a tablet that downloaded
         # afresh sends its own old ops again, at new positions).
         newest_key = f"sync.newest.{head.sender}"
-        newest = get_meta(conn, newest_key) or ""
+        newest = _meta(conn, newest_key) or ""
         maybe = [op.op_id for op in ops if op.seq <= through or op.op_id <= newest]
         # Held ops are known too: a bundle re-sent after a lost reply carries them again.
         known = apply.known_op_ids(conn, maybe) | quarantine.known(conn, maybe)
@@ -142,7 +151,8 @@ class MasterSync:
         # assignment the worker has had. An op recorded there while a reassignment (or its
         # eviction) travelled is held for the office; refused, it would refuse every later bundle.
         previous = set(peer["scope"]) if peer else set()
-        previous |= scope.grids_changed_since(conn, device.worker_id, 0)
+        changes = scope.assignment_changes(conn, device.worker_id)
+        previous |= scope.changed_since(conn, changes, 0)
         sender = Sender(head.sender, device.worker_id, scope.worker_role(conn, device.worker_id), frozenset(grids),
                         frozenset(previous), cursor)
         fresh = [op for op in ops if op.op_id not in known]
@@ -157,7 +167,7 @@ class MasterSync:
         rec.placed.note_ops(done.applied)
         placement.settle(rec, rec.placed, strict=False)
         if fresh:
-            set_meta(conn, newest_key, max(newest, max(op.op_id for op in fresh)))
+            _set_meta(conn, newest_key, newest, max(newest, max(op.op_id for op in fresh)))
         # Moves the office recorded here since the last exchange are replayed with the rest.
         apply.rederive_since_last(conn, self.ruleset, frozenset({self.device_id}), True)
         if done.orphans:
@@ -167,7 +177,7 @@ class MasterSync:
             rec.clock.observe(done.max_hlc, rec.physical_ms)
         acked = max([through] + [op.seq for op in ops])
         clock = max(rec.clock.last, pack(rec.physical_ms))
-        reply_body = self._reply_body(conn, head, body, cursor, sender, peer, acked, done, drifted, clock)
+        reply_body = self._reply_body(conn, head, body, cursor, sender, peer, acked, done, drifted, clock, changes)
         reply = bundle.build("reply", uuid7(), self.device_id, head.sender, head.seq, reply_body, self.keys,
                              PublicKeys.from_b64(device.sign_key, device.box_key))
         self._remember(conn, head, peer, acked, cursor, grids, reply, rec.physical_ms)
@@ -176,11 +186,11 @@ class MasterSync:
                    f"{len(drifted)} quarantined, {len(done.conflicts)} conflicts); {len(reply_body['ops'])} ops sent back")
         return reply, summary
 
-    def _reply_body(self, conn, head, body, cursor, sender, peer, acked, done, drifted, clock) -> dict:
+    def _reply_body(self, conn, head, body, cursor, sender, peer, acked, done, drifted, clock, changes) -> dict:
         grids = sorted(sender.grids)
-        horizon = int(get_meta(conn, "sync.gc_horizon") or 0)
+        horizon = int(_meta(conn, "sync.gc_horizon") or 0)
         reset = bool(body.get("repair")) or (cursor < horizon)
-        upto = apply.log_top(conn)
+        upto = scope.written(conn, "SELECT COALESCE(MAX(seq), 0) FROM op").scalar()
         evict: dict[str, list[str]] = {}
         if reset:
             ops = _ops_of_scope(conn, grids, shared=True)
@@ -196,14 +206,14 @@ class MasterSync:
             # The last reply may have been lost: a grid whose assignment changed after the cursor
             # this push acknowledges may not have reached the tablet, so it is backfilled again
             # (ops it has are skipped by id), and evicted again if it is gone.
-            unsure = scope.grids_changed_since(conn, sender.worker_id, cursor) if peer else set()
+            unsure = scope.changed_since(conn, changes, cursor) if peer else set()
             if peer and (old != set(grids) or unsure):
                 for entity, ids in _rows_only_in(conn, sorted((old | unsure) - set(grids)), grids).items():
                     evict[entity] = sorted(set(evict.get(entity, ())) | set(ids))
                 ops = _merge_ops(ops, _ops_of_scope(conn, sorted(set(grids) - (old - unsure))))
             # Tombstones collected since the cursor go from the tablet too, or its checksums would differ.
-            for entity, entity_id in conn.execute(select(tables.collected.c.entity, tables.collected.c.entity_id)
-                                                  .where(tables.collected.c.seq > cursor)):
+            for entity, entity_id in scope.written(conn, "SELECT entity, entity_id FROM sync_collected "
+                                                         "WHERE seq > ?", (cursor,)):
                 evict.setdefault(entity, []).append(entity_id)
         version = self.ruleset.version if self.ruleset else ""
         return {
@@ -221,10 +231,35 @@ class MasterSync:
         values = {"bundle_seq": head.seq, "bundle_id": head.id, "through": acked, "cursor": cursor,
                   "scope": list(grids), "reply": reply, "seen_at": now_ms}
         if peer:
-            conn.execute(tables.peer.update().where(tables.peer.c.device_id == head.sender).values(**values))
+            scope.written(conn, _REMEMBER_SQL[conn.dialect.name == "postgresql"],
+                          (head.seq, head.id, acked, cursor, codec.column(list(grids)), reply, now_ms, head.sender))
         else:
             conn.execute(tables.peer.insert().values(device_id=head.sender, **values))
-        conn.execute(tables.seen.insert().values(bundle_id=head.id, device_id=head.sender, seq=head.seq))
+        scope.written(conn, "INSERT INTO sync_seen (bundle_id, device_id, seq) VALUES (?, ?, ?)",
+                      (head.id, head.sender, head.seq))
+
+
+_DEVICE_SQL = ('SELECT d.status, d.sign_key, d.box_key, d.worker_id, p.device_id AS peer, p.bundle_seq, '
+               'p.bundle_id, p.through, p."cursor" AS "cursor", p.scope, p.reply, '
+               'EXISTS (SELECT 1 FROM sync_seen s WHERE s.bundle_id = ?) AS seen '
+               'FROM device d LEFT JOIN sync_peer p ON p.device_id = d.id WHERE d.id = ? AND d.deleted IS NULL')
+
+#: The peer's row after an exchange; on PostgreSQL the scope's JSON text is cast to the column's type.
+_REMEMBER_SQL = {postgres: f'UPDATE sync_peer SET bundle_seq = ?, bundle_id = ?, through = ?, "cursor" = ?, '
+                           f'scope = {"CAST(? AS JSON)" if postgres else "?"}, reply = ?, seen_at = ? '
+                           f'WHERE device_id = ?' for postgres in (False, True)}
+
+
+def _meta(conn: Connection, key: str) -> Optional[str]:
+    return scope.written(conn, "SELECT value FROM store_meta WHERE key = ?", (key,)).scalar()
+
+
+def _set_meta(conn: Connection, key: str, was: Optional[str], value: str) -> None:
+    """`set_meta` for a key whose value was just read as ``was`` ("" or None: absent)."""
+    if was:
+        scope.written(conn, "UPDATE store_meta SET value = ? WHERE key = ?", (value, key))
+    else:
+        set_meta(conn, key, value)
 
 
 def _one_change_per_op_id(ops: list[WireOp], where: str) -> None:
@@ -244,17 +279,22 @@ def _ops_since(conn: Connection, cursor: int, device_id: str, grids: list[str]) 
     The scope test runs in SQL, row by row of the log since ``cursor``: with
     hundreds of tablets syncing, that stretch holds everyone's ops and
     loading them all to pick a few made each exchange slower than the last.
-    A CASE (not an OR) keeps SQLite on the log's position order instead of
-    the entity index.
     """
-    in_scope = {}
-    for entity in scope.SCOPED:
-        source, grid = scope.placed(entity)
-        in_scope[entity] = exists(select(literal(1)).select_from(source).where(
-            table_of(entity).c.id == _op.c.entity_id, grid.in_(grids)))
-    wanted = case(in_scope, value=_op.c.entity, else_=_op.c.entity.in_(sorted(scope.SHARED)))
-    query = select(_op).where(_op.c.seq > cursor, _op.c.device != device_id, wanted).order_by(_op.c.seq)
-    return [op_of_row(r) for r in conn.execute(query)]
+    sql, repeat = _ops_since_sql(conn.dialect.paramstyle, len(grids))
+    rows = conn.exec_driver_sql(sql, (cursor, device_id, *(tuple(grids) * repeat)))
+    return [op_of_row(r) for r in rows]
+
+
+@functools.lru_cache(maxsize=64)
+def _ops_since_sql(paramstyle: str, grids: int) -> tuple[str, int]:
+    """`_ops_since`'s query for ``grids`` grid ids, written out once per shape: built by the query
+    compiler, its joins and cache key cost more than running it. Returns the SQL and how many
+    times the grid ids are bound after the cursor and the device id."""
+    mark = "?" if paramstyle == "qmark" else "%s"
+    wanted, repeat = scope.op_in_scope_sql(mark, grids)
+    columns = ", ".join(f"o.{c.name}" for c in _op.columns)
+    return (f"SELECT {columns} FROM {_op.name} o WHERE o.seq > {mark} AND o.device <> {mark} AND {wanted} "
+            f"ORDER BY o.seq"), repeat
 
 
 def _ops_of_scope(conn: Connection, grids: list[str], shared: bool = False) -> list[WireOp]:
@@ -320,11 +360,8 @@ def _moved_away(conn: Connection, cursor: int, grids: list[str], held: set[str])
     """Ids per entity of rows moved after ``cursor`` out of ``grids``, that were once in a grid of
     ``held``: the device evicts each with what belongs to it, rather than finding its checksums
     differ and downloading afresh."""
-    movable = sorted(placement.WATCHED)
     found: dict[str, set[str]] = {}
-    for entity, entity_id in conn.execute(select(_op.c.entity, _op.c.entity_id).distinct().where(
-            _op.c.seq > cursor, _op.c.kind == "update", _op.c.entity.in_(movable),
-            cast(_op.c.fields, String).like('%"grid_id"%'))):
+    for entity, entity_id in scope.written(conn, _MOVED_SQL, (cursor, '%"grid_id"%')):
         found.setdefault(entity, set()).add(entity_id)
     out = {}
     for entity, ids in found.items():
@@ -335,6 +372,10 @@ def _moved_away(conn: Connection, cursor: int, grids: list[str], held: set[str])
         if gone:
             out[entity] = gone
     return out
+
+
+_MOVED_SQL = (f"SELECT DISTINCT entity, entity_id FROM op WHERE seq > ? AND kind = 'update' AND entity IN "
+              f"({', '.join(repr(e) for e in sorted(placement.WATCHED))}) AND CAST(fields AS TEXT) LIKE ?")
 
 
 def conflicts(store: Store, include_resolved: bool = False) -> list[dict]:

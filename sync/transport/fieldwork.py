@@ -19,7 +19,7 @@ from wangge.core.errors import SyncError, WanggeError
 from wangge.core.models import Attachment
 from wangge.core.ruleset import Ruleset
 from wangge.core.store import database_url
-from wangge.sync import bundle, enrollment, protocol
+from wangge.sync import enrollment, protocol
 from wangge.sync.identity import store_keys
 from wangge.sync.keys import PublicKeys
 from wangge.sync.device.session import META_ENROLLED_WITH, DeviceSession
@@ -55,17 +55,30 @@ def exchange_once(master, keys, ruleset: Optional[Ruleset], data: bytes) -> Exch
     """Apply one bundle at ``master`` under ``ruleset``: an `Exchanged`. Raises what `MasterSync.exchange` raises."""
     sync = master_exchange.MasterSync(master, keys, ruleset=ruleset)
     reply, summary = sync.exchange(data)
-    return Exchanged(reply, summary, bundle.parse(data).header.sender, *sync.counted)
+    return Exchanged(reply, summary, sync.sender, *sync.counted)
 
 
 def installed_rules(master) -> Callable[[], Optional[Ruleset]]:
-    """The ruleset installed on the store (`wangge init --rules`), if any."""
+    """The ruleset installed on the store (`wangge init --rules`), if any, read at each call.
+
+    Parsed again only when the stored text changed: parsing (and hashing, for
+    its version) took a tenth of an exchange. Comparing the stored text with
+    the one parsed last is a compare of memory; the text is what the ruleset's
+    version hashes, so an equal text is the same version.
+    """
+    parsed: list = [None, None]  # the stored text, its ruleset
+
     def current() -> Optional[Ruleset]:
         with master.read() as conn:
+            text = casework.installed_json(conn)
+        if not text:
+            return None
+        if text != parsed[0]:
             try:
-                return casework.installed_ruleset(conn)
+                parsed[:] = [text, Ruleset.from_json(text)]
             except WanggeError:
                 return None
+        return parsed[1]
     return current
 
 
