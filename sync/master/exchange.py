@@ -169,7 +169,7 @@ class MasterSync:
         clock = max(rec.clock.last, pack(rec.physical_ms))
         reply_body = self._reply_body(conn, head, body, cursor, sender, peer, acked, done, drifted, clock)
         reply = bundle.build("reply", uuid7(), self.device_id, head.sender, head.seq, reply_body, self.keys,
-                             PublicKeys.from_b64(device.sign_key, device.box_key))
+                             PublicKeys.from_b64(device.sign_key, device.box_key), version=head.version)
         self._remember(conn, head, peer, acked, cursor, grids, reply, rec.physical_ms)
         self.counted = (len(ops), len(reply_body["ops"]))
         summary = (f"{len(done.applied)} ops applied from {head.sender} ({done.duplicates} already known, "
