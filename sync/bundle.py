@@ -133,7 +133,9 @@ def _decode_msgpack(raw: bytes, where: str) -> dict:
         raise BundleError(f"{where} holds {bad}, which a body may not: expected text, numbers, true/false, "
                           f"null, lists and maps with text keys")
     if ops is not None:
-        body["ops"] = columns.Groups(ops) if type(ops) is list else ops
+        if type(ops) is not list:
+            raise BundleError(f"{where} field 'ops' must be a list of op groups, got {type(ops).__name__}")
+        body["ops"] = columns.Groups(ops)
     return body
 
 

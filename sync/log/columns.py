@@ -43,14 +43,16 @@ class Groups(list):
 def encode(ops: Iterable[Sequence]) -> list[dict]:
     """Group wire ops (`WireOp` or its list form) into columns, keeping their order in ``at``.
 
-    Raises `OpError` for an op that is not a list of 10 or 11 items with a map of fields: a
+    Raises `OpError` for an op that is not a list of 10 or 11 items with text for its entity
+    and kind and a map of fields: a
     malformed op cannot be put in columns (a version 1 body can carry it, to test a receiver).
     """
     groups: dict[tuple, dict] = {}
     for at, op in enumerate(ops):
-        if not isinstance(op, (list, tuple)) or not 10 <= len(op) <= 11 or not isinstance(op[7], dict):
-            raise OpError(f"op {at}: an op to put in columns must be a list of 10 or 11 items with a map of "
-                          f"fields, got {str(op)[:60]}")
+        if (not isinstance(op, (list, tuple)) or not 10 <= len(op) <= 11 or not isinstance(op[7], dict)
+                or type(op[1]) is not str or type(op[6]) is not str):
+            raise OpError(f"op {at}: an op to put in columns must be a list of 10 or 11 items with text for its "
+                          f"entity and kind and a map of fields, got {str(op)[:60]}")
         fields = op[7]
         key = (op[1], op[6], tuple(fields))
         group = groups.get(key)
@@ -116,7 +118,7 @@ def _group(group: Any, where: str) -> tuple[list, list[WireOp]]:
     typed = _TYPED.get(entity) if type(entity) is str else None
     if typed is None:
         raise OpError(f"{where}: names unknown entity {entity!r:.60}")
-    if kind not in _KINDS:
+    if type(kind) is not str or kind not in _KINDS:
         raise OpError(f"{where}: has unknown kind {kind!r:.60}: expected one of {', '.join(KINDS)}")
     if type(names) is not list or not _all(names, str) or len(set(names)) != len(names):
         raise OpError(f"{where}: column 'names' must list distinct field names, got {str(names)[:60]}")
