@@ -150,7 +150,7 @@ class MasterSync:
         ok, drifted = authorise(conn, fresh, sender, self.ruleset, now_ms=rec.physical_ms,
                                 max_drift_ms=self.max_drift_ms, validate=same_rules)
         done = apply.apply_ops(conn, ok, ruleset=self.ruleset, masters=frozenset({self.device_id}),
-                               record_conflicts=True, fresh=True, derive=False)
+                               record_conflicts=True, fresh=True, derive=False, stored=ok.stored)
         done.duplicates += len(ops) - len(fresh)
         # What belongs to a row the tablet moved, or a row it put with an owner the office moved
         # meanwhile, goes to the owner's grid, in the master's own ops.

@@ -202,8 +202,9 @@ def _in_columns(rnd: random.Random, ops: list[list], seeds: list[list]) -> colum
         elif how == "shared":
             group[rnd.choice(["actor", "device"])] = rnd.choice(["dev-a", "dev-b", "w-a", "", "x\x00"])
         elif how == "at":
-            group["at"] = [rnd.choice([0, 1, -1, 99]) for _ in group.get("at") or [0]]
-        elif how == "values" and group.get("values"):
+            group["at"] = [rnd.choice([0, 1, -1, 99]) for _ in (group["at"] if isinstance(group.get("at"), list)
+                                                                 else [0])]
+        elif how == "values" and isinstance(group.get("values"), list) and group["values"]:
             column = rnd.choice(group["values"])
             if isinstance(column, list) and column:
                 column[rnd.randrange(len(column))] = rnd.choice([b"\x00", float("nan"), {b"k": 1}, _value(rnd)])
