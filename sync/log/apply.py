@@ -98,7 +98,7 @@ def stored_rows(conn: Connection, wanted: dict[str, Iterable[str]]) -> Stored:
             chunk = tuple(ids[start : start + CHUNK])
             sql = (f"SELECT t.id, {grid}, t.hlc, t.origin, t.stamps, t.deleted FROM {table_of(entity).name} t "
                    f"{joins} WHERE t.id IN ({', '.join([mark] * len(chunk))})")
-            for entity_id, *row in conn.exec_driver_sql(sql, chunk):
+            for entity_id, *row in conn.exec_driver_sql(sql, chunk).all():  # fetched at once, not row by row
                 found[entity_id] = row
     return out
 
