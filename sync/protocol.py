@@ -20,7 +20,7 @@ from wangge.core.capture import stored_json
 from wangge.core.errors import SyncError
 from wangge.sync import bundle
 from wangge.sync.keys import PublicKeys
-from wangge.sync.log import apply
+from wangge.sync.log import apply, columns
 from wangge.sync.log.ops import MAX_INT, OpError, WireOp, from_wire
 
 
@@ -47,10 +47,14 @@ class Peer:
 
 
 def body_ops(body: dict, where: str) -> list[WireOp]:
+    """The checked ops of an opened body, of either format (a version 2 body's come in columns).
+    Raises `BundleError` naming the op and what is wrong with it."""
     items = body.get("ops")
-    if not isinstance(items, list):
-        raise bundle.BundleError(f"{where}: body needs a list of ops")
     try:
+        if isinstance(items, columns.Groups):
+            return columns.decode(items, where)
+        if not isinstance(items, list):
+            raise bundle.BundleError(f"{where}: body needs a list of ops")
         return [from_wire(item, f"{where} op {n}") for n, item in enumerate(items)]
     except OpError as exc:
         raise bundle.BundleError(str(exc)) from None

@@ -87,7 +87,7 @@ class DeviceSync:
             body = {"ops": [op.to_wire() for op in ops], "cursor": state.cursor,
                     "repair": state.repair, "ruleset": ruleset.version if ruleset else ""}
             data = bundle.build("push", bundle_id, self.device_id, self.master.device_id, seq, body, self.keys,
-                                self.master.keys)
+                                self.master.keys, version=bundle.VERSION)
             state.seq, state.pending = seq, Pending(bundle_id, seq)
             state.save(conn)
             if deliver is not None:

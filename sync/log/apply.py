@@ -80,6 +80,29 @@ def mark_position(conn: Connection, seq: int, owner: str) -> None:
                              "GREATEST(%s, nextval(pg_get_serial_sequence('op', 'seq'))))", (seq,))
 
 
+#: Per entity, per id: ``[grid, insert hlc, origin, stamps, tombstone]`` of a stored row, the grid
+#: that of its scope (None for an entity outside every scope) and the stamps as the driver gives them.
+Stored = dict[str, dict[str, list]]
+
+
+def stored_rows(conn: Connection, wanted: dict[str, Iterable[str]]) -> Stored:
+    """The scope grid and the replication columns of each existing row ``wanted`` names (entity to
+    ids), in one query per entity (and chunk): what the master's check of a push judges a row by,
+    and what merging into it needs, read once for both."""
+    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    out: Stored = {}
+    for entity, ids in wanted.items():
+        ids, found = sorted(set(ids)), out.setdefault(entity, {})
+        joins, grid = scope.placed_sql(entity) if entity in scope.SCOPED else ("", "NULL")
+        for start in range(0, len(ids), CHUNK):
+            chunk = tuple(ids[start : start + CHUNK])
+            sql = (f"SELECT t.id, {grid}, t.hlc, t.origin, t.stamps, t.deleted FROM {table_of(entity).name} t "
+                   f"{joins} WHERE t.id IN ({', '.join([mark] * len(chunk))})")
+            for entity_id, *row in conn.exec_driver_sql(sql, chunk).all():  # fetched at once, not row by row
+                found[entity_id] = row
+    return out
+
+
 def known_op_ids(conn: Connection, op_ids: Iterable[str]) -> set[str]:
     """The subset of ``op_ids`` already in the local op log."""
     ids, found = sorted(set(op_ids)), set()
@@ -92,7 +115,7 @@ def known_op_ids(conn: Connection, op_ids: Iterable[str]) -> set[str]:
 
 def apply_ops(conn: Connection, ops: Iterable[WireOp], *, ruleset: Optional[Ruleset] = None,
               masters: frozenset[str] = frozenset(), record_conflicts: bool = False, fresh: bool = False,
-              derive: bool = True) -> Applied:
+              derive: bool = True, stored: Optional[Stored] = None) -> Applied:
     """Apply ``ops`` not yet in the log and log them; return what happened.
 
     ``derive=False`` leaves re-deriving case statuses to the caller (the
@@ -100,6 +123,9 @@ def apply_ops(conn: Connection, ops: Iterable[WireOp], *, ruleset: Optional[Rule
     ``fresh`` says the caller knows none of the ops is in the log yet (the
     master, from the sender's acknowledged position), which saves looking
     every op id up; the log's unique op id still refuses a repeat.
+    ``stored`` gives the rows the ops touch as `stored_rows` read them in
+    this transaction (the master's check read them already): they are not
+    read again.
     Raises `StoreError` for an op whose fields do not fit its entity (the
     caller's transaction then rolls back: nothing is applied).
     """
@@ -125,7 +151,8 @@ def apply_ops(conn: Connection, ops: Iterable[WireOp], *, ruleset: Optional[Rule
         changes = [op if op.kind != "insert" else op._replace(kind="update", fields=_without_id(op.fields))
                    for op in by_entity.get(entity, ()) if op.kind in ("update", "delete") or op.stamps]
         if changes:
-            orphans = _update(conn, entity, changes, merge.critical_fields(ruleset, entity), done)
+            orphans = _update(conn, entity, changes, merge.critical_fields(ruleset, entity), done,
+                              (stored or {}).get(entity))
             done.orphans.extend(orphans)
     orphan_ids = {op.op_id for op in done.orphans}
     done.applied = [op for op in todo if op.op_id not in orphan_ids]
@@ -251,44 +278,48 @@ def _insert_raw(conn: Connection, plan: _Plan, ops: list[WireOp]) -> None:
     template, at, factories = plan.template, plan.at, plan.row_factories
     index, has_fields, replication = plan.index, plan.has_fields, REPLICATION_COLUMNS
     encode = _store_json
+    fields_at, id_at, hlc_at, origin_at, stamps_at = (at.get(name) for name in ("fields", "id", "hlc", "origin",
+                                                                                  "stamps"))
     params = []
+    # Per shape (the names an op sets, in order): the columns they go to and the district fields.
+    shapes: dict[tuple, tuple[list, list]] = {}
     for op in ops:
         values = op.fields
-        if not replication.isdisjoint(values):
-            plan.row(op)  # raises, naming the column
+        shape = shapes.get(key := tuple(values))
+        if shape is None:
+            if not replication.isdisjoint(values):
+                plan.row(op)  # raises, naming the column
+            shape = shapes[key] = ([(index[name], name) for name in key if name in index],
+                                   [name for name in key if name not in index and name != "id" and name != "fields"])
+        placed, named = shape
         row = template.copy()
         for name, factory in factories:
             row[index[name]] = factory()
-        custom = None
-        for name, value in values.items():
-            i = index.get(name)
-            if i is not None:
-                row[i] = value
-            elif name != "id" and name != "fields":
-                if custom is None:
-                    custom = {}
-                custom[name] = value
+        for i, name in placed:
+            row[i] = values[name]
+        custom = {name: values[name] for name in named} if named else None
         if has_fields:
             given = values.get("fields")
             if given:
                 custom = {**given, **custom} if custom else given
-            row[at["fields"]] = encode(custom) if custom else "{}"
+            row[fields_at] = encode(custom) if custom else "{}"
         elif custom:
             plan.row(op)  # raises, naming the field
-        row[at["id"]], row[at["hlc"]], row[at["origin"]] = op.entity_id, op.hlc, op.device
+        row[id_at], row[hlc_at], row[origin_at] = op.entity_id, op.hlc, op.device
         if op.stamps:
-            row[at["stamps"]] = encode(_own_stamps(op))
+            row[stamps_at] = encode(_own_stamps(op))
         params.append(tuple(row))
     names = ", ".join(plan.names)
     conn.exec_driver_sql(f"INSERT INTO {plan.table.name} ({names}) VALUES ({', '.join('?' * len(plan.names))}) "
                          "ON CONFLICT(id) DO NOTHING", params)
 
 
-def _update(conn: Connection, entity: str, ops: list[WireOp], critical: frozenset[str], done: Applied) -> list[WireOp]:
+def _update(conn: Connection, entity: str, ops: list[WireOp], critical: frozenset[str], done: Applied,
+            stored: Optional[dict[str, list]] = None) -> list[WireOp]:
     plan = _plan(entity)
     if (conn.dialect.name == "sqlite" and plan.raw and plan.has_fields
             and not any(op.seen or not critical.isdisjoint(op.fields) or not _patchable(op.fields) for op in ops)):
-        return _update_patched(conn, plan, ops)
+        return _update_patched(conn, plan, ops, stored)
     rows = _load(conn, plan, {op.entity_id for op in ops})
     columns, dates, has_fields = plan.columns, plan.dates, plan.has_fields
     orphans: list[WireOp] = []
@@ -343,14 +374,23 @@ def _update(conn: Connection, entity: str, ops: list[WireOp], critical: frozense
     return orphans
 
 
-def _update_patched(conn: Connection, plan: _Plan, ops: list[WireOp]) -> list[WireOp]:
-    """`_update` on SQLite when no op touches a critical field: only stamps are read.
+def _update_patched(conn: Connection, plan: _Plan, ops: list[WireOp], stored: Optional[dict[str, list]]) -> list[WireOp]:
+    """`_update` on SQLite when no op touches a critical field: only stamps are read (or taken from
+    ``stored``, `stored_rows` of this entity; a row missing there may have been inserted since).
 
     Per-field last writer wins needs the stored stamps, not the values: each
     row's winning fields are merged into it by SQLite (`patch_rows`), so a
     row's fields are neither decoded nor encoded again. Returns the orphans.
     """
-    rows = _load_stamps(conn, plan.table.name, {op.entity_id for op in ops})
+    ids = {op.entity_id for op in ops}
+    if stored is None:
+        rows = _load_stamps(conn, plan.table.name, ids)
+    else:
+        loads = json.loads
+        rows = {entity_id: [row[1], row[2], loads(row[3]) if row[3] and row[3] != "{}" else {}, row[4]]
+                for entity_id in ids if (row := stored.get(entity_id)) is not None}
+        if len(rows) < len(ids):
+            rows.update(_load_stamps(conn, plan.table.name, ids - rows.keys()))
     columns, entity = plan.columns, ops[0].entity
     orphans: list[WireOp] = []
     patches: dict[str, tuple[dict, dict]] = {}

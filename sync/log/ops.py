@@ -74,6 +74,12 @@ _TYPED = {entity: tuple(c.name for c in model.__table__.columns
           for entity, model in ENTITIES.items()}
 
 
+def typed_columns(entity: str) -> tuple[str, ...]:
+    """The fields of ``entity`` bound to an SQL column of their own (not the JSON ``fields``), but
+    the replication ones: those whose values `wangge.core.validators.column_problems` checks."""
+    return _TYPED[entity]
+
+
 def from_wire(item: Any, where: str) -> WireOp:
     """Validate one wire op. Raises `OpError` naming ``where`` and the problem."""
     # Bundles carry 100k ops: check types directly (exact types, so no bool passes as an int).

@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional
 
-from sqlalchemy import select
+from sqlalchemy import Boolean, DateTime, Integer, String, TypeDecorator, select
 from sqlalchemy.engine import Connection
 
 from wangge.core import entities, placement
@@ -25,9 +25,9 @@ from wangge.core.hlc import moment, span, wall_of
 from wangge.core.models import APPEND_ONLY
 from wangge.core.ruleset import Ruleset
 from wangge.core.validators import column_problems, field_problems
-from wangge.sync.log import scope
+from wangge.sync.log import apply, scope
 from wangge.sync.master import quarantine
-from wangge.sync.log.ops import WireOp
+from wangge.sync.log.ops import WireOp, typed_columns
 from wangge.sync.master.tombstones import collected_ids
 
 
@@ -59,35 +59,52 @@ class _LeftScope(Exception):
 
 
 def authorise(conn: Connection, ops: list[WireOp], sender: Sender, ruleset: Optional[Ruleset], *,
-              now_ms: int, max_drift_ms: int, validate: bool = True) -> tuple[list[WireOp], list[tuple[WireOp, str]]]:
+              now_ms: int, max_drift_ms: int, validate: bool = True) -> tuple["Authorised", list[tuple[WireOp, str]]]:
     """Split fresh ``ops`` into (to apply, to quarantine with a reason).
 
     ``validate`` checks the district's fields against ``ruleset``'s rules;
     the caller turns it off for a device that recorded under another
     version of the rules (it gets the current one in the reply: refusing
     its bundle would leave it unable ever to get them).
+    The rows the ops write and name are read once, in one query per entity
+    (`apply.stored_rows`), and handed on with the ops to apply.
     Raises `Unauthorised` naming the first op that is not allowed and why.
     """
-    made = _inserts_stored(conn, ops)
-    grids = _known_grids(conn, ops, made)
-    workers = _known_workers(conn, ops)
-    gone = _collected(conn, ops, grids)
-    held = quarantine.waiting(conn, sender.device_id) if ops else {}
-    ok, drifted = [], []
+    refs, workers_named, wanted = [], set(), {}
     for op in ops:
+        # One pass gathers what the checks look up: the rows the ops write and name, and the workers.
+        found = _references(op)
+        refs.append(found)
+        for _, entity, entity_id in found:
+            wanted.setdefault(entity, set()).add(entity_id)
+        for _, _, worker in _references(op, _WORKER_REFERENCES):
+            workers_named.add(worker)
+        wanted.setdefault(op.entity, set()).add(op.entity_id)
+    stored = apply.stored_rows(conn, wanted)
+    made = {(op.entity, op.entity_id): (row[1], row[2]) for op in ops if op.kind in ("insert", "append")
+            and (row := stored.get(op.entity, {}).get(op.entity_id)) is not None}
+    grids = {entity: {i: row[0] for i, row in rows.items()} for entity, rows in stored.items()
+             if entity in scope.SCOPED}
+    workers = _known_workers(conn, workers_named)
+    gone = _collected(conn, ops, refs, grids)
+    held = quarantine.waiting(conn, sender.device_id) if ops else {}
+    ok, drifted = Authorised(), []
+    ok.stored = stored
+    checks = validate and ruleset is not None
+    for op, found in zip(ops, refs):
         _check_origin(op, sender)  # before any hold: nothing is kept in another device's name
         ahead = wall_of(op.top) - now_ms
         if ahead > max_drift_ms:
             _hold(drifted, held, op, f"stamped {moment(op.top)}, {span(ahead)} ahead of the master's clock "
                                      f"(the bound is {span(max_drift_ms)}): the device's clock is wrong")
             continue
-        if (op.entity, op.entity_id) in gone and op.kind in ("update", "delete"):
+        if gone and (op.entity, op.entity_id) in gone and op.kind in ("update", "delete"):
             # A tablet back from a long absence edited a row deleted meanwhile, whose
             # tombstone is collected: the deletion stands and the rest of the bundle applies.
             drifted.append((op, f"{op.entity} {op.entity_id} was deleted and its tombstone collected at the "
                                 f"master: the edit is kept here, not applied"))
             continue
-        lost = next(((entity, i) for _, entity, i in _references(op) if (entity, i) in gone), None) if gone else None
+        lost = next(((entity, i) for _, entity, i in found if (entity, i) in gone), None) if gone else None
         if lost:
             _hold(drifted, held, op, f"it refers to {lost[0]} {lost[1]}, deleted and its tombstone collected at "
                                      f"the master: kept here, not applied")
@@ -97,22 +114,30 @@ def authorise(conn: Connection, ops: list[WireOp], sender: Sender, ruleset: Opti
             # Applying it would fail (no such row) and refuse every later bundle of the tablet.
             _hold(drifted, held, op, f"needs {first} waits in quarantine: release that first, then this")
             continue
-        for column, _, worker in _references(op, _WORKER_REFERENCES):
-            if worker not in workers:
-                raise _refuse(op, sender, f"its {column} names worker {worker}, whom the master does not have")
+        if workers_named:
+            for column, _, worker in _references(op, _WORKER_REFERENCES):
+                if worker not in workers:
+                    raise _refuse(op, sender, f"its {column} names worker {worker}, whom the master does not have")
         try:
             _check_new_id(op, sender, made, grids)
-            _check(conn, op, sender, ruleset, grids, (op.entity, op.entity_id) in made)
+            _check(conn, op, sender, ruleset, grids, (op.entity, op.entity_id) in made, found)
         except _LeftScope as left:
             _hold(drifted, held, op, str(left))
             continue
-        if validate and ruleset is not None and op.entity in VALIDATED and op.kind != "delete":
+        if checks and op.entity in VALIDATED and op.kind != "delete":
             problems = field_problems(ruleset, op.entity, op.fields, new=op.kind != "update")
             if problems:
                 raise _refuse(op, sender, "; ".join(problems))
         _note_grid(op, made, grids)
         ok.append(op)
     return ok, drifted
+
+
+class Authorised(list):
+    """The ops to apply, and the rows they touch as the check read them (`apply.stored_rows`), for
+    `apply.apply_ops` to merge into without reading them again."""
+
+    stored: apply.Stored
 
 
 def _check_new_id(op: WireOp, sender: Sender, made: dict, grids: dict) -> None:
@@ -151,7 +176,46 @@ def _refuse(op: WireOp, sender: Sender, why: str) -> Unauthorised:
                         f"from device {sender.device_id}: {why}")
 
 
+#: Shapes of op, (entity, kind, field names in order), that `_check_origin_whole` passed once, and
+#: the typed columns among their names: the rest of its checks hold for every op of the shape.
+_SHAPES: dict[tuple, tuple[str, ...]] = {}
+
+
 def _check_origin(op: WireOp, sender: Sender) -> None:
+    """`_check_origin_whole`, judging once per shape of op what the shape decides (the entity, the
+    kind, which names are set): a bundle of 10,000 household inserts is one shape."""
+    fields = op.fields
+    typed = _SHAPES.get((op.entity, op.kind, *fields))
+    if typed is not None and op.device == sender.device_id and ("id" not in fields or fields["id"] == op.entity_id):
+        for name, kind, nullable in typed:
+            value = fields[name]
+            if type(value) is not kind and (value is not None or not nullable):
+                break
+        else:
+            return
+    _check_origin_whole(op, sender)  # raises, naming what is wrong, unless all is right
+    if len(_SHAPES) < 10_000:  # a bound: a hostile bundle of many shapes must not grow it forever
+        _SHAPES[(op.entity, op.kind, *fields)] = _typed(op.entity, fields)
+
+
+def _typed(entity: str, names) -> tuple[tuple[str, Optional[type], bool], ...]:
+    """(name, the one type of value it takes, whether null) of each typed column among ``names``.
+    A date-time column names no type: each of its values goes to `column_problems`."""
+    table, typed, out = table_of(entity), typed_columns(entity), []
+    for name in names:
+        if name in typed:
+            declared = table.c[name].type
+            declared = declared.impl_instance if isinstance(declared, TypeDecorator) else declared
+            out.append((name, next((kind for sql, kind in _VALUE_TYPES if isinstance(declared, sql)), None),
+                        bool(table.c[name].nullable)))
+    return tuple(out)
+
+
+#: What a typed column's value is in Python: `column_problems` says the same, a value at a time.
+_VALUE_TYPES = ((Boolean, bool), (DateTime, None), (Integer, int), (String, str))
+
+
+def _check_origin_whole(op: WireOp, sender: Sender) -> None:
     if op.device != sender.device_id:
         raise _refuse(op, sender, f"recorded on device {op.device}; a device may only push its own ops")
     if op.entity not in scope.DEVICE_WRITABLE:
@@ -182,7 +246,7 @@ def _closed_columns(entity: str) -> frozenset[str] | None:
 
 
 def _check(conn: Connection, op: WireOp, sender: Sender, ruleset: Optional[Ruleset], grids: dict,
-           stored: bool) -> None:
+           stored: bool, references: tuple) -> None:
     """Raise unless the row ``op`` writes and every row it names lie in the sender's grids. A row the
     master has (``stored``: an insert sent again is judged as an edit) is judged where it lies."""
     own = "grid_id" in columns_of(op.entity)
@@ -205,7 +269,7 @@ def _check(conn: Connection, op: WireOp, sender: Sender, ruleset: Optional[Rules
         else:  # a new row recorded in its own grid, or one lying in its owner's
             row = None if own else _owner(op)
         _outside(conn, op, sender, row, grid, f"grid {grid} is not among the worker's grids")
-    for column, entity, entity_id in _references(op):
+    for column, entity, entity_id in references:
         # A visit in the worker's grid to another grid's household would tie that
         # household to work its own tablets never see (and could not apply).
         held = grids.get(entity, {}).get(entity_id)
@@ -260,13 +324,13 @@ def _check_move(op: WireOp, sender: Sender, ruleset: Optional[Ruleset]) -> None:
         raise _refuse(op, sender, f"move {rule.code} is for {', '.join(rule.roles)}, not {sender.role}")
 
 
-def _collected(conn: Connection, ops: list[WireOp], grids: dict) -> set[tuple[str, str]]:
+def _collected(conn: Connection, ops: list[WireOp], refs: list[tuple], grids: dict) -> set[tuple[str, str]]:
     """(entity, id) of rows edited or referred to that the master lacks because their tombstones were collected."""
     unknown: dict[str, list[str]] = {}
-    for op in ops:
+    for op, found in zip(ops, refs):
         if op.kind in ("update", "delete") and op.entity_id not in grids.get(op.entity, {}):
             unknown.setdefault(op.entity, []).append(op.entity_id)
-        for _, entity, entity_id in _references(op):
+        for _, entity, entity_id in found:
             if entity_id not in grids.get(entity, {}):
                 unknown.setdefault(entity, []).append(entity_id)
     if not unknown:
@@ -293,41 +357,10 @@ _WORKER_REFERENCES = {entity: tuple((column, target) for column, target in refs 
                       for entity, refs in scope.REFERENCES.items()}
 
 
-def _known_workers(conn: Connection, ops: list[WireOp]) -> set[str]:
-    """The workers the ops name that the master has."""
-    named = sorted({worker for op in ops for _, _, worker in _references(op, _WORKER_REFERENCES)})
+def _known_workers(conn: Connection, named: set[str]) -> set[str]:
+    """Those of the workers ``named`` that the master has."""
     if not named:
         return set()
-    workers = table_of("worker")
+    workers, named = table_of("worker"), sorted(named)
     return {found for start in range(0, len(named), scope.CHUNK) for found in conn.execute(
         select(workers.c.id).where(workers.c.id.in_(named[start : start + scope.CHUNK]))).scalars()}
-
-
-def _inserts_stored(conn: Connection, ops: list[WireOp]) -> dict[tuple[str, str], tuple[int, str]]:
-    """(entity, id) → insert stamp ``(hlc, origin)`` of each row the master has that an op inserts."""
-    wanted: dict[str, set[str]] = {}
-    for op in ops:
-        if op.kind in ("insert", "append"):
-            wanted.setdefault(op.entity, set()).add(op.entity_id)
-    found = {}
-    for entity, ids in wanted.items():
-        table, id_list = table_of(entity), sorted(ids)
-        for start in range(0, len(id_list), scope.CHUNK):
-            chunk = id_list[start : start + scope.CHUNK]
-            for entity_id, hlc, origin in conn.execute(select(table.c.id, table.c.hlc, table.c.origin)
-                                                       .where(table.c.id.in_(chunk))):
-                found[(entity, entity_id)] = (hlc, origin)
-    return found
-
-
-def _known_grids(conn: Connection, ops: list[WireOp], made: dict) -> dict[str, dict[str, str]]:
-    """Grids of the rows the ops write and of the rows they refer to, as stored."""
-    wanted: dict[str, set[str]] = {}
-    for op in ops:
-        # A new row's grid is in its fields: only edits, and inserts of rows the master has
-        # (``made``), need the stored row's.
-        if op.entity in scope.SCOPED and (op.kind in ("update", "delete") or (op.entity, op.entity_id) in made):
-            wanted.setdefault(op.entity, set()).add(op.entity_id)
-        for _, entity, entity_id in _references(op):
-            wanted.setdefault(entity, set()).add(entity_id)
-    return {entity: scope.grids_of(conn, entity, ids) for entity, ids in wanted.items()}

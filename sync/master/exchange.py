@@ -160,7 +160,7 @@ class MasterSync:
         ok, drifted = authorise(conn, fresh, sender, self.ruleset, now_ms=rec.physical_ms,
                                 max_drift_ms=self.max_drift_ms, validate=same_rules)
         done = apply.apply_ops(conn, ok, ruleset=self.ruleset, masters=frozenset({self.device_id}),
-                               record_conflicts=True, fresh=True, derive=False)
+                               record_conflicts=True, fresh=True, derive=False, stored=ok.stored)
         done.duplicates += len(ops) - len(fresh)
         # What belongs to a row the tablet moved, or a row it put with an owner the office moved
         # meanwhile, goes to the owner's grid, in the master's own ops.
@@ -179,7 +179,7 @@ class MasterSync:
         clock = max(rec.clock.last, pack(rec.physical_ms))
         reply_body = self._reply_body(conn, head, body, cursor, sender, peer, acked, done, drifted, clock, changes)
         reply = bundle.build("reply", uuid7(), self.device_id, head.sender, head.seq, reply_body, self.keys,
-                             PublicKeys.from_b64(device.sign_key, device.box_key))
+                             PublicKeys.from_b64(device.sign_key, device.box_key), version=head.version)
         self._remember(conn, head, peer, acked, cursor, grids, reply, rec.physical_ms)
         self.counted = (len(ops), len(reply_body["ops"]))
         summary = (f"{len(done.applied)} ops applied from {head.sender} ({done.duplicates} already known, "
