@@ -131,7 +131,8 @@ def test_a_synced_case_goes_from_dispatch_to_evaluation_in_the_browser(served_of
     page.wait_for_url(re.compile(number))
     before = events_of(built)
     make_move(page, "现场确认结案")  # without ticking the confirmation
-    assert "needs the reporter's on-site confirmation" in page.locator(".error").inner_text()
+    # The page is in Chinese, so is the lifecycle's refusal.
+    assert "需要 报告人现场确认" in page.locator(".error").inner_text()
     assert status_of(built, number) == "审核" and events_of(built) == before
     make_move(page, "现场确认结案", check=["onsite_confirmation"])
     assert status_of(built, number) == "结案"
