@@ -160,41 +160,48 @@ def bench_concurrent(folder: Path) -> str:
         for tablet in tablets:  # first contact, untimed
             with MasterClient(url) as client:
                 tablet_session(tablet, client)
-        at = datetime(2026, 10, 13, 10, 0, tzinfo=CST)
         for n, tablet in enumerate(tablets):  # a patrol, offline
             with tablet.write(actor=workers[n]) as rec:
-                case = casework.report_case(rec, ruleset, item="0103", grid_id=grids[n], channel="巡查",
-                                            reporter_id=workers[n], at=at, photos=["sha256:p"], description="巡查发现")
-                casework.move_case(rec, ruleset, case.case_id, "上报", role="网格员", actor_id=workers[n], at=at,
-                                   evidence=["photo"])
-                home = rec.insert("household", {"grid_id": grids[n], "address": "1-1", "户主": f"住户{n}", "人口": 3})
-                for minutes in (20, 35):  # TEDA's visit record requires its 分钟 field: the master checks it
-                    rec.insert("visit", {"household_id": home, "grid_id": grids[n], "worker_id": workers[n],
-                                         "minutes": minutes, "分钟": minutes})
+                _patrol(rec, ruleset, grids[n], workers[n], n)
 
         paths = [str(folder / f"t{n:03d}.db") for n in range(DEVICES)]
         for tablet in tablets:
             tablet.close()
         # The tablets run in other processes, as they would on 300 tablets: in
         # this one their own work would compete with the master for the GIL.
-        groups = [paths[k::CLIENT_PROCESSES] for k in range(CLIENT_PROCESSES)]
-        context = multiprocessing.get_context("spawn")
-        with context.Manager() as manager:
-            ready, go = manager.Barrier(CLIENT_PROCESSES + 1), manager.Event()
-            with context.Pool(CLIENT_PROCESSES) as pool:
-                results = pool.starmap_async(_sync_group, [(url, g, ready, go) for g in groups])
-                ready.wait(timeout=120)
-                wall = time.perf_counter()
-                go.set()
-                for got, failed in results.get(timeout=600):
-                    latencies += got
-                    errors += failed
-                wall = time.perf_counter() - wall
+        got, failed, wall, _ = _at_once(_sync_group, url, paths, ready_within=120, done_within=600)
+        latencies += got
+        errors += failed
     master.close()
     cuts = statistics.quantiles(latencies, n=100) if len(latencies) > 1 else [0] * 99
     line = (f"(b) {DEVICES} devices syncing a patrol at once: p50 {cuts[49] * 1000:.0f} ms, "
             f"p99 {cuts[98] * 1000:.0f} ms, {len(errors)} errors, {wall:.1f} s wall")
     return line + (f"; first error: {errors[0]}" if errors else "")
+
+
+def _at_once(work, url: str, items: list, *, ready_within: float, done_within: float, cpu_of: int | None = None):
+    """Run ``work(url, group, ready, go)`` over ``items`` split among `CLIENT_PROCESSES` client
+    processes, started together once all are ready: their latencies and errors, the wall seconds
+    from the start, and the CPU seconds the process tree ``cpu_of`` spent meanwhile (else None)."""
+    groups = [items[k::CLIENT_PROCESSES] for k in range(CLIENT_PROCESSES)]
+    context = multiprocessing.get_context("spawn")
+    latencies, errors, cpu = [], [], None
+    with context.Manager() as manager:
+        ready, go = manager.Barrier(CLIENT_PROCESSES + 1), manager.Event()
+        with context.Pool(CLIENT_PROCESSES) as pool:
+            results = pool.starmap_async(work, [(url, g, ready, go) for g in groups])
+            ready.wait(timeout=ready_within)
+            if cpu_of is not None:
+                cpu = tree_cpu_seconds(cpu_of)
+            wall = time.perf_counter()
+            go.set()
+            for got, failed in results.get(timeout=done_within):
+                latencies += got
+                errors += failed
+            wall = time.perf_counter() - wall
+            if cpu_of is not None:
+                cpu = tree_cpu_seconds(cpu_of) - cpu
+    return latencies, errors, wall, cpu
 
 
 def _sync_group(url: str, paths: list[str], ready, go) -> tuple[list[float], list[str]]:
@@ -406,21 +413,8 @@ def served(target: str, folder: Path, pushes, extra: tuple[str, ...], env: dict)
         url = server.url()
         if url is None:
             return None
-        groups = [pushes[k::CLIENT_PROCESSES] for k in range(CLIENT_PROCESSES)]
-        context = multiprocessing.get_context("spawn")
-        with context.Manager() as manager:
-            ready, go = manager.Barrier(CLIENT_PROCESSES + 1), manager.Event()
-            with context.Pool(CLIENT_PROCESSES) as pool:
-                results = pool.starmap_async(_post_group, [(url, g, ready, go) for g in groups])
-                ready.wait(timeout=300)
-                cpu, wall = tree_cpu_seconds(server.process.pid), time.perf_counter()
-                go.set()
-                latencies, errors = [], []
-                for got, failed in results.get(timeout=3600):
-                    latencies += got
-                    errors += failed
-                wall = time.perf_counter() - wall
-                cpu = tree_cpu_seconds(server.process.pid) - cpu
+        latencies, errors, wall, cpu = _at_once(_post_group, url, pushes, ready_within=300, done_within=3600,
+                                                cpu_of=server.process.pid)
         return {"cpu": cpu, "wall": wall, "latencies": latencies, "errors": errors}
     finally:
         server.stop()
