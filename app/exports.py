@@ -9,7 +9,7 @@ from wangge.app.boards import indicators
 from wangge.core.casework import MonthScore
 
 HEADER = ["subject", "worker / grid", "role / level", "grids", "closed/registered", "total", "tier", "vetoes",
-          "formula"]
+          "reward", "formula"]
 
 
 def score_table(results: list[MonthScore]) -> tuple[list[str], list[list]]:
@@ -20,7 +20,8 @@ def score_table(results: list[MonthScore]) -> tuple[list[str], list[list]]:
         points = {p.indicator: p.points for p in r.score.parts}
         rows.append([r.subject, r.worker, r.role, r.grids,
                      f"{r.metrics.get('closed', 0):g}/{r.metrics.get('registered', 0):g}", r.score.total,
-                     r.score.tier or "", "; ".join(r.score.barred), r.score.formula]
+                     r.score.tier or "", "; ".join(r.score.barred),
+                     r.score.reward if r.score.reward is not None else "", r.score.formula]
                     + [points.get(code, "") for code in codes])
     return HEADER + codes, rows
 

@@ -7,7 +7,7 @@ from datetime import date, datetime, timedelta
 
 import pytest
 
-from wangge.app import scores
+from wangge.app import exports, scores
 from wangge.core import casework, meetings, periods, points
 from wangge.core.errors import PointsError, UsageError, ValidationFailed
 from wangge.core.validators import validators
@@ -134,6 +134,9 @@ def test_a_tier_up_pays_more_and_a_tier_down_pays_no_reward(street):
     # The score table `wangge score` prints carries the reward and why, in its last column.
     assert scores.HEADER[-1] == "reward"
     assert scores.row(street.scores(2026, 2)["陈丽"])[-1] == "0 (down from 优等 to 合格: no reward)"
+    # The console's table and its CSV and Excel files carry the amount in a column of its own.
+    header, rows = exports.score_table([street.scores(2026, m)["陈丽"] for m in (1, 2, 3)])
+    assert [row[header.index("reward")] for row in rows] == [1000, 0, 1000]
 
 
 def test_a_verified_complaint_bars_excellent_at_the_year_end_not_in_its_month(street):
