@@ -14,7 +14,6 @@ worker's grids (the 评估 move's score); ``spot_checks`` counts them.
 from __future__ import annotations
 
 from datetime import datetime, timezone
-from typing import Optional
 
 from sqlalchemy import DateTime, select
 from sqlalchemy.engine import Connection
@@ -78,8 +77,7 @@ def of_worker(conn: Connection, worker_id: str, start: datetime, end: datetime) 
     """The scores of the spot checks of ``worker_id`` in ``[start, end)``."""
     rows = conn.execute(select(SpotCheckRecord.checked_at, SpotCheckRecord.score)
                         .where(SpotCheckRecord.worker_id == worker_id)).all()
-    # SQLite hands stored times back without their zone: they were written in UTC.
-    return [score for at, score in rows if start <= (at if at.tzinfo else at.replace(tzinfo=timezone.utc)) < end]
+    return [score for at, score in rows if start <= _utc(at) < end]
 
 
 def combined(metrics: dict, worker_checks: list[float]) -> dict:
@@ -92,17 +90,17 @@ def combined(metrics: dict, worker_checks: list[float]) -> dict:
     return {**metrics, "spot_check": total / count, "spot_checks": count}
 
 
-def listed(conn: Connection, start: Optional[datetime] = None) -> list[dict]:
-    """Every spot check (since ``start``), newest first, with the worker's and the assessor's names."""
+def listed(conn: Connection) -> list[dict]:
+    """Every spot check, newest first, with the worker's and the assessor's names."""
     from wangge.core.models import Worker
 
     workers = dict(conn.execute(select(Worker.id, Worker.name)).all())
     table = SpotCheckRecord.__table__
-    out = []
-    for r in conn.execute(select(table).order_by(table.c.checked_at.desc())):
-        at = r.checked_at if r.checked_at.tzinfo else r.checked_at.replace(tzinfo=timezone.utc)
-        if start is None or at >= start:
-            out.append({"worker": workers.get(r.worker_id, r.worker_id),
-                        "assessor": workers.get(r.assessor_id, r.assessor_id),
-                        "at": at, "score": r.score, "note": r.note})
-    return out
+    return [{"worker": workers.get(r.worker_id, r.worker_id), "assessor": workers.get(r.assessor_id, r.assessor_id),
+             "at": _utc(r.checked_at), "score": r.score, "note": r.note}
+            for r in conn.execute(select(table).order_by(table.c.checked_at.desc()))]
+
+
+def _utc(moment: datetime) -> datetime:
+    # SQLite hands stored times back without their zone: they were written in UTC.
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
